@@ -1,0 +1,28 @@
+# The two commands: `make up` brings Wrenn up on this machine, `make test` runs everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup up test typecheck lint unit bench build
+
+help:
+	@echo "make up    - install what is missing, build the guest image if needed, serve"
+	@echo "make test  - install what is missing, then typecheck, lint, layer check, all tests"
+	@echo "make bench - run the benchmarks (figures to stdout, JSON under bench/results/)"
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@npm run build --silent
+
+up: build
+	@scripts/up.sh
+
+test: build
+	@echo "==> typecheck"; npm run --silent typecheck
+	@echo "==> lint"; npm run --silent lint
+	@echo "==> dependency direction"; npm run --silent check:layers
+	@echo "==> tests"; npm test --silent
+
+bench: build
+	@npm run --silent bench

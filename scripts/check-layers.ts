@@ -1,0 +1,72 @@
+/**
+ * Enforces the package dependency graph: which @wrenn/* packages each package may
+ * import, and that no file reaches into another package through a relative path.
+ * Run by `make test` (and as a vitest test) so a wrong-way import fails the build.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, resolve, sep } from "node:path";
+
+export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
+  proto: [],
+  shared: [],
+  envd: ["proto", "shared"],
+  "host-agent": ["proto", "shared"],
+  "control-plane": ["proto", "shared"],
+  sdk: ["shared"],
+  cli: ["sdk", "shared"],
+};
+
+const IMPORT_RE = /(?:import|export)\s[^;]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+
+function listTsFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (name === "node_modules" || name === "dist") continue;
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...listTsFiles(full));
+    else if (name.endsWith(".ts")) out.push(full);
+  }
+  return out;
+}
+
+export function findLayerViolations(root: string): string[] {
+  const packagesDir = join(root, "packages");
+  const violations: string[] = [];
+  for (const pkg of readdirSync(packagesDir)) {
+    const pkgDir = join(packagesDir, pkg);
+    if (!statSync(pkgDir).isDirectory()) continue;
+    const allowed = ALLOWED_IMPORTS[pkg];
+    if (!allowed) {
+      violations.push(`packages/${pkg}: not in the dependency graph (scripts/check-layers.ts)`);
+      continue;
+    }
+    for (const file of listTsFiles(pkgDir)) {
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(IMPORT_RE)) {
+        const spec = m[1] ?? m[2] ?? "";
+        const where = relative(root, file);
+        if (spec.startsWith("@wrenn/")) {
+          const target = spec.slice("@wrenn/".length).split("/")[0] ?? "";
+          if (target !== pkg && !allowed.includes(target)) {
+            violations.push(`${where}: ${pkg} may not import @wrenn/${target}`);
+          }
+        } else if (spec.startsWith(".")) {
+          const resolved = resolve(file, "..", spec);
+          if (!resolved.startsWith(pkgDir + sep)) {
+            violations.push(`${where}: relative import ${spec} leaves packages/${pkg}`);
+          }
+        }
+      }
+    }
+  }
+  return violations;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const violations = findLayerViolations(resolve(import.meta.dirname, ".."));
+  if (violations.length > 0) {
+    console.error(`dependency-direction check failed:\n  ${violations.join("\n  ")}`);
+    process.exit(1);
+  }
+  console.log("dependency-direction check: ok");
+}
