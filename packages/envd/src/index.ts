@@ -1,1 +1,2 @@
-export {};
+export { type EnvdConfig, EnvdConfigSchema, parseEnvdConfig } from "./config.js";
+export { createEnvd, type Envd } from "./create-envd.js";

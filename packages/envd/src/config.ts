@@ -1,0 +1,36 @@
+import { z } from "zod";
+
+/**
+ * envd's options, validated once at start. Every field is set from the command
+ * line in main.ts (the only place argv/env are read).
+ */
+export const EnvdConfigSchema = z.object({
+  /** TCP port to serve on; 0 picks a free one (tests). `--port`, default 49983. */
+  port: z.number().int().min(0).max(65535).default(49983),
+  /** Address to bind. `--host`, default all interfaces. */
+  host: z.string().min(1).default("0.0.0.0"),
+  /**
+   * Development mode (`--no-vm`): envd runs on an ordinary host, so it never sets the
+   * system clock, never touches MMDS, and defaults the user to the one running envd.
+   */
+  noVm: z.boolean().default(false),
+  /** User that processes and file operations run as when the request names none. */
+  defaultUser: z.string().min(1).default("user"),
+  /** Working directory when the request names none; default the user's home. */
+  defaultWorkdir: z.string().min(1).optional(),
+  /**
+   * Address the port forwarder listens on for ports bound to localhost inside the
+   * VM (the guest's external address). `--forward-host`, default the first non-loopback IPv4.
+   */
+  forwardHost: z.string().min(1).optional(),
+  /** How often the port scanner reads /proc/net/tcp{,6}. */
+  portScanIntervalMs: z.number().int().min(10).default(1000),
+  /** Interval between keepalive events on server streams. */
+  keepaliveIntervalMs: z.number().int().min(10).default(30_000),
+});
+
+export type EnvdConfig = z.infer<typeof EnvdConfigSchema>;
+
+export function parseEnvdConfig(input: unknown): EnvdConfig {
+  return EnvdConfigSchema.parse(input);
+}

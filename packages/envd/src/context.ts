@@ -1,0 +1,14 @@
+import type { Logger } from "@wrenn/shared";
+import type { CgroupManager } from "./cgroups/cgroup-manager.js";
+import type { EnvdConfig } from "./config.js";
+import type { PortSubsystem } from "./ports/port-subsystem.js";
+import type { EnvdState } from "./state.js";
+
+/** What every envd service is built from. Passed in; nothing here is global. */
+export interface EnvdContext {
+  config: EnvdConfig;
+  state: EnvdState;
+  logger: Logger;
+  cgroups: CgroupManager;
+  ports: PortSubsystem;
+}

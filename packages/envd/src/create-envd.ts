@@ -1,0 +1,44 @@
+import { createLogger, type Logger } from "@wrenn/shared";
+import { createCgroupManager } from "./cgroups/create-cgroup-manager.js";
+import { type EnvdConfig, parseEnvdConfig } from "./config.js";
+import type { EnvdContext } from "./context.js";
+import { createFilesystemService } from "./filesystem/filesystem-service.js";
+import { createHttpRoutes } from "./http/routes.js";
+import { createPortSubsystem } from "./ports/create-port-subsystem.js";
+import { createProcessService } from "./process/process-service.js";
+import { createEnvdHttpServer, type EnvdServer, listenEnvd } from "./server.js";
+import { createEnvdState } from "./state.js";
+
+export interface Envd extends EnvdServer {
+  readonly ctx: EnvdContext;
+}
+
+/** Wires envd from its options: state, cgroups, ports, services, server. Listens before returning. */
+export async function createEnvd(input: Partial<EnvdConfig>, logger: Logger = createLogger()): Promise<Envd> {
+  const config = parseEnvdConfig(input);
+  const state = createEnvdState({ defaultUser: config.defaultUser, defaultWorkdir: config.defaultWorkdir });
+  const cgroups = await createCgroupManager(logger);
+  logger.info("cgroups", { manager: cgroups.description });
+  const ports = createPortSubsystem({
+    logger,
+    scanIntervalMs: config.portScanIntervalMs,
+    forwardHost: config.forwardHost,
+  });
+  const ctx: EnvdContext = { config, state, logger, cgroups, ports };
+  const server = createEnvdHttpServer(ctx, {
+    process: createProcessService(ctx),
+    filesystem: createFilesystemService(ctx),
+    httpRoutes: createHttpRoutes(),
+  });
+  const listening = await listenEnvd(server, config.port, config.host);
+  if (!config.noVm) ports.start();
+  logger.info("envd listening", { port: listening.port, host: config.host, noVm: config.noVm });
+  return {
+    ...listening,
+    ctx,
+    close: async () => {
+      await ports.stop();
+      await listening.close();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/** The guest's fixed address and MAC, identical in every sandbox (snapshots restore into any slot). */
+export const GUEST_IP = "169.254.0.21";
+export const GUEST_GATEWAY_IP = "169.254.0.22";
+export const GUEST_PREFIX_LENGTH = 30;
+export const GUEST_MAC = "02:fc:00:00:00:02";
+/** The TAP's own MAC inside every namespace, so a restored guest's ARP entry stays valid. */
+export const TAP_MAC = "02:fc:00:00:00:01";
+export const ENVD_PORT = 49983;
+
+/** One sandbox's network: a namespace, a veth pair to the host, a TAP for the VM. */
+export interface SandboxNetwork {
+  slot: number;
+  netnsName: string;
+  tapName: string;
+  vethHostName: string;
+  /** Address on the host through which the host reaches this sandbox's guest (DNAT to GUEST_IP). */
+  hostReachableIp: string;
+  guestMac: string;
+}
+
+export interface NetworkManager {
+  /** Builds the namespace, veth, TAP and NAT rules for a slot; undoes partial work on failure. */
+  create(slot: number): Promise<SandboxNetwork>;
+  /** Removes everything create() made for the slot; idempotent, succeeds when nothing is left. */
+  destroy(slot: number): Promise<void>;
+}

@@ -1,0 +1,66 @@
+/**
+ * The contract every VMM back-end (QEMU today, Firecracker on KVM hosts) implements.
+ * One shared contract test suite runs against each driver.
+ */
+
+/** How guest code executes: hardware virtualization, or QEMU's software emulation. */
+export type Accel = "kvm" | "tcg";
+
+export interface VmNetworkAttachment {
+  /** Network namespace the VMM process runs in (it opens the TAP there). */
+  netnsName: string;
+  /** TAP device inside that namespace. */
+  tapName: string;
+  /** Guest NIC MAC; the same in every sandbox so snapshots restore into any slot. */
+  guestMac: string;
+}
+
+export interface VmSpec {
+  /** Sandbox id; names the VM in logs and records. */
+  id: string;
+  vcpus: number;
+  memoryMiB: number;
+  kernelPath: string;
+  initrdPath: string;
+  /** Guest kernel command line (root, ip=, init, ...); the driver appends what it needs (console, tsc). */
+  kernelArgs: string;
+  /** The sandbox's writable root disk (a qcow2 overlay over the read-only base). */
+  rootDiskPath: string;
+  network: VmNetworkAttachment;
+  /** Private directory for this VM's sockets, pid file and console log; the driver creates files only here. */
+  runDir: string;
+}
+
+export interface VmExit {
+  /** Exit code of the VMM process, null when killed by a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the exit was requested through stop()/kill(); false means the VMM died on its own. */
+  expected: boolean;
+}
+
+/** A running (or paused) VM. */
+export interface VmHandle {
+  readonly id: string;
+  /** PID of the VMM process. */
+  readonly pid: number;
+  readonly accel: Accel;
+  /** Resolves once the VMM process has exited, for whatever reason. */
+  readonly exited: Promise<VmExit>;
+  /** Stops the vCPUs (the VM keeps its memory). */
+  pauseVcpus(): Promise<void>;
+  resumeVcpus(): Promise<void>;
+  /** Asks the VMM to quit and waits for the process to exit; kills it after timeoutMs. */
+  stop(timeoutMs?: number): Promise<VmExit>;
+  /** SIGKILLs the VMM and waits for exit. Safe to call more than once. */
+  kill(): Promise<VmExit>;
+}
+
+export interface VmmDriver {
+  readonly name: "qemu" | "firecracker";
+  readonly accel: Accel;
+  /** Cold-boots a VM; resolves once the VMM runs (not when the guest is ready). */
+  boot(spec: VmSpec): Promise<VmHandle>;
+  /** Reattaches to a VMM process that survived an agent restart; null when it is gone. */
+  adopt(spec: VmSpec, pid: number): Promise<VmHandle | null>;
+}
