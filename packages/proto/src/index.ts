@@ -8,6 +8,18 @@ export {
   FileType,
 } from "./gen/filesystem/filesystem_pb.js";
 export {
+  type CreateSandboxRequest,
+  EntryType,
+  type ExecRequest,
+  type ExecStreamResponse,
+  HostAgentService,
+  type PtyOutput,
+  type SandboxInfo,
+  SandboxInfoSchema,
+  SandboxState,
+  TimeoutAction,
+} from "./gen/hostagent/v1/hostagent_pb.js";
+export {
   Process,
   type ProcessConfig,
   type ProcessEvent,

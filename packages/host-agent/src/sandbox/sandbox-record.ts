@@ -1,0 +1,76 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+export type SandboxStateName = "pending" | "running" | "paused" | "stopped" | "error";
+export type TimeoutActionName = "destroy" | "pause";
+
+export interface SandboxResources {
+  vcpus: number;
+  memoryMiB: number;
+  diskMiB: number;
+}
+
+/**
+ * What the agent writes to disk about each sandbox, so a restarted agent can
+ * re-adopt running VMs and clean up after dead ones. Updated after every step of
+ * create, so a crash at any point leaves enough to undo it.
+ */
+export interface SandboxRecord {
+  id: string;
+  template: string;
+  state: SandboxStateName;
+  resources: SandboxResources;
+  createdAt: string;
+  timeoutSec: number;
+  timeoutAction: TimeoutActionName;
+  expiresAt: string;
+  metadata: Record<string, string>;
+  envVars: Record<string, string>;
+  envdAccessToken: string;
+  defaultUser: string;
+  defaultWorkdir: string;
+  runDir: string;
+  slot?: number;
+  hostIp?: string;
+  overlayPath?: string;
+  vmmPid?: number;
+  error?: string;
+}
+
+/** One JSON file per sandbox under `<dataDir>/sandboxes/<id>/record.json`, written atomically. */
+export class SandboxRecordStore {
+  constructor(private readonly sandboxesDir: string) {}
+
+  dirFor(id: string): string {
+    return join(this.sandboxesDir, id);
+  }
+
+  async save(record: SandboxRecord): Promise<void> {
+    const dir = this.dirFor(record.id);
+    await mkdir(dir, { recursive: true });
+    const tmp = join(dir, "record.json.tmp");
+    await writeFile(tmp, JSON.stringify(record, null, 2));
+    await rename(tmp, join(dir, "record.json"));
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(this.dirFor(id), { recursive: true, force: true });
+  }
+
+  /** Every readable record; unreadable ones are returned as ids so the caller can clean them up. */
+  async loadAll(): Promise<{ records: SandboxRecord[]; unreadable: string[] }> {
+    const records: SandboxRecord[] = [];
+    const unreadable: string[] = [];
+    const ids = await readdir(this.sandboxesDir).catch(() => [] as string[]);
+    for (const id of ids) {
+      try {
+        records.push(
+          JSON.parse(await readFile(join(this.dirFor(id), "record.json"), "utf8")) as SandboxRecord,
+        );
+      } catch {
+        unreadable.push(id);
+      }
+    }
+    return { records, unreadable };
+  }
+}
