@@ -1,0 +1,95 @@
+import { cpus, homedir, hostname, totalmem } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+
+/**
+ * The host agent's options, validated once at start. `loadAgentConfigFromEnv` is the
+ * only place environment variables are read; each field names its variable.
+ */
+export const AgentConfigSchema = z.object({
+  /** Agent state: sandbox records, slot leases, overlays, run dirs. WRENN_AGENT_DATA_DIR, default $WRENN_DIR/agent. */
+  dataDir: z.string().min(1),
+  /** Guest images built by guest/build.sh. WRENN_IMAGES_DIR, default $WRENN_DIR/images. */
+  imagesDir: z.string().min(1),
+  /** WRENN_AGENT_HOST, default 127.0.0.1. */
+  host: z.string().min(1).default("127.0.0.1"),
+  /** WRENN_AGENT_PORT, default 50051; 0 picks a free port (tests). */
+  port: z.number().int().min(0).max(65535).default(50051),
+  /** Shared secret every RPC must carry. WRENN_AGENT_TOKEN (required). */
+  hostToken: z.string().min(16),
+  /** WRENN_HOST_ID, default the machine's hostname. */
+  hostId: z.string().min(1).default(hostname()),
+  /** TLS for the RPC listener. WRENN_AGENT_TLS_CERT / WRENN_AGENT_TLS_KEY. */
+  tlsCertPath: z.string().optional(),
+  tlsKeyPath: z.string().optional(),
+  /** "auto" probes KVM at start and falls back to TCG. WRENN_ACCEL. */
+  accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
+  /** Network slots (one per sandbox with a VM). WRENN_MAX_SLOTS. */
+  maxSlots: z.number().int().min(1).max(16_000).default(1000),
+  defaultVcpus: z.number().int().min(1).default(1),
+  defaultMemoryMiB: z.number().int().min(128).default(512),
+  defaultDiskMiB: z.number().int().min(256).default(2048),
+  /** Inactivity timeout when the request gives none. */
+  defaultTimeoutSec: z.number().int().min(1).default(300),
+  maxTimeoutSec: z
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 3600),
+  defaultUser: z.string().min(1).default("user"),
+  /** vCPUs handed out may exceed the host's cores by this factor. WRENN_VCPU_OVERCOMMIT. */
+  vcpuOvercommit: z.number().min(1).default(4),
+  /** Memory kept back for the host itself. */
+  memoryReserveMiB: z.number().int().min(0).default(2048),
+  maxDiskMiB: z
+    .number()
+    .int()
+    .min(256)
+    .default(64 * 1024),
+  /** A booting guest must answer envd /health within this. */
+  envdReadyTimeoutMs: z.number().int().min(1000).default(120_000),
+  envdPollIntervalMs: z.number().int().min(1).default(10),
+  envdRequestTimeoutMs: z.number().int().min(100).default(30_000),
+  /** Largest file moved by the unary WriteFile/ReadFile RPCs. */
+  maxUnaryFileBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
+  hostCores: z.number().int().min(1).default(cpus().length),
+  hostMemoryMiB: z
+    .number()
+    .int()
+    .min(256)
+    .default(Math.floor(totalmem() / 1024 / 1024)),
+});
+
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+export function parseAgentConfig(input: unknown): AgentConfig {
+  return AgentConfigSchema.parse(input);
+}
+
+function num(value: string | undefined): number | undefined {
+  return value === undefined || value === "" ? undefined : Number(value);
+}
+
+/** Reads the agent's environment variables into an (unvalidated) options object. */
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const wrennDir = env.WRENN_DIR || join(homedir(), ".wrenn");
+  const raw: Record<string, unknown> = {
+    dataDir: env.WRENN_AGENT_DATA_DIR || join(wrennDir, "agent"),
+    imagesDir: env.WRENN_IMAGES_DIR || join(wrennDir, "images"),
+    host: env.WRENN_AGENT_HOST,
+    port: num(env.WRENN_AGENT_PORT),
+    hostToken: env.WRENN_AGENT_TOKEN,
+    hostId: env.WRENN_HOST_ID,
+    tlsCertPath: env.WRENN_AGENT_TLS_CERT,
+    tlsKeyPath: env.WRENN_AGENT_TLS_KEY,
+    accel: env.WRENN_ACCEL,
+    maxSlots: num(env.WRENN_MAX_SLOTS),
+    vcpuOvercommit: num(env.WRENN_VCPU_OVERCOMMIT),
+  };
+  for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
+  return raw;
+}
