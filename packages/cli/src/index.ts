@@ -1,0 +1,1 @@
+export { type DoctorCheck, formatDoctor, runDoctor } from "./commands/doctor.js";
