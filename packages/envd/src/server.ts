@@ -6,7 +6,8 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Filesystem, Process } from "@wrenn/proto";
 import { ACCESS_TOKEN_HEADER, isAccessTokenValid } from "./auth.js";
 import type { EnvdContext } from "./context.js";
-import { type HttpRoute, sendError } from "./http/http-route.js";
+import { HttpError, type HttpRoute, sendError } from "./http/http-route.js";
+import { requireAccessToken } from "./http/request-auth.js";
 
 export interface EnvdServices {
   process: Partial<ServiceImpl<typeof Process>>;
@@ -39,15 +40,17 @@ function createHttpFallback(ctx: EnvdContext, routes: readonly HttpRoute[]) {
       sendError(res, known ? 405 : 404, known ? "method not allowed" : `no route ${url.pathname}`);
       return;
     }
-    // Downloads may authenticate with a signature instead of the header; the route checks that itself.
-    if (!route.public && !route.path.startsWith("/files")) {
-      const token = req.headers[ACCESS_TOKEN_HEADER];
-      if (!isAccessTokenValid(ctx.state, Array.isArray(token) ? token[0] : token)) {
-        sendError(res, 401, "invalid or missing access token");
+    const run = async () => {
+      // Routes marked "route" authenticate themselves (signed /files URLs, /init's body token).
+      if ((route.auth ?? "access-token") === "access-token") requireAccessToken(req, ctx.state);
+      await route.handle(req, res, url, ctx);
+    };
+    run().catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        if (err.status >= 500) ctx.logger.error("http route failed", { path: url.pathname, err });
+        sendError(res, err.status, err.message);
         return;
       }
-    }
-    route.handle(req, res, url, ctx).catch((err: unknown) => {
       ctx.logger.error("http route failed", { path: url.pathname, err });
       sendError(res, 500, err instanceof Error ? err.message : String(err));
     });

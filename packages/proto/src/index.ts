@@ -6,6 +6,7 @@ export {
   type FilesystemEvent,
   FilesystemEventSchema,
   FileType,
+  WatchDirResponseSchema,
 } from "./gen/filesystem/filesystem_pb.js";
 export {
   type CreateSandboxRequest,

@@ -1,0 +1,107 @@
+import { execFile } from "node:child_process";
+import type { IncomingMessage } from "node:http";
+import { promisify } from "node:util";
+import { z } from "zod";
+import { ACCESS_TOKEN_HEADER, isAccessTokenValid } from "../auth.js";
+import type { EnvdContext } from "../context.js";
+import { HttpError, type HttpRoute } from "./http-route.js";
+import { headerValue } from "./request-auth.js";
+
+const execFileAsync = promisify(execFile);
+
+/** Largest /init body accepted: env vars and a token, never more than this. */
+const MAX_INIT_BODY_BYTES = 1024 * 1024;
+/** The guest clock is set when it differs from the host's by more than this. */
+const MAX_CLOCK_SKEW_MS = 50;
+
+const InitBodySchema = z.looseObject({
+  envVars: z.record(z.string(), z.string()).optional(),
+  accessToken: z.string().optional(),
+  timestamp: z.iso.datetime({ offset: true }).optional(),
+  defaultUser: z.string().optional(),
+  defaultWorkdir: z.string().optional(),
+});
+type InitBody = z.infer<typeof InitBodySchema>;
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, `request body larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function parseInitBody(req: IncomingMessage): Promise<InitBody> {
+  const raw = await readBody(req, MAX_INIT_BODY_BYTES);
+  if (raw.length === 0) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString("utf8"));
+  } catch (err) {
+    throw new HttpError(400, `failed to decode request: ${(err as Error).message}`);
+  }
+  const parsed = InitBodySchema.safeParse(json);
+  if (!parsed.success) throw new HttpError(400, `failed to decode request: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * /init authenticates itself: once a token is set, the caller proves it knows it with
+ * X-Access-Token or by sending that same token in the body (E2B's rule, minus MMDS).
+ */
+function authorizeInit(req: IncomingMessage, ctx: EnvdContext, body: InitBody): void {
+  const current = ctx.state.accessToken;
+  if (current === undefined || current === "") return;
+  if (isAccessTokenValid(ctx.state, headerValue(req, ACCESS_TOKEN_HEADER))) return;
+  if (body.accessToken !== undefined && isAccessTokenValid(ctx.state, body.accessToken)) return;
+  throw new HttpError(401, "access token validation failed");
+}
+
+/** Sets the system clock (after a snapshot restore it is wherever the snapshot left it). */
+async function syncClock(ctx: EnvdContext, hostMs: number): Promise<void> {
+  if (ctx.config.noVm) return; // A development host's clock is not ours to set.
+  if (Math.abs(Date.now() - hostMs) <= MAX_CLOCK_SKEW_MS) return;
+  const seconds = (hostMs / 1000).toFixed(3);
+  try {
+    await execFileAsync("date", ["-u", "-s", `@${seconds}`]);
+    ctx.logger.info("system clock set", { hostMs });
+  } catch (err) {
+    ctx.logger.error("failed to set system clock", { err });
+  }
+}
+
+/**
+ * POST /init: env vars, access token, default user/workdir and the host's time, sent by
+ * the host agent on create and after every resume. A request older than the newest one
+ * applied is acknowledged but ignored (retries can arrive out of order). Answers 204.
+ */
+export const initRoute: HttpRoute = {
+  method: "POST",
+  path: "/init",
+  auth: "route",
+  async handle(req, res, _url, ctx) {
+    const body = await parseInitBody(req);
+    authorizeInit(req, ctx, body);
+    const timestampMs = body.timestamp === undefined ? undefined : Date.parse(body.timestamp);
+    const state = ctx.state;
+    if (timestampMs === undefined || timestampMs > state.lastInitTimestampMs) {
+      if (timestampMs !== undefined) {
+        state.lastInitTimestampMs = timestampMs;
+        await syncClock(ctx, timestampMs);
+      }
+      if (body.envVars) state.envVars = { ...body.envVars };
+      // As in E2B's envd, an applied /init without a token clears it.
+      state.accessToken = body.accessToken === "" ? undefined : body.accessToken;
+      if (body.defaultUser) state.defaultUser = body.defaultUser;
+      if (body.defaultWorkdir) state.defaultWorkdir = body.defaultWorkdir;
+    } else {
+      ctx.logger.info("ignoring stale /init", { timestampMs, lastMs: state.lastInitTimestampMs });
+    }
+    // /snapshot/prepare stopped the port subsystem; a resume's /init brings it back.
+    if (!ctx.config.noVm && !ctx.ports.running) await ctx.ports.restart();
+    res.writeHead(204, { "cache-control": "no-store" }).end();
+  },
+};
