@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup up test typecheck lint unit bench build
+.PHONY: help setup up test image bench build
 
 help:
 	@echo "make up    - install what is missing, build the guest image if needed, serve"
@@ -15,14 +15,18 @@ setup:
 build: setup
 	@npm run build --silent
 
-up: build
+# The guest image is cached under $$WRENN_DIR (default ~/.wrenn) by a hash of its inputs.
+image: build
+	@guest/build.sh --name base >/dev/null
+
+up: image
 	@scripts/up.sh
 
-test: build
+test: image
 	@echo "==> typecheck"; npm run --silent typecheck
 	@echo "==> lint"; npm run --silent lint
 	@echo "==> dependency direction"; npm run --silent check:layers
 	@echo "==> tests"; npm test --silent
 
-bench: build
+bench: image
 	@npm run --silent bench

@@ -56,6 +56,8 @@ export const AgentConfigSchema = z.object({
     .int()
     .min(1024)
     .default(64 * 1024 * 1024),
+  /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
+  destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),
   hostMemoryMiB: z
     .number()
@@ -89,6 +91,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     accel: env.WRENN_ACCEL,
     maxSlots: num(env.WRENN_MAX_SLOTS),
     vcpuOvercommit: num(env.WRENN_VCPU_OVERCOMMIT),
+    destroyOnExit: env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
   };
   for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
   return raw;

@@ -147,9 +147,9 @@ export function createHostAgentService(
         sandboxId: req.sandboxId,
         template: req.template,
         resources: {
-          vcpus: req.resources?.vcpus ?? 0,
-          memoryMiB: req.resources?.memoryMib ?? 0,
-          diskMiB: req.resources?.diskMib ?? 0,
+          vcpus: req.resources?.vcpus,
+          memoryMiB: req.resources?.memoryMib,
+          diskMiB: req.resources?.diskMib,
         },
         timeoutSec: req.timeoutSec,
         timeoutAction: req.timeoutAction === TimeoutAction.PAUSE ? "pause" : "destroy",

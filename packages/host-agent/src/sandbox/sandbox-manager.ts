@@ -56,7 +56,8 @@ export interface SandboxManagerOptions {
 export interface CreateSandboxInput {
   sandboxId?: string | undefined;
   template: string;
-  resources?: Partial<SandboxResources> | undefined;
+  /** Unset sizes take the defaults; explicit zeros are rejected. */
+  resources?: { vcpus?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined } | undefined;
   timeoutSec?: number | undefined;
   timeoutAction?: TimeoutActionName | undefined;
   envVars?: Record<string, string> | undefined;
@@ -161,9 +162,9 @@ export class SandboxManager {
     }
     if (this.entries.has(id)) throw new WrennError("already_exists", `sandbox ${id} already exists`);
     const resources: SandboxResources = {
-      vcpus: input.resources?.vcpus || this.options.defaults.vcpus,
-      memoryMiB: input.resources?.memoryMiB || this.options.defaults.memoryMiB,
-      diskMiB: input.resources?.diskMiB || this.options.defaults.diskMiB,
+      vcpus: input.resources?.vcpus ?? this.options.defaults.vcpus,
+      memoryMiB: input.resources?.memoryMiB ?? this.options.defaults.memoryMiB,
+      diskMiB: input.resources?.diskMiB ?? this.options.defaults.diskMiB,
     };
     validateResources(resources, this.options.limits);
     const timeoutSec = input.timeoutSec || this.options.defaults.timeoutSec;
