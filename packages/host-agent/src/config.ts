@@ -91,7 +91,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     accel: env.WRENN_ACCEL,
     maxSlots: num(env.WRENN_MAX_SLOTS),
     vcpuOvercommit: num(env.WRENN_VCPU_OVERCOMMIT),
-    destroyOnExit: env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
+    destroyOnExit:
+      env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
   };
   for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
   return raw;

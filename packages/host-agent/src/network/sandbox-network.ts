@@ -5,6 +5,8 @@ export const GUEST_PREFIX_LENGTH = 30;
 export const GUEST_MAC = "02:fc:00:00:00:02";
 /** The TAP's own MAC inside every namespace, so a restored guest's ARP entry stays valid. */
 export const TAP_MAC = "02:fc:00:00:00:01";
+/** The TAP's name; the same in every namespace. */
+export const TAP_NAME = "wrenn-tap0";
 export const ENVD_PORT = 49983;
 
 /** One sandbox's network: a namespace, a veth pair to the host, a TAP for the VM. */
@@ -16,6 +18,15 @@ export interface SandboxNetwork {
   /** Address on the host through which the host reaches this sandbox's guest (DNAT to GUEST_IP). */
   hostReachableIp: string;
   guestMac: string;
+  /** Host end of the veth /31 (the namespace's default gateway). */
+  vethHostIp: string;
+  /** Namespace end of the veth /31; guest egress leaves the namespace from this address. */
+  vethNsIp: string;
+  /**
+   * MTU of the veth pair and the TAP: the uplink's MTU, at most 1500. The guest NIC should use
+   * it too (QEMU virtio-net `host_mtu=`); TCP MSS is clamped in the namespace either way.
+   */
+  mtu: number;
 }
 
 export interface NetworkManager {

@@ -57,7 +57,9 @@ export interface CreateSandboxInput {
   sandboxId?: string | undefined;
   template: string;
   /** Unset sizes take the defaults; explicit zeros are rejected. */
-  resources?: { vcpus?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined } | undefined;
+  resources?:
+    | { vcpus?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined }
+    | undefined;
   timeoutSec?: number | undefined;
   timeoutAction?: TimeoutActionName | undefined;
   envVars?: Record<string, string> | undefined;

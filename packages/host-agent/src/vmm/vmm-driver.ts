@@ -26,7 +26,8 @@ export interface VmSpec {
   kernelArgs: string;
   /** The sandbox's writable root disk (a qcow2 overlay over the read-only base). */
   rootDiskPath: string;
-  network: VmNetworkAttachment;
+  /** Absent for a VM with no NIC (contract tests). */
+  network?: VmNetworkAttachment | undefined;
   /** Private directory for this VM's sockets, pid file and console log; the driver creates files only here. */
   runDir: string;
 }

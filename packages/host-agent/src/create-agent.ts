@@ -1,0 +1,154 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "@wrenn/shared";
+import { type AgentConfig, parseAgentConfig } from "./config.js";
+import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
+import { ImageCatalog } from "./images/image-catalog.js";
+import { NetnsNetworkManager } from "./network/netns-network.js";
+import { SlotAllocator } from "./network/slot-allocator.js";
+import { startAgentServer } from "./rpc/agent-server.js";
+import { createHostAgentService } from "./rpc/host-agent-service.js";
+import { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
+import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
+import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
+import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
+
+export const AGENT_VERSION = "0.1.0";
+const QEMU_BINARY = "qemu-system-x86_64";
+const DEFAULT_TEMPLATE = "base";
+
+export interface HostAgent {
+  readonly port: number;
+  readonly config: AgentConfig;
+  readonly manager: SandboxManager;
+  readonly accel: AccelVerdict;
+  close(options?: { destroySandboxes?: boolean }): Promise<void>;
+}
+
+/** Probes KVM with the default template's kernel (or decides TCG without one). */
+export async function probeAccelFromConfig(raw: Record<string, unknown>): Promise<AccelVerdict> {
+  const imagesDir = String(raw.imagesDir);
+  const requested = (raw.accel as AgentConfig["accel"] | undefined) ?? "auto";
+  const image = await new ImageCatalog(imagesDir).get(DEFAULT_TEMPLATE).catch(() => null);
+  if (!image) {
+    if (requested === "kvm") throw new Error("KVM requested but no guest kernel to probe with");
+    return { accel: "tcg", reason: "no guest image to probe KVM with yet; using TCG" };
+  }
+  return probeAccel({ requested, qemuBinary: QEMU_BINARY, kernelPath: image.kernelPath, timeoutMs: 5000 });
+}
+
+async function vmmRssBytes(pid: number | undefined): Promise<number> {
+  if (!pid) return 0;
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : 0;
+}
+
+/**
+ * Wires the host agent: accel probe → VMM driver → network → disks → sandbox manager
+ * → recovery of what a previous run left → RPC server. Resolves once it listens.
+ */
+export async function createHostAgent(input: AgentConfig, logger: Logger): Promise<HostAgent> {
+  const config = parseAgentConfig(input);
+  const sandboxesDir = join(config.dataDir, "sandboxes");
+  await mkdir(sandboxesDir, { recursive: true });
+
+  const accel = await probeAccelFromConfig({ imagesDir: config.imagesDir, accel: config.accel });
+  logger.info("accelerator", { accel: accel.accel, reason: accel.reason });
+  const cgroups = await VmmCgroups.detect(logger);
+  const driver = new QemuDriver({
+    accel: accel.accel,
+    qemuBinary: QEMU_BINARY,
+    tscKhz: await hostTscKhz(),
+    tcgTbSizeMiB: 64,
+    vmmOverheadMiB: 256,
+    cgroups,
+    logger,
+  });
+  const network = new NetnsNetworkManager(logger);
+  await network.ensureHostRules();
+  const slots = await SlotAllocator.create(join(config.dataDir, "slots.json"), config.maxSlots);
+  const disks = new Qcow2OverlayStore(sandboxesDir);
+  const images = new ImageCatalog(config.imagesDir);
+  const records = new SandboxRecordStore(sandboxesDir);
+
+  const manager = new SandboxManager(
+    { driver, network, slots, disks, images, records, logger },
+    {
+      limits: {
+        minVcpus: 1,
+        maxVcpus: config.hostCores,
+        minMemoryMiB: 128,
+        maxMemoryMiB: Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB),
+        minDiskMiB: 256,
+        maxDiskMiB: config.maxDiskMiB,
+        maxTimeoutSec: config.maxTimeoutSec,
+      },
+      defaults: {
+        vcpus: config.defaultVcpus,
+        memoryMiB: config.defaultMemoryMiB,
+        diskMiB: config.defaultDiskMiB,
+        timeoutSec: config.defaultTimeoutSec,
+        user: config.defaultUser,
+      },
+      envdReadyTimeoutMs: config.envdReadyTimeoutMs,
+      envdPollIntervalMs: config.envdPollIntervalMs,
+      envdRequestTimeoutMs: config.envdRequestTimeoutMs,
+      capacity: {
+        vcpus: config.hostCores * config.vcpuOvercommit,
+        memoryMiB: Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB),
+      },
+    },
+  );
+
+  const recovered = await manager.recover();
+  if (recovered.adopted.length + recovered.cleaned.length > 0) logger.info("recovered sandboxes", recovered);
+  // Anything a crashed run left that no record accounts for: slots, namespaces, cgroups.
+  const inUse = manager.slotsInUse();
+  for (const [slot] of slots.leases()) if (!inUse.has(slot)) await slots.release(slot);
+  const swept = await network.sweep(inUse);
+  if (swept.length > 0) logger.info("swept leftover networks", { slots: swept });
+  const known = new Set(manager.list().map((r) => r.id));
+  for (const id of await cgroups.list()) if (!known.has(id)) await cgroups.remove(id);
+
+  const service = createHostAgentService(manager, {
+    version: AGENT_VERSION,
+    hostId: config.hostId,
+    vmm: driver.name,
+    accel: accel.accel,
+    accelReason: accel.reason,
+    capacity: {
+      vcpus: config.hostCores * config.vcpuOvercommit,
+      memoryMiB: config.hostMemoryMiB - config.memoryReserveMiB,
+      diskMiB: config.maxDiskMiB,
+    },
+    maxUnaryFileBytes: config.maxUnaryFileBytes,
+    listTemplates: () => images.list(),
+    vmmRssBytes,
+  });
+  const server = await startAgentServer(service, {
+    host: config.host,
+    port: config.port,
+    hostToken: config.hostToken,
+    tlsCertPath: config.tlsCertPath,
+    tlsKeyPath: config.tlsKeyPath,
+    readMaxBytes: config.maxUnaryFileBytes + 1024 * 1024,
+  });
+  logger.info("host agent listening", {
+    port: server.port,
+    accel: accel.accel,
+    cgroups: cgroups.description,
+  });
+
+  return {
+    port: server.port,
+    config,
+    manager,
+    accel,
+    async close(options = {}) {
+      await server.close();
+      await manager.close({ destroyAll: options.destroySandboxes ?? false });
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import { type CommandResult, runCommand } from "./run-command.js";
+
+/**
+ * Thin wrappers over iproute2, iptables and sysctl. They build argv and parse output;
+ * what to configure is decided by the callers (network/).
+ */
+
+const IP_TIMEOUT_MS = 10_000;
+const IPTABLES_TIMEOUT_MS = 20_000;
+
+/** One failed line of an `ip -batch` run. */
+export interface BatchFailure {
+  /** 1-based line of the batch input. */
+  line: number;
+  /** What ip printed for it (e.g. `RTNETLINK answers: File exists`). */
+  message: string;
+}
+
+/** Runs iproute2 commands in one process (`ip [-n ns] [-force] -batch -`), one command per line. */
+export function ipBatch(
+  lines: readonly string[],
+  options: { netns?: string; force?: boolean } = {},
+): Promise<CommandResult> {
+  const args = [
+    ...(options.netns ? ["-n", options.netns] : []),
+    ...(options.force ? ["-force"] : []),
+    "-batch",
+    "-",
+  ];
+  return runCommand("ip", args, { input: `${lines.join("\n")}\n`, timeoutMs: IP_TIMEOUT_MS });
+}
+
+/** Parses ip's `Command failed -:N` markers; the lines printed before each marker are its message. */
+export function parseBatchFailures(stderr: string): BatchFailure[] {
+  const failures: BatchFailure[] = [];
+  let pending: string[] = [];
+  for (const raw of stderr.split("\n")) {
+    const line = raw.trim();
+    if (!line) continue;
+    const marker = /^Command failed \S*:(\d+)$/.exec(line);
+    if (marker) {
+      failures.push({ line: Number(marker[1]), message: pending.join("; ") });
+      pending = [];
+    } else {
+      pending.push(line);
+    }
+  }
+  return failures;
+}
+
+/** True for ip's "there is nothing of that name" answers (link, namespace, route, address). */
+export function isMissingObjectMessage(message: string): boolean {
+  return /Cannot find device|No such file or directory|No such process|does not exist|Cannot assign requested address/i.test(
+    message,
+  );
+}
+
+export function ip(args: readonly string[], netns?: string): Promise<CommandResult> {
+  return runCommand("ip", [...(netns ? ["-n", netns] : []), ...args], { timeoutMs: IP_TIMEOUT_MS });
+}
+
+/** Runs a program inside a named network namespace. */
+export function netnsExec(
+  netns: string,
+  file: string,
+  args: readonly string[],
+  options: { input?: string; timeoutMs?: number } = {},
+): Promise<CommandResult> {
+  return runCommand("ip", ["netns", "exec", netns, file, ...args], {
+    timeoutMs: options.timeoutMs ?? IP_TIMEOUT_MS,
+    ...(options.input !== undefined ? { input: options.input } : {}),
+  });
+}
+
+/** Writes sysctls (`key=value`) in the host's or a namespace's network stack. */
+export async function sysctlWrite(settings: readonly string[], netns?: string): Promise<void> {
+  const args = ["-q", "-w", ...settings];
+  if (netns) await netnsExec(netns, "sysctl", args);
+  else await runCommand("sysctl", args, { timeoutMs: IP_TIMEOUT_MS });
+}
+
+export async function sysctlRead(key: string): Promise<string> {
+  const { stdout } = await runCommand("sysctl", ["-n", key], { timeoutMs: IP_TIMEOUT_MS });
+  return stdout.trim();
+}
+
+/** `iptables-save` output for one table (or all), on the host or inside a namespace. */
+export async function iptablesSave(options: { table?: string; netns?: string } = {}): Promise<string> {
+  const args = options.table ? ["-t", options.table] : [];
+  const { stdout } = options.netns
+    ? await netnsExec(options.netns, "iptables-save", args, { timeoutMs: IPTABLES_TIMEOUT_MS })
+    : await runCommand("iptables-save", args, { timeoutMs: IPTABLES_TIMEOUT_MS });
+  return stdout;
+}
+
+/**
+ * Applies an iptables-restore document as one transaction. With `noflush` only the chains it
+ * declares are flushed (a `:CHAIN - [0:0]` line creates or empties a user chain).
+ */
+export async function iptablesRestore(
+  text: string,
+  options: { noflush?: boolean; netns?: string } = {},
+): Promise<void> {
+  const args = ["-w", ...(options.noflush ? ["--noflush"] : [])];
+  if (options.netns)
+    await netnsExec(options.netns, "iptables-restore", args, { input: text, timeoutMs: IPTABLES_TIMEOUT_MS });
+  else await runCommand("iptables-restore", args, { input: text, timeoutMs: IPTABLES_TIMEOUT_MS });
+}
+
+/** Names listed by `ip netns list`. */
+export async function listNetns(): Promise<string[]> {
+  const { stdout } = await ip(["netns", "list"]);
+  return stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/)[0] ?? "")
+    .filter((name) => name !== "");
+}
+
+/** Link names in the host's namespace (or a named one), without the `@peer` suffix. */
+export async function listLinks(netns?: string): Promise<string[]> {
+  const { stdout } = await ip(["-o", "link", "show"], netns);
+  const names: string[] = [];
+  for (const m of stdout.matchAll(/^\d+:\s+([^:@\s]+)[@:]/gm)) if (m[1]) names.push(m[1]);
+  return names;
+}
+
+/** The interface of the host's first IPv4 default route, if there is one. */
+export async function defaultRouteInterface(): Promise<string | undefined> {
+  const { stdout } = await ip(["-j", "-4", "route", "show", "default"]);
+  const routes = JSON.parse(stdout || "[]") as Array<{ dev?: string }>;
+  return routes.find((r) => r.dev)?.dev;
+}
+
+export async function linkMtu(name: string): Promise<number | undefined> {
+  const { stdout } = await ip(["-j", "link", "show", "dev", name]);
+  const links = JSON.parse(stdout || "[]") as Array<{ mtu?: number }>;
+  return links[0]?.mtu;
+}

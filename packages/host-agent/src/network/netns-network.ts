@@ -1,0 +1,353 @@
+import { type Logger, WrennError } from "@wrenn/shared";
+import {
+  defaultRouteInterface,
+  ipBatch,
+  iptablesRestore,
+  iptablesSave,
+  isMissingObjectMessage,
+  linkMtu,
+  listLinks,
+  listNetns,
+  parseBatchFailures,
+  sysctlRead,
+  sysctlWrite,
+} from "../drivers-system/ip-tools.js";
+import { CommandError, commandFailure } from "../drivers-system/run-command.js";
+import {
+  hostRulesDocument,
+  hostTeardownDocument,
+  namespaceRulesDocument,
+  slotHostRulesDocument,
+  slotRemovalDocument,
+  taggedSlots,
+} from "./network-rules.js";
+import {
+  GUEST_GATEWAY_IP,
+  GUEST_MAC,
+  GUEST_PREFIX_LENGTH,
+  type NetworkManager,
+  type SandboxNetwork,
+  TAP_MAC,
+  TAP_NAME,
+} from "./sandbox-network.js";
+import { type SlotAddresses, slotAddresses } from "./slot-addresses.js";
+
+export { TAP_NAME } from "./sandbox-network.js";
+
+export interface NetnsNetworkOptions {
+  /** Interface guest egress leaves through; default: the interface of the host's default route. */
+  uplinkInterface?: string | undefined;
+  /** Upper bound for the veth/TAP MTU (default 1500); the uplink's MTU lowers it. */
+  mtu?: number | undefined;
+  /** Destinations no sandbox may reach through the host; default 169.254.0.0/16 (cloud metadata). */
+  blockedEgressCidrs?: readonly string[] | undefined;
+}
+
+/** What ensureHostRules found and installed. */
+export interface HostNetworkState {
+  /** Egress interface, or undefined when the host has no default route (no egress then). */
+  uplink: string | undefined;
+  mtu: number;
+  /** True when ensureHostRules switched net.ipv4.ip_forward on (teardownHostRules turns it back off). */
+  enabledIpForward: boolean;
+}
+
+const NS_SYSCTLS = [
+  "net.ipv4.ip_forward=1",
+  // The guest talks IPv4 only; no IPv6 addresses means no IPv6 path into the namespace.
+  "net.ipv6.conf.all.disable_ipv6=1",
+  "net.ipv6.conf.default.disable_ipv6=1",
+];
+
+/**
+ * Per-sandbox networking with network namespaces: a veth pair to the host and a TAP for the
+ * VM inside each namespace, NAT both ways, and host rules that keep sandboxes away from each
+ * other and from the host's own services (the policy is written out in network-rules.ts).
+ *
+ * Slot N: namespace wrenn-ns-N; veth wrenn-vh-N (host, 10.12.0.0+2N/31) ↔ wrenn-vn-N (ns, +1);
+ * TAP wrenn-tap0 (TAP_MAC, 169.254.0.22/30) for the guest at 169.254.0.21; the host reaches the
+ * guest at 10.11.0.0+N through a host route to the ns end of the veth and a DNAT inside.
+ *
+ * Host sysctls: net.ipv4.ip_forward is set to 1 (restored by teardownHostRules if it was 0).
+ */
+export class NetnsNetworkManager implements NetworkManager {
+  private readonly options: NetnsNetworkOptions;
+  private host: HostNetworkState | undefined;
+  private hostReady: Promise<HostNetworkState> | undefined;
+  /** Host-table changes run one at a time (each is a read-modify-write of the ruleset). */
+  private hostTables: Promise<unknown> = Promise.resolve();
+  private readonly slotLocks = new Map<number, Promise<unknown>>();
+
+  constructor(
+    private readonly logger: Logger,
+    options: NetnsNetworkOptions = {},
+  ) {
+    this.options = options;
+  }
+
+  /**
+   * Installs (or refreshes) the host-wide chains, NAT and ip_forward; idempotent, and safe
+   * while sandboxes run (their per-slot rules live in WRENN-SLOTS, which is never flushed here).
+   */
+  ensureHostRules(): Promise<HostNetworkState> {
+    const run = this.installHostRules();
+    this.hostReady = run;
+    run.catch(() => {
+      if (this.hostReady === run) this.hostReady = undefined;
+    });
+    return run;
+  }
+
+  private async installHostRules(): Promise<HostNetworkState> {
+    const started = performance.now();
+    const uplink = this.options.uplinkInterface ?? (await defaultRouteInterface());
+    const uplinkMtu = uplink ? await linkMtu(uplink) : undefined;
+    if (uplink && uplinkMtu === undefined) {
+      throw new WrennError("failed_precondition", `uplink interface ${uplink} does not exist`);
+    }
+    if (!uplink) this.logger.warn("no IPv4 default route: sandboxes get no egress");
+    const mtu = Math.min(this.options.mtu ?? 1500, uplinkMtu ?? 1500);
+    const wasForwarding = (await sysctlRead("net.ipv4.ip_forward")) === "1";
+    await this.withHostTables(async () => {
+      const current = await iptablesSave();
+      const doc = hostRulesDocument({
+        uplink,
+        blockedEgressCidrs: this.options.blockedEgressCidrs ?? ["169.254.0.0/16"],
+        current,
+      });
+      await iptablesRestore(doc, { noflush: true });
+    }).catch((err: unknown) => {
+      throw commandFailure("install host network rules", err);
+    });
+    if (!wasForwarding) await sysctlWrite(["net.ipv4.ip_forward=1"]);
+    const state: HostNetworkState = {
+      uplink,
+      mtu,
+      enabledIpForward: !wasForwarding || (this.host?.enabledIpForward ?? false),
+    };
+    this.host = state;
+    this.logger.info("host network rules installed", {
+      uplink,
+      mtu,
+      ms: Math.round(performance.now() - started),
+    });
+    return state;
+  }
+
+  /** Removes the host-wide chains (and every per-slot host rule); for when no sandbox is left. */
+  async teardownHostRules(): Promise<void> {
+    await this.withHostTables(async () => {
+      const doc = hostTeardownDocument(await iptablesSave());
+      if (doc) await iptablesRestore(doc, { noflush: true });
+    }).catch((err: unknown) => {
+      throw commandFailure("remove host network rules", err);
+    });
+    if (this.host?.enabledIpForward) await sysctlWrite(["net.ipv4.ip_forward=0"]);
+    this.host = undefined;
+    this.hostReady = undefined;
+  }
+
+  async create(slot: number): Promise<SandboxNetwork> {
+    const a = addressesOf(slot);
+    const host = await (this.hostReady ?? this.ensureHostRules());
+    return this.withSlot(slot, () => this.build(slot, a, host.mtu));
+  }
+
+  private async build(slot: number, a: SlotAddresses, mtu: number): Promise<SandboxNetwork> {
+    const started = performance.now();
+    const done = { netns: false, veth: false, hostRules: false };
+    const hostLines = [
+      `netns add ${a.netnsName}`,
+      `link add ${a.vethHostName} mtu ${mtu} type veth peer name ${a.vethNsName} mtu ${mtu} netns ${a.netnsName}`,
+      `link set ${a.vethHostName} addrgenmode none`,
+      `addr add ${a.vethHostIp}/31 dev ${a.vethHostName}`,
+      `link set ${a.vethHostName} up`,
+      `route add ${a.hostReachableIp}/32 via ${a.vethNsIp} dev ${a.vethHostName}`,
+    ];
+    const nsLines = [
+      "link set lo up",
+      `addr add ${a.vethNsIp}/31 dev ${a.vethNsName}`,
+      `link set ${a.vethNsName} up`,
+      `route add default via ${a.vethHostIp} dev ${a.vethNsName}`,
+      `tuntap add dev ${TAP_NAME} mode tap`,
+      `link set ${TAP_NAME} address ${TAP_MAC} mtu ${mtu} up`,
+      `addr add ${GUEST_GATEWAY_IP}/${GUEST_PREFIX_LENGTH} dev ${TAP_NAME}`,
+    ];
+    try {
+      try {
+        await ipBatch(hostLines);
+      } catch (err) {
+        const failed = failedBatchLine(err);
+        done.netns = failed === undefined || failed > 1;
+        done.veth = failed === undefined || failed > 2;
+        throw batchStepError(slot, hostLines, err);
+      }
+      done.netns = true;
+      done.veth = true;
+      // The rest only needs the namespace to exist; run it side by side.
+      const steps = await Promise.allSettled([
+        ipBatch(nsLines, { netns: a.netnsName }).catch((err: unknown) => {
+          throw batchStepError(slot, nsLines, err);
+        }),
+        sysctlWrite(NS_SYSCTLS, a.netnsName),
+        iptablesRestore(namespaceRulesDocument(slot, a), { netns: a.netnsName }),
+        this.withHostTables(() => iptablesRestore(slotHostRulesDocument(slot, a), { noflush: true })).then(
+          () => {
+            done.hostRules = true;
+          },
+        ),
+      ]);
+      for (const step of steps) if (step.status === "rejected") throw step.reason;
+    } catch (err) {
+      await this.undo(slot, a, done).catch((undoErr: unknown) =>
+        this.logger.error("network unwind failed", { slot, err: undoErr }),
+      );
+      throw createError(slot, err);
+    }
+    this.logger.debug("network created", { slot, ms: Math.round(performance.now() - started) });
+    return {
+      slot,
+      netnsName: a.netnsName,
+      tapName: TAP_NAME,
+      vethHostName: a.vethHostName,
+      hostReachableIp: a.hostReachableIp,
+      guestMac: GUEST_MAC,
+      vethHostIp: a.vethHostIp,
+      vethNsIp: a.vethNsIp,
+      mtu,
+    };
+  }
+
+  /** Undoes exactly the steps of a failed create that succeeded (never what existed before). */
+  private async undo(
+    slot: number,
+    a: SlotAddresses,
+    done: { netns: boolean; veth: boolean; hostRules: boolean },
+  ): Promise<void> {
+    const lines = [
+      ...(done.veth ? [`link del ${a.vethHostName}`] : []),
+      ...(done.netns ? [`netns del ${a.netnsName}`] : []),
+    ];
+    await Promise.all([
+      done.hostRules ? this.removeSlotHostRules(slot) : Promise.resolve(),
+      lines.length ? deleteIgnoringMissing(lines) : Promise.resolve(),
+    ]);
+  }
+
+  async destroy(slot: number): Promise<void> {
+    const a = addressesOf(slot);
+    await this.withSlot(slot, async () => {
+      const started = performance.now();
+      try {
+        // Deleting the host end takes the ns end (and the host route) with it at once; the
+        // namespace (TAP, its rules) goes when its name is removed and no VMM holds it.
+        await Promise.all([
+          this.removeSlotHostRules(slot),
+          deleteIgnoringMissing([
+            `link del ${a.vethHostName}`,
+            `link del ${a.vethNsName}`,
+            `netns del ${a.netnsName}`,
+          ]),
+        ]);
+      } catch (err) {
+        throw commandFailure(`destroy network of slot ${slot}`, err);
+      }
+      this.logger.debug("network destroyed", { slot, ms: Math.round(performance.now() - started) });
+    });
+  }
+
+  /** Slots that have anything on this host: a namespace, a wrenn-vh/vn link, or tagged host rules. */
+  async slotsPresent(): Promise<Set<number>> {
+    const [namespaces, links, saved] = await Promise.all([listNetns(), listLinks(), iptablesSave()]);
+    const slots = taggedSlots(saved);
+    for (const name of namespaces) {
+      const m = /^wrenn-ns-(\d+)$/.exec(name);
+      if (m) slots.add(Number(m[1]));
+    }
+    for (const name of links) {
+      const m = /^wrenn-v[hn]-(\d+)$/.exec(name);
+      if (m) slots.add(Number(m[1]));
+    }
+    return slots;
+  }
+
+  /** Removes the networks of slots not in `keep` (leftovers of a crash); returns the slots removed. */
+  async sweep(keep: ReadonlySet<number>): Promise<number[]> {
+    const removed: number[] = [];
+    for (const slot of await this.slotsPresent()) {
+      if (keep.has(slot) || slot < 1) continue;
+      await this.destroy(slot);
+      removed.push(slot);
+    }
+    removed.sort((x, y) => x - y);
+    if (removed.length) this.logger.info("swept leftover sandbox networks", { slots: removed });
+    return removed;
+  }
+
+  private async removeSlotHostRules(slot: number): Promise<void> {
+    await this.withHostTables(async () => {
+      const doc = slotRemovalDocument(await iptablesSave(), slot);
+      if (doc) await iptablesRestore(doc, { noflush: true });
+    });
+  }
+
+  private withHostTables<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.hostTables.then(fn, fn);
+    this.hostTables = run.catch(() => {});
+    return run;
+  }
+
+  private async withSlot<T>(slot: number, fn: () => Promise<T>): Promise<T> {
+    const previous = this.slotLocks.get(slot) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(fn);
+    this.slotLocks.set(slot, run);
+    try {
+      return await run;
+    } finally {
+      if (this.slotLocks.get(slot) === run) this.slotLocks.delete(slot);
+    }
+  }
+}
+
+function addressesOf(slot: number): SlotAddresses {
+  try {
+    return slotAddresses(slot);
+  } catch (err) {
+    throw new WrennError("invalid_argument", (err as Error).message, { cause: err });
+  }
+}
+
+function failedBatchLine(err: unknown): number | undefined {
+  if (!(err instanceof CommandError)) return undefined;
+  return parseBatchFailures(err.stderr)[0]?.line;
+}
+
+/** Names the batch line that failed, e.g. `link add wrenn-vh-1 … : RTNETLINK answers: File exists`. */
+function batchStepError(slot: number, lines: readonly string[], err: unknown): Error {
+  if (!(err instanceof CommandError)) return err instanceof Error ? err : new Error(String(err));
+  const failure = parseBatchFailures(err.stderr)[0];
+  const step = failure ? lines[failure.line - 1] : undefined;
+  if (!failure || !step) return err;
+  const exists = /File exists/i.test(failure.message);
+  return new WrennError(
+    exists ? "conflict" : "internal",
+    `network slot ${slot}: \`ip ${step}\` failed: ${failure.message}${exists ? " (a leftover of a crash? sweep() removes it)" : ""}`,
+    { cause: err },
+  );
+}
+
+function createError(slot: number, err: unknown): WrennError {
+  if (err instanceof WrennError) return err;
+  return commandFailure(`create network for slot ${slot}`, err);
+}
+
+/** Runs delete commands in one `ip -force -batch`; "no such object" answers count as done. */
+async function deleteIgnoringMissing(lines: readonly string[]): Promise<void> {
+  try {
+    await ipBatch(lines, { force: true });
+  } catch (err) {
+    if (!(err instanceof CommandError)) throw err;
+    const failures = parseBatchFailures(err.stderr);
+    if (failures.length === 0 || failures.some((f) => !isMissingObjectMessage(f.message))) throw err;
+  }
+}

@@ -1,0 +1,87 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { SandboxState } from "@wrenn/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+function codeOf(err: unknown): { code: Code; wrenn: string | null } {
+  const e = ConnectError.from(err);
+  return { code: e.code, wrenn: e.metadata.get("wrenn-error-code") };
+}
+
+describe("host agent: bad input and failures", () => {
+  let fx: AgentFixture;
+
+  beforeAll(async () => {
+    fx = await startAgent();
+  });
+
+  afterAll(async () => {
+    await fx?.close();
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it("refuses requests without the host token", async () => {
+    const err = await fx
+      .clientWithToken("not-the-token-at-all")
+      .listSandboxes({})
+      .catch((e: unknown) => e);
+    expect(codeOf(err).code).toBe(Code.Unauthenticated);
+  });
+
+  it.each([
+    ["unknown template", { template: "no-such-template" }, "not_found"],
+    ["malformed template name", { template: "../etc" }, "invalid_argument"],
+    ["zero vCPUs", { template: "base", resources: { vcpus: 0 } }, "invalid_argument"],
+    ["huge vCPUs", { template: "base", resources: { vcpus: 4096 } }, "invalid_argument"],
+    ["zero memory", { template: "base", resources: { memoryMib: 0 } }, "invalid_argument"],
+    ["huge memory", { template: "base", resources: { memoryMib: 10_000_000 } }, "invalid_argument"],
+    ["disk below the image", { template: "base", resources: { diskMib: 300 } }, "invalid_argument"],
+    ["bad env var name", { template: "base", envVars: { "1BAD=": "x" } }, "invalid_argument"],
+    ["bad sandbox id", { template: "base", sandboxId: "Not Valid!" }, "invalid_argument"],
+  ])("rejects %s with a clear code and leaves nothing", async (_name, req, wrenn) => {
+    const err = await fx.client.createSandbox(req).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect(codeOf(err).wrenn).toBe(wrenn);
+    expect((await fx.client.listSandboxes({})).sandboxes).toEqual([]);
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it("answers not_found for an unknown sandbox on every sandbox call", async () => {
+    const sandboxId = "does-not-exist";
+    for (const call of [
+      () => fx.client.getSandbox({ sandboxId }),
+      () => fx.client.destroySandbox({ sandboxId }),
+      () => fx.client.exec({ sandboxId, process: { command: "true" } }),
+      () => fx.client.readFile({ sandboxId, path: "/etc/hostname" }),
+      () => fx.client.pingSandbox({ sandboxId }),
+    ]) {
+      expect(codeOf(await call().catch((e: unknown) => e)).wrenn).toBe("not_found");
+    }
+  });
+
+  it("notices a VMM killed by hand, reports the sandbox as error, and frees its resources", async () => {
+    const { sandbox } = await fx.client.createSandbox({ template: "base" });
+    const sandboxId = sandbox?.sandboxId ?? "";
+    expect((await exec(fx.client, sandboxId, "echo alive")).stdout).toBe("alive\n");
+    const pid = sandbox?.vmmPid ?? 0;
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toContain("qemu-system");
+    execFileSync("kill", ["-9", String(pid)]);
+    let state = SandboxState.RUNNING;
+    for (let i = 0; i < 100 && state !== SandboxState.ERROR; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = (await fx.client.getSandbox({ sandboxId })).sandbox?.state ?? state;
+    }
+    const listed = (await fx.client.listSandboxes({})).sandboxes.find((s) => s.sandboxId === sandboxId);
+    expect(listed?.state).toBe(SandboxState.ERROR);
+    expect(listed?.error).toMatch(/exited unexpectedly/);
+    const leftovers = findHostLeftovers(fx.dataDir);
+    expect(leftovers.qemuProcesses).toEqual([]);
+    expect(leftovers.namespaces).toEqual([]);
+    expect(leftovers.slotLeases).toEqual([]);
+    await fx.client.destroySandbox({ sandboxId });
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  }, 180_000);
+});

@@ -1,0 +1,89 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { createHostAgent, type HostAgent, parseAgentConfig } from "@wrenn/host-agent";
+import { HostAgentService } from "@wrenn/proto";
+import { createLogger, createSilentLogger } from "@wrenn/shared";
+
+export type AgentClient = Client<typeof HostAgentService>;
+
+export interface AgentFixture {
+  agent: HostAgent;
+  client: AgentClient;
+  dataDir: string;
+  token: string;
+  /** A client that presents a different token. */
+  clientWithToken(token: string): AgentClient;
+  /** Stops the agent; by default destroys every sandbox first. Removes the data dir unless kept. */
+  close(options?: { destroySandboxes?: boolean; keepDataDir?: boolean }): Promise<void>;
+}
+
+export const IMAGES_DIR = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
+
+function clientFor(port: number, token: string): AgentClient {
+  const transport = createConnectTransport({
+    baseUrl: `http://127.0.0.1:${port}`,
+    httpVersion: "2",
+    interceptors: [
+      (next) => async (req) => {
+        req.header.set("authorization", `Bearer ${token}`);
+        return next(req);
+      },
+    ],
+  });
+  return createClient(HostAgentService, transport);
+}
+
+/** Starts a real host agent (real QEMU, namespaces, disks) with its own data dir, on a free port. */
+export async function startAgent(
+  overrides: Record<string, unknown> = {},
+  existing?: { dataDir: string; token: string },
+): Promise<AgentFixture> {
+  const dataDir = existing?.dataDir ?? mkdtempSync(join(tmpdir(), "wrenn-agent-test-"));
+  const token = existing?.token ?? randomBytes(24).toString("hex");
+  const config = parseAgentConfig({
+    dataDir,
+    imagesDir: IMAGES_DIR,
+    port: 0,
+    hostToken: token,
+    hostId: "test-host",
+    ...overrides,
+  });
+  const logger = process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger();
+  const agent = await createHostAgent(config, logger);
+  const client = clientFor(agent.port, token);
+  return {
+    agent,
+    client,
+    dataDir,
+    token,
+    clientWithToken: (other) => clientFor(agent.port, other),
+    async close(options = {}) {
+      await agent.close({ destroySandboxes: options.destroySandboxes ?? true });
+      if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs a shell command in a sandbox through the agent and decodes the output. */
+export async function exec(
+  client: AgentClient,
+  sandboxId: string,
+  command: string,
+  options: { user?: string; timeoutMs?: number; envs?: Record<string, string> } = {},
+): Promise<{ exitCode: number; stdout: string; stderr: string; error: string }> {
+  const res = await client.exec({
+    sandboxId,
+    process: { command, user: options.user ?? "", envs: options.envs ?? {} },
+    timeoutMs: options.timeoutMs ?? 0,
+  });
+  return {
+    exitCode: res.exitCode,
+    stdout: Buffer.from(res.stdout).toString("utf8"),
+    stderr: Buffer.from(res.stderr).toString("utf8"),
+    error: res.error,
+  };
+}

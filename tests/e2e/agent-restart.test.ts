@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { HostAgentService, SandboxState } from "@wrenn/proto";
+import { afterAll, describe, expect, it } from "vitest";
+import { exec, IMAGES_DIR, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+const REPO = resolve(import.meta.dirname, "../..");
+
+/** Runs wrenn-agent as its own process so the test can SIGKILL it like a crash. */
+async function spawnAgentProcess(
+  dataDir: string,
+  token: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(join(REPO, "node_modules/.bin/tsx"), [join(REPO, "packages/host-agent/src/main.ts")], {
+    env: {
+      ...process.env,
+      WRENN_AGENT_DATA_DIR: dataDir,
+      WRENN_IMAGES_DIR: IMAGES_DIR,
+      WRENN_AGENT_PORT: "0",
+      WRENN_AGENT_TOKEN: token,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /wrenn-agent listening on (\d+)/.exec(out);
+      if (m) resolvePort(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`agent exited early (${code}): ${out}`)));
+  });
+  return { child, port };
+}
+
+function clientFor(port: number, token: string): Client<typeof HostAgentService> {
+  return createClient(
+    HostAgentService,
+    createConnectTransport({
+      baseUrl: `http://127.0.0.1:${port}`,
+      httpVersion: "2",
+      interceptors: [
+        (next) => async (req) => {
+          req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ],
+    }),
+  );
+}
+
+describe("host agent: restart recovery", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-restart-"));
+  const token = randomBytes(24).toString("hex");
+
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("re-adopts a running VM after a crash and cleans up a create the crash interrupted", async () => {
+    const first = await spawnAgentProcess(dataDir, token);
+    const client = clientFor(first.port, token);
+    const { sandbox } = await client.createSandbox({ template: "base" });
+    const keptId = sandbox?.sandboxId ?? "";
+    expect((await exec(client, keptId, "echo before > /tmp/mark; echo ok")).stdout).toBe("ok\n");
+
+    // Start a second create and crash the agent while the VM boots.
+    const pending = client
+      .createSandbox({ template: "base", sandboxId: "interrupted-create" })
+      .catch(() => null);
+    await new Promise((r) => setTimeout(r, 1500));
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("exit", r));
+    await pending;
+
+    const second = await startAgent({}, { dataDir, token });
+    try {
+      const { sandboxes } = await second.client.listSandboxes({});
+      expect(sandboxes.map((s) => [s.sandboxId, s.state])).toEqual([[keptId, SandboxState.RUNNING]]);
+      expect((await exec(second.client, keptId, "cat /tmp/mark")).stdout).toBe("before\n");
+      const leftovers = findHostLeftovers(dataDir);
+      expect(leftovers.qemuProcesses).toHaveLength(1);
+      expect(leftovers.namespaces).toHaveLength(1);
+      expect(leftovers.sandboxDirs).toEqual([keptId]);
+    } finally {
+      await second.close({ destroySandboxes: true, keepDataDir: true });
+    }
+    expect(findHostLeftovers(dataDir)).toEqual(NO_LEFTOVERS);
+  }, 300_000);
+});

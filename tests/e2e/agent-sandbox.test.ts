@@ -1,0 +1,135 @@
+import { ConnectError } from "@connectrpc/connect";
+import { SandboxState } from "@wrenn/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+/** Real microVMs under QEMU: one sandbox through its whole life, driven over the agent's RPC. */
+describe("host agent: one sandbox", () => {
+  let fx: AgentFixture;
+  let sandboxId = "";
+
+  beforeAll(async () => {
+    fx = await startAgent();
+    const res = await fx.client.createSandbox({
+      template: "base",
+      resources: { vcpus: 1, memoryMib: 512 },
+      envVars: { WRENN_TEST_VAR: "from-create" },
+      metadata: { purpose: "e2e" },
+    });
+    sandboxId = res.sandbox?.sandboxId ?? "";
+  }, 180_000);
+
+  afterAll(async () => {
+    await fx?.close();
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it("reports the sandbox running with its sizes and metadata", async () => {
+    const { sandbox } = await fx.client.getSandbox({ sandboxId });
+    expect(sandbox?.state).toBe(SandboxState.RUNNING);
+    expect(sandbox?.resources?.memoryMib).toBe(512);
+    expect(sandbox?.metadata).toEqual({ purpose: "e2e" });
+    expect(sandbox?.vmmPid).toBeGreaterThan(0);
+    const { sandboxes } = await fx.client.listSandboxes({});
+    expect(sandboxes.map((s) => s.sandboxId)).toContain(sandboxId);
+  });
+
+  it("runs a Linux kernel of its own, not the host's", async () => {
+    const res = await exec(fx.client, sandboxId, "uname -a && cat /proc/cmdline");
+    expect(res.exitCode).toBe(0);
+    expect(res.stdout).toContain("cloud-amd64");
+    expect(res.stdout).toContain("wrenn-init");
+  });
+
+  it("runs python3 and sees the env vars given at create", async () => {
+    const res = await exec(
+      fx.client,
+      sandboxId,
+      `python3 -c 'import os; print(6*7, os.environ["WRENN_TEST_VAR"])'`,
+    );
+    expect(res).toMatchObject({ exitCode: 0, stdout: "42 from-create\n" });
+  });
+
+  it("runs as user by default and as root on request, with non-zero exits reported", async () => {
+    expect((await exec(fx.client, sandboxId, "whoami")).stdout.trim()).toBe("user");
+    expect((await exec(fx.client, sandboxId, "whoami", { user: "root" })).stdout.trim()).toBe("root");
+    const failed = await exec(fx.client, sandboxId, "echo oops >&2; exit 3");
+    expect(failed).toMatchObject({ exitCode: 3, stderr: "oops\n" });
+  });
+
+  it("writes a file and reads it back, byte for byte", async () => {
+    const data = new Uint8Array(256 * 1024).map((_, i) => (i * 7) % 256);
+    await fx.client.writeFile({ sandboxId, path: "/home/user/dir/data.bin", data });
+    const back = await fx.client.readFile({ sandboxId, path: "/home/user/dir/data.bin" });
+    expect(Buffer.from(back.data).equals(Buffer.from(data))).toBe(true);
+    const listed = await fx.client.listDir({ sandboxId, path: "/home/user/dir" });
+    expect(listed.entries.map((e) => [e.name, Number(e.size)])).toEqual([["data.bin", data.length]]);
+    const sum = await exec(fx.client, sandboxId, "sha256sum /home/user/dir/data.bin | cut -c1-16");
+    const { createHash } = await import("node:crypto");
+    expect(sum.stdout.trim()).toBe(createHash("sha256").update(data).digest("hex").slice(0, 16));
+  });
+
+  it("streams a long command's output as it is produced", async () => {
+    const chunks: { at: number; text: string }[] = [];
+    let exitCode: number | undefined;
+    const started = Date.now();
+    for await (const res of fx.client.execStream({
+      sandboxId,
+      process: { command: "for i in 1 2 3 4 5; do echo line-$i; sleep 0.3; done" },
+    })) {
+      if (res.event.case === "stdout")
+        chunks.push({ at: Date.now() - started, text: Buffer.from(res.event.value).toString() });
+      if (res.event.case === "exited") exitCode = res.event.value.exitCode;
+    }
+    expect(exitCode).toBe(0);
+    expect(chunks.map((c) => c.text).join("")).toBe("line-1\nline-2\nline-3\nline-4\nline-5\n");
+    // Streamed, not buffered until the end: the first line arrived well before the last.
+    expect((chunks.at(-1)?.at ?? 0) - (chunks[0]?.at ?? 0)).toBeGreaterThan(800);
+  });
+
+  it("opens a terminal, takes input, resizes, and is killed", async () => {
+    const abort = new AbortController();
+    const stream = fx.client.ptyAttach({ sandboxId, cols: 100, rows: 30 }, { signal: abort.signal });
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.value?.event.case).toBe("started");
+    const pid = first.value?.event.case === "started" ? first.value.event.value.pid : 0;
+    await fx.client.ptyResize({ sandboxId, pid, cols: 132, rows: 43 });
+    await fx.client.ptyInput({ sandboxId, pid, data: Buffer.from("stty size; echo pty-$((40+2))\n") });
+    let output = "";
+    while (!output.includes("pty-42")) {
+      const next = await iterator.next();
+      if (next.done) break;
+      if (next.value.event.case === "data") output += Buffer.from(next.value.event.value).toString();
+    }
+    expect(output).toContain("43 132");
+    expect(output).toContain("pty-42");
+    await fx.client.ptyKill({ sandboxId, pid });
+    let exited = false;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      if (next.value.event.case === "exited") exited = true;
+    }
+    expect(exited).toBe(true);
+  });
+
+  it("rejects paths outside the files API and oversized unary uploads, keeping the sandbox healthy", async () => {
+    await expect(fx.client.readFile({ sandboxId, path: "/proc/1/environ" })).rejects.toThrow(
+      /outside the files API/,
+    );
+    const huge = new Uint8Array(64 * 1024 * 1024 + 1);
+    const err = await fx.client
+      .writeFile({ sandboxId, path: "/tmp/huge", data: huge })
+      .catch((e: unknown) => e);
+    expect(ConnectError.from(err).message).toMatch(/WriteFileStream|too large|exceeds/i);
+    expect((await exec(fx.client, sandboxId, "test -e /tmp/huge; echo $?")).stdout.trim()).toBe("1");
+  });
+
+  it("destroys the sandbox and leaves nothing behind", async () => {
+    await fx.client.destroySandbox({ sandboxId });
+    await expect(fx.client.getSandbox({ sandboxId })).rejects.toThrow(/not found/);
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+});
