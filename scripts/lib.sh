@@ -30,3 +30,22 @@ ensure_apt_packages() {
 }
 
 wrenn_dir() { printf '%s\n' "${WRENN_DIR:-$HOME/.wrenn}"; }
+
+# Milliseconds since the epoch, and seconds (one decimal) elapsed since such a stamp.
+now() { date +%s%3N; }
+elapsed_since() {
+  local ms=$(($(date +%s%3N) - $1))
+  printf '%d.%d\n' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# Allocated size of a file or tree, human readable (sparse files count what they use).
+human_size() { du -sh "$1" | cut -f1; }
+
+# The host's TSC frequency in kHz, for the guest's tsc_early_khz= (TCG guests otherwise
+# sometimes hang calibrating it). From the kernel's boot message, else /proc/cpuinfo.
+host_tsc_khz() {
+  local mhz
+  mhz=$(dmesg 2>/dev/null | sed -n 's/.*tsc: Detected \([0-9.]*\) MHz.*/\1/p' | head -1 || true)
+  [ -n "$mhz" ] || mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
+  awk -v m="$mhz" 'BEGIN { printf "%d\n", m * 1000 + 0.5 }'
+}
