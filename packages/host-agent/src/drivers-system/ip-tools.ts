@@ -72,9 +72,16 @@ export function netnsExec(
   });
 }
 
-/** Writes sysctls (`key=value`) in the host's or a namespace's network stack. */
-export async function sysctlWrite(settings: readonly string[], netns?: string): Promise<void> {
-  const args = ["-q", "-w", ...settings];
+/**
+ * Writes sysctls (`key=value`) in the host's or a namespace's network stack. With `ignoreUnknown`
+ * keys the kernel lacks (e.g. IPv6 ones on a kernel without IPv6) are skipped.
+ */
+export async function sysctlWrite(
+  settings: readonly string[],
+  netns?: string,
+  options: { ignoreUnknown?: boolean } = {},
+): Promise<void> {
+  const args = ["-q", ...(options.ignoreUnknown ? ["-e"] : []), "-w", ...settings];
   if (netns) await netnsExec(netns, "sysctl", args);
   else await runCommand("sysctl", args, { timeoutMs: IP_TIMEOUT_MS });
 }

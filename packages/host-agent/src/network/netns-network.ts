@@ -14,9 +14,12 @@ import {
 } from "../drivers-system/ip-tools.js";
 import { CommandError, commandFailure } from "../drivers-system/run-command.js";
 import {
+  anyHostChainSet,
   hostRulesDocument,
   hostTeardownDocument,
   namespaceRulesDocument,
+  type RuleNames,
+  ruleNames,
   slotHostRulesDocument,
   slotRemovalDocument,
   taggedSlots,
@@ -30,7 +33,7 @@ import {
   TAP_MAC,
   TAP_NAME,
 } from "./sandbox-network.js";
-import { type SlotAddresses, slotAddresses } from "./slot-addresses.js";
+import { checkNamePrefix, DEFAULT_NAME_PREFIX, type SlotAddresses, slotAddresses } from "./slot-addresses.js";
 
 export { TAP_NAME } from "./sandbox-network.js";
 
@@ -41,6 +44,11 @@ export interface NetnsNetworkOptions {
   mtu?: number | undefined;
   /** Destinations no sandbox may reach through the host; default 169.254.0.0/16 (cloud metadata). */
   blockedEgressCidrs?: readonly string[] | undefined;
+  /**
+   * Prefix of every name (namespaces `<prefix>-ns-N`, links, chains `<PREFIX>-FWD`, tags
+   * `<prefix>-slot-N`); default "wrenn". Tests use another so they can run beside a live agent.
+   */
+  namePrefix?: string | undefined;
 }
 
 /** What ensureHostRules found and installed. */
@@ -72,6 +80,9 @@ const NS_SYSCTLS = [
  */
 export class NetnsNetworkManager implements NetworkManager {
   private readonly options: NetnsNetworkOptions;
+  private readonly prefix: string;
+  /** Chain and tag names for this prefix. */
+  readonly names: RuleNames;
   private host: HostNetworkState | undefined;
   private hostReady: Promise<HostNetworkState> | undefined;
   /** Host-table changes run one at a time (each is a read-modify-write of the ruleset). */
@@ -83,6 +94,8 @@ export class NetnsNetworkManager implements NetworkManager {
     options: NetnsNetworkOptions = {},
   ) {
     this.options = options;
+    this.prefix = checkNamePrefix(options.namePrefix ?? DEFAULT_NAME_PREFIX);
+    this.names = ruleNames(this.prefix);
   }
 
   /**
@@ -111,6 +124,7 @@ export class NetnsNetworkManager implements NetworkManager {
     await this.withHostTables(async () => {
       const current = await iptablesSave();
       const doc = hostRulesDocument({
+        names: this.names,
         uplink,
         blockedEgressCidrs: this.options.blockedEgressCidrs ?? ["169.254.0.0/16"],
         current,
@@ -134,21 +148,26 @@ export class NetnsNetworkManager implements NetworkManager {
     return state;
   }
 
-  /** Removes the host-wide chains (and every per-slot host rule); for when no sandbox is left. */
+  /**
+   * Removes the host-wide chains (and every per-slot host rule); for when no sandbox is left.
+   * Turns ip_forward back off if ensureHostRules turned it on and no other chain set is left.
+   */
   async teardownHostRules(): Promise<void> {
-    await this.withHostTables(async () => {
-      const doc = hostTeardownDocument(await iptablesSave());
+    const remaining = await this.withHostTables(async () => {
+      const doc = hostTeardownDocument(this.names, await iptablesSave());
       if (doc) await iptablesRestore(doc, { noflush: true });
+      return iptablesSave({ table: "filter" });
     }).catch((err: unknown) => {
       throw commandFailure("remove host network rules", err);
     });
-    if (this.host?.enabledIpForward) await sysctlWrite(["net.ipv4.ip_forward=0"]);
+    if (this.host?.enabledIpForward && !anyHostChainSet(remaining))
+      await sysctlWrite(["net.ipv4.ip_forward=0"]);
     this.host = undefined;
     this.hostReady = undefined;
   }
 
   async create(slot: number): Promise<SandboxNetwork> {
-    const a = addressesOf(slot);
+    const a = this.addresses(slot);
     const host = await (this.hostReady ?? this.ensureHostRules());
     return this.withSlot(slot, () => this.build(slot, a, host.mtu));
   }
@@ -159,7 +178,6 @@ export class NetnsNetworkManager implements NetworkManager {
     const hostLines = [
       `netns add ${a.netnsName}`,
       `link add ${a.vethHostName} mtu ${mtu} type veth peer name ${a.vethNsName} mtu ${mtu} netns ${a.netnsName}`,
-      `link set ${a.vethHostName} addrgenmode none`,
       `addr add ${a.vethHostIp}/31 dev ${a.vethHostName}`,
       `link set ${a.vethHostName} up`,
       `route add ${a.hostReachableIp}/32 via ${a.vethNsIp} dev ${a.vethHostName}`,
@@ -189,13 +207,13 @@ export class NetnsNetworkManager implements NetworkManager {
         ipBatch(nsLines, { netns: a.netnsName }).catch((err: unknown) => {
           throw batchStepError(slot, nsLines, err);
         }),
-        sysctlWrite(NS_SYSCTLS, a.netnsName),
-        iptablesRestore(namespaceRulesDocument(slot, a), { netns: a.netnsName }),
-        this.withHostTables(() => iptablesRestore(slotHostRulesDocument(slot, a), { noflush: true })).then(
-          () => {
-            done.hostRules = true;
-          },
-        ),
+        sysctlWrite(NS_SYSCTLS, a.netnsName, { ignoreUnknown: true }),
+        iptablesRestore(namespaceRulesDocument(this.names, slot, a), { netns: a.netnsName }),
+        this.withHostTables(() =>
+          iptablesRestore(slotHostRulesDocument(this.names, slot, a), { noflush: true }),
+        ).then(() => {
+          done.hostRules = true;
+        }),
       ]);
       for (const step of steps) if (step.status === "rejected") throw step.reason;
     } catch (err) {
@@ -235,7 +253,7 @@ export class NetnsNetworkManager implements NetworkManager {
   }
 
   async destroy(slot: number): Promise<void> {
-    const a = addressesOf(slot);
+    const a = this.addresses(slot);
     await this.withSlot(slot, async () => {
       const started = performance.now();
       try {
@@ -259,13 +277,15 @@ export class NetnsNetworkManager implements NetworkManager {
   /** Slots that have anything on this host: a namespace, a wrenn-vh/vn link, or tagged host rules. */
   async slotsPresent(): Promise<Set<number>> {
     const [namespaces, links, saved] = await Promise.all([listNetns(), listLinks(), iptablesSave()]);
-    const slots = taggedSlots(saved);
+    const slots = taggedSlots(this.names, saved);
+    const nsRe = new RegExp(`^${this.prefix}-ns-(\\d+)$`);
+    const linkRe = new RegExp(`^${this.prefix}-v[hn]-(\\d+)$`);
     for (const name of namespaces) {
-      const m = /^wrenn-ns-(\d+)$/.exec(name);
+      const m = nsRe.exec(name);
       if (m) slots.add(Number(m[1]));
     }
     for (const name of links) {
-      const m = /^wrenn-v[hn]-(\d+)$/.exec(name);
+      const m = linkRe.exec(name);
       if (m) slots.add(Number(m[1]));
     }
     return slots;
@@ -286,9 +306,18 @@ export class NetnsNetworkManager implements NetworkManager {
 
   private async removeSlotHostRules(slot: number): Promise<void> {
     await this.withHostTables(async () => {
-      const doc = slotRemovalDocument(await iptablesSave(), slot);
+      const doc = slotRemovalDocument(this.names, await iptablesSave(), slot);
       if (doc) await iptablesRestore(doc, { noflush: true });
     });
+  }
+
+  /** Names and addresses of a slot under this manager's prefix. */
+  addresses(slot: number): SlotAddresses {
+    try {
+      return slotAddresses(slot, this.prefix);
+    } catch (err) {
+      throw new WrennError("invalid_argument", (err as Error).message, { cause: err });
+    }
   }
 
   private withHostTables<T>(fn: () => Promise<T>): Promise<T> {
@@ -306,14 +335,6 @@ export class NetnsNetworkManager implements NetworkManager {
     } finally {
       if (this.slotLocks.get(slot) === run) this.slotLocks.delete(slot);
     }
-  }
-}
-
-function addressesOf(slot: number): SlotAddresses {
-  try {
-    return slotAddresses(slot);
-  } catch (err) {
-    throw new WrennError("invalid_argument", (err as Error).message, { cause: err });
   }
 }
 

@@ -1,13 +1,20 @@
 import { GUEST_IP, TAP_NAME } from "./sandbox-network.js";
-import { HOST_REACH_SUBNET, type SlotAddresses, VETH_SUBNET } from "./slot-addresses.js";
+import {
+  checkNamePrefix,
+  DEFAULT_NAME_PREFIX,
+  HOST_REACH_SUBNET,
+  type SlotAddresses,
+  VETH_SUBNET,
+} from "./slot-addresses.js";
 
 /**
  * The firewall and NAT rules, as iptables-restore documents. Pure, so the policy can be
  * read (and unit-tested) in one place; netns-network.ts applies them.
  *
  * Isolation policy. Host side (chains installed once by ensureHostRules):
- * - WRENN-SLOTS (filter): per-slot anti-spoofing, `-i wrenn-vh-N ! -s <ns end of the veth> DROP`,
- *   tagged `wrenn-slot-N`; entered first from WRENN-FWD and WRENN-INPUT.
+ * - WRENN-SLOTS (filter): per-slot anti-spoofing, tagged `wrenn-slot-N`: from wrenn-vh-N only the
+ *   ns end of the veth or the slot's host-reachable address; entered first from WRENN-FWD and
+ *   WRENN-INPUT.
  * - WRENN-INPUT (from INPUT): a sandbox reaches no address of the host itself (the veth gateway,
  *   the host's main IP, any port: agent, control plane, ssh...) except replies to connections
  *   the host opened (the agent talking to envd).
@@ -22,24 +29,45 @@ import { HOST_REACH_SUBNET, type SlotAddresses, VETH_SUBNET } from "./slot-addre
  * TCP MSS is clamped to the path MTU.
  */
 
-export const CHAIN_FORWARD = "WRENN-FWD";
-export const CHAIN_INPUT = "WRENN-INPUT";
-export const CHAIN_SLOTS = "WRENN-SLOTS";
-export const CHAIN_NAT = "WRENN-POSTROUTING";
-/** Matches every host-side veth (iptables interface wildcard). */
-export const VETH_HOST_WILDCARD = "wrenn-vh+";
+/** Chain, wildcard and comment names for one name prefix ("wrenn" in production). */
+export interface RuleNames {
+  /** filter, from FORWARD. */
+  forward: string;
+  /** filter, from INPUT. */
+  input: string;
+  /** filter, per-slot rules; entered from `forward` and `input`. */
+  slots: string;
+  /** nat, from POSTROUTING. */
+  nat: string;
+  /** iptables wildcard matching every host-side veth. */
+  vethHostWildcard: string;
+  /** Comment tagging a slot's rules, `wrenn-slot-N`. */
+  slotTag(slot: number): string;
+  /** Matches a slot tag in iptables-save output; group 1 is the slot. */
+  slotTagPattern: RegExp;
+}
+
+export function ruleNames(prefix: string = DEFAULT_NAME_PREFIX): RuleNames {
+  const upper = checkNamePrefix(prefix).toUpperCase();
+  return {
+    forward: `${upper}-FWD`,
+    input: `${upper}-INPUT`,
+    slots: `${upper}-SLOTS`,
+    nat: `${upper}-POSTROUTING`,
+    vethHostWildcard: `${prefix}-vh+`,
+    slotTag: (slot) => `${prefix}-slot-${slot}`,
+    slotTagPattern: new RegExp(`--comment "?${prefix}-slot-(\\d+)"?(?=\\s|$)`, "gm"),
+  };
+}
 
 export interface HostRulesInput {
+  names: RuleNames;
   /** Interface egress may leave through (the default route's); undefined: no egress at all. */
   uplink: string | undefined;
   /** Destinations no sandbox may reach through the host (besides the Wrenn subnets). */
   blockedEgressCidrs: readonly string[];
   /** What the host's tables hold now (`iptables-save` of filter and nat). */
   current: string;
-}
-
-export function slotComment(slot: number): string {
-  return `wrenn-slot-${slot}`;
 }
 
 function hasRule(saved: string, rule: string): boolean {
@@ -52,62 +80,60 @@ function hasChain(saved: string, table: string, chain: string): boolean {
 }
 
 /**
- * The host chain set as one `iptables-restore --noflush` document: refills WRENN-FWD,
- * WRENN-INPUT and WRENN-POSTROUTING, creates WRENN-SLOTS only when missing (it holds the live
- * slots' rules), and adds each parent jump only when missing. Idempotent.
+ * The host chain set as one `iptables-restore --noflush` document: refills the forward, input
+ * and nat chains, creates the slots chain only when missing (it holds the live slots' rules),
+ * and adds each parent jump only when missing. Idempotent.
  */
 export function hostRulesDocument(input: HostRulesInput): string {
-  const { uplink, blockedEgressCidrs, current } = input;
-  const vh = VETH_HOST_WILDCARD;
+  const { names: n, uplink, blockedEgressCidrs, current } = input;
+  const vh = n.vethHostWildcard;
   const filter = [
     "*filter",
-    `:${CHAIN_FORWARD} - [0:0]`,
-    `:${CHAIN_INPUT} - [0:0]`,
-    ...(hasChain(current, "filter", CHAIN_SLOTS) ? [] : [`:${CHAIN_SLOTS} - [0:0]`]),
-    `-A ${CHAIN_FORWARD} -i ${vh} -j ${CHAIN_SLOTS}`,
-    `-A ${CHAIN_FORWARD} -o ${vh} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    `-A ${CHAIN_FORWARD} -o ${vh} -j DROP`,
+    `:${n.forward} - [0:0]`,
+    `:${n.input} - [0:0]`,
+    ...(hasChain(current, "filter", n.slots) ? [] : [`:${n.slots} - [0:0]`]),
+    `-A ${n.forward} -i ${vh} -j ${n.slots}`,
+    `-A ${n.forward} -o ${vh} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+    `-A ${n.forward} -o ${vh} -j DROP`,
     ...[HOST_REACH_SUBNET, VETH_SUBNET, ...blockedEgressCidrs].map(
-      (cidr) => `-A ${CHAIN_FORWARD} -i ${vh} -d ${cidr} -j DROP`,
+      (cidr) => `-A ${n.forward} -i ${vh} -d ${cidr} -j DROP`,
     ),
-    ...(uplink ? [`-A ${CHAIN_FORWARD} -i ${vh} -o ${uplink} -j ACCEPT`] : []),
-    `-A ${CHAIN_FORWARD} -i ${vh} -j DROP`,
-    `-A ${CHAIN_INPUT} -i ${vh} -j ${CHAIN_SLOTS}`,
-    `-A ${CHAIN_INPUT} -i ${vh} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    `-A ${CHAIN_INPUT} -i ${vh} -j DROP`,
-    ...(hasRule(current, `-A FORWARD -j ${CHAIN_FORWARD}`) ? [] : [`-I FORWARD 1 -j ${CHAIN_FORWARD}`]),
-    ...(hasRule(current, `-A INPUT -j ${CHAIN_INPUT}`) ? [] : [`-I INPUT 1 -j ${CHAIN_INPUT}`]),
+    ...(uplink ? [`-A ${n.forward} -i ${vh} -o ${uplink} -j ACCEPT`] : []),
+    `-A ${n.forward} -i ${vh} -j DROP`,
+    `-A ${n.input} -i ${vh} -j ${n.slots}`,
+    `-A ${n.input} -i ${vh} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+    `-A ${n.input} -i ${vh} -j DROP`,
+    ...(hasRule(current, `-A FORWARD -j ${n.forward}`) ? [] : [`-I FORWARD 1 -j ${n.forward}`]),
+    ...(hasRule(current, `-A INPUT -j ${n.input}`) ? [] : [`-I INPUT 1 -j ${n.input}`]),
     "COMMIT",
   ];
   const nat = [
     "*nat",
-    `:${CHAIN_NAT} - [0:0]`,
-    ...(uplink ? [`-A ${CHAIN_NAT} -s ${VETH_SUBNET} -o ${uplink} -j MASQUERADE`] : []),
-    ...(hasRule(current, `-A POSTROUTING -j ${CHAIN_NAT}`) ? [] : [`-I POSTROUTING 1 -j ${CHAIN_NAT}`]),
+    `:${n.nat} - [0:0]`,
+    ...(uplink ? [`-A ${n.nat} -s ${VETH_SUBNET} -o ${uplink} -j MASQUERADE`] : []),
+    ...(hasRule(current, `-A POSTROUTING -j ${n.nat}`) ? [] : [`-I POSTROUTING 1 -j ${n.nat}`]),
     "COMMIT",
   ];
   return `${[...filter, ...nat].join("\n")}\n`;
 }
 
 /** Removes the jumps and the chains that exist; undefined when there is nothing to remove. */
-export function hostTeardownDocument(current: string): string | undefined {
+export function hostTeardownDocument(names: RuleNames, current: string): string | undefined {
   const filter: string[] = [];
   const nat: string[] = [];
   for (const [parent, chain, out] of [
-    ["FORWARD", CHAIN_FORWARD, filter],
-    ["INPUT", CHAIN_INPUT, filter],
-    ["POSTROUTING", CHAIN_NAT, nat],
+    ["FORWARD", names.forward, filter],
+    ["INPUT", names.input, filter],
+    ["POSTROUTING", names.nat, nat],
   ] as const) {
     const jump = `-A ${parent} -j ${chain}`;
     for (const l of current.split("\n")) if (l.trim() === jump) out.push(`-D ${parent} -j ${chain}`);
   }
-  for (const chain of [CHAIN_FORWARD, CHAIN_INPUT, CHAIN_SLOTS]) {
-    if (hasChain(current, "filter", chain)) filter.push(`-F ${chain}`);
-  }
-  for (const chain of [CHAIN_FORWARD, CHAIN_INPUT, CHAIN_SLOTS]) {
-    if (hasChain(current, "filter", chain)) filter.push(`-X ${chain}`);
-  }
-  if (hasChain(current, "nat", CHAIN_NAT)) nat.push(`-F ${CHAIN_NAT}`, `-X ${CHAIN_NAT}`);
+  const filterChains = [names.forward, names.input, names.slots].filter((c) =>
+    hasChain(current, "filter", c),
+  );
+  filter.push(...filterChains.map((c) => `-F ${c}`), ...filterChains.map((c) => `-X ${c}`));
+  if (hasChain(current, "nat", names.nat)) nat.push(`-F ${names.nat}`, `-X ${names.nat}`);
   if (filter.length === 0 && nat.length === 0) return undefined;
   const doc = [
     ...(filter.length ? ["*filter", ...filter, "COMMIT"] : []),
@@ -116,29 +142,39 @@ export function hostTeardownDocument(current: string): string | undefined {
   return `${doc.join("\n")}\n`;
 }
 
-/** The host-side rules of one slot (appended to WRENN-SLOTS). */
-export function slotHostRulesDocument(slot: number, a: SlotAddresses): string {
+/** True when the host has any chain set jumped to from FORWARD that ends in -FWD (any prefix). */
+export function anyHostChainSet(current: string): boolean {
+  return /^-A FORWARD -j \S+-FWD$/m.test(current);
+}
+
+/**
+ * The host-side rules of one slot (appended to the slots chain): anti-spoofing. Packets from the
+ * slot's veth may only come from the namespace's veth address (guest egress, SNATed) or from its
+ * host-reachable address (replies to the host's connections, un-DNATed).
+ */
+export function slotHostRulesDocument(names: RuleNames, slot: number, a: SlotAddresses): string {
+  const tag = `-m comment --comment ${names.slotTag(slot)}`;
   return [
     "*filter",
-    `-A ${CHAIN_SLOTS} ! -s ${a.vethNsIp}/32 -i ${a.vethHostName} -m comment --comment ${slotComment(slot)} -j DROP`,
+    `-A ${names.slots} -s ${a.hostReachableIp}/32 -i ${a.vethHostName} ${tag} -j RETURN`,
+    `-A ${names.slots} ! -s ${a.vethNsIp}/32 -i ${a.vethHostName} ${tag} -j DROP`,
     "COMMIT",
     "",
   ].join("\n");
 }
 
-/** Slots that have rules tagged `wrenn-slot-N` in an iptables-save text. */
-export function taggedSlots(saved: string): Set<number> {
+/** Slots that have rules tagged `<prefix>-slot-N` in an iptables-save text. */
+export function taggedSlots(names: RuleNames, saved: string): Set<number> {
   const slots = new Set<number>();
-  for (const m of saved.matchAll(/--comment "?wrenn-slot-(\d+)"?(?=\s|$)/gm)) slots.add(Number(m[1]));
+  for (const m of saved.matchAll(names.slotTagPattern)) slots.add(Number(m[1]));
   return slots;
 }
 
-/** `-D` lines (per table) removing every rule tagged for the slot; undefined when none. */
-export function slotRemovalDocument(saved: string, slot: number): string | undefined {
+/** `-D` lines (per table) removing every rule tagged for the slot; undefined when there are none. */
+export function slotRemovalDocument(names: RuleNames, saved: string, slot: number): string | undefined {
   const out: string[] = [];
   let table = "";
   let lines: string[] = [];
-  const tag = new RegExp(`--comment "?${slotComment(slot)}"?(?=\\s|$)`);
   const flush = () => {
     if (table && lines.length) out.push(`*${table}`, ...lines, "COMMIT");
     lines = [];
@@ -147,8 +183,14 @@ export function slotRemovalDocument(saved: string, slot: number): string | undef
     if (l.startsWith("*")) {
       flush();
       table = l.slice(1).trim();
-    } else if (l.startsWith("-A ") && tag.test(l)) {
-      lines.push(`-D ${l.slice(3)}`);
+      continue;
+    }
+    if (!l.startsWith("-A ")) continue;
+    for (const m of l.matchAll(names.slotTagPattern)) {
+      if (Number(m[1]) === slot) {
+        lines.push(`-D ${l.slice(3)}`);
+        break;
+      }
     }
   }
   flush();
@@ -156,8 +198,8 @@ export function slotRemovalDocument(saved: string, slot: number): string | undef
 }
 
 /** The namespace's own tables, applied with a plain iptables-restore into the fresh namespace. */
-export function namespaceRulesDocument(slot: number, a: SlotAddresses): string {
-  const tag = `-m comment --comment ${slotComment(slot)}`;
+export function namespaceRulesDocument(names: RuleNames, slot: number, a: SlotAddresses): string {
+  const tag = `-m comment --comment ${names.slotTag(slot)}`;
   const vn = a.vethNsName;
   return [
     "*filter",

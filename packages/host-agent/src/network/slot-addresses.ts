@@ -22,13 +22,28 @@ export interface SlotAddresses {
   hostReachableIp: string;
 }
 
-export function slotAddresses(slot: number): SlotAddresses {
-  if (!Number.isInteger(slot) || slot < 1 || slot > MAX_SLOT)
-    throw new RangeError(`slot ${slot} out of range`);
+/** Default prefix of namespace, link, chain and comment names. */
+export const DEFAULT_NAME_PREFIX = "wrenn";
+/** Short enough that `<prefix>-vh-32767` fits Linux's 15-character interface names. */
+const NAME_PREFIX_RE = /^[a-z][a-z0-9]{0,5}$/;
+
+export function checkNamePrefix(prefix: string): string {
+  if (!NAME_PREFIX_RE.test(prefix)) {
+    throw new RangeError(`name prefix ${JSON.stringify(prefix)} must match ${NAME_PREFIX_RE}`);
+  }
+  return prefix;
+}
+
+/** Names and addresses of a slot; `prefix` differs from "wrenn" only in tests run beside a live agent. */
+export function slotAddresses(slot: number, prefix: string = DEFAULT_NAME_PREFIX): SlotAddresses {
+  if (!Number.isInteger(slot) || slot < 1 || slot > MAX_SLOT) {
+    throw new RangeError(`slot ${slot} out of range 1..${MAX_SLOT}`);
+  }
+  checkNamePrefix(prefix);
   return {
-    netnsName: `wrenn-ns-${slot}`,
-    vethHostName: `wrenn-vh-${slot}`,
-    vethNsName: `wrenn-vn-${slot}`,
+    netnsName: `${prefix}-ns-${slot}`,
+    vethHostName: `${prefix}-vh-${slot}`,
+    vethNsName: `${prefix}-vn-${slot}`,
     vethHostIp: ipv4(VETH_BASE, 2 * slot),
     vethNsIp: ipv4(VETH_BASE, 2 * slot + 1),
     hostReachableIp: ipv4(HOST_REACH_BASE, slot),

@@ -81,9 +81,9 @@ export class SlotAllocator {
     });
   }
 
-  /** A snapshot of the leases: slot → owner. */
+  /** A snapshot of the leases: slot → owner, in slot order. */
   leases(): ReadonlyMap<number, string> {
-    return new Map(this.leasesBySlot);
+    return new Map([...this.leasesBySlot].sort(([x], [y]) => x - y));
   }
 
   /** The slots leased to `owner` (normally one). */
