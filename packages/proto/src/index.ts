@@ -27,6 +27,8 @@ export {
   ProcessEventSchema,
   type ProcessInfo,
   ProcessInfoSchema,
+  type ProcessInput,
   type ProcessSelector,
   Signal,
+  type StartRequest,
 } from "./gen/process/process_pb.js";
