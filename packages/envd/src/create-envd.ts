@@ -23,6 +23,7 @@ export async function createEnvd(input: Partial<EnvdConfig>, logger: Logger = cr
     logger,
     scanIntervalMs: config.portScanIntervalMs,
     forwardHost: config.forwardHost,
+    cgroups,
   });
   const ctx: EnvdContext = { config, state, logger, cgroups, ports };
   const server = createEnvdHttpServer(ctx, {
