@@ -17,7 +17,9 @@ async function spawnAgentProcess(
   dataDir: string,
   token: string,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(join(REPO, "node_modules/.bin/tsx"), [join(REPO, "packages/host-agent/src/main.ts")], {
+  // node --import tsx (not the tsx wrapper) so SIGKILL hits the agent itself, like a real crash.
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "packages/host-agent/src/main.ts")], {
+    cwd: REPO,
     env: {
       ...process.env,
       WRENN_AGENT_DATA_DIR: dataDir,
