@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+/** Three sandboxes side by side: each its own VM, disk and network, none reaching another. */
+describe("host agent: three sandboxes at once", () => {
+  let fx: AgentFixture;
+  const sandboxes: { id: string; hostIp: string }[] = [];
+
+  beforeAll(async () => {
+    fx = await startAgent();
+    const created = await Promise.all(
+      [1, 2, 3].map((n) => fx.client.createSandbox({ template: "base", envVars: { WHO: `sandbox-${n}` } })),
+    );
+    for (const c of created)
+      sandboxes.push({ id: c.sandbox?.sandboxId ?? "", hostIp: c.sandbox?.hostIp ?? "" });
+  }, 240_000);
+
+  afterAll(async () => {
+    await fx?.close();
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it("gives each its own disk and environment", async () => {
+    for (const [i, s] of sandboxes.entries()) {
+      await exec(fx.client, s.id, `echo $WHO > /home/user/who`);
+      expect(s.hostIp).toMatch(/^10\.11\./);
+      expect(new Set(sandboxes.map((x) => x.hostIp)).size).toBe(3);
+      expect((await exec(fx.client, s.id, "cat /home/user/who")).stdout).toBe(`sandbox-${i + 1}\n`);
+    }
+  });
+
+  it("keeps every sandbox from reaching the others and the host's own services", async () => {
+    const [a, b, c] = sandboxes as [(typeof sandboxes)[0], (typeof sandboxes)[0], (typeof sandboxes)[0]];
+    // envd listens on 49983 in every guest; a guest may not open a connection to another.
+    for (const target of [b.hostIp, c.hostIp, "10.12.0.4", "10.12.0.5"]) {
+      const res = await exec(
+        fx.client,
+        a.id,
+        `curl -s -m 2 -o /dev/null -w '%{http_code}' http://${target}:49983/health; echo " rc=$?"`,
+      );
+      expect(res.stdout, `reached ${target}`).not.toMatch(/^204/);
+    }
+    // The agent's own RPC port on the host's loopback-facing addresses is out of reach too.
+    const agent = await exec(
+      fx.client,
+      a.id,
+      `curl -s -m 2 http://10.12.0.2:${fx.agent.port}/; echo " rc=$?"`,
+    );
+    expect(agent.stdout).toMatch(/rc=(7|28)/);
+    // While the host reaches each of them.
+    for (const s of sandboxes) {
+      const health = await fetch(`http://${s.hostIp}:49983/health`);
+      expect(health.status).toBe(204);
+    }
+  });
+
+  it("destroys one without disturbing the others", async () => {
+    const [a, b, c] = sandboxes as [(typeof sandboxes)[0], (typeof sandboxes)[0], (typeof sandboxes)[0]];
+    await fx.client.destroySandbox({ sandboxId: b.id });
+    expect((await exec(fx.client, a.id, "cat /home/user/who")).stdout).toBe("sandbox-1\n");
+    expect((await exec(fx.client, c.id, "cat /home/user/who")).stdout).toBe("sandbox-3\n");
+    const left = findHostLeftovers(fx.dataDir);
+    expect(left.namespaces).toHaveLength(2);
+    expect(left.qemuProcesses).toHaveLength(2);
+  });
+});

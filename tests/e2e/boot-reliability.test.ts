@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+const BOOTS = 20;
+const AT_ONCE = 2;
+
+/**
+ * Without tsc_early_khz about one TCG boot in five hangs silently on this kind of host.
+ * Twenty cold boots in a row must all reach envd (create only succeeds once envd answers).
+ */
+describe("cold boot reliability", () => {
+  let fx: AgentFixture;
+  beforeAll(async () => {
+    fx = await startAgent({ envdReadyTimeoutMs: 90_000 });
+  });
+  afterAll(async () => {
+    await fx?.close();
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it(`boots ${BOOTS} sandboxes, each reaching envd`, async () => {
+    let booted = 0;
+    for (let round = 0; round < BOOTS / AT_ONCE; round++) {
+      await Promise.all(
+        Array.from({ length: AT_ONCE }, async () => {
+          const { sandbox } = await fx.client.createSandbox({ template: "base" });
+          const id = sandbox?.sandboxId ?? "";
+          expect((await exec(fx.client, id, "echo up")).stdout).toBe("up\n");
+          await fx.client.destroySandbox({ sandboxId: id });
+          booted += 1;
+        }),
+      );
+    }
+    expect(booted).toBe(BOOTS);
+  }, 900_000);
+});
