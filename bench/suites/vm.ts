@@ -127,7 +127,9 @@ export async function run(ctx: SuiteContext): Promise<void> {
     }
     // Both run the same `bash -l -c "exec /bin/echo hi"`, so the ratio is the agent's overhead.
     ctx.measurements.record("echo via envd Process.Start, direct", "ms", direct);
-    ctx.measurements.record("echo via agent Exec", "ms", viaAgent, { baseline: "echo via envd Process.Start, direct" });
+    ctx.measurements.record("echo via agent Exec", "ms", viaAgent, {
+      baseline: "echo via envd Process.Start, direct",
+    });
     await client.destroySandbox({ sandboxId: id });
   } finally {
     await agent.close({ destroySandboxes: true });
