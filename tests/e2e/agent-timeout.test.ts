@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("host agent: inactivity timeout", () => {
+  let fx: AgentFixture;
+  beforeAll(async () => {
+    fx = await startAgent();
+  });
+  afterAll(async () => {
+    await fx?.close();
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it("is extended by activity and PingSandbox, then destroys an idle sandbox and frees everything", async () => {
+    const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 6 });
+    const sandboxId = sandbox?.sandboxId ?? "";
+    const firstExpiry = sandbox?.expiresAt?.seconds ?? 0n;
+    await sleep(4000);
+    // Activity (an exec) pushes the deadline out.
+    expect((await exec(fx.client, sandboxId, "echo busy")).stdout).toBe("busy\n");
+    await sleep(4000);
+    const pinged = await fx.client.pingSandbox({ sandboxId, timeoutSec: 6 });
+    expect(pinged.sandbox?.expiresAt?.seconds ?? 0n).toBeGreaterThan(firstExpiry);
+    await sleep(4000);
+    // 12 s after creation with a 6 s timeout: alive only because of the exec and the ping.
+    expect((await fx.client.getSandbox({ sandboxId })).sandbox?.sandboxId).toBe(sandboxId);
+    // Idle from here: gone within the timeout plus a margin.
+    let gone = false;
+    for (let i = 0; i < 40 && !gone; i++) {
+      await sleep(500);
+      gone = await fx.client.getSandbox({ sandboxId }).then(
+        () => false,
+        () => true,
+      );
+    }
+    expect(gone).toBe(true);
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  }, 180_000);
+});
