@@ -1,123 +1,198 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { type Logger, WrennError } from "@wrenn/shared";
-import type { VmmCgroups } from "../host-cgroups/vmm-cgroups.js";
+import type { VmmCgroups, VmmLimits } from "../host-cgroups/vmm-cgroups.js";
+import { QEMU_RUN_FILES, qemuArgs } from "./qemu-command.js";
 import { QmpClient } from "./qmp-client.js";
-import type { Accel, VmExit, VmHandle, VmmDriver, VmSpec } from "./vmm-driver.js";
+import type { Accel, VmExit, VmHandle, VmmDriver, VmRunState, VmSpec } from "./vmm-driver.js";
+import { type ProcessIdentity, readProcess, sameProcess } from "./vmm-process.js";
+
+export { hostTscKhz } from "./qemu-command.js";
 
 export interface QemuDriverOptions {
+  /** From the accel probe; the driver does not decide it. */
   accel: Accel;
   qemuBinary: string;
   /** Host TSC rate; passed to TCG guests as tsc_early_khz (without it ~22 % of boots hang). */
   tscKhz: number | undefined;
-  /** TCG translation cache size; QEMU's default (1 GiB reserved) is far more than a sandbox needs. */
+  /** TCG translation cache; QEMU's default reserves 1 GiB. 32 MiB costs ~36 MiB less RSS than 64. */
   tcgTbSizeMiB: number;
-  /** Memory the VMM itself may use beyond guest RAM, for its cgroup limit. */
+  /** Memory the VMM itself may use beyond guest RAM, added to its cgroup limit (see defaultVmmOverheadMiB). */
   vmmOverheadMiB: number;
   cgroups: VmmCgroups;
   logger: Logger;
+  /** Enters a sandbox's network namespace before exec (util-linux nsenter; the pid stays QEMU's). */
+  nsenterBinary?: string;
+  /** Where named network namespaces live (`ip netns add`). */
+  netnsDir?: string;
+  /** Budget for QEMU to come up and answer QMP after spawn. */
+  startTimeoutMs?: number;
+  /** stop(): time QEMU gets to quit before SIGKILL. */
+  stopTimeoutMs?: number;
+  /** How often an adopted VMM (not our child) is checked for exit. */
+  exitPollMs?: number;
 }
 
-/** Reads the host's TSC rate in kHz from /proc/cpuinfo (the "cpu MHz" of the first CPU). */
-export async function hostTscKhz(): Promise<number | undefined> {
-  const text = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
-  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(text)?.[1];
-  return mhz ? Math.round(Number(mhz) * 1000) : undefined;
+/**
+ * VMM memory beyond guest RAM, measured here with a 512 MiB TCG guest that touched all its
+ * RAM: anon = guest + TB cache + ~53 MiB, plus ~24 MiB of QEMU's own file pages.
+ */
+export function defaultVmmOverheadMiB(accel: Accel, tcgTbSizeMiB: number): number {
+  return accel === "kvm" ? 96 : tcgTbSizeMiB + 96;
 }
 
-function pidAlive(pid: number): Promise<boolean> {
-  // A zombie has an empty cmdline: treat it as gone.
-  return readFile(`/proc/${pid}/cmdline`, "utf8").then(
-    (c) => c.length > 0,
-    () => false,
-  );
+// Joins the sandbox's cgroups before exec, so QEMU never runs (or allocates) outside them.
+// Arguments: <cgroup.procs file>... -- <command>...
+const LAUNCHER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+interface QemuVmInit {
+  id: string;
+  pid: number;
+  accel: Accel;
+  runDir: string;
+  qmp: QmpClient;
+  identity: ProcessIdentity;
+  /** Our child (booted here) or undefined (adopted: polled through /proc). */
+  child: ChildProcess | undefined;
+  exitPollMs: number;
+  stopTimeoutMs: number;
+  cleanup(): Promise<void>;
+  logger: Logger;
 }
 
-class QemuVm implements VmHandle {
+/** A QEMU process and its QMP connection. */
+export class QemuVm implements VmHandle {
+  readonly id: string;
+  readonly pid: number;
+  readonly accel: Accel;
+  readonly consolePath: string;
   readonly exited: Promise<VmExit>;
+  private readonly qmp: QmpClient;
   private expectedExit = false;
+  private detached = false;
+  private exit: VmExit | undefined;
   private resolveExit!: (exit: VmExit) => void;
   private poller: NodeJS.Timeout | undefined;
+  private childListener: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
 
-  constructor(
-    readonly id: string,
-    readonly pid: number,
-    readonly accel: Accel,
-    private readonly qmp: QmpClient,
-    child: ChildProcess | undefined,
-    onExit: () => Promise<void>,
-  ) {
+  constructor(private readonly init: QemuVmInit) {
+    this.id = init.id;
+    this.pid = init.pid;
+    this.accel = init.accel;
+    this.qmp = init.qmp;
+    this.consolePath = join(init.runDir, QEMU_RUN_FILES.console);
     this.exited = new Promise<VmExit>((resolve) => {
       this.resolveExit = resolve;
-    }).then(async (exit) => {
-      qmp.close();
-      await onExit();
-      return exit;
     });
-    if (child) {
-      child.once("exit", (code, signal) => this.resolveExit({ code, signal, expected: this.expectedExit }));
+    const { child } = init;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      this.childListener = (code, signal) => void this.onExit(code, signal);
+      child.once("exit", this.childListener);
+    } else if (child) {
+      void this.onExit(child.exitCode, child.signalCode);
     } else {
-      // Not our child (adopted after an agent restart): watch /proc instead.
-      this.poller = setInterval(async () => {
-        if (!(await pidAlive(pid))) {
-          clearInterval(this.poller);
-          this.resolveExit({ code: null, signal: null, expected: this.expectedExit });
-        }
-      }, 200);
+      this.poller = setInterval(() => void this.poll(), init.exitPollMs);
       this.poller.unref();
     }
   }
 
-  async pauseVcpus(): Promise<void> {
-    await this.qmp.execute("stop");
-  }
-
-  async resumeVcpus(): Promise<void> {
-    await this.qmp.execute("cont");
-  }
-
-  /** The QMP connection, for snapshot operations (migrate and friends). */
+  /** The QMP connection, for what the VmHandle contract does not cover yet (snapshots: migrate). */
   get monitor(): QmpClient {
     return this.qmp;
   }
 
-  async stop(timeoutMs = 5000): Promise<VmExit> {
-    this.expectedExit = true;
-    await this.qmp.execute("quit", undefined, timeoutMs).catch(() => {});
-    // A ref'd timer: the VMM process is unref'd, so without it Node could exit mid-stop.
-    const timer = setTimeout(() => this.signalKill(), timeoutMs);
-    const exit = await this.exited;
-    clearTimeout(timer);
-    return exit;
+  private async poll(): Promise<void> {
+    if (!(await sameProcess(this.init.identity))) void this.onExit(null, null);
   }
 
-  async kill(): Promise<VmExit> {
+  private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.exit || this.detached) return;
+    this.exit = { code, signal, expected: this.expectedExit };
+    clearInterval(this.poller);
+    await this.qmp.close();
+    await this.init
+      .cleanup()
+      .catch((err: unknown) => this.init.logger.warn("VMM cleanup failed", { sandbox: this.id, err }));
+    this.resolveExit(this.exit);
+  }
+
+  private ensureRunning(what: string): void {
+    if (this.exit) throw new WrennError("failed_precondition", `cannot ${what}: VM ${this.id} has exited`);
+    if (this.detached)
+      throw new WrennError("failed_precondition", `cannot ${what}: VM ${this.id} was detached`);
+  }
+
+  async pauseVcpus(): Promise<void> {
+    this.ensureRunning("pause");
+    await this.qmp.execute("stop");
+  }
+
+  async resumeVcpus(): Promise<void> {
+    this.ensureRunning("resume");
+    await this.qmp.execute("cont");
+  }
+
+  async runState(): Promise<VmRunState> {
+    this.ensureRunning("query");
+    const status = await this.qmp.execute<{ status?: string; running?: boolean }>("query-status");
+    if (status.status === "running") return "running";
+    if (status.status === "paused") return "paused";
+    return "other";
+  }
+
+  async stop(timeoutMs = this.init.stopTimeoutMs): Promise<VmExit> {
+    if (this.exit) return this.exit;
     this.expectedExit = true;
-    this.signalKill();
-    // Keep the event loop alive until the exit is observed (the VMM process handle is unref'd).
-    const keepAlive = setInterval(() => {}, 1000);
+    // microvm has no ACPI power button: quit is the clean stop. QEMU may close the socket
+    // before its reply arrives, so the reply is not awaited for success.
+    this.qmp.execute("quit", undefined, timeoutMs).catch(() => {});
+    const timer = setTimeout(() => void this.signalKill(), timeoutMs);
     try {
       return await this.exited;
     } finally {
-      clearInterval(keepAlive);
+      clearTimeout(timer);
     }
   }
 
-  private signalKill(): void {
+  async kill(): Promise<VmExit> {
+    if (this.exit) return this.exit;
+    this.expectedExit = true;
+    await this.signalKill();
+    return this.exited;
+  }
+
+  detach(): void {
+    if (this.exit || this.detached) return;
+    this.detached = true;
+    clearInterval(this.poller);
+    if (this.childListener) this.init.child?.off("exit", this.childListener);
+    void this.qmp.close();
+  }
+
+  private async signalKill(): Promise<void> {
+    if (this.exit) return;
+    const { child } = this.init;
+    if (
+      child ? child.exitCode !== null || child.signalCode !== null : !(await sameProcess(this.init.identity))
+    ) {
+      return;
+    }
     try {
       process.kill(this.pid, "SIGKILL");
-    } catch {
-      // Already gone.
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
     }
   }
 }
 
 /**
- * Runs sandboxes as `qemu-system-x86_64 -M microvm` processes inside their network
- * namespaces, one QMP socket each. VMMs are detached from the agent, so an agent
- * restart leaves them running for adopt().
+ * Runs sandboxes as `qemu-system-x86_64 -M microvm` processes: inside the sandbox's
+ * network namespace (nsenter, so the tracked pid is QEMU's own), inside the sandbox's host
+ * cgroup from before exec, detached in their own session with no pipes to the agent (an
+ * agent restart leaves them running for adopt()), one QMP socket each.
  */
 export class QemuDriver implements VmmDriver {
   readonly name = "qemu" as const;
@@ -128,110 +203,193 @@ export class QemuDriver implements VmmDriver {
     return this.options.accel;
   }
 
-  /** The full QEMU command line for a spec (exposed for tests and the snapshot work). */
+  /** The full QEMU argument list for a spec (for tests, logs and the snapshot work). */
   commandLine(spec: VmSpec): string[] {
-    const o = this.options;
-    const accelArgs =
-      o.accel === "kvm"
-        ? ["-accel", "kvm", "-cpu", "host"]
-        : ["-accel", `tcg,tb-size=${o.tcgTbSizeMiB}`, "-cpu", "max"];
-    const clockArgs = o.accel === "tcg" && o.tscKhz ? ` tsc_early_khz=${o.tscKhz}` : "";
-    const args = [
-      ...["-name", `wrenn-${spec.id}`, "-M", "microvm", ...accelArgs],
-      ...["-smp", String(spec.vcpus), "-m", `${spec.memoryMiB}M`],
-      ...["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"],
-      ...["-kernel", spec.kernelPath, "-initrd", spec.initrdPath],
-      ...["-append", `console=ttyS0 quiet panic=-1${clockArgs} ${spec.kernelArgs}`],
-      ...[
-        "-drive",
-        `id=root,file=${spec.rootDiskPath},format=qcow2,if=none`,
-        "-device",
-        "virtio-blk-device,drive=root",
-      ],
-      ...["-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-device,rng=rng0"],
-      ...["-serial", `file:${join(spec.runDir, "console.log")}`],
-      ...["-qmp", `unix:${join(spec.runDir, "qmp.sock")},server=on,wait=off`],
-      ...["-pidfile", join(spec.runDir, "vmm.pid")],
-    ];
-    if (spec.network) {
-      args.push(
-        ...["-netdev", `tap,id=net0,ifname=${spec.network.tapName},script=no,downscript=no`],
-        ...["-device", `virtio-net-device,netdev=net0,mac=${spec.network.guestMac}`],
-      );
-    }
-    return args;
+    return qemuArgs(spec, this.options);
+  }
+
+  private limits(spec: VmSpec): VmmLimits {
+    return {
+      memoryBytes: (spec.memoryMiB + this.options.vmmOverheadMiB) * 1024 * 1024,
+      vcpus: spec.vcpus,
+    };
   }
 
   async boot(spec: VmSpec): Promise<VmHandle> {
-    const args = this.commandLine(spec);
-    const [file, argv] = spec.network
-      ? ["ip", ["netns", "exec", spec.network.netnsName, this.options.qemuBinary, ...args]]
-      : [this.options.qemuBinary, args];
-    const logPath = join(spec.runDir, "vmm.log");
+    checkSpec(spec);
+    const o = this.options;
+    const netnsPath = spec.network ? join(o.netnsDir ?? "/run/netns", spec.network.netnsName) : undefined;
+    if (netnsPath) {
+      await access(netnsPath).catch(() => {
+        throw new WrennError("failed_precondition", `network namespace ${netnsPath} does not exist`);
+      });
+    }
+    await mkdir(spec.runDir, { recursive: true });
+    const qmpPath = join(spec.runDir, QEMU_RUN_FILES.qmpSocket);
+    const pidPath = join(spec.runDir, QEMU_RUN_FILES.pidFile);
+    const logPath = join(spec.runDir, QEMU_RUN_FILES.vmmLog);
+    await rm(qmpPath, { force: true });
+    await rm(pidPath, { force: true });
+
+    const procsFiles = await o.cgroups.prepare(spec.id, this.limits(spec));
+    const command = [
+      ...(netnsPath ? [o.nsenterBinary ?? "nsenter", `--net=${netnsPath}`, "--"] : []),
+      o.qemuBinary,
+      ...this.commandLine(spec),
+    ];
     const logFd = openSync(logPath, "a");
     let child: ChildProcess;
     try {
-      // Detached with no pipes: the VMM must outlive an agent restart and never block on our stdio.
-      child = spawn(file, argv as string[], { detached: true, stdio: ["ignore", logFd, logFd] });
+      // Detached (own session and process group), stdio to a file: never a pipe QEMU could block on.
+      child = spawn("/bin/sh", ["-c", LAUNCHER, "wrenn-vmm", ...procsFiles, "--", ...command], {
+        detached: true,
+        stdio: ["ignore", logFd, logFd],
+      });
     } finally {
       closeSync(logFd);
     }
-    const pid = child.pid;
-    if (pid === undefined) throw new WrennError("internal", `cannot start ${this.options.qemuBinary}`);
     child.unref();
-    const earlyExit = new Promise<never>((_, reject) => {
-      child.once("exit", async (code, signal) => {
-        const log = (await readFile(logPath, "utf8").catch(() => ""))
+    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+    const pid = child.pid;
+    const log = o.logger.child({ sandbox: spec.id });
+
+    const startFailed = new AbortController();
+    const exitedEarly = new Promise<never>((_, reject) => {
+      const fail = async (why: string) => {
+        const tail = (await readFile(logPath, "utf8").catch(() => ""))
           .trim()
           .split("\n")
-          .slice(-3)
+          .slice(-4)
           .join(" | ");
-        reject(new WrennError("internal", `QEMU exited at start (code ${code}, signal ${signal}): ${log}`));
-      });
+        // Reject before aborting the QMP wait, so the race reports QEMU's own error.
+        reject(new WrennError("internal", `QEMU failed to start (${why})${tail ? `: ${tail}` : ""}`));
+        startFailed.abort();
+      };
+      child.once("exit", (code, signal) => void fail(signal ? `killed by ${signal}` : `exit ${code}`));
+      spawnError.then((err) => fail(err.message));
     });
-    earlyExit.catch(() => {});
+    exitedEarly.catch(() => {});
+
     try {
-      await this.options.cgroups.place(spec.id, pid, {
-        memoryBytes: (spec.memoryMiB + this.options.vmmOverheadMiB) * 1024 * 1024,
-        vcpus: spec.vcpus,
+      if (pid === undefined) throw await spawnError;
+      const connecting = QmpClient.connect(qmpPath, {
+        timeoutMs: o.startTimeoutMs ?? 15_000,
+        signal: startFailed.signal,
+      }).catch(async (err: unknown) => {
+        // QEMU may bind the socket and then die; its own error (with its log) says more than QMP's.
+        const exitError = await Promise.race([
+          exitedEarly.then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
+        ]);
+        throw exitError ?? err;
       });
-      const qmp = await Promise.race([
-        QmpClient.connect(join(spec.runDir, "qmp.sock"), { timeoutMs: 15_000 }),
-        earlyExit,
-      ]);
-      return new QemuVm(spec.id, pid, this.options.accel, qmp, child, () =>
-        this.options.cgroups.remove(spec.id),
-      );
-    } catch (err) {
+      const qmp = await Promise.race([connecting, exitedEarly]);
       try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-      await new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) resolve();
-        else child.once("exit", () => resolve());
-      });
-      await this.options.cgroups.remove(spec.id);
+        // The launcher execs nsenter which execs QEMU: the pid must be QEMU's own.
+        const written = Number((await readFile(pidPath, "utf8").catch(() => "")).trim());
+        const identity = await readProcess(pid);
+        if (written !== pid || !identity || !isQemuCommand(identity.argv, spec.runDir)) {
+          throw new WrennError(
+            "internal",
+            `VMM pid ${pid} is not QEMU (pid file says ${written || "nothing"})`,
+          );
+        }
+        const vm = new QemuVm({
+          id: spec.id,
+          pid,
+          accel: o.accel,
+          runDir: spec.runDir,
+          qmp,
+          identity,
+          child,
+          exitPollMs: o.exitPollMs ?? 200,
+          stopTimeoutMs: o.stopTimeoutMs ?? 5000,
+          cleanup: () => this.removeCgroup(spec.id),
+          logger: log,
+        });
+        log.info("VMM started", { pid, accel: o.accel, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB });
+        return vm;
+      } catch (err) {
+        await qmp.close();
+        throw err;
+      }
+    } catch (err) {
+      if (pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((resolve) => child.once("exit", resolve));
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {}
+        await gone;
+      }
+      await this.removeCgroup(spec.id);
       throw WrennError.from(err);
     }
   }
 
   async adopt(spec: VmSpec, pid: number): Promise<VmHandle | null> {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-    if (
-      !cmdline.startsWith(this.options.qemuBinary.split("/").pop() ?? "qemu") &&
-      !cmdline.includes("qemu-system")
-    ) {
+    checkSpec(spec);
+    const log = this.options.logger.child({ sandbox: spec.id, pid });
+    const identity = await readProcess(pid);
+    if (!identity || !isQemuCommand(identity.argv, spec.runDir)) {
+      log.info("not adopting: pid is gone or not this sandbox's QEMU");
       return null;
     }
-    if (!cmdline.includes(spec.runDir)) return null;
+    const pidPath = join(spec.runDir, QEMU_RUN_FILES.pidFile);
+    const written = Number((await readFile(pidPath, "utf8").catch(() => "")).trim());
+    if (written && written !== pid) {
+      log.warn("not adopting: pid file names another process", { written });
+      return null;
+    }
+    const accelArg = identity.argv[identity.argv.indexOf("-accel") + 1] ?? "";
+    const accel: Accel = accelArg.startsWith("kvm") ? "kvm" : "tcg";
+    // A group lost while the agent was away (host cleanup) is recreated around the VMM.
+    if (!(await this.options.cgroups.pids(spec.id)).includes(pid)) {
+      await this.options.cgroups.place(spec.id, pid, this.limits(spec));
+    }
+    let qmp: QmpClient;
     try {
-      const qmp = await QmpClient.connect(join(spec.runDir, "qmp.sock"), { timeoutMs: 5000 });
-      return new QemuVm(spec.id, pid, this.options.accel, qmp, undefined, () =>
-        this.options.cgroups.remove(spec.id),
-      );
+      qmp = await QmpClient.connect(join(spec.runDir, QEMU_RUN_FILES.qmpSocket), { timeoutMs: 5000 });
     } catch (err) {
-      this.options.logger.warn("cannot reattach to VMM", { sandbox: spec.id, pid, err });
+      log.warn("cannot reattach to VMM's QMP socket", { err });
       return null;
     }
+    log.info("VMM adopted", { accel });
+    return new QemuVm({
+      id: spec.id,
+      pid,
+      accel,
+      runDir: spec.runDir,
+      qmp,
+      identity,
+      child: undefined,
+      exitPollMs: this.options.exitPollMs ?? 200,
+      stopTimeoutMs: this.options.stopTimeoutMs ?? 5000,
+      cleanup: () => this.removeCgroup(spec.id),
+      logger: log,
+    });
+  }
+
+  private async removeCgroup(id: string): Promise<void> {
+    await this.options.cgroups.remove(id);
+  }
+}
+
+/** True when argv is a QEMU started for this run dir (its pid file lives there). */
+function isQemuCommand(argv: readonly string[], runDir: string): boolean {
+  const exe = basename(argv[0] ?? "");
+  const pidArg = argv[argv.indexOf("-pidfile") + 1];
+  return exe.startsWith("qemu-system") && pidArg === join(runDir, QEMU_RUN_FILES.pidFile);
+}
+
+function checkSpec(spec: VmSpec): void {
+  if (!ID_RE.test(spec.id)) throw new WrennError("invalid_argument", `VM id "${spec.id}" is not valid`);
+  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1) {
+    throw new WrennError("invalid_argument", `vcpus must be a whole number ≥ 1, got ${spec.vcpus}`);
+  }
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 1) {
+    throw new WrennError("invalid_argument", `memoryMiB must be a whole number ≥ 1, got ${spec.memoryMiB}`);
   }
 }

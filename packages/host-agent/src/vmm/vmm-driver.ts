@@ -28,9 +28,30 @@ export interface VmSpec {
   rootDiskPath: string;
   /** Absent for a VM with no NIC (contract tests). */
   network?: VmNetworkAttachment | undefined;
-  /** Private directory for this VM's sockets, pid file and console log; the driver creates files only here. */
+  /**
+   * Guest RAM in a file (the snapshot/template paths: share=true writes guest memory into the
+   * file, share=false maps it copy-on-write). Absent: anonymous memory. The caller owns the file.
+   */
+  memoryFile?: VmMemoryFile | undefined;
+  /** Private directory for this VM's sockets, pid file and logs; the driver creates files only here. */
   runDir: string;
 }
+
+export interface VmMemoryFile {
+  path: string;
+  share: boolean;
+}
+
+/** Files a driver may create in VmSpec.runDir (the caller removes the directory). */
+export const VM_RUN_FILES = {
+  /** The guest's serial console. */
+  console: "console.log",
+  /** The VMM's own stdout/stderr. */
+  vmmLog: "vmm.log",
+} as const;
+
+/** What the vCPUs are doing, as far as the VMM knows. */
+export type VmRunState = "running" | "paused" | "other";
 
 export interface VmExit {
   /** Exit code of the VMM process, null when killed by a signal. */
@@ -48,20 +69,34 @@ export interface VmHandle {
   readonly accel: Accel;
   /** Resolves once the VMM process has exited, for whatever reason. */
   readonly exited: Promise<VmExit>;
+  /** Path of the guest's serial console log. */
+  readonly consolePath: string;
   /** Stops the vCPUs (the VM keeps its memory). */
   pauseVcpus(): Promise<void>;
   resumeVcpus(): Promise<void>;
+  runState(): Promise<VmRunState>;
   /** Asks the VMM to quit and waits for the process to exit; kills it after timeoutMs. */
   stop(timeoutMs?: number): Promise<VmExit>;
   /** SIGKILLs the VMM and waits for exit. Safe to call more than once. */
   kill(): Promise<VmExit>;
+  /**
+   * Lets go of the VM without stopping it (agent shutdown that leaves VMs for adopt()):
+   * closes the control connection and stops watching; `exited` then never resolves.
+   */
+  detach(): void;
 }
 
 export interface VmmDriver {
   readonly name: "qemu" | "firecracker";
   readonly accel: Accel;
-  /** Cold-boots a VM; resolves once the VMM runs (not when the guest is ready). */
+  /**
+   * Cold-boots a VM; resolves once the VMM runs and answers on its control socket
+   * (not when the guest is ready). On failure nothing is left running.
+   */
   boot(spec: VmSpec): Promise<VmHandle>;
-  /** Reattaches to a VMM process that survived an agent restart; null when it is gone. */
+  /**
+   * Reattaches to a VMM process that survived an agent restart; null when the pid is gone
+   * or is not this spec's VMM (pids get reused).
+   */
   adopt(spec: VmSpec, pid: number): Promise<VmHandle | null>;
 }

@@ -1,0 +1,89 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type Accel, VM_RUN_FILES, type VmSpec } from "./vmm-driver.js";
+
+/** Where the QEMU driver keeps its per-VM files inside VmSpec.runDir. */
+export const QEMU_RUN_FILES = {
+  ...VM_RUN_FILES,
+  qmpSocket: "qmp.sock",
+  pidFile: "vmm.pid",
+} as const;
+
+/** The id of the guest RAM backend; fixed so a snapshot restores into any backend type. */
+export const MEMORY_BACKEND_ID = "mem";
+
+export interface QemuMachineOptions {
+  accel: Accel;
+  /** Host TSC rate in kHz, passed to TCG guests as tsc_early_khz (without it ~22 % of TCG boots hang). */
+  tscKhz: number | undefined;
+  /** TCG translation cache size; QEMU's default reserves 1 GiB per VM. */
+  tcgTbSizeMiB: number;
+}
+
+/** The accelerator and CPU model; the accel probe uses exactly these so its verdict holds for boots. */
+export function accelArgs(options: Pick<QemuMachineOptions, "accel" | "tcgTbSizeMiB">): string[] {
+  return options.accel === "kvm"
+    ? ["-accel", "kvm", "-cpu", "host"]
+    : ["-accel", `tcg,tb-size=${options.tcgTbSizeMiB}`, "-cpu", "max"];
+}
+
+/**
+ * Kernel arguments the driver always adds before the caller's. TCG: the host TSC rate,
+ * because microvm has neither HPET nor PM timer to calibrate against. KVM: kvm-clock.
+ */
+export function driverKernelArgs(options: Pick<QemuMachineOptions, "accel" | "tscKhz">): string {
+  const args = ["console=ttyS0", "panic=-1"];
+  if (options.accel === "kvm") args.push("clocksource=kvm-clock");
+  else if (options.tscKhz) args.push(`tsc_early_khz=${options.tscKhz}`);
+  return args.join(" ");
+}
+
+/** The qemu-system-x86_64 arguments (without the binary) for a spec. */
+export function qemuArgs(spec: VmSpec, options: QemuMachineOptions): string[] {
+  const run = (name: string) => optValue(join(spec.runDir, name));
+  const memory = spec.memoryFile
+    ? `memory-backend-file,id=${MEMORY_BACKEND_ID},size=${spec.memoryMiB}M,mem-path=${optValue(spec.memoryFile.path)},share=${spec.memoryFile.share ? "on" : "off"}`
+    : `memory-backend-ram,id=${MEMORY_BACKEND_ID},size=${spec.memoryMiB}M`;
+  const args = [
+    ...["-name", `wrenn-${spec.id}`],
+    // ACPI stays on: this kernel finds the virtio-mmio devices only through ACPI.
+    ...["-M", `microvm,memory-backend=${MEMORY_BACKEND_ID}`, ...accelArgs(options)],
+    ...["-smp", String(spec.vcpus), "-m", `${spec.memoryMiB}M`, "-object", memory],
+    ...["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"],
+    ...["-kernel", spec.kernelPath, "-initrd", spec.initrdPath],
+    ...["-append", `${driverKernelArgs(options)} ${spec.kernelArgs}`.trim()],
+    ...["-drive", `id=root,file=${optValue(spec.rootDiskPath)},format=qcow2,if=none`],
+    ...["-device", "virtio-blk-device,drive=root"],
+    ...["-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-device,rng=rng0"],
+    // append=on: a restore into the same run dir keeps the console history.
+    ...["-chardev", `file,id=console,path=${run(QEMU_RUN_FILES.console)},append=on`],
+    ...["-serial", "chardev:console"],
+    ...["-qmp", `unix:${run(QEMU_RUN_FILES.qmpSocket)},server=on,wait=off`],
+    ...["-pidfile", join(spec.runDir, QEMU_RUN_FILES.pidFile)],
+  ];
+  if (spec.network) {
+    // No vhost: this host kernel has no vhost-net.
+    args.push(
+      ...["-netdev", `tap,id=net0,ifname=${spec.network.tapName},script=no,downscript=no`],
+      ...["-device", `virtio-net-device,netdev=net0,mac=${spec.network.guestMac}`],
+    );
+  }
+  return args;
+}
+
+/** A value inside a QEMU `key=value,...` option: commas are doubled. */
+function optValue(value: string): string {
+  return value.replaceAll(",", ",,");
+}
+
+/** The host's TSC rate in kHz from /proc/cpuinfo (first CPU's "cpu MHz"); undefined if unknown. */
+export async function hostTscKhz(cpuinfoPath = "/proc/cpuinfo"): Promise<number | undefined> {
+  const text = await readFile(cpuinfoPath, "utf8").catch(() => "");
+  return parseTscKhz(text);
+}
+
+export function parseTscKhz(cpuinfo: string): number | undefined {
+  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1];
+  const khz = mhz ? Math.round(Number(mhz) * 1000) : Number.NaN;
+  return Number.isFinite(khz) && khz > 0 ? khz : undefined;
+}
