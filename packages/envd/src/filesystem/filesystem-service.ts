@@ -9,6 +9,7 @@ import {
   type WatchDirResponseSchema,
 } from "@wrenn/proto";
 import type { EnvdContext } from "../context.js";
+import { userForRequest } from "../request-user.js";
 import type { LinuxUser } from "../users.js";
 import { createDirWatcher, type DirWatchEvent, type DirWatcher } from "./dir-watcher.js";
 import { ensureDirs } from "./ensure-dirs.js";
@@ -17,7 +18,6 @@ import { EventQueue } from "./event-queue.js";
 import { isNotFound, toConnectError } from "./fs-errors.js";
 import { listDir } from "./list-dir.js";
 import { createOwnerNames } from "./owner-names.js";
-import { userForRequest } from "./request-user.js";
 import { expandAndResolve, InvalidPathError } from "./resolve-path.js";
 import { WatcherRegistry } from "./watcher-registry.js";
 

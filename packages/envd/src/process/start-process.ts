@@ -1,6 +1,7 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { StartRequest } from "@wrenn/proto";
 import type { EnvdContext } from "../context.js";
+import { userForRequest } from "../request-user.js";
 import { findExecutable } from "./find-executable.js";
 import { ManagedProcess, type ProcessSubscription } from "./managed-process.js";
 import { placeProcess } from "./placement.js";
@@ -9,7 +10,6 @@ import { buildProcessEnv } from "./process-env.js";
 import { toProcessError } from "./process-input.js";
 import type { ProcessRegistry } from "./process-registry.js";
 import { spawnPty } from "./pty.js";
-import { processUser } from "./request-user.js";
 import { resolveCwd } from "./resolve-cwd.js";
 import type { RunAs } from "./run-as.js";
 import { spawnPiped } from "./spawn.js";
@@ -46,7 +46,7 @@ export async function startProcess(
   }
   const commandLine = [config.cmd, ...config.args].join(" ");
 
-  const user = await processUser(hctx.requestHeader, ctx.state.defaultUser);
+  const user = await userForRequest(hctx.requestHeader, ctx.state.defaultUser);
   const cwd = await resolveCwd(config.cwd, user, ctx.state.defaultWorkdir);
   const env = buildProcessEnv(user, ctx.state.envVars, config.envs, size !== undefined);
   if (!(await findExecutable(config.cmd, cwd, env.PATH ?? ""))) {

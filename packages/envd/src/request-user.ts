@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type LinuxUser, lookupUser, UnknownUserError, usernameFromAuthorization } from "../users.js";
+import { type LinuxUser, lookupUser, UnknownUserError, usernameFromAuthorization } from "./users.js";
 
 /**
  * The account a Connect request acts as: `Authorization: Basic base64(user:)`, else the
