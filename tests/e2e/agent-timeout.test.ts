@@ -15,21 +15,21 @@ describe("host agent: inactivity timeout", () => {
   });
 
   it("is extended by activity and PingSandbox, then destroys an idle sandbox and frees everything", async () => {
-    const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 6 });
+    const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 12 });
     const sandboxId = sandbox?.sandboxId ?? "";
     const firstExpiry = sandbox?.expiresAt?.seconds ?? 0n;
-    await sleep(4000);
+    await sleep(6000);
     // Activity (an exec) pushes the deadline out.
     expect((await exec(fx.client, sandboxId, "echo busy")).stdout).toBe("busy\n");
     await sleep(4000);
-    const pinged = await fx.client.pingSandbox({ sandboxId, timeoutSec: 6 });
+    const pinged = await fx.client.pingSandbox({ sandboxId, timeoutSec: 12 });
     expect(pinged.sandbox?.expiresAt?.seconds ?? 0n).toBeGreaterThan(firstExpiry);
-    await sleep(4000);
-    // 12 s after creation with a 6 s timeout: alive only because of the exec and the ping.
+    await sleep(6000);
+    // 18 s after creation with a 12 s timeout: alive only because of the exec and the ping.
     expect((await fx.client.getSandbox({ sandboxId })).sandbox?.sandboxId).toBe(sandboxId);
     // Idle from here: gone within the timeout plus a margin.
     let gone = false;
-    for (let i = 0; i < 40 && !gone; i++) {
+    for (let i = 0; i < 60 && !gone; i++) {
       await sleep(500);
       gone = await fx.client.getSandbox({ sandboxId }).then(
         () => false,
