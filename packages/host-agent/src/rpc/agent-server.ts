@@ -42,7 +42,7 @@ export function createHostTokenInterceptor(hostToken: string): Interceptor {
 
 /** Serves HostAgentService over HTTP/2 (h2c, or TLS when a certificate is given). */
 export async function startAgentServer(
-  service: ServiceImpl<typeof HostAgentService>,
+  service: Partial<ServiceImpl<typeof HostAgentService>>,
   options: AgentServerOptions,
 ): Promise<AgentServer> {
   const handler = connectNodeAdapter({

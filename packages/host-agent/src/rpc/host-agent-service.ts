@@ -117,7 +117,7 @@ function guardStream<A extends unknown[], R>(
 export function createHostAgentService(
   manager: SandboxManager,
   info: HostAgentInfo,
-): ServiceImpl<typeof HostAgentService> {
+): Partial<ServiceImpl<typeof HostAgentService>> {
   const maxUnary = info.maxUnaryFileBytes;
 
   return {

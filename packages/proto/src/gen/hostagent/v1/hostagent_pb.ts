@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostagent/v1/hostagent.proto.
  */
 export const file_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKBAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SEQoJdGVtcGxhdGVzGAkgAygJEhwKFG1heF91bmFyeV9maWxlX2J5dGVzGAogASgEIt8DCgtTYW5kYm94SW5mbxISCgpzYW5kYm94X2lkGAEgASgJEhAKCHRlbXBsYXRlGAIgASgJEikKBXN0YXRlGAMgASgOMhouaG9zdGFnZW50LnYxLlNhbmRib3hTdGF0ZRIqCglyZXNvdXJjZXMYBCABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3RpbWVvdXRfc2VjGAcgASgNEjMKDnRpbWVvdXRfYWN0aW9uGAggASgOMhsuaG9zdGFnZW50LnYxLlRpbWVvdXRBY3Rpb24SOQoIbWV0YWRhdGEYCSADKAsyJy5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8uTWV0YWRhdGFFbnRyeRIPCgdob3N0X2lwGAogASgJEgwKBHNsb3QYCyABKA0SDQoFZXJyb3IYDCABKAkSDwoHdm1tX3BpZBgNIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi5AMKFENyZWF0ZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSKgoJcmVzb3VyY2VzGAMgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxITCgt0aW1lb3V0X3NlYxgEIAEoDRIzCg50aW1lb3V0X2FjdGlvbhgFIAEoDjIbLmhvc3RhZ2VudC52MS5UaW1lb3V0QWN0aW9uEkEKCGVudl92YXJzGAYgAygLMi8uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0LkVudlZhcnNFbnRyeRIZChFlbnZkX2FjY2Vzc190b2tlbhgHIAEoCRJCCghtZXRhZGF0YRgIIAMoCzIwLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhQKDGRlZmF1bHRfdXNlchgJIAEoCRIXCg9kZWZhdWx0X3dvcmtkaXIYCiABKAkaLgoMRW52VmFyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIisKFURlc3Ryb3lTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIhgKFkRlc3Ryb3lTYW5kYm94UmVzcG9uc2UiFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRQoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkAKEkdldFNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIj0KElBpbmdTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3RpbWVvdXRfc2VjGAIgASgNIkEKE1BpbmdTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIuChhHZXRTYW5kYm94TWV0cmljc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSLuAQoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIRCgljcHVfY291bnQYASABKA0SFAoMY3B1X3VzZWRfcGN0GAIgASgBEhcKD21lbV90b3RhbF9ieXRlcxgDIAEoBBIWCg5tZW1fdXNlZF9ieXRlcxgEIAEoBBIYChBkaXNrX3RvdGFsX2J5dGVzGAUgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgGIAEoBBIVCg12bW1fcnNzX2J5dGVzGAcgASgEEi0KCXRpbWVzdGFtcBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKC1Byb2Nlc3NTcGVjEg8KB2NvbW1hbmQYASABKAkSMQoEZW52cxgCIAMoCzIjLmhvc3RhZ2VudC52MS5Qcm9jZXNzU3BlYy5FbnZzRW50cnkSCwoDY3dkGAMgASgJEgwKBHVzZXIYBCABKAkaKwoJRW52c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEicAoLRXhlY1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIqCgdwcm9jZXNzGAIgASgLMhkuaG9zdGFnZW50LnYxLlByb2Nlc3NTcGVjEhIKCnRpbWVvdXRfbXMYAyABKA0SDQoFc3RkaW4YBCABKAwiXQoMRXhlY1Jlc3BvbnNlEhEKCWV4aXRfY29kZRgBIAEoERIOCgZzdGRvdXQYAiABKAwSDgoGc3RkZXJyGAMgASgMEg0KBWVycm9yGAQgASgJEgsKA3BpZBgFIAEoDSL9AQoSRXhlY1N0cmVhbVJlc3BvbnNlEjsKB3N0YXJ0ZWQYASABKAsyKC5ob3N0YWdlbnQudjEuRXhlY1N0cmVhbVJlc3BvbnNlLlN0YXJ0ZWRIABIQCgZzdGRvdXQYAiABKAxIABIQCgZzdGRlcnIYAyABKAxIABI5CgZleGl0ZWQYBCABKAsyJy5ob3N0YWdlbnQudjEuRXhlY1N0cmVhbVJlc3BvbnNlLkV4aXRlZEgAGhYKB1N0YXJ0ZWQSCwoDcGlkGAEgASgNGioKBkV4aXRlZBIRCglleGl0X2NvZGUYASABKBESDQoFZXJyb3IYAiABKAlCBwoFZXZlbnQiZQoWU3RhcnRCYWNrZ3JvdW5kUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEioKB3Byb2Nlc3MYAiABKAsyGS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NwZWMSCwoDdGFnGAMgASgJIiYKF1N0YXJ0QmFja2dyb3VuZFJlc3BvbnNlEgsKA3BpZBgBIAEoDSI7Cg9Qcm9jZXNzU2VsZWN0b3ISDQoDcGlkGAEgASgNSAASDQoDdGFnGAIgASgJSABCCgoIc2VsZWN0b3IiUgoOUHJvY2Vzc1N1bW1hcnkSCwoDcGlkGAEgASgNEgsKA3RhZxgCIAEoCRILCgNjbWQYAyABKAkSDAoEYXJncxgEIAMoCRILCgNjd2QYBSABKAkiKgoUTGlzdFByb2Nlc3Nlc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJIChVMaXN0UHJvY2Vzc2VzUmVzcG9uc2USLwoJcHJvY2Vzc2VzGAEgAygLMhwuaG9zdGFnZW50LnYxLlByb2Nlc3NTdW1tYXJ5ImgKEktpbGxQcm9jZXNzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEi4KB3Byb2Nlc3MYAiABKAsyHS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NlbGVjdG9yEg4KBnNpZ25hbBgDIAEoCSIVChNLaWxsUHJvY2Vzc1Jlc3BvbnNlIlsKFUNvbm5lY3RQcm9jZXNzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEi4KB3Byb2Nlc3MYAiABKAsyHS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NlbGVjdG9yIoABChdTZW5kUHJvY2Vzc0lucHV0UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEi4KB3Byb2Nlc3MYAiABKAsyHS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NlbGVjdG9yEgwKBGRhdGEYAyABKAwSEwoLY2xvc2Vfc3RkaW4YBCABKAgiGgoYU2VuZFByb2Nlc3NJbnB1dFJlc3BvbnNlIuABChBQdHlBdHRhY2hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSCwoDcGlkGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEcm93cxgEIAEoDRIPCgdjb21tYW5kGAUgASgJEjYKBGVudnMYBiADKAsyKC5ob3N0YWdlbnQudjEuUHR5QXR0YWNoUmVxdWVzdC5FbnZzRW50cnkSCwoDY3dkGAcgASgJEgwKBHVzZXIYCCABKAkaKwoJRW52c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizgEKCVB0eU91dHB1dBIyCgdzdGFydGVkGAEgASgLMh8uaG9zdGFnZW50LnYxLlB0eU91dHB1dC5TdGFydGVkSAASDgoEZGF0YRgCIAEoDEgAEjAKBmV4aXRlZBgDIAEoCzIeLmhvc3RhZ2VudC52MS5QdHlPdXRwdXQuRXhpdGVkSAAaFgoHU3RhcnRlZBILCgNwaWQYASABKA0aKgoGRXhpdGVkEhEKCWV4aXRfY29kZRgBIAEoERINCgVlcnJvchgCIAEoCUIHCgVldmVudCJACg9QdHlJbnB1dFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRILCgNwaWQYAiABKA0SDAoEZGF0YRgDIAEoDCISChBQdHlJbnB1dFJlc3BvbnNlIk8KEFB0eVJlc2l6ZVJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRILCgNwaWQYAiABKA0SDAoEY29scxgDIAEoDRIMCgRyb3dzGAQgASgNIhMKEVB0eVJlc2l6ZVJlc3BvbnNlIjEKDlB0eUtpbGxSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSCwoDcGlkGAIgASgNIhEKD1B0eUtpbGxSZXNwb25zZSJQChBXcml0ZUZpbGVSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgRkYXRhGAMgASgMEgwKBHVzZXIYBCABKAkiLwoRV3JpdGVGaWxlUmVzcG9uc2USDAoEcGF0aBgBIAEoCRIMCgRzaXplGAIgASgEIqoBChZXcml0ZUZpbGVTdHJlYW1SZXF1ZXN0Ej0KBmhlYWRlchgBIAEoCzIrLmhvc3RhZ2VudC52MS5Xcml0ZUZpbGVTdHJlYW1SZXF1ZXN0LkhlYWRlckgAEg8KBWNodW5rGAIgASgMSAAaOAoGSGVhZGVyEhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgR1c2VyGAMgASgJQgYKBHBhcnQiQQoPUmVhZEZpbGVSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgR1c2VyGAMgASgJIiAKEFJlYWRGaWxlUmVzcG9uc2USDAoEZGF0YRgBIAEoDCInChZSZWFkRmlsZVN0cmVhbVJlc3BvbnNlEg0KBWNodW5rGAEgASgMIqkBCghEaXJFbnRyeRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSJQoEdHlwZRgDIAEoDjIXLmhvc3RhZ2VudC52MS5FbnRyeVR5cGUSDAoEc2l6ZRgEIAEoBBIMCgRtb2RlGAUgASgNEg0KBW93bmVyGAYgASgJEi8KC21vZGlmaWVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJPCg5MaXN0RGlyUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSDQoFZGVwdGgYAyABKA0SDAoEdXNlchgEIAEoCSI6Cg9MaXN0RGlyUmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLmhvc3RhZ2VudC52MS5EaXJFbnRyeSJACg5NYWtlRGlyUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEdXNlchgDIAEoCSIiCg9NYWtlRGlyUmVzcG9uc2USDwoHY3JlYXRlZBgBIAEoCCJDChFSZW1vdmVQYXRoUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEdXNlchgDIAEoCSIUChJSZW1vdmVQYXRoUmVzcG9uc2UqsQEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVU0FOREJPWF9TVEFURV9QRU5ESU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQAxIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQBBIXChNTQU5EQk9YX1NUQVRFX0VSUk9SEAUqZQoNVGltZW91dEFjdGlvbhIeChpUSU1FT1VUX0FDVElPTl9VTlNQRUNJRklFRBAAEhoKFlRJTUVPVVRfQUNUSU9OX0RFU1RST1kQARIYChRUSU1FT1VUX0FDVElPTl9QQVVTRRACKm4KCUVudHJ5VHlwZRIaChZFTlRSWV9UWVBFX1VOU1BFQ0lGSUVEEAASEwoPRU5UUllfVFlQRV9GSUxFEAESGAoURU5UUllfVFlQRV9ESVJFQ1RPUlkQAhIWChJFTlRSWV9UWVBFX1NZTUxJTksQAzKdEAoQSG9zdEFnZW50U2VydmljZRI9CgRQaW5nEhkuaG9zdGFnZW50LnYxLlBpbmdSZXF1ZXN0GhouaG9zdGFnZW50LnYxLlBpbmdSZXNwb25zZRJYCg1DcmVhdGVTYW5kYm94EiIuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJbCg5EZXN0cm95U2FuZGJveBIjLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaJC5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXNwb25zZRJYCg1MaXN0U2FuZGJveGVzEiIuaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJPCgpHZXRTYW5kYm94Eh8uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXF1ZXN0GiAuaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXNwb25zZRJSCgtQaW5nU2FuZGJveBIgLmhvc3RhZ2VudC52MS5QaW5nU2FuZGJveFJlcXVlc3QaIS5ob3N0YWdlbnQudjEuUGluZ1NhbmRib3hSZXNwb25zZRJkChFHZXRTYW5kYm94TWV0cmljcxImLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94TWV0cmljc1JlcXVlc3QaJy5ob3N0YWdlbnQudjEuR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRI9CgRFeGVjEhkuaG9zdGFnZW50LnYxLkV4ZWNSZXF1ZXN0GhouaG9zdGFnZW50LnYxLkV4ZWNSZXNwb25zZRJLCgpFeGVjU3RyZWFtEhkuaG9zdGFnZW50LnYxLkV4ZWNSZXF1ZXN0GiAuaG9zdGFnZW50LnYxLkV4ZWNTdHJlYW1SZXNwb25zZTABEl4KD1N0YXJ0QmFja2dyb3VuZBIkLmhvc3RhZ2VudC52MS5TdGFydEJhY2tncm91bmRSZXF1ZXN0GiUuaG9zdGFnZW50LnYxLlN0YXJ0QmFja2dyb3VuZFJlc3BvbnNlElgKDUxpc3RQcm9jZXNzZXMSIi5ob3N0YWdlbnQudjEuTGlzdFByb2Nlc3Nlc1JlcXVlc3QaIy5ob3N0YWdlbnQudjEuTGlzdFByb2Nlc3Nlc1Jlc3BvbnNlElIKC0tpbGxQcm9jZXNzEiAuaG9zdGFnZW50LnYxLktpbGxQcm9jZXNzUmVxdWVzdBohLmhvc3RhZ2VudC52MS5LaWxsUHJvY2Vzc1Jlc3BvbnNlElkKDkNvbm5lY3RQcm9jZXNzEiMuaG9zdGFnZW50LnYxLkNvbm5lY3RQcm9jZXNzUmVxdWVzdBogLmhvc3RhZ2VudC52MS5FeGVjU3RyZWFtUmVzcG9uc2UwARJhChBTZW5kUHJvY2Vzc0lucHV0EiUuaG9zdGFnZW50LnYxLlNlbmRQcm9jZXNzSW5wdXRSZXF1ZXN0GiYuaG9zdGFnZW50LnYxLlNlbmRQcm9jZXNzSW5wdXRSZXNwb25zZRJGCglQdHlBdHRhY2gSHi5ob3N0YWdlbnQudjEuUHR5QXR0YWNoUmVxdWVzdBoXLmhvc3RhZ2VudC52MS5QdHlPdXRwdXQwARJJCghQdHlJbnB1dBIdLmhvc3RhZ2VudC52MS5QdHlJbnB1dFJlcXVlc3QaHi5ob3N0YWdlbnQudjEuUHR5SW5wdXRSZXNwb25zZRJMCglQdHlSZXNpemUSHi5ob3N0YWdlbnQudjEuUHR5UmVzaXplUmVxdWVzdBofLmhvc3RhZ2VudC52MS5QdHlSZXNpemVSZXNwb25zZRJGCgdQdHlLaWxsEhwuaG9zdGFnZW50LnYxLlB0eUtpbGxSZXF1ZXN0Gh0uaG9zdGFnZW50LnYxLlB0eUtpbGxSZXNwb25zZRJMCglXcml0ZUZpbGUSHi5ob3N0YWdlbnQudjEuV3JpdGVGaWxlUmVxdWVzdBofLmhvc3RhZ2VudC52MS5Xcml0ZUZpbGVSZXNwb25zZRJaCg9Xcml0ZUZpbGVTdHJlYW0SJC5ob3N0YWdlbnQudjEuV3JpdGVGaWxlU3RyZWFtUmVxdWVzdBofLmhvc3RhZ2VudC52MS5Xcml0ZUZpbGVSZXNwb25zZSgBEkkKCFJlYWRGaWxlEh0uaG9zdGFnZW50LnYxLlJlYWRGaWxlUmVxdWVzdBoeLmhvc3RhZ2VudC52MS5SZWFkRmlsZVJlc3BvbnNlElcKDlJlYWRGaWxlU3RyZWFtEh0uaG9zdGFnZW50LnYxLlJlYWRGaWxlUmVxdWVzdBokLmhvc3RhZ2VudC52MS5SZWFkRmlsZVN0cmVhbVJlc3BvbnNlMAESRgoHTGlzdERpchIcLmhvc3RhZ2VudC52MS5MaXN0RGlyUmVxdWVzdBodLmhvc3RhZ2VudC52MS5MaXN0RGlyUmVzcG9uc2USRgoHTWFrZURpchIcLmhvc3RhZ2VudC52MS5NYWtlRGlyUmVxdWVzdBodLmhvc3RhZ2VudC52MS5NYWtlRGlyUmVzcG9uc2USTwoKUmVtb3ZlUGF0aBIfLmhvc3RhZ2VudC52MS5SZW1vdmVQYXRoUmVxdWVzdBogLmhvc3RhZ2VudC52MS5SZW1vdmVQYXRoUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKBAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SEQoJdGVtcGxhdGVzGAkgAygJEhwKFG1heF91bmFyeV9maWxlX2J5dGVzGAogASgEIt8DCgtTYW5kYm94SW5mbxISCgpzYW5kYm94X2lkGAEgASgJEhAKCHRlbXBsYXRlGAIgASgJEikKBXN0YXRlGAMgASgOMhouaG9zdGFnZW50LnYxLlNhbmRib3hTdGF0ZRIqCglyZXNvdXJjZXMYBCABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3RpbWVvdXRfc2VjGAcgASgNEjMKDnRpbWVvdXRfYWN0aW9uGAggASgOMhsuaG9zdGFnZW50LnYxLlRpbWVvdXRBY3Rpb24SOQoIbWV0YWRhdGEYCSADKAsyJy5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8uTWV0YWRhdGFFbnRyeRIPCgdob3N0X2lwGAogASgJEgwKBHNsb3QYCyABKA0SDQoFZXJyb3IYDCABKAkSDwoHdm1tX3BpZBgNIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi9gMKFENyZWF0ZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSKgoJcmVzb3VyY2VzGAMgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxITCgt0aW1lb3V0X3NlYxgEIAEoDRIzCg50aW1lb3V0X2FjdGlvbhgFIAEoDjIbLmhvc3RhZ2VudC52MS5UaW1lb3V0QWN0aW9uEkEKCGVudl92YXJzGAYgAygLMi8uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0LkVudlZhcnNFbnRyeRIZChFlbnZkX2FjY2Vzc190b2tlbhgHIAEoCRJCCghtZXRhZGF0YRgIIAMoCzIwLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhQKDGRlZmF1bHRfdXNlchgJIAEoCRIXCg9kZWZhdWx0X3dvcmtkaXIYCiABKAkSEAoIc25hcHNob3QYCyABKAkaLgoMRW52VmFyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIisKFURlc3Ryb3lTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIhgKFkRlc3Ryb3lTYW5kYm94UmVzcG9uc2UiFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRQoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkAKEkdldFNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIj0KElBpbmdTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3RpbWVvdXRfc2VjGAIgASgNIkEKE1BpbmdTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIuChhHZXRTYW5kYm94TWV0cmljc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSLuAQoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIRCgljcHVfY291bnQYASABKA0SFAoMY3B1X3VzZWRfcGN0GAIgASgBEhcKD21lbV90b3RhbF9ieXRlcxgDIAEoBBIWCg5tZW1fdXNlZF9ieXRlcxgEIAEoBBIYChBkaXNrX3RvdGFsX2J5dGVzGAUgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgGIAEoBBIVCg12bW1fcnNzX2J5dGVzGAcgASgEEi0KCXRpbWVzdGFtcBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimQEKC1Byb2Nlc3NTcGVjEg8KB2NvbW1hbmQYASABKAkSMQoEZW52cxgCIAMoCzIjLmhvc3RhZ2VudC52MS5Qcm9jZXNzU3BlYy5FbnZzRW50cnkSCwoDY3dkGAMgASgJEgwKBHVzZXIYBCABKAkaKwoJRW52c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEicAoLRXhlY1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIqCgdwcm9jZXNzGAIgASgLMhkuaG9zdGFnZW50LnYxLlByb2Nlc3NTcGVjEhIKCnRpbWVvdXRfbXMYAyABKA0SDQoFc3RkaW4YBCABKAwiXQoMRXhlY1Jlc3BvbnNlEhEKCWV4aXRfY29kZRgBIAEoERIOCgZzdGRvdXQYAiABKAwSDgoGc3RkZXJyGAMgASgMEg0KBWVycm9yGAQgASgJEgsKA3BpZBgFIAEoDSL9AQoSRXhlY1N0cmVhbVJlc3BvbnNlEjsKB3N0YXJ0ZWQYASABKAsyKC5ob3N0YWdlbnQudjEuRXhlY1N0cmVhbVJlc3BvbnNlLlN0YXJ0ZWRIABIQCgZzdGRvdXQYAiABKAxIABIQCgZzdGRlcnIYAyABKAxIABI5CgZleGl0ZWQYBCABKAsyJy5ob3N0YWdlbnQudjEuRXhlY1N0cmVhbVJlc3BvbnNlLkV4aXRlZEgAGhYKB1N0YXJ0ZWQSCwoDcGlkGAEgASgNGioKBkV4aXRlZBIRCglleGl0X2NvZGUYASABKBESDQoFZXJyb3IYAiABKAlCBwoFZXZlbnQiZQoWU3RhcnRCYWNrZ3JvdW5kUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEioKB3Byb2Nlc3MYAiABKAsyGS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NwZWMSCwoDdGFnGAMgASgJIiYKF1N0YXJ0QmFja2dyb3VuZFJlc3BvbnNlEgsKA3BpZBgBIAEoDSI7Cg9Qcm9jZXNzU2VsZWN0b3ISDQoDcGlkGAEgASgNSAASDQoDdGFnGAIgASgJSABCCgoIc2VsZWN0b3IiUgoOUHJvY2Vzc1N1bW1hcnkSCwoDcGlkGAEgASgNEgsKA3RhZxgCIAEoCRILCgNjbWQYAyABKAkSDAoEYXJncxgEIAMoCRILCgNjd2QYBSABKAkiKgoUTGlzdFByb2Nlc3Nlc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJIChVMaXN0UHJvY2Vzc2VzUmVzcG9uc2USLwoJcHJvY2Vzc2VzGAEgAygLMhwuaG9zdGFnZW50LnYxLlByb2Nlc3NTdW1tYXJ5ImgKEktpbGxQcm9jZXNzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEi4KB3Byb2Nlc3MYAiABKAsyHS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NlbGVjdG9yEg4KBnNpZ25hbBgDIAEoCSIVChNLaWxsUHJvY2Vzc1Jlc3BvbnNlIlsKFUNvbm5lY3RQcm9jZXNzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEi4KB3Byb2Nlc3MYAiABKAsyHS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NlbGVjdG9yIoABChdTZW5kUHJvY2Vzc0lucHV0UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEi4KB3Byb2Nlc3MYAiABKAsyHS5ob3N0YWdlbnQudjEuUHJvY2Vzc1NlbGVjdG9yEgwKBGRhdGEYAyABKAwSEwoLY2xvc2Vfc3RkaW4YBCABKAgiGgoYU2VuZFByb2Nlc3NJbnB1dFJlc3BvbnNlIuABChBQdHlBdHRhY2hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSCwoDcGlkGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEcm93cxgEIAEoDRIPCgdjb21tYW5kGAUgASgJEjYKBGVudnMYBiADKAsyKC5ob3N0YWdlbnQudjEuUHR5QXR0YWNoUmVxdWVzdC5FbnZzRW50cnkSCwoDY3dkGAcgASgJEgwKBHVzZXIYCCABKAkaKwoJRW52c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizgEKCVB0eU91dHB1dBIyCgdzdGFydGVkGAEgASgLMh8uaG9zdGFnZW50LnYxLlB0eU91dHB1dC5TdGFydGVkSAASDgoEZGF0YRgCIAEoDEgAEjAKBmV4aXRlZBgDIAEoCzIeLmhvc3RhZ2VudC52MS5QdHlPdXRwdXQuRXhpdGVkSAAaFgoHU3RhcnRlZBILCgNwaWQYASABKA0aKgoGRXhpdGVkEhEKCWV4aXRfY29kZRgBIAEoERINCgVlcnJvchgCIAEoCUIHCgVldmVudCJACg9QdHlJbnB1dFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRILCgNwaWQYAiABKA0SDAoEZGF0YRgDIAEoDCISChBQdHlJbnB1dFJlc3BvbnNlIk8KEFB0eVJlc2l6ZVJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRILCgNwaWQYAiABKA0SDAoEY29scxgDIAEoDRIMCgRyb3dzGAQgASgNIhMKEVB0eVJlc2l6ZVJlc3BvbnNlIjEKDlB0eUtpbGxSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSCwoDcGlkGAIgASgNIhEKD1B0eUtpbGxSZXNwb25zZSJQChBXcml0ZUZpbGVSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgRkYXRhGAMgASgMEgwKBHVzZXIYBCABKAkiLwoRV3JpdGVGaWxlUmVzcG9uc2USDAoEcGF0aBgBIAEoCRIMCgRzaXplGAIgASgEIqoBChZXcml0ZUZpbGVTdHJlYW1SZXF1ZXN0Ej0KBmhlYWRlchgBIAEoCzIrLmhvc3RhZ2VudC52MS5Xcml0ZUZpbGVTdHJlYW1SZXF1ZXN0LkhlYWRlckgAEg8KBWNodW5rGAIgASgMSAAaOAoGSGVhZGVyEhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgR1c2VyGAMgASgJQgYKBHBhcnQiQQoPUmVhZEZpbGVSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIMCgR1c2VyGAMgASgJIiAKEFJlYWRGaWxlUmVzcG9uc2USDAoEZGF0YRgBIAEoDCInChZSZWFkRmlsZVN0cmVhbVJlc3BvbnNlEg0KBWNodW5rGAEgASgMIqkBCghEaXJFbnRyeRIMCgRuYW1lGAEgASgJEgwKBHBhdGgYAiABKAkSJQoEdHlwZRgDIAEoDjIXLmhvc3RhZ2VudC52MS5FbnRyeVR5cGUSDAoEc2l6ZRgEIAEoBBIMCgRtb2RlGAUgASgNEg0KBW93bmVyGAYgASgJEi8KC21vZGlmaWVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJPCg5MaXN0RGlyUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSDQoFZGVwdGgYAyABKA0SDAoEdXNlchgEIAEoCSI6Cg9MaXN0RGlyUmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLmhvc3RhZ2VudC52MS5EaXJFbnRyeSJACg5NYWtlRGlyUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEdXNlchgDIAEoCSIiCg9NYWtlRGlyUmVzcG9uc2USDwoHY3JlYXRlZBgBIAEoCCJDChFSZW1vdmVQYXRoUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSDAoEdXNlchgDIAEoCSIUChJSZW1vdmVQYXRoUmVzcG9uc2UiKQoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJInQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8SHAoUbWVtb3J5X2J5dGVzX3dyaXR0ZW4YAiABKAQSEgoKZ2VuZXJhdGlvbhgDIAEoDSI/ChRSZXN1bWVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3RpbWVvdXRfc2VjGAIgASgNIkMKFVJlc3VtZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIugBCgxTbmFwc2hvdEluZm8SDAoEbmFtZRgBIAEoCRIZChFzb3VyY2Vfc2FuZGJveF9pZBgCIAEoCRIqCglyZXNvdXJjZXMYAyABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmRlcGVuZGVudHMYBSADKAkSFAoMbWVtb3J5X2J5dGVzGAYgASgEEhIKCmRpc2tfYnl0ZXMYByABKAQSFQoNYmFzZV90ZW1wbGF0ZRgIIAEoCSJPChVDcmVhdGVTbmFwc2hvdFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGxlYXZlX3BhdXNlZBgDIAEoCCJyChZDcmVhdGVTbmFwc2hvdFJlc3BvbnNlEiwKCHNuYXBzaG90GAEgASgLMhouaG9zdGFnZW50LnYxLlNuYXBzaG90SW5mbxIqCgdzYW5kYm94GAIgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIjQKFURlbGV0ZVNuYXBzaG90UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIIhgKFkRlbGV0ZVNuYXBzaG90UmVzcG9uc2UiFgoUTGlzdFNuYXBzaG90c1JlcXVlc3QiRgoVTGlzdFNuYXBzaG90c1Jlc3BvbnNlEi0KCXNuYXBzaG90cxgBIAMoCzIaLmhvc3RhZ2VudC52MS5TbmFwc2hvdEluZm8iqgEKEkZvcmtTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEg0KBWNvdW50GAIgASgNEkAKCG1ldGFkYXRhGAMgAygLMi4uaG9zdGFnZW50LnYxLkZvcmtTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChNGb3JrU2FuZGJveFJlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyqxAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVTQU5EQk9YX1NUQVRFX1BFTkRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIYChRTQU5EQk9YX1NUQVRFX1BBVVNFRBADEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBAEEhcKE1NBTkRCT1hfU1RBVEVfRVJST1IQBSplCg1UaW1lb3V0QWN0aW9uEh4KGlRJTUVPVVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWVElNRU9VVF9BQ1RJT05fREVTVFJPWRABEhgKFFRJTUVPVVRfQUNUSU9OX1BBVVNFEAIqbgoJRW50cnlUeXBlEhoKFkVOVFJZX1RZUEVfVU5TUEVDSUZJRUQQABITCg9FTlRSWV9UWVBFX0ZJTEUQARIYChRFTlRSWV9UWVBFX0RJUkVDVE9SWRACEhYKEkVOVFJZX1RZUEVfU1lNTElOSxADMrYUChBIb3N0QWdlbnRTZXJ2aWNlEj0KBFBpbmcSGS5ob3N0YWdlbnQudjEuUGluZ1JlcXVlc3QaGi5ob3N0YWdlbnQudjEuUGluZ1Jlc3BvbnNlElgKDUNyZWF0ZVNhbmRib3gSIi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaIy5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlElsKDkRlc3Ryb3lTYW5kYm94EiMuaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVxdWVzdBokLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlc3BvbnNlElgKDUxpc3RTYW5kYm94ZXMSIi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QaIy5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlEk8KCkdldFNhbmRib3gSHy5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlcXVlc3QaIC5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlc3BvbnNlElIKC1BpbmdTYW5kYm94EiAuaG9zdGFnZW50LnYxLlBpbmdTYW5kYm94UmVxdWVzdBohLmhvc3RhZ2VudC52MS5QaW5nU2FuZGJveFJlc3BvbnNlEmQKEUdldFNhbmRib3hNZXRyaWNzEiYuaG9zdGFnZW50LnYxLkdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBonLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94TWV0cmljc1Jlc3BvbnNlElUKDFBhdXNlU2FuZGJveBIhLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXF1ZXN0GiIuaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlc3BvbnNlElgKDVJlc3VtZVNhbmRib3gSIi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlcXVlc3QaIy5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlc3BvbnNlElsKDkNyZWF0ZVNuYXBzaG90EiMuaG9zdGFnZW50LnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBokLmhvc3RhZ2VudC52MS5DcmVhdGVTbmFwc2hvdFJlc3BvbnNlElsKDkRlbGV0ZVNuYXBzaG90EiMuaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVxdWVzdBokLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlc3BvbnNlElgKDUxpc3RTbmFwc2hvdHMSIi5ob3N0YWdlbnQudjEuTGlzdFNuYXBzaG90c1JlcXVlc3QaIy5ob3N0YWdlbnQudjEuTGlzdFNuYXBzaG90c1Jlc3BvbnNlElIKC0ZvcmtTYW5kYm94EiAuaG9zdGFnZW50LnYxLkZvcmtTYW5kYm94UmVxdWVzdBohLmhvc3RhZ2VudC52MS5Gb3JrU2FuZGJveFJlc3BvbnNlEj0KBEV4ZWMSGS5ob3N0YWdlbnQudjEuRXhlY1JlcXVlc3QaGi5ob3N0YWdlbnQudjEuRXhlY1Jlc3BvbnNlEksKCkV4ZWNTdHJlYW0SGS5ob3N0YWdlbnQudjEuRXhlY1JlcXVlc3QaIC5ob3N0YWdlbnQudjEuRXhlY1N0cmVhbVJlc3BvbnNlMAESXgoPU3RhcnRCYWNrZ3JvdW5kEiQuaG9zdGFnZW50LnYxLlN0YXJ0QmFja2dyb3VuZFJlcXVlc3QaJS5ob3N0YWdlbnQudjEuU3RhcnRCYWNrZ3JvdW5kUmVzcG9uc2USWAoNTGlzdFByb2Nlc3NlcxIiLmhvc3RhZ2VudC52MS5MaXN0UHJvY2Vzc2VzUmVxdWVzdBojLmhvc3RhZ2VudC52MS5MaXN0UHJvY2Vzc2VzUmVzcG9uc2USUgoLS2lsbFByb2Nlc3MSIC5ob3N0YWdlbnQudjEuS2lsbFByb2Nlc3NSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLktpbGxQcm9jZXNzUmVzcG9uc2USWQoOQ29ubmVjdFByb2Nlc3MSIy5ob3N0YWdlbnQudjEuQ29ubmVjdFByb2Nlc3NSZXF1ZXN0GiAuaG9zdGFnZW50LnYxLkV4ZWNTdHJlYW1SZXNwb25zZTABEmEKEFNlbmRQcm9jZXNzSW5wdXQSJS5ob3N0YWdlbnQudjEuU2VuZFByb2Nlc3NJbnB1dFJlcXVlc3QaJi5ob3N0YWdlbnQudjEuU2VuZFByb2Nlc3NJbnB1dFJlc3BvbnNlEkYKCVB0eUF0dGFjaBIeLmhvc3RhZ2VudC52MS5QdHlBdHRhY2hSZXF1ZXN0GhcuaG9zdGFnZW50LnYxLlB0eU91dHB1dDABEkkKCFB0eUlucHV0Eh0uaG9zdGFnZW50LnYxLlB0eUlucHV0UmVxdWVzdBoeLmhvc3RhZ2VudC52MS5QdHlJbnB1dFJlc3BvbnNlEkwKCVB0eVJlc2l6ZRIeLmhvc3RhZ2VudC52MS5QdHlSZXNpemVSZXF1ZXN0Gh8uaG9zdGFnZW50LnYxLlB0eVJlc2l6ZVJlc3BvbnNlEkYKB1B0eUtpbGwSHC5ob3N0YWdlbnQudjEuUHR5S2lsbFJlcXVlc3QaHS5ob3N0YWdlbnQudjEuUHR5S2lsbFJlc3BvbnNlEkwKCVdyaXRlRmlsZRIeLmhvc3RhZ2VudC52MS5Xcml0ZUZpbGVSZXF1ZXN0Gh8uaG9zdGFnZW50LnYxLldyaXRlRmlsZVJlc3BvbnNlEloKD1dyaXRlRmlsZVN0cmVhbRIkLmhvc3RhZ2VudC52MS5Xcml0ZUZpbGVTdHJlYW1SZXF1ZXN0Gh8uaG9zdGFnZW50LnYxLldyaXRlRmlsZVJlc3BvbnNlKAESSQoIUmVhZEZpbGUSHS5ob3N0YWdlbnQudjEuUmVhZEZpbGVSZXF1ZXN0Gh4uaG9zdGFnZW50LnYxLlJlYWRGaWxlUmVzcG9uc2USVwoOUmVhZEZpbGVTdHJlYW0SHS5ob3N0YWdlbnQudjEuUmVhZEZpbGVSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLlJlYWRGaWxlU3RyZWFtUmVzcG9uc2UwARJGCgdMaXN0RGlyEhwuaG9zdGFnZW50LnYxLkxpc3REaXJSZXF1ZXN0Gh0uaG9zdGFnZW50LnYxLkxpc3REaXJSZXNwb25zZRJGCgdNYWtlRGlyEhwuaG9zdGFnZW50LnYxLk1ha2VEaXJSZXF1ZXN0Gh0uaG9zdGFnZW50LnYxLk1ha2VEaXJSZXNwb25zZRJPCgpSZW1vdmVQYXRoEh8uaG9zdGFnZW50LnYxLlJlbW92ZVBhdGhSZXF1ZXN0GiAuaG9zdGFnZW50LnYxLlJlbW92ZVBhdGhSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Unset fields take the host's defaults; a field set to 0 is invalid.
@@ -266,6 +266,14 @@ export type CreateSandboxRequest = Message<"hostagent.v1.CreateSandboxRequest"> 
    * @generated from field: string default_workdir = 10;
    */
   defaultWorkdir: string;
+
+  /**
+   * Start from this snapshot template instead of booting `template`. The
+   * template's vCPUs and memory apply; `resources` may only repeat them.
+   *
+   * @generated from field: string snapshot = 11;
+   */
+  snapshot: string;
 };
 
 /**
@@ -1542,6 +1550,311 @@ export const RemovePathResponseSchema: GenMessage<RemovePathResponse> = /*@__PUR
   messageDesc(file_hostagent_v1_hostagent, 51);
 
 /**
+ * @generated from message hostagent.v1.PauseSandboxRequest
+ */
+export type PauseSandboxRequest = Message<"hostagent.v1.PauseSandboxRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+};
+
+/**
+ * Describes the message hostagent.v1.PauseSandboxRequest.
+ * Use `create(PauseSandboxRequestSchema)` to create a new message.
+ */
+export const PauseSandboxRequestSchema: GenMessage<PauseSandboxRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 52);
+
+/**
+ * @generated from message hostagent.v1.PauseSandboxResponse
+ */
+export type PauseSandboxResponse = Message<"hostagent.v1.PauseSandboxResponse"> & {
+  /**
+   * @generated from field: hostagent.v1.SandboxInfo sandbox = 1;
+   */
+  sandbox?: SandboxInfo;
+
+  /**
+   * Bytes of guest memory written by this pause (the diff generation).
+   *
+   * @generated from field: uint64 memory_bytes_written = 2;
+   */
+  memoryBytesWritten: bigint;
+
+  /**
+   * @generated from field: uint32 generation = 3;
+   */
+  generation: number;
+};
+
+/**
+ * Describes the message hostagent.v1.PauseSandboxResponse.
+ * Use `create(PauseSandboxResponseSchema)` to create a new message.
+ */
+export const PauseSandboxResponseSchema: GenMessage<PauseSandboxResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 53);
+
+/**
+ * @generated from message hostagent.v1.ResumeSandboxRequest
+ */
+export type ResumeSandboxRequest = Message<"hostagent.v1.ResumeSandboxRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+
+  /**
+   * 0 keeps the sandbox's timeout.
+   *
+   * @generated from field: uint32 timeout_sec = 2;
+   */
+  timeoutSec: number;
+};
+
+/**
+ * Describes the message hostagent.v1.ResumeSandboxRequest.
+ * Use `create(ResumeSandboxRequestSchema)` to create a new message.
+ */
+export const ResumeSandboxRequestSchema: GenMessage<ResumeSandboxRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 54);
+
+/**
+ * @generated from message hostagent.v1.ResumeSandboxResponse
+ */
+export type ResumeSandboxResponse = Message<"hostagent.v1.ResumeSandboxResponse"> & {
+  /**
+   * @generated from field: hostagent.v1.SandboxInfo sandbox = 1;
+   */
+  sandbox?: SandboxInfo;
+};
+
+/**
+ * Describes the message hostagent.v1.ResumeSandboxResponse.
+ * Use `create(ResumeSandboxResponseSchema)` to create a new message.
+ */
+export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 55);
+
+/**
+ * @generated from message hostagent.v1.SnapshotInfo
+ */
+export type SnapshotInfo = Message<"hostagent.v1.SnapshotInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string source_sandbox_id = 2;
+   */
+  sourceSandboxId: string;
+
+  /**
+   * @generated from field: hostagent.v1.Resources resources = 3;
+   */
+  resources?: Resources;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp;
+
+  /**
+   * Sandboxes (running or paused) whose memory or disk still reads from it.
+   *
+   * @generated from field: repeated string dependents = 5;
+   */
+  dependents: string[];
+
+  /**
+   * @generated from field: uint64 memory_bytes = 6;
+   */
+  memoryBytes: bigint;
+
+  /**
+   * @generated from field: uint64 disk_bytes = 7;
+   */
+  diskBytes: bigint;
+
+  /**
+   * @generated from field: string base_template = 8;
+   */
+  baseTemplate: string;
+};
+
+/**
+ * Describes the message hostagent.v1.SnapshotInfo.
+ * Use `create(SnapshotInfoSchema)` to create a new message.
+ */
+export const SnapshotInfoSchema: GenMessage<SnapshotInfo> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 56);
+
+/**
+ * @generated from message hostagent.v1.CreateSnapshotRequest
+ */
+export type CreateSnapshotRequest = Message<"hostagent.v1.CreateSnapshotRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * After the snapshot: true leaves the sandbox paused; false (default)
+   * resumes a sandbox that was running.
+   *
+   * @generated from field: bool leave_paused = 3;
+   */
+  leavePaused: boolean;
+};
+
+/**
+ * Describes the message hostagent.v1.CreateSnapshotRequest.
+ * Use `create(CreateSnapshotRequestSchema)` to create a new message.
+ */
+export const CreateSnapshotRequestSchema: GenMessage<CreateSnapshotRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 57);
+
+/**
+ * @generated from message hostagent.v1.CreateSnapshotResponse
+ */
+export type CreateSnapshotResponse = Message<"hostagent.v1.CreateSnapshotResponse"> & {
+  /**
+   * @generated from field: hostagent.v1.SnapshotInfo snapshot = 1;
+   */
+  snapshot?: SnapshotInfo;
+
+  /**
+   * @generated from field: hostagent.v1.SandboxInfo sandbox = 2;
+   */
+  sandbox?: SandboxInfo;
+};
+
+/**
+ * Describes the message hostagent.v1.CreateSnapshotResponse.
+ * Use `create(CreateSnapshotResponseSchema)` to create a new message.
+ */
+export const CreateSnapshotResponseSchema: GenMessage<CreateSnapshotResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 58);
+
+/**
+ * @generated from message hostagent.v1.DeleteSnapshotRequest
+ */
+export type DeleteSnapshotRequest = Message<"hostagent.v1.DeleteSnapshotRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Delete even while sandboxes depend on it (they keep their own references
+   * to the files they read; the name goes away).
+   *
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message hostagent.v1.DeleteSnapshotRequest.
+ * Use `create(DeleteSnapshotRequestSchema)` to create a new message.
+ */
+export const DeleteSnapshotRequestSchema: GenMessage<DeleteSnapshotRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 59);
+
+/**
+ * @generated from message hostagent.v1.DeleteSnapshotResponse
+ */
+export type DeleteSnapshotResponse = Message<"hostagent.v1.DeleteSnapshotResponse"> & {
+};
+
+/**
+ * Describes the message hostagent.v1.DeleteSnapshotResponse.
+ * Use `create(DeleteSnapshotResponseSchema)` to create a new message.
+ */
+export const DeleteSnapshotResponseSchema: GenMessage<DeleteSnapshotResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 60);
+
+/**
+ * @generated from message hostagent.v1.ListSnapshotsRequest
+ */
+export type ListSnapshotsRequest = Message<"hostagent.v1.ListSnapshotsRequest"> & {
+};
+
+/**
+ * Describes the message hostagent.v1.ListSnapshotsRequest.
+ * Use `create(ListSnapshotsRequestSchema)` to create a new message.
+ */
+export const ListSnapshotsRequestSchema: GenMessage<ListSnapshotsRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 61);
+
+/**
+ * @generated from message hostagent.v1.ListSnapshotsResponse
+ */
+export type ListSnapshotsResponse = Message<"hostagent.v1.ListSnapshotsResponse"> & {
+  /**
+   * @generated from field: repeated hostagent.v1.SnapshotInfo snapshots = 1;
+   */
+  snapshots: SnapshotInfo[];
+};
+
+/**
+ * Describes the message hostagent.v1.ListSnapshotsResponse.
+ * Use `create(ListSnapshotsResponseSchema)` to create a new message.
+ */
+export const ListSnapshotsResponseSchema: GenMessage<ListSnapshotsResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 62);
+
+/**
+ * @generated from message hostagent.v1.ForkSandboxRequest
+ */
+export type ForkSandboxRequest = Message<"hostagent.v1.ForkSandboxRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+
+  /**
+   * @generated from field: uint32 count = 2;
+   */
+  count: number;
+
+  /**
+   * @generated from field: map<string, string> metadata = 3;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message hostagent.v1.ForkSandboxRequest.
+ * Use `create(ForkSandboxRequestSchema)` to create a new message.
+ */
+export const ForkSandboxRequestSchema: GenMessage<ForkSandboxRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 63);
+
+/**
+ * @generated from message hostagent.v1.ForkSandboxResponse
+ */
+export type ForkSandboxResponse = Message<"hostagent.v1.ForkSandboxResponse"> & {
+  /**
+   * @generated from field: repeated hostagent.v1.SandboxInfo sandboxes = 1;
+   */
+  sandboxes: SandboxInfo[];
+};
+
+/**
+ * Describes the message hostagent.v1.ForkSandboxResponse.
+ * Use `create(ForkSandboxResponseSchema)` to create a new message.
+ */
+export const ForkSandboxResponseSchema: GenMessage<ForkSandboxResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 64);
+
+/**
  * @generated from enum hostagent.v1.SandboxState
  */
 export enum SandboxState {
@@ -1704,6 +2017,59 @@ export const HostAgentService: GenService<{
     methodKind: "unary";
     input: typeof GetSandboxMetricsRequestSchema;
     output: typeof GetSandboxMetricsResponseSchema;
+  },
+  /**
+   * Pause: memory and device state to disk, VMM gone, slot and RAM freed.
+   * Resume: restore into any free slot; memory loads lazily.
+   *
+   * @generated from rpc hostagent.v1.HostAgentService.PauseSandbox
+   */
+  pauseSandbox: {
+    methodKind: "unary";
+    input: typeof PauseSandboxRequestSchema;
+    output: typeof PauseSandboxResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.ResumeSandbox
+   */
+  resumeSandbox: {
+    methodKind: "unary";
+    input: typeof ResumeSandboxRequestSchema;
+    output: typeof ResumeSandboxResponseSchema;
+  },
+  /**
+   * Named snapshot templates and fork.
+   *
+   * @generated from rpc hostagent.v1.HostAgentService.CreateSnapshot
+   */
+  createSnapshot: {
+    methodKind: "unary";
+    input: typeof CreateSnapshotRequestSchema;
+    output: typeof CreateSnapshotResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.DeleteSnapshot
+   */
+  deleteSnapshot: {
+    methodKind: "unary";
+    input: typeof DeleteSnapshotRequestSchema;
+    output: typeof DeleteSnapshotResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.ListSnapshots
+   */
+  listSnapshots: {
+    methodKind: "unary";
+    input: typeof ListSnapshotsRequestSchema;
+    output: typeof ListSnapshotsResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.ForkSandbox
+   */
+  forkSandbox: {
+    methodKind: "unary";
+    input: typeof ForkSandboxRequestSchema;
+    output: typeof ForkSandboxResponseSchema;
   },
   /**
    * Commands.
