@@ -26,6 +26,13 @@ export const AgentConfigSchema = z.object({
   accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
   /** Network slots (one per sandbox with a VM). WRENN_MAX_SLOTS. */
   maxSlots: z.number().int().min(1).max(16_000).default(1000),
+  /** First network slot; agents sharing a machine take disjoint ranges. WRENN_FIRST_SLOT. */
+  firstSlot: z.number().int().min(1).max(32_767).default(1),
+  /** Prefix of namespaces, links and iptables chains; unique per agent on a machine. WRENN_NET_PREFIX. */
+  netNamePrefix: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{0,5}$/)
+    .default("wrenn"),
   defaultVcpus: z.number().int().min(1).default(1),
   defaultMemoryMiB: z.number().int().min(128).default(512),
   defaultDiskMiB: z.number().int().min(256).default(2048),
@@ -90,6 +97,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     tlsKeyPath: env.WRENN_AGENT_TLS_KEY,
     accel: env.WRENN_ACCEL,
     maxSlots: num(env.WRENN_MAX_SLOTS),
+    firstSlot: num(env.WRENN_FIRST_SLOT),
+    netNamePrefix: env.WRENN_NET_PREFIX,
     vcpuOvercommit: num(env.WRENN_VCPU_OVERCOMMIT),
     destroyOnExit:
       env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",

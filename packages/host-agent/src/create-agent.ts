@@ -56,7 +56,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
 
   const accel = await probeAccelFromConfig({ imagesDir: config.imagesDir, accel: config.accel });
   logger.info("accelerator", { accel: accel.accel, reason: accel.reason });
-  const cgroups = await VmmCgroups.detect(logger);
+  const cgroups = await VmmCgroups.detect(logger, undefined, config.netNamePrefix);
   const driver = new QemuDriver({
     accel: accel.accel,
     qemuBinary: QEMU_BINARY,
@@ -66,9 +66,13 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     cgroups,
     logger,
   });
-  const network = new NetnsNetworkManager(logger);
+  const network = new NetnsNetworkManager(logger, { namePrefix: config.netNamePrefix });
   await network.ensureHostRules();
-  const slots = await SlotAllocator.create(join(config.dataDir, "slots.json"), config.maxSlots);
+  const slots = await SlotAllocator.create(
+    join(config.dataDir, "slots.json"),
+    config.maxSlots,
+    config.firstSlot,
+  );
   const disks = new Qcow2OverlayStore(sandboxesDir);
   const images = new ImageCatalog(config.imagesDir);
   const records = new SandboxRecordStore(sandboxesDir);

@@ -311,6 +311,10 @@ export class NetnsNetworkManager implements NetworkManager {
     });
   }
 
+  netnsName(slot: number): string {
+    return this.addresses(slot).netnsName;
+  }
+
   /** Names and addresses of a slot under this manager's prefix. */
   addresses(slot: number): SlotAddresses {
     try {

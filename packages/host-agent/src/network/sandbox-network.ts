@@ -34,4 +34,6 @@ export interface NetworkManager {
   create(slot: number): Promise<SandboxNetwork>;
   /** Removes everything create() made for the slot; idempotent, succeeds when nothing is left. */
   destroy(slot: number): Promise<void>;
+  /** The namespace a slot's VM runs in (to re-adopt a VMM after an agent restart). */
+  netnsName(slot: number): string;
 }

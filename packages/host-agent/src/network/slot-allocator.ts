@@ -10,7 +10,8 @@ interface LeaseFile {
 }
 
 /**
- * Hands out network slots (1..maxSlots), lowest free first. Every change is written to disk
+ * Hands out network slots (firstSlot..firstSlot+maxSlots-1), lowest free first. Agents sharing
+ * one machine get disjoint ranges (the slot decides addresses), and their own name prefixes. Every change is written to disk
  * (tmp file, fsync, rename) before acquire()/release() resolves, so leases survive an agent
  * crash; operations are serialised, so two acquires never get the same slot. One allocator per
  * lease file: two processes sharing a file is not supported.
@@ -22,17 +23,24 @@ export class SlotAllocator {
   private constructor(
     private readonly path: string,
     private readonly maxSlots: number,
+    private readonly firstSlot: number,
   ) {}
 
   /** Loads the lease file at `path` (a missing file means no leases). */
-  static async create(path: string, maxSlots: number): Promise<SlotAllocator> {
-    if (!Number.isInteger(maxSlots) || maxSlots < 1 || maxSlots > MAX_SLOT) {
+  static async create(path: string, maxSlots: number, firstSlot = 1): Promise<SlotAllocator> {
+    if (!Number.isInteger(firstSlot) || firstSlot < 1 || firstSlot > MAX_SLOT) {
       throw new WrennError(
         "invalid_argument",
-        `maxSlots must be an integer in 1..${MAX_SLOT}, got ${maxSlots}`,
+        `firstSlot must be an integer in 1..${MAX_SLOT}, got ${firstSlot}`,
       );
     }
-    const allocator = new SlotAllocator(path, maxSlots);
+    if (!Number.isInteger(maxSlots) || maxSlots < 1 || firstSlot + maxSlots - 1 > MAX_SLOT) {
+      throw new WrennError(
+        "invalid_argument",
+        `maxSlots must be an integer in 1..${MAX_SLOT - firstSlot + 1} (first slot ${firstSlot}), got ${maxSlots}`,
+      );
+    }
+    const allocator = new SlotAllocator(path, maxSlots, firstSlot);
     let text: string | undefined;
     try {
       text = await readFile(path, "utf8");
@@ -51,7 +59,7 @@ export class SlotAllocator {
   acquire(owner: string): Promise<number> {
     if (!owner) return Promise.reject(new WrennError("invalid_argument", "a slot lease needs an owner"));
     return this.serial(async () => {
-      for (let slot = 1; slot <= this.maxSlots; slot++) {
+      for (let slot = this.firstSlot; slot < this.firstSlot + this.maxSlots; slot++) {
         if (this.leasesBySlot.has(slot)) continue;
         this.leasesBySlot.set(slot, owner);
         try {

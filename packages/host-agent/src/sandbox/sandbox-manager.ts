@@ -443,7 +443,7 @@ export class SandboxManager {
         const image = await this.deps.images.get(record.template).catch(() => null);
         if (image) {
           const network = {
-            netnsName: `wrenn-ns-${record.slot}`,
+            netnsName: this.deps.network.netnsName(record.slot),
             tapName: "wrenn-tap0",
             guestMac: "",
           };
