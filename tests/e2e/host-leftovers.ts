@@ -28,8 +28,11 @@ function processesMatching(needle: string): string[] {
   return found;
 }
 
-/** Lists everything a host agent with this data dir (and its slots) might have left behind. */
-export function findHostLeftovers(dataDir: string): HostLeftovers {
+/**
+ * Lists everything a host agent with this data dir (and its slots) might have left behind;
+ * `prefix` is the agent's network name prefix.
+ */
+export function findHostLeftovers(dataDir: string, prefix = "wrenn"): HostLeftovers {
   const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
   const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
   const rules = execFileSync("iptables-save", [], { encoding: "utf8" });
@@ -43,9 +46,9 @@ export function findHostLeftovers(dataDir: string): HostLeftovers {
   }
   return {
     qemuProcesses: processesMatching(dataDir),
-    namespaces: netns.split("\n").filter((l) => l.startsWith("wrenn-ns-")),
-    links: links.split("\n").filter((l) => /\bwrenn-(vh|vn|tap)/.test(l)),
-    iptablesRules: rules.split("\n").filter((l) => l.includes("wrenn-slot-")),
+    namespaces: netns.split("\n").filter((l) => l.startsWith(`${prefix}-ns-`)),
+    links: links.split("\n").filter((l) => new RegExp(`\\b${prefix}-(vh|vn)`).test(l)),
+    iptablesRules: rules.split("\n").filter((l) => l.includes(`${prefix}-slot-`)),
     sandboxDirs: existsSync(sandboxesDir) ? readdirSync(sandboxesDir) : [],
     slotLeases: leases,
   };

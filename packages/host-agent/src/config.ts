@@ -63,6 +63,8 @@ export const AgentConfigSchema = z.object({
     .int()
     .min(1024)
     .default(64 * 1024 * 1024),
+  /** Diff generations a paused sandbox's memory may read from before they are merged into one. */
+  maxMemoryDiffChain: z.number().int().min(1).max(64).default(4),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
   destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),

@@ -10,6 +10,8 @@ import { startAgentServer } from "./rpc/agent-server.js";
 import { createHostAgentService } from "./rpc/host-agent-service.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
+import { TemplateStore } from "./sandbox/template-store.js";
+import { MemorySnapshotStore } from "./snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
 import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
 import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
@@ -76,9 +78,13 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   const disks = new Qcow2OverlayStore(sandboxesDir);
   const images = new ImageCatalog(config.imagesDir);
   const records = new SandboxRecordStore(sandboxesDir);
+  const memoryDir = join(config.dataDir, "memory");
+  await mkdir(memoryDir, { recursive: true });
+  const memory = new MemorySnapshotStore(memoryDir, { maxDiffChain: config.maxMemoryDiffChain });
+  const templates = await TemplateStore.open(join(config.dataDir, "templates"));
 
   const manager = new SandboxManager(
-    { driver, network, slots, disks, images, records, logger },
+    { driver, network, slots, disks, images, records, memory, templates, logger },
     {
       limits: {
         minVcpus: 1,
@@ -107,6 +113,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   );
 
   const recovered = await manager.recover();
+  await manager.collectGarbage();
   if (recovered.adopted.length + recovered.cleaned.length > 0) logger.info("recovered sandboxes", recovered);
   // Anything a crashed run left that no record accounts for: slots, namespaces, cgroups.
   const inUse = manager.slotsInUse();

@@ -20,6 +20,8 @@ const InitBodySchema = z.looseObject({
   timestamp: z.iso.datetime({ offset: true }).optional(),
   defaultUser: z.string().optional(),
   defaultWorkdir: z.string().optional(),
+  /** Host randomness (base64, up to 512 bytes) mixed into the kernel RNG, which is then reseeded. */
+  entropy: z.base64().max(700).optional(),
 });
 type InitBody = z.infer<typeof InitBodySchema>;
 
@@ -74,6 +76,28 @@ async function syncClock(ctx: EnvdContext, hostMs: number): Promise<void> {
 }
 
 /**
+ * Credits host randomness to the kernel's input pool (RNDADDENTROPY) and forces the CRNG to
+ * reseed from it (RNDRESEEDCRNG). A restored or cloned VM otherwise keeps producing the
+ * random stream its snapshot was in: this kernel has no VM generation id to notice.
+ * perl-base is in every Debian system and can issue the ioctls; Node cannot.
+ */
+const RESEED_SCRIPT = [
+  'open(my $f, "+<", "/dev/urandom") or die "open: $!";',
+  "my $b = pack('H*', $ARGV[0]);",
+  "ioctl($f, 0x40085203, pack('ii', 8 * length($b), length($b)) . $b) or die \"RNDADDENTROPY: $!\";",
+  'ioctl($f, 0x5207, 0) or die "RNDRESEEDCRNG: $!";',
+].join(" ");
+
+async function reseedKernelRng(ctx: EnvdContext, entropy: Buffer): Promise<void> {
+  if (ctx.config.noVm || entropy.length === 0) return; // A development host's RNG is not ours.
+  try {
+    await execFileAsync("perl", ["-e", RESEED_SCRIPT, entropy.toString("hex")]);
+  } catch (err) {
+    ctx.logger.error("failed to reseed the kernel RNG", { err });
+  }
+}
+
+/**
  * POST /init: env vars, access token, default user/workdir and the host's time, sent by
  * the host agent on create and after every resume. A request older than the newest one
  * applied is acknowledged but ignored (retries can arrive out of order). Answers 204.
@@ -92,6 +116,7 @@ export const initRoute: HttpRoute = {
         state.lastInitTimestampMs = timestampMs;
         await syncClock(ctx, timestampMs);
       }
+      if (body.entropy) await reseedKernelRng(ctx, Buffer.from(body.entropy, "base64"));
       if (body.envVars) state.envVars = { ...body.envVars };
       // As in E2B's envd, an applied /init without a token clears it.
       state.accessToken = body.accessToken === "" ? undefined : body.accessToken;

@@ -1,3 +1,4 @@
+import { Agent as HttpAgent } from "node:http";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
@@ -9,6 +10,7 @@ import {
   Signal,
 } from "@wrenn/proto";
 import { type ErrorCode, WrennError } from "@wrenn/shared";
+import { Agent as FetchAgent, fetch, type Response } from "undici";
 
 export interface EnvdClientOptions {
   /** e.g. http://10.11.0.3:49983 */
@@ -25,6 +27,8 @@ export interface EnvdInit {
   defaultWorkdir?: string | undefined;
   /** Host time; envd sets the guest clock from it. */
   timestamp: Date;
+  /** Host randomness for the guest kernel RNG (sent after every restore, so clones diverge). */
+  entropy?: Buffer | undefined;
 }
 
 export interface ProcessLaunch {
@@ -124,20 +128,41 @@ function selector(target: ProcessTarget) {
 export class EnvdClient {
   private readonly process: Client<typeof Process>;
   private readonly filesystem: Client<typeof Filesystem>;
+  /** Aborted by close(): every request in flight fails at once instead of waiting on a dead VM. */
+  private readonly lifetime = new AbortController();
+  /**
+   * Connections of this client only. A slot's address is reused by the next sandbox in it,
+   * so a pooled keep-alive connection shared across clients could reach a VM that is gone.
+   */
+  private readonly httpAgent = new HttpAgent({ keepAlive: true });
+  private readonly fetchAgent = new FetchAgent({ keepAliveTimeout: 4000 });
 
   constructor(private readonly options: EnvdClientOptions) {
+    const lifetime = this.lifetime.signal;
     const transport = createConnectTransport({
       baseUrl: options.baseUrl,
       httpVersion: "1.1",
+      nodeOptions: { agent: this.httpAgent },
       interceptors: [
         (next) => async (req) => {
           if (options.accessToken) req.header.set("x-access-token", options.accessToken);
-          return next(req);
+          return next({ ...req, signal: AbortSignal.any([req.signal, lifetime]) });
         },
       ],
     });
     this.process = createClient(Process, transport);
     this.filesystem = createClient(Filesystem, transport);
+  }
+
+  /** Fails every request in flight and any later one (the VM is going away: pause, destroy). */
+  close(reason: string): void {
+    this.lifetime.abort(new WrennError("unavailable", reason));
+    this.httpAgent.destroy();
+    void this.fetchAgent.destroy().catch(() => {});
+  }
+
+  private bound(signal: AbortSignal): AbortSignal {
+    return AbortSignal.any([signal, this.lifetime.signal]);
   }
 
   private authHeaders(user?: string): Record<string, string> {
@@ -148,9 +173,15 @@ export class EnvdClient {
   }
 
   private async http(path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> {
-    const signal = init.signal ?? AbortSignal.timeout(init.timeoutMs ?? this.options.requestTimeoutMs);
+    const signal = this.bound(
+      init.signal ?? AbortSignal.timeout(init.timeoutMs ?? this.options.requestTimeoutMs),
+    );
     try {
-      return await fetch(`${this.options.baseUrl}${path}`, { ...init, signal });
+      return await fetch(`${this.options.baseUrl}${path}`, {
+        ...(init as Parameters<typeof fetch>[1]),
+        signal,
+        dispatcher: this.fetchAgent,
+      });
     } catch (err) {
       throw envdErrorToWrenn(err, `${init.method ?? "GET"} ${path.split("?")[0]}`);
     }
@@ -181,7 +212,10 @@ export class EnvdClient {
   /** True when envd answers /health. Never throws. */
   async isHealthy(timeoutMs = 1000): Promise<boolean> {
     try {
-      const res = await fetch(`${this.options.baseUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(`${this.options.baseUrl}/health`, {
+        signal: AbortSignal.timeout(timeoutMs),
+        dispatcher: this.fetchAgent,
+      });
       await res.arrayBuffer();
       return res.status === 204 || res.status === 200;
     } catch {
@@ -207,6 +241,7 @@ export class EnvdClient {
       ...(init.defaultUser ? { defaultUser: init.defaultUser } : {}),
       ...(init.defaultWorkdir ? { defaultWorkdir: init.defaultWorkdir } : {}),
       timestamp: init.timestamp.toISOString(),
+      ...(init.entropy ? { entropy: init.entropy.toString("base64") } : {}),
     });
     const res = await this.http("/init", {
       method: "POST",
@@ -214,6 +249,13 @@ export class EnvdClient {
       body,
     });
     await this.expectOk(res, "envd init");
+    await res.arrayBuffer();
+  }
+
+  /** Asks envd to quiesce (port forwarding stopped, disks synced) before the VM is frozen. */
+  async prepareSnapshot(): Promise<void> {
+    const res = await this.http("/snapshot/prepare", { method: "POST", headers: this.authHeaders() });
+    await this.expectOk(res, "envd snapshot prepare");
     await res.arrayBuffer();
   }
 
@@ -383,7 +425,7 @@ export class EnvdClient {
     const query = new URLSearchParams({ path, ...(user ? { username: user } : {}) });
     const res = await this.http(`/files?${query}`, {
       headers: this.authHeaders(user),
-      ...(signal ? { signal } : { signal: AbortSignal.timeout(24 * 3600_000) }),
+      signal: this.bound(signal ?? AbortSignal.timeout(24 * 3600_000)),
     });
     await this.expectOk(res, `read ${path}`);
     if (!res.body) throw new WrennError("internal", `read ${path}: empty body`);
@@ -404,7 +446,7 @@ export class EnvdClient {
       body,
       // Node's fetch needs this to send a stream body.
       ...({ duplex: "half" } as object),
-      ...(signal ? { signal } : { signal: AbortSignal.timeout(24 * 3600_000) }),
+      signal: this.bound(signal ?? AbortSignal.timeout(24 * 3600_000)),
     });
     await this.expectOk(res, `write ${path}`);
     await res.arrayBuffer();

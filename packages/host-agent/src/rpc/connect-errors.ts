@@ -18,6 +18,7 @@ const CONNECT_CODE: Record<ErrorCode, Code> = {
   deadline_exceeded: Code.DeadlineExceeded,
   unavailable: Code.Unavailable,
   not_implemented: Code.Unimplemented,
+  snapshot_corrupt: Code.DataLoss,
   internal: Code.Internal,
 };
 

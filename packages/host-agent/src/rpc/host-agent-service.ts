@@ -5,6 +5,7 @@ import { WrennError } from "@wrenn/shared";
 import type { ProcessStreamEvent, ProcessTarget } from "../envd-client/envd-client.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import type { SandboxRecord, SandboxStateName } from "../sandbox/sandbox-record.js";
+import type { TemplateRecord } from "../sandbox/template-store.js";
 import { toConnectError } from "./connect-errors.js";
 import { validateGuestPath } from "./guest-path.js";
 
@@ -48,6 +49,21 @@ function sandboxInfo(record: SandboxRecord) {
     slot: record.slot ?? 0,
     error: record.error ?? "",
     vmmPid: record.vmmPid ?? 0,
+  };
+}
+
+function snapshotInfo(template: TemplateRecord, dependents: string[]) {
+  return {
+    name: template.name,
+    sourceSandboxId: template.sourceSandboxId,
+    resources: {
+      vcpus: template.resources.vcpus,
+      memoryMib: template.resources.memoryMiB,
+      diskMib: template.resources.diskMiB,
+    },
+    createdAt: timestampFromDate(new Date(template.createdAt)),
+    dependents,
+    baseTemplate: template.baseTemplate,
   };
 }
 
@@ -117,7 +133,7 @@ function guardStream<A extends unknown[], R>(
 export function createHostAgentService(
   manager: SandboxManager,
   info: HostAgentInfo,
-): Partial<ServiceImpl<typeof HostAgentService>> {
+): ServiceImpl<typeof HostAgentService> {
   const maxUnary = info.maxUnaryFileBytes;
 
   return {
@@ -142,17 +158,20 @@ export function createHostAgentService(
     }),
 
     createSandbox: guard(async (req) => {
-      if (!req.template) throw new WrennError("invalid_argument", "template is required");
+      if (!req.template && !req.snapshot) {
+        throw new WrennError("invalid_argument", "template or snapshot is required");
+      }
       const record = await manager.create({
         sandboxId: req.sandboxId,
         template: req.template,
+        snapshot: req.snapshot || undefined,
         resources: {
           vcpus: req.resources?.vcpus,
           memoryMiB: req.resources?.memoryMib,
           diskMiB: req.resources?.diskMib,
         },
         timeoutSec: req.timeoutSec,
-        timeoutAction: req.timeoutAction === TimeoutAction.PAUSE ? "pause" : "destroy",
+        timeoutAction: req.timeoutAction === TimeoutAction.DESTROY ? "destroy" : "pause",
         envVars: req.envVars,
         envdAccessToken: req.envdAccessToken,
         metadata: req.metadata,
@@ -160,6 +179,44 @@ export function createHostAgentService(
         defaultWorkdir: req.defaultWorkdir,
       });
       return { sandbox: sandboxInfo(record) };
+    }),
+
+    pauseSandbox: guard(async (req) => {
+      const paused = await manager.pause(requireId(req.sandboxId));
+      return {
+        sandbox: sandboxInfo(paused.record),
+        memoryBytesWritten: BigInt(paused.bytesWritten),
+        generation: paused.generation,
+      };
+    }),
+
+    resumeSandbox: guard(async (req) => ({
+      sandbox: sandboxInfo(await manager.resume(requireId(req.sandboxId), req.timeoutSec || undefined)),
+    })),
+
+    createSnapshot: guard(async (req) => {
+      if (!req.name) throw new WrennError("invalid_argument", "name is required");
+      const { template, record } = await manager.createSnapshot(requireId(req.sandboxId), req.name, {
+        leavePaused: req.leavePaused,
+      });
+      return { snapshot: snapshotInfo(template, [record.id]), sandbox: sandboxInfo(record) };
+    }),
+
+    deleteSnapshot: guard(async (req) => {
+      if (!req.name) throw new WrennError("invalid_argument", "name is required");
+      await manager.deleteSnapshot(req.name, req.force);
+      return {};
+    }),
+
+    listSnapshots: guard(async () => ({
+      snapshots: manager
+        .listSnapshots()
+        .map(({ template, dependents }) => snapshotInfo(template, dependents)),
+    })),
+
+    forkSandbox: guard(async (req) => {
+      const forks = await manager.fork(requireId(req.sandboxId), req.count, req.metadata);
+      return { sandboxes: forks.map(sandboxInfo) };
     }),
 
     destroySandbox: guard(async (req) => {

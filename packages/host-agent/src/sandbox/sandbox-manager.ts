@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Logger, newSandboxId, WrennError } from "@wrenn/shared";
 import { EnvdClient } from "../envd-client/envd-client.js";
@@ -12,6 +12,8 @@ import {
   type NetworkManager,
   type SandboxNetwork,
 } from "../network/sandbox-network.js";
+import { readPages, selectPages } from "../snapshot/guest-memory.js";
+import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
 import type { DiskLayerStore } from "../storage/disk-layer.js";
 import type { VmExit, VmHandle, VmmDriver, VmSpec } from "../vmm/vmm-driver.js";
 import { UndoStack } from "./create-undo.js";
@@ -23,6 +25,12 @@ import type {
   SandboxStateName,
   TimeoutActionName,
 } from "./sandbox-record.js";
+import {
+  DISK_LAYER_FILE,
+  type TemplateRecord,
+  type TemplateStore,
+  validateTemplateName,
+} from "./template-store.js";
 
 /** Network slots, leased per sandbox and persisted so they survive an agent restart. */
 export interface SlotLeases {
@@ -37,6 +45,8 @@ export interface SandboxManagerDeps {
   disks: DiskLayerStore;
   images: ImageCatalog;
   records: SandboxRecordStore;
+  memory: MemorySnapshotStore;
+  templates: TemplateStore;
   logger: Logger;
   now?: () => Date;
 }
@@ -67,6 +77,8 @@ export interface CreateSandboxInput {
   metadata?: Record<string, string> | undefined;
   defaultUser?: string | undefined;
   defaultWorkdir?: string | undefined;
+  /** Start from this snapshot template (its vCPUs and memory) instead of booting `template`. */
+  snapshot?: string | undefined;
 }
 
 /** A sandbox as the manager holds it in memory: the record plus live handles. */
@@ -90,6 +102,8 @@ export class SandboxManager {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly now: () => Date;
   private closed = false;
+  /** Snapshot writes and garbage collection of snapshot files never overlap. */
+  private storage: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: SandboxManagerDeps,
@@ -100,6 +114,12 @@ export class SandboxManager {
 
   private get logger(): Logger {
     return this.deps.logger;
+  }
+
+  private withStorage<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.storage.then(fn, fn);
+    this.storage = run.catch(() => {});
+    return run;
   }
 
   private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -163,35 +183,45 @@ export class SandboxManager {
       throw new WrennError("invalid_argument", `sandbox id "${id}" is not valid (3-63 of a-z, 0-9, -)`);
     }
     if (this.entries.has(id)) throw new WrennError("already_exists", `sandbox ${id} already exists`);
-    const resources: SandboxResources = {
-      vcpus: input.resources?.vcpus ?? this.options.defaults.vcpus,
-      memoryMiB: input.resources?.memoryMiB ?? this.options.defaults.memoryMiB,
-      diskMiB: input.resources?.diskMiB ?? this.options.defaults.diskMiB,
-    };
+    const source = input.snapshot ? this.liveTemplate(input.snapshot, true) : undefined;
+    const resources: SandboxResources = source
+      ? this.snapshotResources(source, input.resources)
+      : {
+          vcpus: input.resources?.vcpus ?? this.options.defaults.vcpus,
+          memoryMiB: input.resources?.memoryMiB ?? this.options.defaults.memoryMiB,
+          diskMiB: input.resources?.diskMiB ?? this.options.defaults.diskMiB,
+        };
     validateResources(resources, this.options.limits);
     const timeoutSec = input.timeoutSec || this.options.defaults.timeoutSec;
     validateTimeout(timeoutSec, this.options.limits);
     const envVars = input.envVars ?? {};
     validateEnvVars(envVars);
-    const image = await this.deps.images.get(input.template);
+    const image = await this.deps.images.get(source ? source.baseTemplate : input.template);
     this.admit(resources);
 
     const createdAt = this.now();
     const record: SandboxRecord = {
       id,
-      template: input.template,
+      template: source ? source.baseTemplate : input.template,
       state: "pending",
       resources,
       createdAt: createdAt.toISOString(),
       timeoutSec,
-      timeoutAction: input.timeoutAction ?? "destroy",
+      timeoutAction: input.timeoutAction ?? "pause",
       expiresAt: new Date(createdAt.getTime() + timeoutSec * 1000).toISOString(),
       metadata: input.metadata ?? {},
       envVars,
       envdAccessToken: input.envdAccessToken || randomBytes(24).toString("hex"),
-      defaultUser: input.defaultUser || this.options.defaults.user,
-      defaultWorkdir: input.defaultWorkdir ?? "",
+      defaultUser: input.defaultUser || source?.defaultUser || this.options.defaults.user,
+      defaultWorkdir: input.defaultWorkdir ?? source?.defaultWorkdir ?? "",
       runDir: join(this.deps.records.dirFor(id), "run"),
+      ...(source
+        ? {
+            fromSnapshot: source.name,
+            memorySnapshot: source.memorySnapshot,
+            dependsOn: [...source.dependsOn, source.id],
+          }
+        : {}),
     };
     const entry: SandboxEntry = { record, vm: undefined, envd: undefined, timer: undefined };
     this.entries.set(id, entry);
@@ -203,36 +233,42 @@ export class SandboxManager {
         // The record goes to disk first and after every step, so a crash mid-create can be undone.
         await this.deps.records.save(record);
         undo.push("record", () => this.deps.records.remove(id));
+        const plan = source ? await this.deps.memory.planRestore(source.memorySnapshot) : undefined;
 
-        record.slot = await this.deps.slots.acquire(id);
-        const slot = record.slot;
-        undo.push("slot", () => this.deps.slots.release(slot));
-        await this.deps.records.save(record);
-
-        const network = await this.deps.network.create(slot);
-        undo.push("network", () => this.deps.network.destroy(slot));
-        record.hostIp = network.hostReachableIp;
-        await this.deps.records.save(record);
-
-        record.overlayPath = await this.deps.disks.createOverlay(id, image.rootfsPath, resources.diskMiB);
+        const network = await this.attachNetwork(entry, undo);
+        record.overlayPath = source
+          ? await this.deps.disks.createOverlay(id, source.diskPath, resources.diskMiB, {
+              baseFormat: "qcow2",
+            })
+          : await this.deps.disks.createOverlay(id, image.rootfsPath, resources.diskMiB);
         undo.push("overlay", () => this.deps.disks.removeOverlay(id));
         await mkdir(record.runDir, { recursive: true });
 
-        const vm = await this.deps.driver.boot(this.vmSpec(record, network, image));
+        const spec = this.vmSpec(record, network, image);
+        const vm = plan
+          ? await this.deps.driver.restore(spec, {
+              memoryFile: plan.baseFile,
+              deviceStateFile: plan.deviceStateFile,
+              pages: plan.pages,
+            })
+          : await this.deps.driver.boot(spec);
         entry.vm = vm;
         undo.push("vm", () => vm.kill());
         record.vmmPid = vm.pid;
         await this.deps.records.save(record);
+        if (plan) await vm.resumeVcpus();
 
         const envd = this.envdClient(record);
         await this.waitForEnvd(envd, vm, record);
-        await envd.init({
-          envVars: record.envVars,
-          accessToken: record.envdAccessToken,
-          defaultUser: record.defaultUser,
-          defaultWorkdir: record.defaultWorkdir || undefined,
-          timestamp: this.now(),
-        });
+        // A clone's envd still holds its template's token until this /init replaces it.
+        const initClient = source
+          ? this.envdClient({ ...record, envdAccessToken: source.envdAccessToken })
+          : envd;
+        try {
+          await initClient.init(this.initPayload(record, source !== undefined));
+        } finally {
+          if (initClient !== envd) initClient.close("init done");
+        }
         entry.envd = envd;
         record.state = "running";
         record.expiresAt = new Date(this.now().getTime() + timeoutSec * 1000).toISOString();
@@ -240,7 +276,12 @@ export class SandboxManager {
         undo.clear();
         this.watchExit(entry, vm);
         this.armTimer(entry);
-        log.info("sandbox running", { slot, pid: vm.pid, template: input.template });
+        log.info("sandbox running", {
+          slot: record.slot,
+          pid: vm.pid,
+          template: record.template,
+          snapshot: input.snapshot,
+        });
         return record;
       } catch (err) {
         log.warn("create failed, unwinding", { err });
@@ -249,6 +290,74 @@ export class SandboxManager {
         throw WrennError.from(err);
       }
     });
+  }
+
+  /** Leases a slot and builds its network; both are undone by `undo` on failure. */
+  private async attachNetwork(entry: SandboxEntry, undo: UndoStack): Promise<SandboxNetwork> {
+    const { record } = entry;
+    record.slot = await this.deps.slots.acquire(record.id);
+    const slot = record.slot;
+    undo.push("slot", async () => {
+      await this.deps.slots.release(slot);
+      record.slot = undefined;
+    });
+    await this.deps.records.save(record);
+    const network = await this.deps.network.create(slot);
+    undo.push("network", async () => {
+      await this.deps.network.destroy(slot);
+      record.hostIp = undefined;
+    });
+    record.hostIp = network.hostReachableIp;
+    await this.deps.records.save(record);
+    return network;
+  }
+
+  /** envd's /init after boot or restore; a restored VM also gets fresh entropy. */
+  private initPayload(record: SandboxRecord, restored: boolean) {
+    return {
+      envVars: record.envVars,
+      accessToken: record.envdAccessToken,
+      defaultUser: record.defaultUser,
+      defaultWorkdir: record.defaultWorkdir || undefined,
+      timestamp: this.now(),
+      entropy: restored ? randomBytes(64) : undefined,
+    };
+  }
+
+  /** A template by name; fork-internal (hidden) ones only for creating sandboxes. */
+  private liveTemplate(name: string, includeHidden = false): TemplateRecord {
+    const template = this.deps.templates.byName(name);
+    if (!template || (template.hidden && !includeHidden)) {
+      throw new WrennError("not_found", `snapshot ${name} not found`);
+    }
+    return template;
+  }
+
+  /** A template's sizes are fixed by its frozen VM; a request may only repeat them (or grow the disk). */
+  private snapshotResources(
+    template: TemplateRecord,
+    requested: CreateSandboxInput["resources"],
+  ): SandboxResources {
+    const t = template.resources;
+    if (requested?.vcpus !== undefined && requested.vcpus !== t.vcpus) {
+      throw new WrennError(
+        "invalid_argument",
+        `snapshot ${template.name} has ${t.vcpus} vCPUs; a sandbox from it cannot have ${requested.vcpus}`,
+      );
+    }
+    if (requested?.memoryMiB !== undefined && requested.memoryMiB !== t.memoryMiB) {
+      throw new WrennError(
+        "invalid_argument",
+        `snapshot ${template.name} has ${t.memoryMiB} MiB of memory; a sandbox from it cannot have ${requested.memoryMiB}`,
+      );
+    }
+    if (requested?.diskMiB !== undefined && requested.diskMiB < t.diskMiB) {
+      throw new WrennError(
+        "invalid_argument",
+        `snapshot ${template.name} has a ${t.diskMiB} MiB disk; a sandbox from it cannot have less`,
+      );
+    }
+    return { vcpus: t.vcpus, memoryMiB: t.memoryMiB, diskMiB: requested?.diskMiB ?? t.diskMiB };
   }
 
   private admit(resources: SandboxResources): void {
@@ -352,10 +461,20 @@ export class SandboxManager {
 
   /** Frees everything a VM held (process, network, slot, disk layer, run dir); keeps the entry. */
   private async releaseVmResources(entry: SandboxEntry): Promise<void> {
+    await this.releaseRuntime(entry);
+    const { record } = entry;
+    await this.deps.disks.removeOverlay(record.id);
+    record.overlayPath = undefined;
+    await rm(record.runDir, { recursive: true, force: true });
+  }
+
+  /** Frees what only a running VM holds (process, network, slot); the disk layer stays. */
+  private async releaseRuntime(entry: SandboxEntry): Promise<void> {
     const { record } = entry;
     this.clearTimer(entry);
     const vm = entry.vm;
     entry.vm = undefined;
+    entry.envd?.close(`sandbox ${record.id} stopped`);
     entry.envd = undefined;
     if (vm) await vm.kill().catch((err: unknown) => this.logger.error("kill VMM failed", { err }));
     else if (record.vmmPid) await killOrphanVmm(record.vmmPid, record.runDir);
@@ -365,10 +484,7 @@ export class SandboxManager {
       record.slot = undefined;
       record.hostIp = undefined;
     }
-    await this.deps.disks.removeOverlay(record.id);
-    record.overlayPath = undefined;
     record.vmmPid = undefined;
-    await rm(record.runDir, { recursive: true, force: true });
   }
 
   async destroy(id: string): Promise<void> {
@@ -381,6 +497,7 @@ export class SandboxManager {
       this.entries.delete(id);
       this.logger.info("sandbox destroyed", { sandbox: id });
     });
+    if (entry.record.memorySnapshot || entry.record.dependsOn?.length) await this.collectGarbage();
   }
 
   /** Marks activity and optionally changes the timeout; returns the updated record. */
@@ -419,6 +536,16 @@ export class SandboxManager {
       return;
     }
     this.logger.info("sandbox inactivity timeout", { sandbox: record.id, action: record.timeoutAction });
+    if (record.timeoutAction === "pause") {
+      this.pause(record.id).catch((err: unknown) => {
+        this.logger.error("timeout pause failed; retrying in a minute", { sandbox: record.id, err });
+        if (this.entries.get(record.id) === entry && record.state === "running") {
+          record.expiresAt = new Date(this.now().getTime() + 60_000).toISOString();
+          this.armTimer(entry);
+        }
+      });
+      return;
+    }
     this.destroy(record.id).catch((err: unknown) =>
       this.logger.error("timeout destroy failed", { sandbox: record.id, err }),
     );
@@ -452,6 +579,16 @@ export class SandboxManager {
             .catch(() => null);
         }
       }
+      if (record.state === "paused") {
+        // Paused: no VM by design. A crash mid-pause may have left the VMM and its slot.
+        await this.releaseRuntime(entry).catch((err: unknown) =>
+          this.logger.error("recovery cleanup failed", { sandbox: record.id, err }),
+        );
+        await this.deps.records.save(record);
+        this.entries.set(record.id, entry);
+        adopted.push(record.id);
+        continue;
+      }
       if (vm) {
         entry.vm = vm;
         entry.envd = this.envdClient(record);
@@ -476,6 +613,335 @@ export class SandboxManager {
       }
     }
     return { adopted, cleaned };
+  }
+
+  /**
+   * Pauses a running sandbox: envd quiesces, the vCPUs stop, the pages written since the
+   * VM's last snapshot (all resident pages for a VM that never had one) and the device state
+   * go to disk as a new generation, then the VMM exits and its slot and RAM are freed. The
+   * disk layer stays. If saving fails the VM runs on and nothing of the snapshot is kept.
+   */
+  async pause(id: string): Promise<{ record: SandboxRecord; bytesWritten: number; generation: number }> {
+    const entry = this.entry(id);
+    return this.withLock(id, () => this.pauseLocked(entry));
+  }
+
+  private async pauseLocked(
+    entry: SandboxEntry,
+  ): Promise<{ record: SandboxRecord; bytesWritten: number; generation: number }> {
+    const { record } = entry;
+    const vm = entry.vm;
+    const envd = entry.envd;
+    if (record.state === "paused") {
+      throw new WrennError("conflict", `sandbox ${record.id} is already paused`);
+    }
+    if (record.state !== "running" || !vm || !envd) {
+      throw new WrennError("failed_precondition", `sandbox ${record.id} is ${record.state}, not running`);
+    }
+    const log = this.logger.child({ sandbox: record.id });
+    const started = performance.now();
+    this.clearTimer(entry);
+    await envd.prepareSnapshot().catch((err: unknown) => log.warn("envd snapshot prepare failed", { err }));
+    await vm.pauseVcpus();
+    let written: Awaited<ReturnType<MemorySnapshotStore["writeGeneration"]>>;
+    try {
+      const memory = await vm.guestMemory();
+      const pages = await selectPages(memory, record.memorySnapshot ? "private" : "resident");
+      written = await this.withStorage(() =>
+        this.deps.memory.writeGeneration({
+          parent: record.memorySnapshot,
+          memorySize: memory.sizeBytes,
+          runs: readPages(memory, pages),
+          saveDeviceState: (path) => vm.saveDeviceState(path),
+        }),
+      );
+    } catch (err) {
+      log.warn("pause failed; the sandbox keeps running", { err });
+      await vm.resumeVcpus();
+      // /snapshot/prepare stopped port forwarding; /init starts it again.
+      await envd.init(this.initPayload(record, false)).catch(() => {});
+      this.touch(entry);
+      throw WrennError.from(err);
+    }
+    record.memorySnapshot = written.id;
+    record.state = "paused";
+    record.pausedAt = this.now().toISOString();
+    await this.deps.records.save(record);
+    entry.vm = undefined;
+    entry.envd = undefined;
+    envd.close(`sandbox ${record.id} was paused`);
+    await vm.kill();
+    await this.releaseRuntime(entry);
+    await this.deps.records.save(record);
+    log.info("sandbox paused", {
+      ms: Math.round(performance.now() - started),
+      generation: written.header.generation,
+      bytesWritten: written.bytesWritten,
+    });
+    return { record, bytesWritten: written.bytesWritten, generation: written.header.generation };
+  }
+
+  /**
+   * Brings a paused sandbox back in any free slot: its memory maps the snapshot lazily,
+   * then envd gets the host's time, fresh entropy and the sandbox's env and token. A
+   * snapshot that fails its checks marks the sandbox `error`.
+   */
+  async resume(id: string, timeoutSec?: number): Promise<SandboxRecord> {
+    const entry = this.entry(id);
+    return this.withLock(id, () => this.resumeLocked(entry, timeoutSec));
+  }
+
+  private async resumeLocked(entry: SandboxEntry, timeoutSec?: number): Promise<SandboxRecord> {
+    const { record } = entry;
+    if (record.state === "running") return record;
+    if (record.state !== "paused" || !record.memorySnapshot) {
+      throw new WrennError("failed_precondition", `sandbox ${record.id} is ${record.state}, not paused`);
+    }
+    if (timeoutSec) validateTimeout(timeoutSec, this.options.limits);
+    this.admit(record.resources);
+    const log = this.logger.child({ sandbox: record.id });
+    const started = performance.now();
+    const image = await this.deps.images.get(record.template);
+    const undo = new UndoStack();
+    try {
+      const plan = await this.deps.memory.planRestore(record.memorySnapshot).catch(async (err: unknown) => {
+        await this.markError(entry, err);
+        throw err;
+      });
+      const network = await this.attachNetwork(entry, undo);
+      await mkdir(record.runDir, { recursive: true });
+      const vm = await this.deps.driver
+        .restore(this.vmSpec(record, network, image), {
+          memoryFile: plan.baseFile,
+          deviceStateFile: plan.deviceStateFile,
+          pages: plan.pages,
+        })
+        .catch(async (err: unknown) => {
+          if (err instanceof WrennError && err.code === "snapshot_corrupt") {
+            await undo.unwind(log);
+            await this.markError(entry, err);
+          }
+          throw err;
+        });
+      entry.vm = vm;
+      undo.push("vm", async () => {
+        await vm.kill();
+        entry.vm = undefined;
+      });
+      record.vmmPid = vm.pid;
+      await this.deps.records.save(record);
+      await vm.resumeVcpus();
+      const envd = this.envdClient(record);
+      await this.waitForEnvd(envd, vm, record);
+      await envd.init(this.initPayload(record, true));
+      entry.envd = envd;
+      record.state = "running";
+      record.pausedAt = undefined;
+      if (timeoutSec) record.timeoutSec = timeoutSec;
+      record.expiresAt = new Date(this.now().getTime() + record.timeoutSec * 1000).toISOString();
+      await this.deps.records.save(record);
+      undo.clear();
+      this.watchExit(entry, vm);
+      this.armTimer(entry);
+      log.info("sandbox resumed", {
+        ms: Math.round(performance.now() - started),
+        slot: record.slot,
+        injectedBytes: plan.injectedBytes,
+      });
+      return record;
+    } catch (err) {
+      await undo.unwind(log);
+      if (record.state === "paused") {
+        record.vmmPid = undefined;
+        await this.deps.records.save(record).catch(() => {});
+      }
+      throw WrennError.from(err);
+    }
+  }
+
+  private async markError(entry: SandboxEntry, err: unknown): Promise<void> {
+    const { record } = entry;
+    record.state = "error";
+    record.error = err instanceof Error ? err.message : String(err);
+    await this.deps.records.save(record).catch(() => {});
+    this.logger.error("sandbox cannot be restored", { sandbox: record.id, error: record.error });
+  }
+
+  /**
+   * Freezes a sandbox into a named snapshot template: pauses it if running, turns its disk
+   * layer into the template's read-only layer (the sandbox continues on a new layer on
+   * top), and records the memory snapshot. A sandbox that was running is resumed unless
+   * `leavePaused`.
+   */
+  async createSnapshot(
+    id: string,
+    name: string,
+    options: { leavePaused?: boolean; hidden?: boolean } = {},
+  ): Promise<{ template: TemplateRecord; record: SandboxRecord }> {
+    validateTemplateName(name);
+    const entry = this.entry(id);
+    return this.withLock(id, async () => {
+      if (this.deps.templates.byName(name)) {
+        throw new WrennError("already_exists", `snapshot ${name} already exists`);
+      }
+      const { record } = entry;
+      const wasRunning = record.state === "running";
+      if (wasRunning) await this.pauseLocked(entry);
+      if (record.state !== "paused" || !record.memorySnapshot) {
+        throw new WrennError(
+          "failed_precondition",
+          `sandbox ${id} is ${record.state}; only a running or paused sandbox can be snapshotted`,
+        );
+      }
+      const templates = this.deps.templates;
+      const templateId = templates.newId();
+      const dir = templates.dirFor(templateId);
+      const diskPath = join(dir, DISK_LAYER_FILE);
+      const overlay = this.deps.disks.overlayPath(id);
+      await mkdir(dir, { recursive: true });
+      const template: TemplateRecord = {
+        id: templateId,
+        name,
+        hidden: options.hidden ?? false,
+        deleted: false,
+        sourceSandboxId: id,
+        baseTemplate: record.template,
+        resources: { ...record.resources },
+        createdAt: this.now().toISOString(),
+        memorySnapshot: record.memorySnapshot,
+        diskPath,
+        envdAccessToken: record.envdAccessToken,
+        defaultUser: record.defaultUser,
+        defaultWorkdir: record.defaultWorkdir,
+        dependsOn: [...(record.dependsOn ?? [])],
+      };
+      try {
+        await rename(overlay, diskPath);
+        await chmod(diskPath, 0o444);
+        try {
+          record.overlayPath = await this.deps.disks.createOverlay(id, diskPath, record.resources.diskMiB, {
+            baseFormat: "qcow2",
+          });
+          await templates.save(template);
+        } catch (err) {
+          await this.deps.disks.removeOverlay(id);
+          await chmod(diskPath, 0o600);
+          await rename(diskPath, overlay);
+          record.overlayPath = overlay;
+          throw err;
+        }
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        if (wasRunning) await this.resumeLocked(entry).catch(() => {});
+        throw WrennError.from(err);
+      }
+      record.dependsOn = [...(record.dependsOn ?? []), templateId];
+      await this.deps.records.save(record);
+      this.logger.info("snapshot template created", { sandbox: id, name, template: templateId });
+      if (wasRunning && !options.leavePaused) await this.resumeLocked(entry);
+      return { template, record };
+    });
+  }
+
+  /** Live templates (not deleted, not fork-internal) and the sandboxes that depend on each. */
+  listSnapshots(): Array<{ template: TemplateRecord; dependents: string[] }> {
+    return this.deps.templates
+      .all()
+      .filter((t) => !t.deleted && !t.hidden)
+      .map((template) => ({ template, dependents: this.dependentsOf(template.id) }))
+      .sort((a, b) => a.template.createdAt.localeCompare(b.template.createdAt));
+  }
+
+  private dependentsOf(templateId: string): string[] {
+    return this.list()
+      .filter((r) => r.state !== "stopped" && r.dependsOn?.includes(templateId))
+      .map((r) => r.id);
+  }
+
+  /**
+   * Deletes a template by name. Refused while sandboxes depend on it unless `force`; then the
+   * name goes at once and the files when the last dependent is gone.
+   */
+  async deleteSnapshot(name: string, force = false): Promise<void> {
+    const template = this.liveTemplate(name);
+    const dependents = this.dependentsOf(template.id);
+    if (dependents.length > 0 && !force) {
+      throw new WrennError(
+        "failed_precondition",
+        `snapshot ${name} is in use by ${dependents.length} sandbox(es): ${dependents.slice(0, 5).join(", ")}; delete them first or force`,
+      );
+    }
+    await this.deps.templates.save({ ...template, deleted: true, name: "" });
+    this.logger.info("snapshot template deleted", {
+      name,
+      template: template.id,
+      dependents: dependents.length,
+    });
+    await this.collectGarbage();
+  }
+
+  /** `count` new sandboxes from the current state of a running one, which keeps running. */
+  async fork(id: string, count: number, metadata: Record<string, string> = {}): Promise<SandboxRecord[]> {
+    if (!Number.isInteger(count) || count < 1 || count > 100) {
+      throw new WrennError("invalid_argument", `fork count must be 1..100, got ${count}`);
+    }
+    const source = this.get(id);
+    if (source.state !== "running") {
+      throw new WrennError("failed_precondition", `sandbox ${id} is ${source.state}, not running`);
+    }
+    const name = `fork-${id}-${randomBytes(4).toString("hex")}`;
+    const { template } = await this.createSnapshot(id, name, { hidden: true });
+    const forks: SandboxRecord[] = [];
+    try {
+      const queue = Array.from({ length: count }, (_, i) => i);
+      const worker = async () => {
+        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+          forks.push(
+            await this.create({
+              template: source.template,
+              snapshot: name,
+              timeoutSec: source.timeoutSec,
+              timeoutAction: source.timeoutAction,
+              envVars: source.envVars,
+              metadata: { ...source.metadata, ...metadata },
+              defaultUser: source.defaultUser,
+              defaultWorkdir: source.defaultWorkdir,
+            }),
+          );
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(4, count) }, worker));
+    } catch (err) {
+      await Promise.allSettled(forks.map((f) => this.destroy(f.id)));
+      throw WrennError.from(err);
+    } finally {
+      await this.deps.templates.save({ ...template, deleted: true, name: "" });
+      await this.collectGarbage();
+    }
+    return forks;
+  }
+
+  /**
+   * Removes deleted templates nothing depends on any more, then every memory file no
+   * sandbox or template reaches.
+   */
+  async collectGarbage(): Promise<void> {
+    await this.withStorage(async () => {
+      const records = this.list();
+      for (const t of this.deps.templates.all()) {
+        if (!t.deleted) continue;
+        const needed =
+          records.some((r) => r.dependsOn?.includes(t.id)) ||
+          this.deps.templates.all().some((o) => o.id !== t.id && o.dependsOn.includes(t.id));
+        if (!needed) await this.deps.templates.remove(t.id);
+      }
+      const live = [
+        ...records.map((r) => r.memorySnapshot),
+        ...this.deps.templates.all().map((t) => t.memorySnapshot),
+      ].filter((s): s is string => s !== undefined);
+      const removed = await this.deps.memory.collectGarbage(live);
+      if (removed.length > 0) this.logger.info("snapshot files collected", { files: removed.length });
+    });
   }
 
   /** Slots held by sandboxes this manager knows about (the rest may be swept). */

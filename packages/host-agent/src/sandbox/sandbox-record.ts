@@ -35,6 +35,16 @@ export interface SandboxRecord {
   overlayPath?: string;
   vmmPid?: number;
   error?: string;
+  /**
+   * The memory snapshot the VM started from (running: its parent for the next pause) or
+   * was saved into (paused). Absent for a cold-booted VM never paused.
+   */
+  memorySnapshot?: string;
+  /** Snapshot templates whose files this sandbox reads (disk layers, memory builds). */
+  dependsOn?: string[];
+  /** Name of the snapshot template it was created from. */
+  fromSnapshot?: string;
+  pausedAt?: string;
 }
 
 /** One JSON file per sandbox under `<dataDir>/sandboxes/<id>/record.json`, written atomically. */

@@ -4,7 +4,14 @@ export interface DiskLayerStore {
    * Creates a copy-on-write overlay of `sizeMiB` (at least the base's virtual size) backed by
    * the base image, which is never written; returns its path.
    */
-  createOverlay(sandboxId: string, basePath: string, sizeMiB: number): Promise<string>;
+  createOverlay(
+    sandboxId: string,
+    basePath: string,
+    sizeMiB: number,
+    options?: { baseFormat?: BaseImageFormat },
+  ): Promise<string>;
+  /** Where a sandbox's overlay lives (it may not exist). */
+  overlayPath(sandboxId: string): string;
   /** Deletes the overlay; idempotent. */
   removeOverlay(sandboxId: string): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { type Accel, VM_RUN_FILES, type VmSpec } from "./vmm-driver.js";
 export const QEMU_RUN_FILES = {
   ...VM_RUN_FILES,
   qmpSocket: "qmp.sock",
+  incomingSocket: "incoming.sock",
   pidFile: "vmm.pid",
 } as const;
 
@@ -38,8 +39,12 @@ export function driverKernelArgs(options: Pick<QemuMachineOptions, "accel" | "ts
   return args.join(" ");
 }
 
-/** The qemu-system-x86_64 arguments (without the binary) for a spec. */
-export function qemuArgs(spec: VmSpec, options: QemuMachineOptions): string[] {
+/**
+ * The qemu-system-x86_64 arguments (without the binary) for a spec. `incoming`: start
+ * paused, waiting for a migration stream (a restore); device-only saves carry no
+ * configuration section, so the target must not expect one.
+ */
+export function qemuArgs(spec: VmSpec, options: QemuMachineOptions, incoming = false): string[] {
   const run = (name: string) => optValue(join(spec.runDir, name));
   const memory = spec.memoryFile
     ? `memory-backend-file,id=${MEMORY_BACKEND_ID},size=${spec.memoryMiB}M,mem-path=${optValue(spec.memoryFile.path)},share=${spec.memoryFile.share ? "on" : "off"}`
@@ -61,6 +66,9 @@ export function qemuArgs(spec: VmSpec, options: QemuMachineOptions): string[] {
     ...["-qmp", `unix:${run(QEMU_RUN_FILES.qmpSocket)},server=on,wait=off`],
     ...["-pidfile", join(spec.runDir, QEMU_RUN_FILES.pidFile)],
   ];
+  if (incoming) {
+    args.push("-S", "-incoming", "defer", "-global", "migration.send-configuration=off");
+  }
   if (spec.network) {
     // No vhost: this host kernel has no vhost-net.
     args.push(

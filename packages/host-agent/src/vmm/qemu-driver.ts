@@ -1,12 +1,24 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { connect, type Socket } from "node:net";
 import { basename, join } from "node:path";
 import { type Logger, WrennError } from "@wrenn/shared";
 import type { VmmCgroups, VmmLimits } from "../host-cgroups/vmm-cgroups.js";
-import { QEMU_RUN_FILES, qemuArgs } from "./qemu-command.js";
+import { locateGuestMemory } from "../snapshot/guest-memory.js";
+import { MEMORY_BACKEND_ID, QEMU_RUN_FILES, qemuArgs } from "./qemu-command.js";
+import { writeIncomingStream } from "./qemu-incoming-stream.js";
 import { QmpClient } from "./qmp-client.js";
-import type { Accel, VmExit, VmHandle, VmmDriver, VmRunState, VmSpec } from "./vmm-driver.js";
+import type {
+  Accel,
+  GuestMemoryLocation,
+  VmExit,
+  VmHandle,
+  VmmDriver,
+  VmRestoreSource,
+  VmRunState,
+  VmSpec,
+} from "./vmm-driver.js";
 import { type ProcessIdentity, readProcess, sameProcess } from "./vmm-process.js";
 
 export { hostTscKhz } from "./qemu-command.js";
@@ -50,6 +62,9 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 interface QemuVmInit {
   id: string;
+  memoryBytes: number;
+  /** Guest RAM's backing file, when it has one. */
+  memoryFile: string | undefined;
   pid: number;
   accel: Accel;
   runDir: string;
@@ -135,6 +150,16 @@ export class QemuVm implements VmHandle {
     await this.qmp.execute("cont");
   }
 
+  async saveDeviceState(path: string): Promise<void> {
+    this.ensureRunning("save device state");
+    await this.qmp.execute("xen-save-devices-state", { filename: path, live: false }, 60_000);
+  }
+
+  async guestMemory(): Promise<GuestMemoryLocation> {
+    this.ensureRunning("locate guest memory");
+    return locateGuestMemory(this.pid, this.init.memoryBytes, this.init.memoryFile);
+  }
+
   async runState(): Promise<VmRunState> {
     this.ensureRunning("query");
     const status = await this.qmp.execute<{ status?: string; running?: boolean }>("query-status");
@@ -215,7 +240,57 @@ export class QemuDriver implements VmmDriver {
     };
   }
 
-  async boot(spec: VmSpec): Promise<VmHandle> {
+  boot(spec: VmSpec): Promise<VmHandle> {
+    return this.launch(spec, false);
+  }
+
+  async restore(spec: VmSpec, source: VmRestoreSource): Promise<VmHandle> {
+    const restoreSpec: VmSpec = { ...spec, memoryFile: { path: source.memoryFile, share: false } };
+    const vm = await this.launch(restoreSpec, true);
+    try {
+      const socketPath = join(spec.runDir, QEMU_RUN_FILES.incomingSocket);
+      await rm(socketPath, { force: true });
+      await vm.monitor.execute("migrate-incoming", { uri: `unix:${socketPath}` });
+      const socket = await connectWhenListening(socketPath, 10_000);
+      try {
+        await writeIncomingStream(socket, {
+          ramBlockId: MEMORY_BACKEND_ID,
+          ramSizeBytes: spec.memoryMiB * 1024 * 1024,
+          pages: source.pages(),
+          deviceStateFile: source.deviceStateFile,
+        });
+      } finally {
+        socket.end();
+      }
+      await waitIncomingDone(vm, 60_000);
+      await rm(socketPath, { force: true });
+      return vm;
+    } catch (err) {
+      const exitedOnItsOwn = await Promise.race([
+        vm.exited.then((e) => !e.expected),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 200)),
+      ]);
+      await vm.kill();
+      if (exitedOnItsOwn) {
+        const tail = (await readFile(join(spec.runDir, QEMU_RUN_FILES.vmmLog), "utf8").catch(() => ""))
+          .trim()
+          .split("\n")
+          .slice(-3)
+          .join(" | ");
+        const why = err instanceof Error ? err.message : String(err);
+        throw new WrennError(
+          "snapshot_corrupt",
+          `QEMU could not load the snapshot: ${tail || "it exited"} (${why})`,
+          {
+            cause: err,
+          },
+        );
+      }
+      throw WrennError.from(err);
+    }
+  }
+
+  private async launch(spec: VmSpec, incoming: boolean): Promise<QemuVm> {
     checkSpec(spec);
     const o = this.options;
     const netnsPath = spec.network ? join(o.netnsDir ?? "/run/netns", spec.network.netnsName) : undefined;
@@ -235,7 +310,7 @@ export class QemuDriver implements VmmDriver {
     const command = [
       ...(netnsPath ? [o.nsenterBinary ?? "nsenter", `--net=${netnsPath}`, "--"] : []),
       o.qemuBinary,
-      ...this.commandLine(spec),
+      ...qemuArgs(spec, o, incoming),
     ];
     const logFd = openSync(logPath, "a");
     let child: ChildProcess;
@@ -299,6 +374,8 @@ export class QemuDriver implements VmmDriver {
         }
         const vm = new QemuVm({
           id: spec.id,
+          memoryBytes: spec.memoryMiB * 1024 * 1024,
+          memoryFile: spec.memoryFile?.path,
           pid,
           accel: o.accel,
           runDir: spec.runDir,
@@ -359,6 +436,8 @@ export class QemuDriver implements VmmDriver {
     log.info("VMM adopted", { accel });
     return new QemuVm({
       id: spec.id,
+      memoryBytes: spec.memoryMiB * 1024 * 1024,
+      memoryFile: memoryFileOf(identity.argv),
       pid,
       accel,
       runDir: spec.runDir,
@@ -374,6 +453,57 @@ export class QemuDriver implements VmmDriver {
 
   private async removeCgroup(id: string): Promise<void> {
     await this.options.cgroups.remove(id);
+  }
+}
+
+/** The mem-path of an adopted QEMU's RAM backend (a restored VM maps its snapshot's base file). */
+function memoryFileOf(argv: readonly string[]): string | undefined {
+  const backend = argv.find((a) => a.startsWith("memory-backend-file,"));
+  const path = backend ? /(?:^|,)mem-path=((?:[^,]|,,)*)/.exec(backend)?.[1] : undefined;
+  return path?.replaceAll(",,", ",");
+}
+
+/** Connects to QEMU's incoming-migration socket once it listens. */
+async function connectWhenListening(path: string, timeoutMs: number): Promise<Socket> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await new Promise((resolve, reject) => {
+        const socket = connect(path);
+        socket.once("connect", () => {
+          socket.off("error", reject);
+          resolve(socket);
+        });
+        socket.once("error", reject);
+      });
+    } catch (err) {
+      if (Date.now() > deadline) {
+        throw new WrennError("internal", "QEMU never listened for the incoming snapshot", { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+/** Waits until QEMU has loaded the incoming stream; fails with QEMU's reason. */
+async function waitIncomingDone(vm: QemuVm, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await vm.monitor.execute<{ status?: string }>("query-status");
+    if (status.status !== "inmigrate") {
+      const migration = await vm.monitor.execute<{ status?: string; "error-desc"?: string }>("query-migrate");
+      if (migration.status === "failed") {
+        throw new WrennError(
+          "snapshot_corrupt",
+          `QEMU could not load the snapshot: ${migration["error-desc"] ?? "unknown"}`,
+        );
+      }
+      if (status.status === "paused" || status.status === "prelaunch") return;
+      throw new WrennError("internal", `QEMU is ${status.status} after loading the snapshot`);
+    }
+    if (Date.now() > deadline)
+      throw new WrennError("deadline_exceeded", "loading the snapshot took too long");
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

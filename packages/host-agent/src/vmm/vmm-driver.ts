@@ -42,6 +42,30 @@ export interface VmMemoryFile {
   share: boolean;
 }
 
+/** Where guest RAM lives in the VMM process (for reading it while the VM is stopped). */
+export interface GuestMemoryLocation {
+  pid: number;
+  address: bigint;
+  sizeBytes: number;
+}
+
+/** One page put into guest memory during a restore; undefined data means zeros. */
+export interface RestorePage {
+  offset: number;
+  data: Buffer | undefined;
+}
+
+/**
+ * A saved VM to bring back: guest RAM maps `memoryFile` copy-on-write (pages load lazily
+ * as the guest touches them; the file is never written), `pages` go on top eagerly, then
+ * the device state is loaded. The VM comes back paused.
+ */
+export interface VmRestoreSource {
+  memoryFile: string;
+  deviceStateFile: string;
+  pages(): AsyncIterable<RestorePage>;
+}
+
 /** Files a driver may create in VmSpec.runDir (the caller removes the directory). */
 export const VM_RUN_FILES = {
   /** The guest's serial console. */
@@ -75,6 +99,11 @@ export interface VmHandle {
   pauseVcpus(): Promise<void>;
   resumeVcpus(): Promise<void>;
   runState(): Promise<VmRunState>;
+  /** Saves CPU and device state (not RAM) to a file; the vCPUs must be stopped. */
+  saveDeviceState(path: string): Promise<void>;
+  /** Guest RAM's place in the VMM process. */
+  guestMemory(): Promise<GuestMemoryLocation>;
+
   /** Asks the VMM to quit and waits for the process to exit; kills it after timeoutMs. */
   stop(timeoutMs?: number): Promise<VmExit>;
   /** SIGKILLs the VMM and waits for exit. Safe to call more than once. */
@@ -99,4 +128,9 @@ export interface VmmDriver {
    * or is not this spec's VMM (pids get reused).
    */
   adopt(spec: VmSpec, pid: number): Promise<VmHandle | null>;
+  /**
+   * Starts a VMM that loads a saved VM (same machine shape as when it was saved) and
+   * returns it paused. On failure nothing is left running.
+   */
+  restore(spec: VmSpec, source: VmRestoreSource): Promise<VmHandle>;
 }

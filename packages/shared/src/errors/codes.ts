@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   "deadline_exceeded",
   "unavailable",
   "not_implemented",
+  "snapshot_corrupt",
   "internal",
 ] as const;
 
@@ -35,6 +36,8 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
   deadline_exceeded: 504,
   unavailable: 503,
   not_implemented: 501,
+  /** A stored snapshot fails its checks (missing file, checksum); it is never restored from. */
+  snapshot_corrupt: 500,
   internal: 500,
 };
 
