@@ -1,24 +1,26 @@
+-- Timestamps keep milliseconds (timestamptz(3)): what a JavaScript Date holds, so keyset
+-- pagination cursors made from them compare exactly.
 -- Teams own everything a caller can see; every query is scoped by team_id.
 CREATE TABLE teams (
   id text PRIMARY KEY,
   name text NOT NULL,
   -- The team created by bootstrap: its keys may create teams and shared hosts.
   is_admin boolean NOT NULL DEFAULT false,
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz(3) NOT NULL DEFAULT now()
 );
 
 CREATE TABLE users (
   id text PRIMARY KEY,
   email text NOT NULL UNIQUE,
   name text NOT NULL DEFAULT '',
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz(3) NOT NULL DEFAULT now()
 );
 
 CREATE TABLE team_members (
   team_id text NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
   user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   role text NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
-  created_at timestamptz NOT NULL DEFAULT now(),
+  created_at timestamptz(3) NOT NULL DEFAULT now(),
   PRIMARY KEY (team_id, user_id)
 );
 
@@ -30,9 +32,9 @@ CREATE TABLE api_keys (
   prefix text NOT NULL,
   key_hash text NOT NULL UNIQUE,
   created_by text,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  last_used_at timestamptz,
-  revoked_at timestamptz
+  created_at timestamptz(3) NOT NULL DEFAULT now(),
+  last_used_at timestamptz(3),
+  revoked_at timestamptz(3)
 );
 CREATE INDEX api_keys_team ON api_keys (team_id);
 
@@ -57,9 +59,9 @@ CREATE TABLE hosts (
   allocated_disk_mib integer NOT NULL DEFAULT 0,
   sandbox_count integer NOT NULL DEFAULT 0,
   templates jsonb NOT NULL DEFAULT '[]'::jsonb,
-  last_seen_at timestamptz,
-  registered_at timestamptz,
-  created_at timestamptz NOT NULL DEFAULT now()
+  last_seen_at timestamptz(3),
+  registered_at timestamptz(3),
+  created_at timestamptz(3) NOT NULL DEFAULT now()
 );
 CREATE INDEX hosts_team ON hosts (team_id);
 
@@ -67,9 +69,9 @@ CREATE TABLE host_registration_tokens (
   id text PRIMARY KEY,
   host_id text NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
   token_hash text NOT NULL UNIQUE,
-  expires_at timestamptz NOT NULL,
-  used_at timestamptz,
-  created_at timestamptz NOT NULL DEFAULT now()
+  expires_at timestamptz(3) NOT NULL,
+  used_at timestamptz(3),
+  created_at timestamptz(3) NOT NULL DEFAULT now()
 );
 
 -- Base templates (team_id NULL, served by hosts' images) and snapshot templates (a team's,
@@ -86,7 +88,7 @@ CREATE TABLE templates (
   vcpus integer,
   memory_mib integer,
   disk_mib integer,
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz(3) NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX templates_team_name ON templates (team_id, name);
 
@@ -105,10 +107,10 @@ CREATE TABLE sandboxes (
   envd_access_token text NOT NULL,
   host_ip text,
   error text,
-  expires_at timestamptz,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  updated_at timestamptz NOT NULL DEFAULT now(),
-  stopped_at timestamptz
+  expires_at timestamptz(3),
+  created_at timestamptz(3) NOT NULL DEFAULT now(),
+  updated_at timestamptz(3) NOT NULL DEFAULT now(),
+  stopped_at timestamptz(3)
 );
 CREATE INDEX sandboxes_team_created ON sandboxes (team_id, created_at, id);
 CREATE INDEX sandboxes_host_state ON sandboxes (host_id, state);
@@ -124,7 +126,7 @@ CREATE TABLE audit_logs (
   result text NOT NULL CHECK (result IN ('success', 'failure')),
   error_code text,
   details jsonb NOT NULL DEFAULT '{}'::jsonb,
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz(3) NOT NULL DEFAULT now()
 );
 CREATE INDEX audit_logs_team_created ON audit_logs (team_id, created_at, id);
 
@@ -137,7 +139,7 @@ CREATE TABLE channels (
   secret text NOT NULL,
   events jsonb NOT NULL DEFAULT '[]'::jsonb,
   enabled boolean NOT NULL DEFAULT true,
-  created_at timestamptz NOT NULL DEFAULT now()
+  created_at timestamptz(3) NOT NULL DEFAULT now()
 );
 CREATE INDEX channels_team ON channels (team_id);
 
@@ -149,7 +151,7 @@ CREATE TABLE channel_deliveries (
   status text NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
   attempts integer NOT NULL DEFAULT 0,
   last_error text,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  delivered_at timestamptz
+  created_at timestamptz(3) NOT NULL DEFAULT now(),
+  delivered_at timestamptz(3)
 );
 CREATE INDEX channel_deliveries_channel ON channel_deliveries (channel_id, created_at);
