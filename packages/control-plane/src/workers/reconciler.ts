@@ -17,7 +17,8 @@ const EVENT_FOR_STATE: Partial<Record<SandboxStateName, EventType>> = {
 
 /**
  * Keeps the database true to the hosts:
- * - a host silent past the deadline becomes unreachable and its live sandboxes missing;
+ * - a host silent past the deadline becomes unreachable and its running and paused
+ *   sandboxes missing (pending ones belong to the create call in flight, which fails itself);
  * - each up host's ListSandboxes is compared with the database: sandboxes the agent
  *   paused (inactivity) become paused, ones it no longer has become stopped, missing ones
  *   it still has come back. Paused sandboxes the agent does not list are left alone (a
@@ -90,7 +91,7 @@ export function createReconciler(deps: ServiceDeps): Worker {
         .selectFrom("sandboxes")
         .select(["id", "team_id", "state"])
         .where("host_id", "=", host.id)
-        .where("state", "in", ["running", "paused", "pending"])
+        .where("state", "in", ["running", "paused"])
         .execute();
       for (const s of sandboxes) await setState(s.team_id, s.id, s.state, "missing");
     }
