@@ -1,0 +1,92 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+
+/**
+ * The control plane's options, validated once at start. `controlPlaneConfigFromEnv` is
+ * the only place environment variables are read; each field names its variable.
+ */
+export const ControlPlaneConfigSchema = z.object({
+  /** WRENN_CP_HOST, default 127.0.0.1. */
+  host: z.string().min(1).default("127.0.0.1"),
+  /** WRENN_CP_PORT, default 8080; 0 picks a free port (tests). */
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** PostgreSQL connection string. DATABASE_URL; unset means embedded PGlite. */
+  databaseUrl: z.string().min(1).optional(),
+  /**
+   * Where embedded PGlite keeps its files, or "memory" for an in-memory database (tests).
+   * WRENN_CP_PGLITE_DIR, default $WRENN_DIR/cp/pglite.
+   */
+  pgliteDir: z
+    .string()
+    .min(1)
+    .default(join(homedir(), ".wrenn", "cp", "pglite")),
+  /** How often each registered host's Ping is polled as its heartbeat. WRENN_CP_HEARTBEAT_INTERVAL_MS. */
+  heartbeatIntervalMs: z.number().int().min(10).default(2000),
+  /** A host silent for longer is unreachable and its sandboxes missing. WRENN_CP_HOST_DEADLINE_MS. */
+  hostDeadlineMs: z.number().int().min(10).default(15_000),
+  /** Timeout of one heartbeat Ping. */
+  pingTimeoutMs: z.number().int().min(10).default(3000),
+  /** How often the database is compared with the agents' ListSandboxes. WRENN_CP_RECONCILE_INTERVAL_MS. */
+  reconcileIntervalMs: z.number().int().min(10).default(5000),
+  /** Host registration tokens expire after this. */
+  registrationTokenTtlSec: z
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 3600),
+  /** Fraction of a paused sandbox's memory and vCPUs the scheduler still counts (it may resume). */
+  pausedWeight: z.number().min(0).max(1).default(0.25),
+  /** Sizes when a create request gives none. */
+  defaultVcpus: z.number().int().min(1).default(1),
+  defaultMemoryMiB: z.number().int().min(128).default(512),
+  defaultDiskMiB: z.number().int().min(256).default(2048),
+  defaultTimeoutSec: z.number().int().min(1).default(300),
+  maxTimeoutSec: z
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 3600),
+  /** Largest number of sandboxes one fork request may make. */
+  maxForkCount: z.number().int().min(1).default(16),
+  /** Webhook delivery: attempts per event and the first retry delay (doubled each time). */
+  webhookMaxAttempts: z.number().int().min(1).default(6),
+  webhookRetryBaseMs: z.number().int().min(1).default(1000),
+  webhookTimeoutMs: z.number().int().min(100).default(10_000),
+  /** Largest JSON request body, bytes. File uploads stream and are not bound by it. */
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
+  /** Log level. WRENN_LOG_LEVEL. */
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+export type ControlPlaneConfig = z.infer<typeof ControlPlaneConfigSchema>;
+export type ControlPlaneConfigInput = z.input<typeof ControlPlaneConfigSchema>;
+
+export function parseControlPlaneConfig(input: unknown): ControlPlaneConfig {
+  return ControlPlaneConfigSchema.parse(input);
+}
+
+function num(value: string | undefined): number | undefined {
+  return value === undefined || value === "" ? undefined : Number(value);
+}
+
+/** Reads the control plane's environment variables into an (unvalidated) options object. */
+export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const wrennDir = env.WRENN_DIR || join(homedir(), ".wrenn");
+  const raw: Record<string, unknown> = {
+    host: env.WRENN_CP_HOST,
+    port: num(env.WRENN_CP_PORT),
+    databaseUrl: env.DATABASE_URL,
+    pgliteDir: env.WRENN_CP_PGLITE_DIR || join(wrennDir, "cp", "pglite"),
+    heartbeatIntervalMs: num(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),
+    hostDeadlineMs: num(env.WRENN_CP_HOST_DEADLINE_MS),
+    reconcileIntervalMs: num(env.WRENN_CP_RECONCILE_INTERVAL_MS),
+    logLevel: env.WRENN_LOG_LEVEL,
+  };
+  for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
+  return raw;
+}

@@ -1,0 +1,147 @@
+import type { AddressInfo } from "node:net";
+import { createLogger, type Logger } from "@wrenn/shared";
+import { AuditLog } from "./audit/audit-log.js";
+import { type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
+import { type Database, openDatabase } from "./db/database.js";
+import { applyMigrations, loadMigrations } from "./db/migrations.js";
+import { HostClientPool } from "./drivers/host-pool.js";
+import { ChannelDispatcher } from "./events/channel-dispatcher.js";
+import { EventBus } from "./events/event-bus.js";
+import type { Extension, Middleware, ServerContext } from "./extensions.js";
+import { createHttpApp, registerRoute } from "./http/http-app.js";
+import { buildOpenApiDocument } from "./http/openapi.js";
+import type { AnyRouteSpec } from "./http/route-spec.js";
+import { hostRoutes } from "./routes/host-routes.js";
+import { miscRoutes } from "./routes/misc-routes.js";
+import { sandboxRoutes } from "./routes/sandbox-routes.js";
+import { systemRoutes } from "./routes/system-routes.js";
+import { teamRoutes } from "./routes/team-routes.js";
+import { Scheduler } from "./scheduler/scheduler.js";
+import { createServices } from "./services/services.js";
+import { createHostMonitor } from "./workers/host-monitor.js";
+import { createReconciler } from "./workers/reconciler.js";
+import { type Worker, WorkerRunner } from "./workers/worker-runner.js";
+
+export const CONTROL_PLANE_VERSION = "0.1.0";
+
+export interface ControlPlaneOptions {
+  config: ControlPlaneConfigInput;
+  logger?: Logger;
+  extensions?: Extension[];
+  version?: string;
+  /** An already open database (tests share one per file); closed by the caller then. */
+  database?: Database;
+  /** Check every JSON response against its documented schema. */
+  validateResponses?: boolean;
+  /** Start the background workers (host monitor, reconciler, extensions'); default true. */
+  workers?: boolean;
+  now?: () => Date;
+}
+
+export interface ControlPlane {
+  readonly context: ServerContext;
+  readonly database: Database;
+  /** http://host:port once started. */
+  readonly url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Runs one tick of every worker now (tests; operators' "reconcile now"). */
+  runWorkersOnce(): Promise<void>;
+}
+
+/**
+ * Wires the control plane in one place: config → database → migrations → host client
+ * pool → scheduler → events/channels → audit → services → routes (extensions' middleware
+ * first) → workers → HTTP server. Nothing listens until `start()`.
+ */
+export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const config = parseControlPlaneConfig(options.config);
+  const logger = options.logger ?? createLogger({ level: config.logLevel, fields: { svc: "wrenn-cp" } });
+  const now = options.now ?? (() => new Date());
+  const version = options.version ?? CONTROL_PLANE_VERSION;
+
+  const ownsDatabase = !options.database;
+  const database =
+    options.database ??
+    (await openDatabase({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }));
+  const applied = await applyMigrations(database.db, await loadMigrations());
+  if (applied.length > 0) logger.info("migrations applied", { applied, database: database.kind });
+
+  const hosts = new HostClientPool();
+  const scheduler = new Scheduler({ pausedWeight: config.pausedWeight });
+  const events = new EventBus(logger, now);
+  const channels = new ChannelDispatcher(database.db, logger, {
+    maxAttempts: config.webhookMaxAttempts,
+    retryBaseMs: config.webhookRetryBaseMs,
+    timeoutMs: config.webhookTimeoutMs,
+  });
+  channels.attach(events);
+  const audit = new AuditLog(database.db, logger);
+  const deps = { db: database.db, hosts, scheduler, audit, events, config, logger, now };
+  const services = createServices(deps);
+  const context: ServerContext = { ...deps, services };
+
+  const extensionRoutes: AnyRouteSpec[] = [];
+  const middlewares: Middleware[] = [];
+  const workers: Worker[] = [createHostMonitor(deps), createReconciler(deps)];
+  for (const extension of options.extensions ?? []) {
+    await extension.register(
+      {
+        route: (spec) => extensionRoutes.push(spec),
+        middleware: (fn) => middlewares.push(fn),
+        worker: (w) => workers.push(w),
+      },
+      context,
+    );
+    logger.info("extension registered", { extension: extension.name });
+  }
+
+  const app = createHttpApp({ logger, bodyLimitBytes: config.bodyLimitBytes });
+  for (const fn of middlewares) app.addHook("onRequest", fn);
+  const apiRoutes = [
+    ...teamRoutes(services),
+    ...hostRoutes(services),
+    ...sandboxRoutes(services, { maxTimeoutSec: config.maxTimeoutSec, maxForkCount: config.maxForkCount }),
+    ...miscRoutes(services, database.db),
+    ...extensionRoutes,
+  ];
+  let openApi: Record<string, unknown> | null = null;
+  const routes = [
+    ...systemRoutes(database, version, () => {
+      openApi ??= buildOpenApiDocument(apiRoutes, { title: "Wrenn API", version });
+      return openApi;
+    }),
+    ...apiRoutes,
+  ];
+  const routeDeps = { db: database.db, now, validateResponses: options.validateResponses ?? false };
+  for (const route of routes) registerRoute(app, route, routeDeps);
+
+  const runner = new WorkerRunner(workers, logger);
+  let url = "";
+  let started = false;
+
+  return {
+    context,
+    database,
+    get url() {
+      return url;
+    },
+    async start() {
+      await app.listen({ host: config.host, port: config.port });
+      const address = app.server.address() as AddressInfo;
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      url = `http://${host}:${address.port}`;
+      started = true;
+      if (options.workers ?? true) runner.start();
+      logger.info("control plane listening", { url, database: database.kind });
+    },
+    async stop() {
+      await runner.stop();
+      if (started) await app.close();
+      await channels.stop();
+      hosts.close();
+      if (ownsDatabase) await database.close();
+    },
+    runWorkersOnce: () => runner.runOnce(),
+  };
+}

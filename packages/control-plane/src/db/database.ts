@@ -1,0 +1,36 @@
+import { mkdir } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { createPGliteDialect } from "./pglite-dialect.js";
+import type { DatabaseSchema } from "./schema.js";
+
+export type Db = Kysely<DatabaseSchema>;
+export type DatabaseKind = "postgres" | "pglite";
+
+/** One query layer (Kysely) over either back-end; the rest of the control plane sees only `db`. */
+export interface Database {
+  readonly db: Db;
+  readonly kind: DatabaseKind;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL connection string; when absent, embedded PGlite is used. */
+  databaseUrl?: string | undefined;
+  /** PGlite data directory, or "memory". */
+  pgliteDir: string;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: "postgres", close: () => db.destroy() };
+  }
+  if (options.pgliteDir !== "memory") await mkdir(options.pgliteDir, { recursive: true });
+  const pglite = new PGlite(options.pgliteDir === "memory" ? undefined : options.pgliteDir);
+  await pglite.waitReady;
+  const db = new Kysely<DatabaseSchema>({ dialect: createPGliteDialect(pglite) });
+  return { db, kind: "pglite", close: () => db.destroy() };
+}

@@ -1,0 +1,178 @@
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+
+/** Row types of the control plane's tables (migrations/*.sql is their source). */
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface TeamsTable {
+  id: string;
+  name: string;
+  is_admin: Generated<boolean>;
+  created_at: CreatedAt;
+}
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: Generated<string>;
+  created_at: CreatedAt;
+}
+
+export type MemberRole = "owner" | "admin" | "member";
+
+export interface TeamMembersTable {
+  team_id: string;
+  user_id: string;
+  role: MemberRole;
+  created_at: CreatedAt;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  team_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  created_by: string | null;
+  created_at: CreatedAt;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export type HostState = "pending" | "up" | "unreachable";
+
+export interface HostsTable {
+  id: string;
+  team_id: string | null;
+  name: string;
+  state: HostState;
+  url: string | null;
+  agent_token: string | null;
+  credential_hash: string | null;
+  agent_host_id: string | null;
+  version: string | null;
+  vmm: string | null;
+  accel: string | null;
+  capacity_vcpus: Generated<number>;
+  capacity_memory_mib: Generated<number>;
+  capacity_disk_mib: Generated<number>;
+  allocated_vcpus: Generated<number>;
+  allocated_memory_mib: Generated<number>;
+  allocated_disk_mib: Generated<number>;
+  sandbox_count: Generated<number>;
+  templates: Json<string[]>;
+  last_seen_at: Date | null;
+  registered_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface HostRegistrationTokensTable {
+  id: string;
+  host_id: string;
+  token_hash: string;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export type TemplateKind = "base" | "snapshot";
+
+export interface TemplatesTable {
+  id: string;
+  team_id: string | null;
+  name: string;
+  kind: TemplateKind;
+  host_id: string | null;
+  agent_name: string | null;
+  source_sandbox_id: string | null;
+  base_template: string | null;
+  vcpus: number | null;
+  memory_mib: number | null;
+  disk_mib: number | null;
+  created_at: CreatedAt;
+}
+
+export type SandboxStateName = "pending" | "running" | "paused" | "stopped" | "error" | "missing";
+
+export interface SandboxesTable {
+  id: string;
+  team_id: string;
+  host_id: string | null;
+  template: string;
+  snapshot_id: string | null;
+  state: SandboxStateName;
+  vcpus: number;
+  memory_mib: number;
+  disk_mib: number;
+  timeout_sec: number;
+  metadata: Json<Record<string, string>>;
+  envd_access_token: string;
+  host_ip: string | null;
+  error: string | null;
+  expires_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  stopped_at: Date | null;
+}
+
+export type ActorType = "user" | "api_key" | "host" | "system";
+
+export interface AuditLogsTable {
+  id: string;
+  team_id: string | null;
+  actor_type: ActorType;
+  actor_id: string | null;
+  action: string;
+  resource_type: string;
+  resource_id: string | null;
+  result: "success" | "failure";
+  error_code: string | null;
+  details: Json<Record<string, unknown>>;
+  created_at: CreatedAt;
+}
+
+export interface ChannelsTable {
+  id: string;
+  team_id: string;
+  name: string;
+  url: string;
+  secret: string;
+  events: Json<string[]>;
+  enabled: Generated<boolean>;
+  created_at: CreatedAt;
+}
+
+export interface ChannelDeliveriesTable {
+  id: string;
+  channel_id: string;
+  event_id: string;
+  event_type: string;
+  status: "pending" | "delivered" | "failed";
+  attempts: Generated<number>;
+  last_error: string | null;
+  created_at: CreatedAt;
+  delivered_at: Date | null;
+}
+
+export interface DatabaseSchema {
+  teams: TeamsTable;
+  users: UsersTable;
+  team_members: TeamMembersTable;
+  api_keys: ApiKeysTable;
+  hosts: HostsTable;
+  host_registration_tokens: HostRegistrationTokensTable;
+  templates: TemplatesTable;
+  sandboxes: SandboxesTable;
+  audit_logs: AuditLogsTable;
+  channels: ChannelsTable;
+  channel_deliveries: ChannelDeliveriesTable;
+}
+
+export type TeamRow = Selectable<TeamsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type HostRow = Selectable<HostsTable>;
+export type TemplateRow = Selectable<TemplatesTable>;
+export type SandboxRow = Selectable<SandboxesTable>;
+export type NewSandbox = Insertable<SandboxesTable>;
+export type AuditLogRow = Selectable<AuditLogsTable>;
+export type ChannelRow = Selectable<ChannelsTable>;

@@ -1,0 +1,14 @@
+import { newSandboxId, randomId } from "@wrenn/shared";
+
+/** Ids of control-plane records: a short type prefix and a random DNS-safe body. */
+export const newTeamId = (): string => `team_${randomId(16)}`;
+export const newUserId = (): string => `usr_${randomId(16)}`;
+export const newApiKeyId = (): string => `key_${randomId(16)}`;
+export const newHostId = (): string => `host_${randomId(16)}`;
+export const newRegistrationTokenId = (): string => `hrt_${randomId(16)}`;
+export const newTemplateId = (): string => `tpl_${randomId(16)}`;
+export const newAuditLogId = (): string => `aud_${randomId(20)}`;
+export const newChannelId = (): string => `ch_${randomId(16)}`;
+export const newDeliveryId = (): string => `dlv_${randomId(20)}`;
+export const newEventId = (): string => `evt_${randomId(20)}`;
+export { newSandboxId };

@@ -1,0 +1,112 @@
+import { z } from "zod";
+import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
+import type { Services } from "../services/services.js";
+import { IdParamsSchema } from "../validation.js";
+import { HostSchema, hostView } from "./api-views.js";
+
+const AgentUrlSchema = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), "must be an http:// (h2c) or https:// URL");
+
+/** Hosts and agent registration. */
+export function hostRoutes(services: Services): AnyRouteSpec[] {
+  return [
+    defineRoute({
+      method: "POST",
+      path: "/v1/hosts",
+      summary: "Create a host and its one-time registration token",
+      tag: "Hosts",
+      auth: "api_key",
+      body: z.object({
+        name: z.string().min(1).max(128),
+        shared: z.boolean().default(false).describe("offer it to every team (admin team only)"),
+      }),
+      responses: {
+        201: {
+          description: "The host and its registration token (shown once)",
+          schema: z.object({ host: HostSchema, registration_token: z.string(), expires_at: z.string() }),
+        },
+      },
+      handler: async (ctx) => {
+        const created = await services.hosts.create(ctx.principal, ctx.body);
+        return {
+          host: hostView(created.host),
+          registration_token: created.registrationToken,
+          expires_at: created.expiresAt.toISOString(),
+        };
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/hosts",
+      summary: "List hosts",
+      tag: "Hosts",
+      auth: "api_key",
+      responses: { 200: { description: "Hosts", schema: z.object({ items: z.array(HostSchema) }) } },
+      handler: async (ctx) => ({ items: (await services.hosts.list(ctx.principal)).map(hostView) }),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/hosts/{id}",
+      summary: "Get a host",
+      tag: "Hosts",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 200: { description: "The host", schema: HostSchema } },
+      handler: async (ctx) => hostView(await services.hosts.get(ctx.principal, ctx.params.id)),
+    }),
+    defineRoute({
+      method: "DELETE",
+      path: "/v1/hosts/{id}",
+      summary: "Delete a host (it must hold no live sandboxes)",
+      tag: "Hosts",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 204: { description: "Deleted" } },
+      handler: async (ctx) => {
+        await services.hosts.delete(ctx.principal, ctx.params.id);
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/hosts/register",
+      summary: "Register an agent: trade a registration token for the host credential",
+      tag: "Hosts",
+      auth: "none",
+      body: z.object({
+        token: z.string().min(1).describe("the host's one-time registration token (wrnr_…)"),
+        url: AgentUrlSchema.describe("where the agent's RPC listener is reached"),
+        agent_token: z.string().min(16).describe("the bearer token the agent requires on every RPC"),
+      }),
+      responses: {
+        200: {
+          description: "The host and its long-lived credential (shown once)",
+          schema: z.object({ host: HostSchema, credential: z.string() }),
+        },
+      },
+      handler: async (ctx) => {
+        const registered = await services.hosts.register({
+          token: ctx.body.token,
+          url: ctx.body.url,
+          agentToken: ctx.body.agent_token,
+        });
+        return { host: hostView(registered.host), credential: registered.credential };
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/hosts/heartbeat",
+      summary: "Heartbeat from an agent (host credential)",
+      tag: "Hosts",
+      auth: "host",
+      responses: {
+        200: { description: "Recorded", schema: z.object({ host_id: z.string(), last_seen_at: z.string() }) },
+      },
+      handler: async (ctx) => {
+        const host = await services.hosts.heartbeat(ctx.hostId);
+        return { host_id: host.id, last_seen_at: (host.last_seen_at ?? new Date()).toISOString() };
+      },
+    }),
+  ];
+}

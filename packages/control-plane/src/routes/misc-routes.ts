@@ -1,0 +1,199 @@
+import { z } from "zod";
+import { listAuditLogs } from "../audit/audit-query.js";
+import type { Db } from "../db/database.js";
+import { EVENT_TYPES } from "../events/event-bus.js";
+import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
+import type { Services } from "../services/services.js";
+import { IdParamsSchema, NameSchema, PaginationQuerySchema, pageOf, pageSchema } from "../validation.js";
+import {
+  AuditLogSchema,
+  auditLogView,
+  ChannelSchema,
+  channelView,
+  TemplateSchema,
+  templateView,
+} from "./api-views.js";
+
+/** Snapshots, templates, the audit log and webhook channels. */
+export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
+  return [
+    defineRoute({
+      method: "POST",
+      path: "/v1/snapshots",
+      summary: "Freeze a running or paused sandbox into a named snapshot template",
+      tag: "Snapshots",
+      auth: "api_key",
+      body: z.object({ sandbox_id: z.string().min(1).max(128), name: NameSchema }),
+      responses: { 201: { description: "The snapshot", schema: TemplateSchema } },
+      handler: async (ctx) =>
+        templateView(
+          await services.snapshots.create(ctx.principal, {
+            sandboxId: ctx.body.sandbox_id,
+            name: ctx.body.name,
+          }),
+        ),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/snapshots",
+      summary: "List the team's snapshots",
+      tag: "Snapshots",
+      auth: "api_key",
+      responses: { 200: { description: "Snapshots", schema: z.object({ items: z.array(TemplateSchema) }) } },
+      handler: async (ctx) => ({ items: (await services.snapshots.list(ctx.principal)).map(templateView) }),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/snapshots/{name}",
+      summary: "Get a snapshot",
+      tag: "Snapshots",
+      auth: "api_key",
+      params: z.object({ name: z.string().min(1).max(128) }),
+      responses: { 200: { description: "The snapshot", schema: TemplateSchema } },
+      handler: async (ctx) => templateView(await services.snapshots.get(ctx.principal, ctx.params.name)),
+    }),
+    defineRoute({
+      method: "DELETE",
+      path: "/v1/snapshots/{name}",
+      summary: "Delete a snapshot",
+      tag: "Snapshots",
+      auth: "api_key",
+      params: z.object({ name: z.string().min(1).max(128) }),
+      query: z.object({
+        force: z
+          .enum(["true", "false"])
+          .default("false")
+          .transform((v) => v === "true")
+          .describe("delete even while sandboxes depend on it"),
+      }),
+      responses: { 204: { description: "Deleted" } },
+      handler: async (ctx) => {
+        await services.snapshots.delete(ctx.principal, ctx.params.name, ctx.query.force);
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/templates",
+      summary: "List templates: the hosts' base images and the team's snapshots",
+      tag: "Snapshots",
+      auth: "api_key",
+      responses: { 200: { description: "Templates", schema: z.object({ items: z.array(TemplateSchema) }) } },
+      handler: async (ctx) => ({
+        items: (await services.snapshots.listTemplates(ctx.principal)).map(templateView),
+      }),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/audit-logs",
+      summary: "The team's audit log, oldest first",
+      tag: "Audit",
+      auth: "api_key",
+      query: PaginationQuerySchema.extend({
+        action: z.string().max(128).optional(),
+        resource_id: z.string().max(128).optional(),
+      }),
+      responses: { 200: { description: "A page of entries", schema: pageSchema(AuditLogSchema) } },
+      handler: async (ctx) => {
+        const rows = await listAuditLogs(db, ctx.principal, {
+          limit: ctx.query.limit,
+          cursor: ctx.query.cursor,
+          action: ctx.query.action,
+          resourceId: ctx.query.resource_id,
+        });
+        return pageOf(rows, ctx.query.limit, auditLogView);
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/channels",
+      summary: "Create a webhook channel (its signing secret is in this response only)",
+      tag: "Channels",
+      auth: "api_key",
+      body: z.object({
+        name: z.string().min(1).max(128),
+        url: z
+          .string()
+          .url()
+          .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL"),
+        events: z.array(z.enum(EVENT_TYPES)).default([]).describe("event types to deliver; empty means all"),
+      }),
+      responses: {
+        201: { description: "The channel", schema: ChannelSchema.extend({ secret: z.string() }) },
+      },
+      handler: async (ctx) => {
+        const row = await services.channels.create(ctx.principal, ctx.body);
+        return { ...channelView(row), secret: row.secret };
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/channels",
+      summary: "List webhook channels",
+      tag: "Channels",
+      auth: "api_key",
+      responses: { 200: { description: "Channels", schema: z.object({ items: z.array(ChannelSchema) }) } },
+      handler: async (ctx) => ({ items: (await services.channels.list(ctx.principal)).map(channelView) }),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/channels/{id}",
+      summary: "Get a webhook channel",
+      tag: "Channels",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 200: { description: "The channel", schema: ChannelSchema } },
+      handler: async (ctx) => channelView(await services.channels.get(ctx.principal, ctx.params.id)),
+    }),
+    defineRoute({
+      method: "DELETE",
+      path: "/v1/channels/{id}",
+      summary: "Delete a webhook channel",
+      tag: "Channels",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 204: { description: "Deleted" } },
+      handler: async (ctx) => {
+        await services.channels.delete(ctx.principal, ctx.params.id);
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/channels/{id}/deliveries",
+      summary: "Recent deliveries of a channel",
+      tag: "Channels",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: {
+        200: {
+          description: "Deliveries, newest first",
+          schema: z.object({
+            items: z.array(
+              z.object({
+                id: z.string(),
+                event_id: z.string(),
+                event_type: z.string(),
+                status: z.enum(["pending", "delivered", "failed"]),
+                attempts: z.number().int(),
+                last_error: z.string().nullable(),
+                created_at: z.string(),
+                delivered_at: z.string().nullable(),
+              }),
+            ),
+          }),
+        },
+      },
+      handler: async (ctx) => ({
+        items: (await services.channels.deliveries(ctx.principal, ctx.params.id)).map((d) => ({
+          id: d.id,
+          event_id: d.event_id,
+          event_type: d.event_type,
+          status: d.status,
+          attempts: d.attempts,
+          last_error: d.last_error,
+          created_at: d.created_at.toISOString(),
+          delivered_at: d.delivered_at ? d.delivered_at.toISOString() : null,
+        })),
+      }),
+    }),
+  ];
+}

@@ -1,0 +1,483 @@
+import { Readable } from "node:stream";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { EntryType } from "@wrenn/proto";
+import { z } from "zod";
+import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
+import type { Services } from "../services/services.js";
+import {
+  EnvVarsSchema,
+  IdParamsSchema,
+  MetadataSchema,
+  PaginationQuerySchema,
+  pageOf,
+  pageSchema,
+} from "../validation.js";
+import { CreatedSandboxSchema, SandboxSchema, SandboxStateSchema, sandboxView } from "./api-views.js";
+
+const ProcessSchema = z.object({
+  command: z
+    .string()
+    .min(1)
+    .max(128 * 1024)
+    .describe("run as /bin/bash -l -c <command>"),
+  envs: EnvVarsSchema.optional(),
+  cwd: z.string().max(4096).optional(),
+  user: z.string().max(64).optional(),
+});
+
+const PathQuerySchema = z.object({
+  path: z.string().min(1).max(4096),
+  user: z.string().max(64).optional(),
+});
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Output as UTF-8 text when it is, else base64 (with the encoding named). */
+function encodeOutput(bytes: Uint8Array): { data: string; encoding: "utf8" | "base64" } {
+  try {
+    return { data: utf8.decode(bytes), encoding: "utf8" };
+  } catch {
+    return { data: Buffer.from(bytes).toString("base64"), encoding: "base64" };
+  }
+}
+
+const ENTRY_TYPE: Record<EntryType, string> = {
+  [EntryType.UNSPECIFIED]: "unknown",
+  [EntryType.FILE]: "file",
+  [EntryType.DIRECTORY]: "directory",
+  [EntryType.SYMLINK]: "symlink",
+};
+
+/** `metadata=a%3D1%26b%3D2`: a URL-encoded query string of key=value pairs. */
+const MetadataFilterSchema = z
+  .string()
+  .max(4096)
+  .transform((s) => Object.fromEntries(new URLSearchParams(s)))
+  .pipe(MetadataSchema);
+
+/** Sandboxes: lifecycle, commands, files, processes. */
+export function sandboxRoutes(
+  services: Services,
+  limits: { maxTimeoutSec: number; maxForkCount: number },
+): AnyRouteSpec[] {
+  const sandboxes = services.sandboxes;
+  const TimeoutSecSchema = z.number().int().min(1).max(limits.maxTimeoutSec);
+  return [
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes",
+      summary: "Create a sandbox (from a base template or one of the team's snapshots)",
+      tag: "Sandboxes",
+      auth: "api_key",
+      body: z.object({
+        template: z.string().min(1).max(128).default("base"),
+        vcpus: z.number().int().min(1).max(64).optional(),
+        memory_mb: z
+          .number()
+          .int()
+          .min(128)
+          .max(1024 * 1024)
+          .optional(),
+        disk_mb: z
+          .number()
+          .int()
+          .min(256)
+          .max(16 * 1024 * 1024)
+          .optional(),
+        timeout_sec: TimeoutSecSchema.optional().describe("inactivity timeout"),
+        on_timeout: z.enum(["destroy", "pause"]).default("destroy"),
+        env: EnvVarsSchema.default({}),
+        metadata: MetadataSchema.default({}),
+      }),
+      responses: { 201: { description: "The running sandbox", schema: CreatedSandboxSchema } },
+      handler: async (ctx) => {
+        const row = await sandboxes.create(ctx.principal, {
+          template: ctx.body.template,
+          vcpus: ctx.body.vcpus,
+          memoryMiB: ctx.body.memory_mb,
+          diskMiB: ctx.body.disk_mb,
+          timeoutSec: ctx.body.timeout_sec,
+          onTimeout: ctx.body.on_timeout,
+          env: ctx.body.env,
+          metadata: ctx.body.metadata,
+        });
+        return { ...sandboxView(row), envd_access_token: row.envd_access_token };
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/sandboxes",
+      summary: "List sandboxes (filter by state and metadata; paginated)",
+      tag: "Sandboxes",
+      auth: "api_key",
+      query: PaginationQuerySchema.extend({
+        state: z
+          .string()
+          .transform((s) => s.split(",").filter(Boolean))
+          .pipe(z.array(SandboxStateSchema))
+          .optional()
+          .describe("comma-separated states"),
+        metadata: MetadataFilterSchema.optional().describe("URL-encoded key=value pairs, all must match"),
+      }),
+      responses: { 200: { description: "A page of sandboxes", schema: pageSchema(SandboxSchema) } },
+      handler: async (ctx) => {
+        const rows = await sandboxes.list(ctx.principal, {
+          states: ctx.query.state,
+          metadata: ctx.query.metadata,
+          limit: ctx.query.limit,
+          cursor: ctx.query.cursor,
+        });
+        return pageOf(rows, ctx.query.limit, sandboxView);
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/sandboxes/{id}",
+      summary: "Get a sandbox",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 200: { description: "The sandbox", schema: SandboxSchema } },
+      handler: async (ctx) => sandboxView(await sandboxes.get(ctx.principal, ctx.params.id)),
+    }),
+    defineRoute({
+      method: "DELETE",
+      path: "/v1/sandboxes/{id}",
+      summary: "Destroy a sandbox",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 204: { description: "Destroyed" } },
+      handler: async (ctx) => {
+        await sandboxes.destroy(ctx.principal, ctx.params.id);
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/ping",
+      summary: "Mark activity: extends the inactivity timeout",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 200: { description: "The sandbox", schema: SandboxSchema } },
+      handler: async (ctx) => sandboxView(await sandboxes.keepAlive(ctx.principal, ctx.params.id)),
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/timeout",
+      summary: "Set the inactivity timeout",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      body: z.object({ timeout_sec: TimeoutSecSchema }),
+      responses: { 200: { description: "The sandbox", schema: SandboxSchema } },
+      handler: async (ctx) =>
+        sandboxView(await sandboxes.keepAlive(ctx.principal, ctx.params.id, ctx.body.timeout_sec)),
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/pause",
+      summary: "Pause a running sandbox (memory to disk, VM gone)",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: { 200: { description: "The paused sandbox", schema: SandboxSchema } },
+      handler: async (ctx) => sandboxView(await sandboxes.pause(ctx.principal, ctx.params.id)),
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/resume",
+      summary: "Resume a paused sandbox",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      body: z.object({ timeout_sec: TimeoutSecSchema.optional() }),
+      responses: { 200: { description: "The running sandbox", schema: SandboxSchema } },
+      handler: async (ctx) =>
+        sandboxView(await sandboxes.resume(ctx.principal, ctx.params.id, ctx.body.timeout_sec)),
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/fork",
+      summary: "Fork a running sandbox into new ones on the same host",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      body: z.object({
+        count: z.number().int().min(1).max(limits.maxForkCount).default(1),
+        metadata: MetadataSchema.default({}),
+      }),
+      responses: { 201: { description: "The forks", schema: z.object({ items: z.array(SandboxSchema) }) } },
+      handler: async (ctx) => ({
+        items: (await sandboxes.fork(ctx.principal, ctx.params.id, ctx.body.count, ctx.body.metadata)).map(
+          sandboxView,
+        ),
+      }),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/sandboxes/{id}/metrics",
+      summary: "CPU, memory and disk use",
+      tag: "Sandboxes",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: {
+        200: {
+          description: "Metrics",
+          schema: z.object({
+            cpu_count: z.number(),
+            cpu_used_pct: z.number(),
+            mem_total_bytes: z.number(),
+            mem_used_bytes: z.number(),
+            disk_total_bytes: z.number(),
+            disk_used_bytes: z.number(),
+            vmm_rss_bytes: z.number(),
+            timestamp: z.string().nullable(),
+          }),
+        },
+      },
+      handler: async (ctx) => {
+        const m = await sandboxes.metrics(ctx.principal, ctx.params.id);
+        return {
+          cpu_count: m.cpuCount,
+          cpu_used_pct: m.cpuUsedPct,
+          mem_total_bytes: Number(m.memTotalBytes),
+          mem_used_bytes: Number(m.memUsedBytes),
+          disk_total_bytes: Number(m.diskTotalBytes),
+          disk_used_bytes: Number(m.diskUsedBytes),
+          vmm_rss_bytes: Number(m.vmmRssBytes),
+          timestamp: m.timestamp ? timestampDate(m.timestamp).toISOString() : null,
+        };
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/exec",
+      summary: "Run a command to completion",
+      tag: "Commands",
+      auth: "api_key",
+      params: IdParamsSchema,
+      body: ProcessSchema.extend({
+        timeout_ms: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 3600 * 1000)
+          .optional(),
+        stdin: z
+          .string()
+          .max(4 * 1024 * 1024)
+          .optional(),
+      }),
+      responses: {
+        200: {
+          description: "Exit code and output (base64 when not UTF-8)",
+          schema: z.object({
+            exit_code: z.number().int(),
+            stdout: z.string(),
+            stderr: z.string(),
+            stdout_encoding: z.enum(["utf8", "base64"]),
+            stderr_encoding: z.enum(["utf8", "base64"]),
+            error: z.string().nullable(),
+            pid: z.number().int(),
+          }),
+        },
+      },
+      handler: async (ctx) => {
+        const res = await sandboxes.exec(ctx.principal, ctx.params.id, {
+          command: ctx.body.command,
+          envs: ctx.body.envs,
+          cwd: ctx.body.cwd,
+          user: ctx.body.user,
+          timeoutMs: ctx.body.timeout_ms,
+          stdin: ctx.body.stdin === undefined ? undefined : new TextEncoder().encode(ctx.body.stdin),
+        });
+        const stdout = encodeOutput(res.stdout);
+        const stderr = encodeOutput(res.stderr);
+        return {
+          exit_code: res.exitCode,
+          stdout: stdout.data,
+          stderr: stderr.data,
+          stdout_encoding: stdout.encoding,
+          stderr_encoding: stderr.encoding,
+          error: res.error || null,
+          pid: res.pid,
+        };
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/processes",
+      summary: "Start a background process",
+      tag: "Commands",
+      auth: "api_key",
+      params: IdParamsSchema,
+      body: ProcessSchema.extend({ tag: z.string().max(128).optional() }),
+      responses: { 201: { description: "Its pid", schema: z.object({ pid: z.number().int() }) } },
+      handler: async (ctx) => ({
+        pid: (await sandboxes.startProcess(ctx.principal, ctx.params.id, ctx.body)).pid,
+      }),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/sandboxes/{id}/processes",
+      summary: "List running processes started through the API",
+      tag: "Commands",
+      auth: "api_key",
+      params: IdParamsSchema,
+      responses: {
+        200: {
+          description: "Processes",
+          schema: z.object({
+            items: z.array(
+              z.object({
+                pid: z.number().int(),
+                tag: z.string(),
+                cmd: z.string(),
+                args: z.array(z.string()),
+                cwd: z.string(),
+              }),
+            ),
+          }),
+        },
+      },
+      handler: async (ctx) => ({
+        items: (await sandboxes.listProcesses(ctx.principal, ctx.params.id)).map((p) => ({
+          pid: p.pid,
+          tag: p.tag,
+          cmd: p.cmd,
+          args: p.args,
+          cwd: p.cwd,
+        })),
+      }),
+    }),
+    defineRoute({
+      method: "DELETE",
+      path: "/v1/sandboxes/{id}/processes/{process}",
+      summary: "Signal a process (by pid, or by tag)",
+      tag: "Commands",
+      auth: "api_key",
+      params: z.object({ id: z.string().min(1), process: z.string().min(1).max(128) }),
+      query: z.object({ signal: z.enum(["SIGTERM", "SIGKILL"]).default("SIGKILL") }),
+      responses: { 204: { description: "Signalled" } },
+      handler: async (ctx) => {
+        const selector = /^\d+$/.test(ctx.params.process)
+          ? { pid: Number(ctx.params.process) }
+          : { tag: ctx.params.process };
+        await sandboxes.killProcess(ctx.principal, ctx.params.id, selector, ctx.query.signal);
+      },
+    }),
+    defineRoute({
+      method: "PUT",
+      path: "/v1/sandboxes/{id}/files",
+      summary: "Upload a file (the request body, streamed)",
+      tag: "Files",
+      auth: "api_key",
+      params: IdParamsSchema,
+      query: PathQuerySchema,
+      bodyKind: "binary",
+      responses: {
+        200: { description: "Written", schema: z.object({ path: z.string(), size: z.number() }) },
+      },
+      handler: async (ctx) => {
+        const res = await sandboxes.writeFile(
+          ctx.principal,
+          ctx.params.id,
+          ctx.query.path,
+          ctx.query.user,
+          ctx.body as Readable,
+        );
+        return { path: res.path, size: Number(res.size) };
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/sandboxes/{id}/files",
+      summary: "Download a file (streamed)",
+      tag: "Files",
+      auth: "api_key",
+      params: IdParamsSchema,
+      query: PathQuerySchema,
+      responses: { 200: { description: "The file's bytes", binary: true } },
+      handler: async (ctx) => {
+        const chunks = await sandboxes.readFile(ctx.principal, ctx.params.id, ctx.query.path, ctx.query.user);
+        ctx.reply.header("content-type", "application/octet-stream");
+        return ctx.reply.send(Readable.from(chunks));
+      },
+    }),
+    defineRoute({
+      method: "DELETE",
+      path: "/v1/sandboxes/{id}/files",
+      summary: "Remove a file or directory",
+      tag: "Files",
+      auth: "api_key",
+      params: IdParamsSchema,
+      query: PathQuerySchema,
+      responses: { 204: { description: "Removed" } },
+      handler: async (ctx) => {
+        await sandboxes.removePath(ctx.principal, ctx.params.id, ctx.query.path, ctx.query.user);
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/v1/sandboxes/{id}/files/list",
+      summary: "List a directory",
+      tag: "Files",
+      auth: "api_key",
+      params: IdParamsSchema,
+      query: PathQuerySchema.extend({ depth: z.coerce.number().int().min(1).max(16).default(1) }),
+      responses: {
+        200: {
+          description: "Entries",
+          schema: z.object({
+            items: z.array(
+              z.object({
+                name: z.string(),
+                path: z.string(),
+                type: z.string(),
+                size: z.number(),
+                mode: z.number(),
+                owner: z.string(),
+                modified_at: z.string().nullable(),
+              }),
+            ),
+          }),
+        },
+      },
+      handler: async (ctx) => ({
+        items: (
+          await sandboxes.listDir(
+            ctx.principal,
+            ctx.params.id,
+            ctx.query.path,
+            ctx.query.depth,
+            ctx.query.user,
+          )
+        ).map((e) => ({
+          name: e.name,
+          path: e.path,
+          type: ENTRY_TYPE[e.type] ?? "unknown",
+          size: Number(e.size),
+          mode: e.mode,
+          owner: e.owner,
+          modified_at: e.modifiedAt ? timestampDate(e.modifiedAt).toISOString() : null,
+        })),
+      }),
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/sandboxes/{id}/files/mkdir",
+      summary: "Make a directory (and its parents)",
+      tag: "Files",
+      auth: "api_key",
+      params: IdParamsSchema,
+      body: z.object({ path: z.string().min(1).max(4096), user: z.string().max(64).optional() }),
+      responses: {
+        200: { description: "Whether it was created", schema: z.object({ created: z.boolean() }) },
+      },
+      handler: async (ctx) => ({
+        created: await sandboxes.makeDir(ctx.principal, ctx.params.id, ctx.body.path, ctx.body.user),
+      }),
+    }),
+  ];
+}

@@ -1,0 +1,73 @@
+import { z } from "zod";
+import type { Database } from "../db/database.js";
+import { docsPageHtml } from "../http/docs-page.js";
+import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
+
+/** Unauthenticated: health, the OpenAPI document and its reference page. */
+export function systemRoutes(
+  database: Database,
+  version: string,
+  openApi: () => Record<string, unknown>,
+): AnyRouteSpec[] {
+  return [
+    defineRoute({
+      method: "GET",
+      path: "/health",
+      summary: "Version, database kind and each host's state",
+      tag: "System",
+      auth: "none",
+      responses: {
+        200: {
+          description: "Healthy",
+          schema: z.object({
+            status: z.literal("ok"),
+            version: z.string(),
+            database: z.enum(["postgres", "pglite"]),
+            hosts: z.array(
+              z.object({
+                id: z.string(),
+                name: z.string(),
+                state: z.string(),
+                last_seen_at: z.string().nullable(),
+              }),
+            ),
+          }),
+        },
+      },
+      handler: async () => {
+        const hosts = await database.db
+          .selectFrom("hosts")
+          .select(["id", "name", "state", "last_seen_at"])
+          .orderBy("created_at")
+          .execute();
+        return {
+          status: "ok" as const,
+          version,
+          database: database.kind,
+          hosts: hosts.map((h) => ({
+            ...h,
+            last_seen_at: h.last_seen_at ? h.last_seen_at.toISOString() : null,
+          })),
+        };
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/openapi.json",
+      summary: "This API's OpenAPI 3 document",
+      tag: "System",
+      auth: "none",
+      responses: { 200: { description: "The document" } },
+      handler: async () => openApi(),
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/docs",
+      summary: "API reference page",
+      tag: "System",
+      auth: "none",
+      responses: { 200: { description: "HTML" } },
+      handler: async (ctx) => ctx.reply.type("text/html; charset=utf-8").send(docsPageHtml("Wrenn API")),
+    }),
+  ];
+}

@@ -1,0 +1,636 @@
+import { randomBytes } from "node:crypto";
+import type { Readable } from "node:stream";
+import { TimeoutAction } from "@wrenn/proto";
+import { newSandboxId, WrennError } from "@wrenn/shared";
+import { sql } from "kysely";
+import type { Principal } from "../auth/principal.js";
+import type { HostRow, SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
+import { fromHostError } from "../drivers/host-errors.js";
+import type { HostAgentClient } from "../drivers/host-pool.js";
+import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
+import type { Resources } from "../scheduler/placement.js";
+import { type Cursor, decodeCursor } from "../validation.js";
+import { endpointOf } from "./host-endpoint.js";
+import { rowFieldsFromAgent } from "./sandbox-info.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+export interface CreateSandboxInput {
+  template: string;
+  vcpus?: number | undefined;
+  memoryMiB?: number | undefined;
+  diskMiB?: number | undefined;
+  timeoutSec?: number | undefined;
+  onTimeout?: "destroy" | "pause" | undefined;
+  env: Record<string, string>;
+  metadata: Record<string, string>;
+}
+
+export interface ListSandboxesInput {
+  states?: SandboxStateName[] | undefined;
+  metadata?: Record<string, string> | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+export interface ProcessInput {
+  command: string;
+  envs?: Record<string, string> | undefined;
+  cwd?: string | undefined;
+  user?: string | undefined;
+}
+
+export type ExecResult = Awaited<ReturnType<HostAgentClient["exec"]>>;
+
+/** Agent errors that mean the request itself was wrong: nothing of it is kept. */
+const REJECTED_INPUT = new Set(["invalid_argument", "not_found", "failed_precondition"]);
+
+/**
+ * Sandboxes: placement, creation and every operation on a running one. State changes
+ * are written to the database first and undone when the host's RPC fails.
+ */
+export class SandboxesService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  /** A sandbox of the caller's team; any other id is not found. */
+  async get(principal: Principal, id: string): Promise<SandboxRow> {
+    const row = await this.deps.db
+      .selectFrom("sandboxes")
+      .selectAll()
+      .where("id", "=", id)
+      .where("team_id", "=", principal.teamId)
+      .executeTakeFirst();
+    if (!row) throw new WrennError("not_found", `sandbox ${id} not found`);
+    return row;
+  }
+
+  async list(principal: Principal, input: ListSandboxesInput): Promise<SandboxRow[]> {
+    const cursor: Cursor | null = decodeCursor(input.cursor);
+    let query = this.deps.db
+      .selectFrom("sandboxes")
+      .selectAll()
+      .where("team_id", "=", principal.teamId)
+      .orderBy("created_at")
+      .orderBy("id")
+      .limit(input.limit + 1);
+    if (input.states && input.states.length > 0) query = query.where("state", "in", input.states);
+    if (input.metadata && Object.keys(input.metadata).length > 0) {
+      const wanted = JSON.stringify(input.metadata);
+      query = query.where(sql<boolean>`metadata @> ${wanted}::jsonb`);
+    }
+    if (cursor) {
+      query = query.where((eb) =>
+        eb.or([
+          eb("created_at", ">", cursor.createdAt),
+          eb.and([eb("created_at", "=", cursor.createdAt), eb("id", ">", cursor.id)]),
+        ]),
+      );
+    }
+    return query.execute();
+  }
+
+  private async host(hostId: string | null): Promise<HostRow> {
+    if (!hostId) throw new WrennError("unavailable", "sandbox has no host");
+    const host = await this.deps.db
+      .selectFrom("hosts")
+      .selectAll()
+      .where("id", "=", hostId)
+      .executeTakeFirst();
+    if (!host) throw new WrennError("unavailable", `host ${hostId} is gone`);
+    return host;
+  }
+
+  /** Calls the agent holding a sandbox. */
+  private async onHost<T>(row: SandboxRow, rpc: (client: HostAgentClient) => Promise<T>): Promise<T> {
+    const host = await this.host(row.host_id);
+    if (host.state !== "up") throw new WrennError("unavailable", `host ${host.id} is ${host.state}`);
+    return this.deps.hosts.call(endpointOf(host), rpc);
+  }
+
+  /** A sandbox that must be running for the operation. */
+  async running(principal: Principal, id: string): Promise<SandboxRow> {
+    const row = await this.get(principal, id);
+    if (row.state !== "running")
+      throw new WrennError("conflict", `sandbox ${id} is ${row.state}, not running`);
+    return row;
+  }
+
+  private async findSnapshot(teamId: string, name: string): Promise<TemplateRow | undefined> {
+    return this.deps.db
+      .selectFrom("templates")
+      .selectAll()
+      .where("team_id", "=", teamId)
+      .where("kind", "=", "snapshot")
+      .where("name", "=", name)
+      .executeTakeFirst();
+  }
+
+  private resourcesFor(input: CreateSandboxInput, snapshot: TemplateRow | undefined): Resources {
+    const { config } = this.deps;
+    if (!snapshot) {
+      return {
+        vcpus: input.vcpus ?? config.defaultVcpus,
+        memoryMiB: input.memoryMiB ?? config.defaultMemoryMiB,
+        diskMiB: input.diskMiB ?? config.defaultDiskMiB,
+      };
+    }
+    const fixed = {
+      vcpus: snapshot.vcpus ?? config.defaultVcpus,
+      memoryMiB: snapshot.memory_mib ?? config.defaultMemoryMiB,
+    };
+    if (input.vcpus !== undefined && input.vcpus !== fixed.vcpus) {
+      throw new WrennError("invalid_argument", `vcpus: snapshot ${snapshot.name} has ${fixed.vcpus} vCPUs`);
+    }
+    if (input.memoryMiB !== undefined && input.memoryMiB !== fixed.memoryMiB) {
+      throw new WrennError(
+        "invalid_argument",
+        `memory_mb: snapshot ${snapshot.name} has ${fixed.memoryMiB} MiB`,
+      );
+    }
+    return { ...fixed, diskMiB: snapshot.disk_mib ?? input.diskMiB ?? config.defaultDiskMiB };
+  }
+
+  async create(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
+    const { audit } = this.deps;
+    return audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.create",
+        resourceType: "sandbox",
+        details: { template: input.template },
+      },
+      () => this.createUnaudited(principal, input),
+      (row) => row.id,
+    );
+  }
+
+  private async createUnaudited(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
+    const { db, scheduler, events, config } = this.deps;
+    const snapshot = await this.findSnapshot(principal.teamId, input.template);
+    const resources = this.resourcesFor(input, snapshot);
+    const timeoutSec = input.timeoutSec ?? config.defaultTimeoutSec;
+    const id = newSandboxId();
+    const envdAccessToken = randomBytes(24).toString("hex");
+    const host = await db.transaction().execute(async (tx) => {
+      const chosen = await scheduler.place(tx, {
+        teamId: principal.teamId,
+        resources,
+        ...(snapshot ? { requiredHostId: snapshot.host_id ?? "" } : { baseTemplate: input.template }),
+      });
+      await tx
+        .insertInto("sandboxes")
+        .values({
+          id,
+          team_id: principal.teamId,
+          host_id: chosen.id,
+          template: snapshot ? (snapshot.base_template ?? input.template) : input.template,
+          snapshot_id: snapshot?.id ?? null,
+          state: "pending",
+          vcpus: resources.vcpus,
+          memory_mib: resources.memoryMiB,
+          disk_mib: resources.diskMiB,
+          timeout_sec: timeoutSec,
+          metadata: JSON.stringify(input.metadata),
+          envd_access_token: envdAccessToken,
+          host_ip: null,
+          error: null,
+          expires_at: null,
+          stopped_at: null,
+        })
+        .execute();
+      return chosen;
+    });
+    events.publish("sandbox.created", principal.teamId, {
+      sandbox_id: id,
+      host_id: host.id,
+      template: input.template,
+    });
+    let info: Awaited<ReturnType<HostAgentClient["createSandbox"]>>;
+    try {
+      info = await this.deps.hosts.call(endpointOf(host), (c) =>
+        c.createSandbox({
+          sandboxId: id,
+          template: snapshot ? (snapshot.base_template ?? "") : input.template,
+          snapshot: snapshot?.agent_name ?? "",
+          resources: { vcpus: resources.vcpus, memoryMib: resources.memoryMiB, diskMib: resources.diskMiB },
+          timeoutSec,
+          timeoutAction: input.onTimeout === "pause" ? TimeoutAction.PAUSE : TimeoutAction.DESTROY,
+          envVars: input.env,
+          envdAccessToken,
+          metadata: input.metadata,
+        }),
+      );
+    } catch (err) {
+      const error = WrennError.from(err);
+      if (REJECTED_INPUT.has(error.code)) {
+        await db.deleteFrom("sandboxes").where("id", "=", id).where("state", "=", "pending").execute();
+      } else {
+        await transitionSandbox(db, id, ["pending"], "error", { error: error.message }).catch(
+          () => undefined,
+        );
+        events.publish("sandbox.error", principal.teamId, { sandbox_id: id, error: error.message });
+        // The agent may have got part of the way: make sure nothing of it is left running.
+        await this.deps.hosts
+          .call(endpointOf(host), (c) => c.destroySandbox({ sandboxId: id }))
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+    await transitionSandbox(db, id, ["pending"], "running", rowFieldsFromAgent(info.sandbox));
+    events.publish("sandbox.running", principal.teamId, { sandbox_id: id, host_id: host.id });
+    return this.get(principal, id);
+  }
+
+  async destroy(principal: Principal, id: string): Promise<void> {
+    const row = await this.get(principal, id);
+    if (row.state === "stopped") return;
+    await this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.destroy",
+        resourceType: "sandbox",
+        resourceId: id,
+      },
+      async () => {
+        const before = await transitionSandbox(
+          this.deps.db,
+          id,
+          ["pending", "running", "paused", "missing", "error"],
+          "stopped",
+        );
+        try {
+          await this.onHost(before, (c) => c.destroySandbox({ sandboxId: id }));
+        } catch (err) {
+          const error = WrennError.from(err);
+          if (error.code !== "not_found") {
+            await revertTransition(this.deps.db, before, "stopped");
+            throw error;
+          }
+        }
+        this.deps.events.publish("sandbox.destroyed", principal.teamId, { sandbox_id: id });
+      },
+    );
+  }
+
+  async pause(principal: Principal, id: string): Promise<SandboxRow> {
+    await this.get(principal, id);
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.pause",
+        resourceType: "sandbox",
+        resourceId: id,
+      },
+      async () => {
+        const before = await transitionSandbox(this.deps.db, id, ["running"], "paused");
+        try {
+          await this.onHost(before, (c) => c.pauseSandbox({ sandboxId: id }));
+        } catch (err) {
+          await revertTransition(this.deps.db, before, "paused");
+          throw err;
+        }
+        this.deps.events.publish("sandbox.paused", principal.teamId, { sandbox_id: id });
+        return this.get(principal, id);
+      },
+    );
+  }
+
+  async resume(principal: Principal, id: string, timeoutSec?: number): Promise<SandboxRow> {
+    await this.get(principal, id);
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.resume",
+        resourceType: "sandbox",
+        resourceId: id,
+      },
+      async () => {
+        const before = await transitionSandbox(
+          this.deps.db,
+          id,
+          ["paused"],
+          "running",
+          timeoutSec ? { timeout_sec: timeoutSec } : {},
+        );
+        let res: Awaited<ReturnType<HostAgentClient["resumeSandbox"]>>;
+        try {
+          res = await this.onHost(before, (c) =>
+            c.resumeSandbox({ sandboxId: id, timeoutSec: timeoutSec ?? 0 }),
+          );
+        } catch (err) {
+          await revertTransition(this.deps.db, before, "running");
+          throw err;
+        }
+        await this.deps.db
+          .updateTable("sandboxes")
+          .set(rowFieldsFromAgent(res.sandbox))
+          .where("id", "=", id)
+          .execute();
+        this.deps.events.publish("sandbox.resumed", principal.teamId, { sandbox_id: id });
+        return this.get(principal, id);
+      },
+    );
+  }
+
+  /** Marks activity (extends the inactivity timeout) and optionally sets a new timeout. */
+  async keepAlive(principal: Principal, id: string, timeoutSec?: number): Promise<SandboxRow> {
+    const row = await this.running(principal, id);
+    const work = async () => {
+      const res = await this.onHost(row, (c) =>
+        c.pingSandbox({ sandboxId: id, timeoutSec: timeoutSec ?? 0 }),
+      );
+      await this.deps.db
+        .updateTable("sandboxes")
+        .set({ ...rowFieldsFromAgent(res.sandbox), ...(timeoutSec ? { timeout_sec: timeoutSec } : {}) })
+        .where("id", "=", id)
+        .execute();
+      return this.get(principal, id);
+    };
+    if (timeoutSec === undefined) return work();
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.set_timeout",
+        resourceType: "sandbox",
+        resourceId: id,
+        details: { timeout_sec: timeoutSec },
+      },
+      work,
+    );
+  }
+
+  async metrics(principal: Principal, id: string) {
+    const row = await this.running(principal, id);
+    return this.onHost(row, (c) => c.getSandboxMetrics({ sandboxId: id }));
+  }
+
+  async exec(
+    principal: Principal,
+    id: string,
+    input: ProcessInput & { timeoutMs?: number | undefined; stdin?: Uint8Array | undefined },
+  ): Promise<ExecResult> {
+    const row = await this.running(principal, id);
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.exec",
+        resourceType: "sandbox",
+        resourceId: id,
+      },
+      () =>
+        this.onHost(row, (c) =>
+          c.exec({
+            sandboxId: id,
+            process: {
+              command: input.command,
+              envs: input.envs ?? {},
+              cwd: input.cwd ?? "",
+              user: input.user ?? "",
+            },
+            timeoutMs: input.timeoutMs ?? 0,
+            stdin: input.stdin ?? new Uint8Array(),
+          }),
+        ),
+    );
+  }
+
+  async startProcess(principal: Principal, id: string, input: ProcessInput & { tag?: string | undefined }) {
+    const row = await this.running(principal, id);
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.process.start",
+        resourceType: "sandbox",
+        resourceId: id,
+      },
+      () =>
+        this.onHost(row, (c) =>
+          c.startBackground({
+            sandboxId: id,
+            process: {
+              command: input.command,
+              envs: input.envs ?? {},
+              cwd: input.cwd ?? "",
+              user: input.user ?? "",
+            },
+            tag: input.tag ?? "",
+          }),
+        ),
+    );
+  }
+
+  async listProcesses(principal: Principal, id: string) {
+    const row = await this.running(principal, id);
+    return (await this.onHost(row, (c) => c.listProcesses({ sandboxId: id }))).processes;
+  }
+
+  async killProcess(
+    principal: Principal,
+    id: string,
+    selector: { pid: number } | { tag: string },
+    signal?: string,
+  ) {
+    const row = await this.running(principal, id);
+    await this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.process.kill",
+        resourceType: "sandbox",
+        resourceId: id,
+        details: selector,
+      },
+      () =>
+        this.onHost(row, (c) =>
+          c.killProcess({
+            sandboxId: id,
+            process: {
+              selector:
+                "pid" in selector
+                  ? { case: "pid", value: selector.pid }
+                  : { case: "tag", value: selector.tag },
+            },
+            signal: signal ?? "",
+          }),
+        ),
+    );
+  }
+
+  /** Streams a request body into a file in the sandbox. */
+  async writeFile(principal: Principal, id: string, path: string, user: string | undefined, body: Readable) {
+    const row = await this.running(principal, id);
+    const host = await this.host(row.host_id);
+    async function* parts() {
+      yield { part: { case: "header" as const, value: { sandboxId: id, path, user: user ?? "" } } };
+      for await (const chunk of body) {
+        yield { part: { case: "chunk" as const, value: new Uint8Array(chunk as Buffer) } };
+      }
+    }
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.file.write",
+        resourceType: "sandbox",
+        resourceId: id,
+        details: { path },
+      },
+      () => this.deps.hosts.call(endpointOf(host), (c) => c.writeFileStream(parts())),
+    );
+  }
+
+  /**
+   * Opens a file in the sandbox as a stream of chunks. The first chunk is awaited here so
+   * a missing file is an error response, not a truncated download.
+   */
+  async readFile(
+    principal: Principal,
+    id: string,
+    path: string,
+    user?: string,
+  ): Promise<AsyncIterable<Uint8Array>> {
+    const row = await this.running(principal, id);
+    const host = await this.host(row.host_id);
+    const client = this.deps.hosts.client(endpointOf(host));
+    const iterator = client.readFileStream({ sandboxId: id, path, user: user ?? "" })[Symbol.asyncIterator]();
+    let first: IteratorResult<{ chunk: Uint8Array }>;
+    try {
+      first = await iterator.next();
+    } catch (err) {
+      throw fromHostError(err, host.id);
+    }
+    return (async function* () {
+      if (first.done) return;
+      yield first.value.chunk;
+      while (true) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value.chunk;
+      }
+    })();
+  }
+
+  async listDir(principal: Principal, id: string, path: string, depth: number, user?: string) {
+    const row = await this.running(principal, id);
+    return (await this.onHost(row, (c) => c.listDir({ sandboxId: id, path, depth, user: user ?? "" })))
+      .entries;
+  }
+
+  async makeDir(principal: Principal, id: string, path: string, user?: string): Promise<boolean> {
+    const row = await this.running(principal, id);
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.file.mkdir",
+        resourceType: "sandbox",
+        resourceId: id,
+        details: { path },
+      },
+      async () =>
+        (await this.onHost(row, (c) => c.makeDir({ sandboxId: id, path, user: user ?? "" }))).created,
+    );
+  }
+
+  async removePath(principal: Principal, id: string, path: string, user?: string): Promise<void> {
+    const row = await this.running(principal, id);
+    await this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.file.remove",
+        resourceType: "sandbox",
+        resourceId: id,
+        details: { path },
+      },
+      () => this.onHost(row, (c) => c.removePath({ sandboxId: id, path, user: user ?? "" })),
+    );
+  }
+
+  /**
+   * Forks a running sandbox into `count` new ones on the same host (they share its
+   * memory). The agent names the forks, so their rows are written once it answers.
+   */
+  async fork(
+    principal: Principal,
+    id: string,
+    count: number,
+    metadata: Record<string, string>,
+  ): Promise<SandboxRow[]> {
+    const row = await this.running(principal, id);
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "sandbox.fork",
+        resourceType: "sandbox",
+        resourceId: id,
+        details: { count },
+      },
+      async () => {
+        const { db, scheduler, events } = this.deps;
+        await db.transaction().execute((tx) =>
+          scheduler.place(tx, {
+            teamId: principal.teamId,
+            requiredHostId: row.host_id ?? "",
+            resources: {
+              vcpus: row.vcpus * count,
+              memoryMiB: row.memory_mib * count,
+              diskMiB: row.disk_mib * count,
+            },
+          }),
+        );
+        const res = await this.onHost(row, (c) => c.forkSandbox({ sandboxId: id, count, metadata }));
+        const rows: SandboxRow[] = [];
+        for (const info of res.sandboxes) {
+          const fields = rowFieldsFromAgent(info);
+          const inserted = await db
+            .insertInto("sandboxes")
+            .values({
+              id: info.sandboxId,
+              team_id: principal.teamId,
+              host_id: row.host_id,
+              template: row.template,
+              snapshot_id: row.snapshot_id,
+              state: "running",
+              vcpus: fields.vcpus ?? row.vcpus,
+              memory_mib: fields.memory_mib ?? row.memory_mib,
+              disk_mib: fields.disk_mib ?? row.disk_mib,
+              timeout_sec: info.timeoutSec || row.timeout_sec,
+              metadata: JSON.stringify({ ...row.metadata, ...metadata }),
+              envd_access_token: row.envd_access_token,
+              host_ip: fields.host_ip ?? null,
+              error: null,
+              expires_at: fields.expires_at ?? null,
+              stopped_at: null,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          rows.push(inserted);
+          events.publish("sandbox.created", principal.teamId, { sandbox_id: inserted.id, forked_from: id });
+          events.publish("sandbox.running", principal.teamId, {
+            sandbox_id: inserted.id,
+            host_id: row.host_id,
+          });
+        }
+        return rows;
+      },
+    );
+  }
+
+  /** Live sandboxes of a host (used by the reconciler and host deletion). */
+  async liveOnHost(hostId: string): Promise<SandboxRow[]> {
+    return this.deps.db
+      .selectFrom("sandboxes")
+      .selectAll()
+      .where("host_id", "=", hostId)
+      .where("state", "in", LIVE_STATES)
+      .execute();
+  }
+}

@@ -1,0 +1,174 @@
+import { randomId, WrennError } from "@wrenn/shared";
+import type { Principal } from "../auth/principal.js";
+import type { TemplateRow } from "../db/schema.js";
+import type { HostAgentClient } from "../drivers/host-pool.js";
+import { newTemplateId } from "../ids.js";
+import { endpointOf } from "./host-endpoint.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+/**
+ * Named snapshot templates. Each lives on the host that made it, under a name of the
+ * control plane's choosing (team names may repeat across teams; agent names may not).
+ */
+export class SnapshotsService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async list(principal: Principal): Promise<TemplateRow[]> {
+    return this.deps.db
+      .selectFrom("templates")
+      .selectAll()
+      .where("team_id", "=", principal.teamId)
+      .where("kind", "=", "snapshot")
+      .orderBy("created_at")
+      .orderBy("id")
+      .execute();
+  }
+
+  async get(principal: Principal, name: string): Promise<TemplateRow> {
+    const row = await this.deps.db
+      .selectFrom("templates")
+      .selectAll()
+      .where("team_id", "=", principal.teamId)
+      .where("kind", "=", "snapshot")
+      .where("name", "=", name)
+      .executeTakeFirst();
+    if (!row) throw new WrennError("not_found", `snapshot ${name} not found`);
+    return row;
+  }
+
+  /** Base templates (from the hosts' images) and the team's snapshots. */
+  async listTemplates(principal: Principal): Promise<TemplateRow[]> {
+    return this.deps.db
+      .selectFrom("templates")
+      .selectAll()
+      .where((eb) => eb.or([eb("team_id", "is", null), eb("team_id", "=", principal.teamId)]))
+      .orderBy("kind")
+      .orderBy("name")
+      .execute();
+  }
+
+  async create(principal: Principal, input: { sandboxId: string; name: string }): Promise<TemplateRow> {
+    const { db, audit, hosts, events } = this.deps;
+    return audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "snapshot.create",
+        resourceType: "snapshot",
+        details: { name: input.name, sandbox_id: input.sandboxId },
+      },
+      async () => {
+        const sandbox = await db
+          .selectFrom("sandboxes")
+          .selectAll()
+          .where("id", "=", input.sandboxId)
+          .where("team_id", "=", principal.teamId)
+          .executeTakeFirst();
+        if (!sandbox) throw new WrennError("not_found", `sandbox ${input.sandboxId} not found`);
+        if (sandbox.state !== "running" && sandbox.state !== "paused") {
+          throw new WrennError(
+            "conflict",
+            `sandbox ${sandbox.id} is ${sandbox.state}; only running or paused sandboxes can be snapshotted`,
+          );
+        }
+        const host = await db
+          .selectFrom("hosts")
+          .selectAll()
+          .where("id", "=", sandbox.host_id ?? "")
+          .executeTakeFirst();
+        if (host?.state !== "up") throw new WrennError("unavailable", "the sandbox's host is not up");
+        const baseTemplate = sandbox.snapshot_id
+          ? ((
+              await db
+                .selectFrom("templates")
+                .select("base_template")
+                .where("id", "=", sandbox.snapshot_id)
+                .executeTakeFirst()
+            )?.base_template ?? sandbox.template)
+          : sandbox.template;
+        // The row is written first (it also claims the name); it goes again if the host fails.
+        const template = await db
+          .insertInto("templates")
+          .values({
+            id: newTemplateId(),
+            team_id: principal.teamId,
+            name: input.name,
+            kind: "snapshot",
+            host_id: host.id,
+            agent_name: `s${randomId(19)}`,
+            source_sandbox_id: sandbox.id,
+            base_template: baseTemplate,
+            vcpus: sandbox.vcpus,
+            memory_mib: sandbox.memory_mib,
+            disk_mib: sandbox.disk_mib,
+          })
+          .onConflict((oc) => oc.columns(["team_id", "name"]).doNothing())
+          .returningAll()
+          .executeTakeFirst();
+        if (!template) throw new WrennError("already_exists", `snapshot ${input.name} already exists`);
+        let res: Awaited<ReturnType<HostAgentClient["createSnapshot"]>>;
+        try {
+          res = await hosts.call(endpointOf(host), (c) =>
+            c.createSnapshot({
+              sandboxId: sandbox.id,
+              name: template.agent_name ?? "",
+              leavePaused: sandbox.state === "paused",
+            }),
+          );
+        } catch (err) {
+          await db.deleteFrom("templates").where("id", "=", template.id).execute();
+          throw err;
+        }
+        const resources = res.snapshot?.resources;
+        const updated = await db
+          .updateTable("templates")
+          .set({
+            ...(resources?.vcpus ? { vcpus: resources.vcpus } : {}),
+            ...(resources?.memoryMib ? { memory_mib: resources.memoryMib } : {}),
+            ...(res.snapshot?.baseTemplate ? { base_template: res.snapshot.baseTemplate } : {}),
+          })
+          .where("id", "=", template.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        events.publish("snapshot.created", principal.teamId, {
+          name: input.name,
+          sandbox_id: sandbox.id,
+          host_id: host.id,
+        });
+        return updated;
+      },
+      (t) => t.id,
+    );
+  }
+
+  async delete(principal: Principal, name: string, force: boolean): Promise<void> {
+    const template = await this.get(principal, name);
+    const { db, audit, hosts, events } = this.deps;
+    await audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: "snapshot.delete",
+        resourceType: "snapshot",
+        resourceId: template.id,
+        details: { name },
+      },
+      async () => {
+        const host = template.host_id
+          ? await db.selectFrom("hosts").selectAll().where("id", "=", template.host_id).executeTakeFirst()
+          : undefined;
+        if (host) {
+          try {
+            await hosts.call(endpointOf(host), (c) =>
+              c.deleteSnapshot({ name: template.agent_name ?? "", force }),
+            );
+          } catch (err) {
+            if (WrennError.from(err).code !== "not_found") throw err;
+          }
+        }
+        await db.deleteFrom("templates").where("id", "=", template.id).execute();
+        events.publish("snapshot.deleted", principal.teamId, { name });
+      },
+    );
+  }
+}

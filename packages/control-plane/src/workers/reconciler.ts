@@ -1,0 +1,143 @@
+import { SYSTEM_ACTOR } from "../auth/principal.js";
+import type { HostRow, SandboxStateName } from "../db/schema.js";
+import type { EventType } from "../events/event-bus.js";
+import { canTransition, LIVE_STATES } from "../lifecycle/sandbox-states.js";
+import { endpointOf } from "../services/host-endpoint.js";
+import { rowFieldsFromAgent, stateFromAgent } from "../services/sandbox-info.js";
+import type { ServiceDeps } from "../services/service-deps.js";
+import type { Worker } from "./worker-runner.js";
+
+const EVENT_FOR_STATE: Partial<Record<SandboxStateName, EventType>> = {
+  running: "sandbox.running",
+  paused: "sandbox.paused",
+  stopped: "sandbox.destroyed",
+  error: "sandbox.error",
+  missing: "sandbox.missing",
+};
+
+/**
+ * Keeps the database true to the hosts:
+ * - a host silent past the deadline becomes unreachable and its running and paused
+ *   sandboxes missing (pending ones belong to the create call in flight, which fails itself);
+ * - each up host's ListSandboxes is compared with the database: sandboxes the agent
+ *   paused (inactivity) become paused, ones it no longer has become stopped, missing ones
+ *   it still has come back. Paused sandboxes the agent does not list are left alone (a
+ *   paused sandbox has no VM), and rows changed after the listing was taken are skipped
+ *   (a create or pause in flight is not the agent's news).
+ */
+export function createReconciler(deps: ServiceDeps): Worker {
+  const { db, events, audit, logger } = deps;
+
+  async function setState(
+    teamId: string,
+    sandboxId: string,
+    from: SandboxStateName,
+    to: SandboxStateName,
+    changes: Record<string, unknown> = {},
+    notChangedSince?: Date,
+  ): Promise<void> {
+    if (!canTransition(from, to)) return;
+    let query = db
+      .updateTable("sandboxes")
+      .set({
+        ...changes,
+        state: to,
+        updated_at: deps.now(),
+        ...(to === "stopped" ? { stopped_at: deps.now() } : {}),
+      })
+      .where("id", "=", sandboxId)
+      .where("state", "=", from);
+    if (notChangedSince) query = query.where("updated_at", "<", notChangedSince);
+    const res = await query.executeTakeFirst();
+    if ((res.numUpdatedRows ?? 0n) === 0n) return;
+    const type = EVENT_FOR_STATE[to];
+    if (type) events.publish(type, teamId, { sandbox_id: sandboxId, reason: "reconcile", from });
+    await audit.record(
+      {
+        teamId,
+        actor: SYSTEM_ACTOR,
+        action: `sandbox.reconcile.${to}`,
+        resourceType: "sandbox",
+        resourceId: sandboxId,
+        details: { from },
+      },
+      "success",
+    );
+  }
+
+  async function markSilentHosts(): Promise<void> {
+    const deadline = new Date(deps.now().getTime() - deps.config.hostDeadlineMs);
+    const silent = await db
+      .updateTable("hosts")
+      .set({ state: "unreachable" })
+      .where("state", "=", "up")
+      .where((eb) => eb.or([eb("last_seen_at", "<", deadline), eb("last_seen_at", "is", null)]))
+      .returningAll()
+      .execute();
+    for (const host of silent) {
+      logger.warn("host unreachable", { host: host.id });
+      events.publish("host.down", host.team_id, { host_id: host.id, name: host.name });
+      await audit.record(
+        {
+          teamId: host.team_id,
+          actor: SYSTEM_ACTOR,
+          action: "host.down",
+          resourceType: "host",
+          resourceId: host.id,
+        },
+        "success",
+      );
+      const sandboxes = await db
+        .selectFrom("sandboxes")
+        .select(["id", "team_id", "state"])
+        .where("host_id", "=", host.id)
+        .where("state", "in", ["running", "paused"])
+        .execute();
+      for (const s of sandboxes) await setState(s.team_id, s.id, s.state, "missing");
+    }
+  }
+
+  async function compareHost(host: HostRow): Promise<void> {
+    const listedAt = deps.now();
+    let listed: Awaited<ReturnType<ReturnType<typeof deps.hosts.client>["listSandboxes"]>>;
+    try {
+      listed = await deps.hosts.call(endpointOf(host), (c) =>
+        c.listSandboxes({}, { timeoutMs: deps.config.pingTimeoutMs * 2 }),
+      );
+    } catch (err) {
+      logger.debug("list sandboxes failed", { host: host.id, err });
+      return;
+    }
+    const onAgent = new Map(listed.sandboxes.map((s) => [s.sandboxId, s]));
+    const rows = await db
+      .selectFrom("sandboxes")
+      .select(["id", "team_id", "state", "updated_at"])
+      .where("host_id", "=", host.id)
+      .where("state", "in", LIVE_STATES)
+      .execute();
+    for (const row of rows) {
+      if (row.state === "pending") continue;
+      const info = onAgent.get(row.id);
+      const agentState = info ? stateFromAgent(info.state) : null;
+      if (!info) {
+        if (row.state === "paused") continue;
+        await setState(row.team_id, row.id, row.state, "stopped", {}, listedAt);
+        continue;
+      }
+      if (!agentState || agentState === "pending" || agentState === row.state) continue;
+      const changes =
+        agentState === "error" ? { error: info.error || "failed on the host" } : rowFieldsFromAgent(info);
+      await setState(row.team_id, row.id, row.state, agentState, changes, listedAt);
+    }
+  }
+
+  return {
+    name: "reconciler",
+    intervalMs: deps.config.reconcileIntervalMs,
+    async tick() {
+      await markSilentHosts();
+      const up = await db.selectFrom("hosts").selectAll().where("state", "=", "up").execute();
+      await Promise.all(up.map(compareHost));
+    },
+  };
+}

@@ -1,0 +1,300 @@
+import { execFileSync } from "node:child_process";
+import { bootstrapAdminTeam, type ControlPlane, createControlPlane } from "@wrenn/control-plane";
+import { createLogger, createSilentLogger } from "@wrenn/shared";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentFixture, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers } from "./host-leftovers.js";
+
+type Json = Record<string, unknown>;
+type Sandbox = { id: string; host_id: string; state: string; envd_access_token?: string };
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Namespaces and links an agent with this name prefix could leave. */
+function prefixedLeftovers(prefix: string): string[] {
+  const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
+  const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
+  return [
+    ...netns.split("\n").filter((l) => l.startsWith(`${prefix}-ns-`)),
+    ...links.split("\n").filter((l) => new RegExp(`\\b${prefix}-(vh|vn|tap)`).test(l)),
+  ];
+}
+
+/**
+ * The control plane over two real host agents (real QEMU VMs): registration, placement
+ * across hosts, commands and files through the REST API, reconciliation with what an
+ * agent really has, and a killed agent's sandboxes going missing.
+ */
+describe("control plane with two real host agents", () => {
+  const agents: Record<"a" | "b", AgentFixture | undefined> = { a: undefined, b: undefined };
+  let cp: ControlPlane;
+  let key = "";
+  const hostIds: Record<"a" | "b", string> = { a: "", b: "" };
+  let s1: Sandbox;
+  let s2: Sandbox;
+
+  const api = async <T = Json>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`${cp.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  };
+
+  beforeAll(async () => {
+    [agents.a, agents.b] = await Promise.all([
+      startAgent({ netNamePrefix: "wa", firstSlot: 1, maxSlots: 4, hostId: "host-a" }),
+      startAgent({ netNamePrefix: "wb", firstSlot: 500, maxSlots: 4, hostId: "host-b" }),
+    ]);
+    cp = await createControlPlane({
+      config: {
+        port: 0,
+        pgliteDir: "memory",
+        heartbeatIntervalMs: 300,
+        reconcileIntervalMs: 500,
+        hostDeadlineMs: 4000,
+        pingTimeoutMs: 2000,
+      },
+      logger: process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger(),
+      validateResponses: true,
+    });
+    await cp.start();
+    key = (await bootstrapAdminTeam(cp.context)).apiKey.value;
+    for (const name of ["a", "b"] as const) {
+      const created = await api<{ host: { id: string }; registration_token: string }>("POST", "/v1/hosts", {
+        name: `host-${name}`,
+        shared: true,
+      });
+      const fixture = agents[name];
+      if (!fixture) throw new Error("agent missing");
+      const registered = await api<{ host: { id: string; state: string }; credential: string }>(
+        "POST",
+        "/v1/hosts/register",
+        {
+          token: created.body.registration_token,
+          url: `http://127.0.0.1:${fixture.agent.port}`,
+          agent_token: fixture.token,
+        },
+      );
+      expect(registered.status).toBe(200);
+      expect(registered.body.host.state).toBe("up");
+      expect(registered.body.credential).toMatch(/^wrnh_/);
+      hostIds[name] = registered.body.host.id;
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await cp?.stop();
+    await agents.a?.close();
+    await agents.b?.close();
+    for (const [name, fx] of Object.entries(agents)) {
+      if (!fx) continue;
+      const left = findHostLeftovers(fx.dataDir);
+      expect(left.qemuProcesses).toEqual([]);
+      expect(left.sandboxDirs).toEqual([]);
+      expect(prefixedLeftovers(`w${name}`)).toEqual([]);
+    }
+  });
+
+  it("registered both hosts with their capacity and templates", async () => {
+    const hosts = await api<{ items: { id: string; state: string; templates: string[]; capacity: Json }[] }>(
+      "GET",
+      "/v1/hosts",
+    );
+    expect(hosts.body.items.map((h) => h.state)).toEqual(["up", "up"]);
+    for (const h of hosts.body.items) expect(h.templates).toContain("base");
+    const templates = await api<{ items: { name: string; kind: string }[] }>("GET", "/v1/templates");
+    expect(templates.body.items).toContainEqual(expect.objectContaining({ name: "base", kind: "base" }));
+    const health = await api<{ hosts: { state: string }[] }>("GET", "/health");
+    expect(health.body.hosts.map((h) => h.state)).toEqual(["up", "up"]);
+  });
+
+  it("places two concurrent creates on different hosts, both running", async () => {
+    const [r1, r2] = await Promise.all([
+      api<Sandbox>("POST", "/v1/sandboxes", {
+        template: "base",
+        memory_mb: 512,
+        metadata: { n: "1" },
+        env: { WHO: "one" },
+      }),
+      api<Sandbox>("POST", "/v1/sandboxes", { template: "base", memory_mb: 512, metadata: { n: "2" } }),
+    ]);
+    expect(r1.status, JSON.stringify(r1.body)).toBe(201);
+    expect(r2.status, JSON.stringify(r2.body)).toBe(201);
+    s1 = r1.body;
+    s2 = r2.body;
+    expect(s1.state).toBe("running");
+    expect(s1.envd_access_token).toMatch(/^[0-9a-f]{48}$/);
+    expect(new Set([s1.host_id, s2.host_id])).toEqual(new Set([hostIds.a, hostIds.b]));
+    const listed = await api<{ items: Sandbox[] }>(
+      "GET",
+      `/v1/sandboxes?metadata=${encodeURIComponent("n=1")}`,
+    );
+    expect(listed.body.items.map((s) => s.id)).toEqual([s1.id]);
+  }, 180_000);
+
+  it("runs commands: output, exit codes, env, and base64 for bytes that are not UTF-8", async () => {
+    const ok = await api<Json>("POST", `/v1/sandboxes/${s1.id}/exec`, {
+      command: "echo $WHO; echo oops >&2; exit 3",
+    });
+    expect(ok.body).toMatchObject({
+      exit_code: 3,
+      stdout: "one\n",
+      stderr: "oops\n",
+      stdout_encoding: "utf8",
+    });
+    const bin = await api<Json>("POST", `/v1/sandboxes/${s1.id}/exec`, { command: "printf '\\377\\376'" });
+    expect(bin.body).toMatchObject({
+      exit_code: 0,
+      stdout_encoding: "base64",
+      stdout: Buffer.from([0xff, 0xfe]).toString("base64"),
+    });
+    const root = await api<Json>("POST", `/v1/sandboxes/${s1.id}/exec`, { command: "whoami", user: "root" });
+    expect(root.body.stdout).toBe("root\n");
+  });
+
+  it("moves files in and out, lists, makes and removes directories", async () => {
+    const payload = Buffer.alloc(300_000, 7);
+    const up = await fetch(`${cp.url}/v1/sandboxes/${s1.id}/files?path=/home/user/data.bin`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/octet-stream" },
+      body: payload,
+    });
+    expect(up.status).toBe(200);
+    expect(await up.json()).toMatchObject({ size: payload.length });
+    const down = await fetch(`${cp.url}/v1/sandboxes/${s1.id}/files?path=/home/user/data.bin`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(down.status).toBe(200);
+    expect(Buffer.from(await down.arrayBuffer()).equals(payload)).toBe(true);
+    const missing = await api<{ error: { code: string } }>(
+      "GET",
+      `/v1/sandboxes/${s1.id}/files?path=/nope/none`,
+    );
+    expect(missing.status).toBe(404);
+    expect(
+      (await api<Json>("POST", `/v1/sandboxes/${s1.id}/files/mkdir`, { path: "/home/user/d/e" })).body,
+    ).toEqual({
+      created: true,
+    });
+    const listing = await api<{ items: { name: string; type: string }[] }>(
+      "GET",
+      `/v1/sandboxes/${s1.id}/files/list?path=/home/user`,
+    );
+    expect(listing.body.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: "data.bin", type: "file" }),
+        expect.objectContaining({ name: "d", type: "directory" }),
+      ]),
+    );
+    expect((await api("DELETE", `/v1/sandboxes/${s1.id}/files?path=/home/user/d`)).status).toBe(204);
+    const after = await api<{ items: { name: string }[] }>(
+      "GET",
+      `/v1/sandboxes/${s1.id}/files/list?path=/home/user`,
+    );
+    expect(after.body.items.map((e) => e.name)).not.toContain("d");
+  });
+
+  it("starts, lists and kills background processes; pings, sets the timeout, reads metrics", async () => {
+    const started = await api<{ pid: number }>("POST", `/v1/sandboxes/${s1.id}/processes`, {
+      command: "sleep 600",
+      tag: "sleeper",
+    });
+    expect(started.status).toBe(201);
+    const listed = await api<{ items: { pid: number; tag: string }[] }>(
+      "GET",
+      `/v1/sandboxes/${s1.id}/processes`,
+    );
+    expect(listed.body.items).toContainEqual(
+      expect.objectContaining({ pid: started.body.pid, tag: "sleeper" }),
+    );
+    expect((await api("DELETE", `/v1/sandboxes/${s1.id}/processes/sleeper`)).status).toBe(204);
+    await waitFor("process gone", async () => {
+      const res = await api<{ items: { pid: number }[] }>("GET", `/v1/sandboxes/${s1.id}/processes`);
+      return res.body.items.some((p) => p.pid === started.body.pid) ? undefined : true;
+    });
+    const timeout = await api<{ timeout_sec: number; expires_at: string }>(
+      "POST",
+      `/v1/sandboxes/${s1.id}/timeout`,
+      {
+        timeout_sec: 900,
+      },
+    );
+    expect(timeout.body.timeout_sec).toBe(900);
+    expect(new Date(timeout.body.expires_at).getTime()).toBeGreaterThan(Date.now() + 800_000);
+    expect((await api("POST", `/v1/sandboxes/${s1.id}/ping`)).status).toBe(200);
+    const metrics = await api<{ cpu_count: number; mem_total_bytes: number }>(
+      "GET",
+      `/v1/sandboxes/${s1.id}/metrics`,
+    );
+    expect(metrics.status).toBe(200);
+    expect(metrics.body.cpu_count).toBeGreaterThan(0);
+  });
+
+  it("marks a sandbox its agent destroyed as stopped (reconciler)", async () => {
+    const holder = s1.host_id === hostIds.a ? agents.a : agents.b;
+    await holder?.client.destroySandbox({ sandboxId: s1.id });
+    const stopped = await waitFor("s1 stopped", async () => {
+      const res = await api<Sandbox>("GET", `/v1/sandboxes/${s1.id}`);
+      return res.body.state === "stopped" ? res.body : undefined;
+    });
+    expect(stopped.state).toBe("stopped");
+    const audit = await api<{ items: { action: string; actor_type: string }[] }>(
+      "GET",
+      `/v1/audit-logs?resource_id=${s1.id}`,
+    );
+    expect(audit.body.items).toContainEqual(
+      expect.objectContaining({ action: "sandbox.reconcile.stopped", actor_type: "system" }),
+    );
+  });
+
+  it("destroys a sandbox through the API: stopped in the database, gone from its agent", async () => {
+    const holder = s2.host_id === hostIds.a ? agents.a : agents.b;
+    // s2 stays for the next test; a third sandbox goes to the now emptier host.
+    const r3 = await api<Sandbox>("POST", "/v1/sandboxes", { template: "base", memory_mb: 512 });
+    expect(r3.status, JSON.stringify(r3.body)).toBe(201);
+    expect(r3.body.host_id).toBe(s1.host_id);
+    expect((await api("DELETE", `/v1/sandboxes/${r3.body.id}`)).status).toBe(204);
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${r3.body.id}`)).body.state).toBe("stopped");
+    const other = holder === agents.a ? agents.b : agents.a;
+    const { sandboxes } = (await other?.client.listSandboxes({})) ?? { sandboxes: [] };
+    expect(sandboxes.map((s) => s.sandboxId)).not.toContain(r3.body.id);
+    expect((await api("DELETE", `/v1/sandboxes/${r3.body.id}`)).status).toBe(204);
+    const running = await api<{ items: Sandbox[] }>("GET", "/v1/sandboxes?state=running");
+    expect(running.body.items.map((s) => s.id)).toEqual([s2.id]);
+  }, 120_000);
+
+  it("marks a killed agent's host unreachable and its sandboxes missing", async () => {
+    const name = s2.host_id === hostIds.a ? "a" : "b";
+    await agents[name]?.close();
+    agents[name] = undefined;
+    const missing = await waitFor("s2 missing", async () => {
+      const res = await api<Sandbox>("GET", `/v1/sandboxes/${s2.id}`);
+      return res.body.state === "missing" ? res.body : undefined;
+    });
+    expect(missing.state).toBe("missing");
+    const host = await api<{ state: string }>("GET", `/v1/hosts/${s2.host_id}`);
+    expect(host.body.state).toBe("unreachable");
+    const exec = await api<{ error: { code: string } }>("POST", `/v1/sandboxes/${s2.id}/exec`, {
+      command: "true",
+    });
+    expect(exec.status).toBe(409);
+  }, 60_000);
+});
