@@ -26,6 +26,7 @@ test: image
 	@echo "==> typecheck"; npm run --silent typecheck
 	@echo "==> lint"; npm run --silent lint
 	@echo "==> dependency direction"; npm run --silent check:layers
+	@echo "==> postgres (for the database suite)"; scripts/ensure-postgres.sh >/dev/null
 	@echo "==> tests"; npm test --silent
 
 bench: image
