@@ -59,6 +59,17 @@ export const ControlPlaneConfigSchema = z.object({
     .int()
     .min(1024)
     .default(4 * 1024 * 1024),
+  /**
+   * Domain of sandbox traffic: `<port>-<sandboxId>.<domain>` reaches that port of that
+   * sandbox through this server, and e2b-compatible responses name it as `domain`.
+   * Unset: such Host names are still routed, whatever their domain. WRENN_CP_DOMAIN.
+   */
+  sandboxDomain: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[a-z0-9.-]+$/, "a lowercase DNS name")
+    .optional(),
   /** Log level. WRENN_LOG_LEVEL. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -85,6 +96,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     heartbeatIntervalMs: num(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),
     hostDeadlineMs: num(env.WRENN_CP_HOST_DEADLINE_MS),
     reconcileIntervalMs: num(env.WRENN_CP_RECONCILE_INTERVAL_MS),
+    sandboxDomain: env.WRENN_CP_DOMAIN,
     logLevel: env.WRENN_LOG_LEVEL,
   };
   for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];

@@ -5,12 +5,17 @@ import { type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.
 import { type Database, openDatabase } from "./db/database.js";
 import { applyMigrations, loadMigrations } from "./db/migrations.js";
 import { HostClientPool } from "./drivers/host-pool.js";
+import { registerE2bRoutes } from "./e2b/e2b-http.js";
+import { e2bRoutes } from "./e2b/e2b-routes.js";
+import { E2bService } from "./e2b/e2b-service.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
 import type { Extension, Middleware, ServerContext } from "./extensions.js";
 import { createHttpApp, registerRoute } from "./http/http-app.js";
 import { buildOpenApiDocument } from "./http/openapi.js";
 import type { AnyRouteSpec } from "./http/route-spec.js";
+import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
+import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
 import { hostRoutes } from "./routes/host-routes.js";
 import { miscRoutes } from "./routes/misc-routes.js";
 import { sandboxRoutes } from "./routes/sandbox-routes.js";
@@ -96,7 +101,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     logger.info("extension registered", { extension: extension.name });
   }
 
-  const app = createHttpApp({ logger, bodyLimitBytes: config.bodyLimitBytes });
+  // Sandbox traffic is taken before routing, so API auth and body parsing never touch it.
+  const proxy = createSandboxProxy({
+    logger,
+    domain: config.sandboxDomain,
+    resolve: (sandboxId) => resolveSandboxAddress(database.db, sandboxId),
+  });
+  const app = createHttpApp({ logger, bodyLimitBytes: config.bodyLimitBytes, frontDoor: proxy });
   for (const fn of middlewares) app.addHook("onRequest", fn);
   const apiRoutes = [
     ...teamRoutes(services),
@@ -115,6 +126,16 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   ];
   const routeDeps = { db: database.db, now, validateResponses: options.validateResponses ?? false };
   for (const route of routes) registerRoute(app, route, routeDeps);
+  registerE2bRoutes(
+    app,
+    e2bRoutes(services, new E2bService(database.db, services), {
+      maxTimeoutSec: config.maxTimeoutSec,
+      defaultTimeoutSec: config.defaultTimeoutSec,
+      maxForkCount: config.maxForkCount,
+      domain: config.sandboxDomain ?? null,
+    }),
+    { ...routeDeps, logger },
+  );
 
   const runner = new WorkerRunner(workers, logger);
   let url = "";
@@ -137,6 +158,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     },
     async stop() {
       await runner.stop();
+      proxy.close();
       if (started) await app.close();
       await channels.stop();
       hosts.close();

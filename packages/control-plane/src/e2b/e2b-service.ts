@@ -1,0 +1,195 @@
+import { randomId, WrennError } from "@wrenn/shared";
+import { sql } from "kysely";
+import type { Principal } from "../auth/principal.js";
+import type { Db } from "../db/database.js";
+import type { SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
+import type { Services } from "../services/services.js";
+import { type Cursor, decodeCursor, encodeCursor } from "../validation.js";
+import { e2bState } from "./e2b-views.js";
+
+export interface E2bListInput {
+  states: SandboxStateName[];
+  metadata?: Record<string, string> | undefined;
+  template?: string | undefined;
+  startedAfter?: Date | undefined;
+  order: "asc" | "desc";
+  limit: number;
+  nextToken?: string | undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextToken: string | null;
+}
+
+/**
+ * The e2b API's semantics over the native services: its states (stopped sandboxes are
+ * not found), connect (resume a paused sandbox, only ever extend a running one's
+ * timeout), snapshots addressed by name, and its list filters and order.
+ */
+export class E2bService {
+  constructor(
+    private readonly db: Db,
+    private readonly services: Services,
+  ) {}
+
+  /** A sandbox of the caller's team that is still alive in the e2b sense. */
+  async live(principal: Principal, id: string): Promise<SandboxRow> {
+    const row = await this.services.sandboxes.get(principal, id);
+    if (e2bState(row.state) === null) throw new WrennError("not_found", `sandbox ${id} not found`);
+    return row;
+  }
+
+  async kill(principal: Principal, id: string): Promise<void> {
+    const row = await this.services.sandboxes.get(principal, id);
+    if (row.state === "stopped") throw new WrennError("not_found", `sandbox ${id} not found`);
+    await this.services.sandboxes.destroy(principal, id);
+  }
+
+  async pause(principal: Principal, id: string): Promise<void> {
+    const row = await this.live(principal, id);
+    if (row.state === "paused") throw new WrennError("conflict", `sandbox ${id} is already paused`);
+    await this.services.sandboxes.pause(principal, id);
+  }
+
+  /**
+   * Resumes a paused sandbox (`resumed: true`) or refreshes a running one, never
+   * shortening its timeout.
+   */
+  async connect(
+    principal: Principal,
+    id: string,
+    timeoutSec: number,
+  ): Promise<{ row: SandboxRow; resumed: boolean }> {
+    const row = await this.live(principal, id);
+    if (row.state === "paused") {
+      return { row: await this.services.sandboxes.resume(principal, id, timeoutSec), resumed: true };
+    }
+    const longer = timeoutSec > row.timeout_sec ? timeoutSec : undefined;
+    return { row: await this.services.sandboxes.keepAlive(principal, id, longer), resumed: false };
+  }
+
+  /** Sandboxes of the team, filtered and ordered by start time, one page at a time. */
+  async list(principal: Principal, input: E2bListInput): Promise<Page<SandboxRow>> {
+    const cursor: Cursor | null = decodeCursor(input.nextToken);
+    const direction = input.order;
+    const after = direction === "asc" ? ">" : "<";
+    let query = this.db
+      .selectFrom("sandboxes")
+      .selectAll()
+      .where("team_id", "=", principal.teamId)
+      .where("state", "in", input.states)
+      .orderBy("created_at", direction)
+      .orderBy("id", direction)
+      .limit(input.limit + 1);
+    if (input.metadata && Object.keys(input.metadata).length > 0) {
+      query = query.where(sql<boolean>`metadata @> ${JSON.stringify(input.metadata)}::jsonb`);
+    }
+    if (input.startedAfter) query = query.where("created_at", ">=", input.startedAfter);
+    if (input.template) {
+      const template = input.template;
+      query = query.where((eb) =>
+        eb.or([
+          eb("template", "=", template),
+          eb(
+            "snapshot_id",
+            "in",
+            eb
+              .selectFrom("templates")
+              .select("id")
+              .where("team_id", "=", principal.teamId)
+              .where("name", "=", template),
+          ),
+        ]),
+      );
+    }
+    if (cursor) {
+      query = query.where((eb) =>
+        eb.or([
+          eb("created_at", after, cursor.createdAt),
+          eb.and([eb("created_at", "=", cursor.createdAt), eb("id", after, cursor.id)]),
+        ]),
+      );
+    }
+    const rows = await query.execute();
+    return pageOf(rows, input.limit);
+  }
+
+  /** The template id each row is reported with: its snapshot's name, else its template. */
+  async templateIds(rows: SandboxRow[]): Promise<(row: SandboxRow) => string> {
+    const snapshotIds = [...new Set(rows.map((r) => r.snapshot_id).filter((id): id is string => !!id))];
+    const names = new Map<string, string>();
+    if (snapshotIds.length > 0) {
+      const found = await this.db
+        .selectFrom("templates")
+        .select(["id", "name"])
+        .where("id", "in", snapshotIds)
+        .execute();
+      for (const t of found) names.set(t.id, t.name);
+    }
+    return (row) => (row.snapshot_id ? (names.get(row.snapshot_id) ?? row.template) : row.template);
+  }
+
+  async createSnapshot(
+    principal: Principal,
+    sandboxId: string,
+    name: string | undefined,
+  ): Promise<TemplateRow> {
+    await this.live(principal, sandboxId);
+    return this.services.snapshots.create(principal, {
+      sandboxId,
+      name: name ?? `snapshot-${randomId(12)}`,
+    });
+  }
+
+  async listSnapshots(
+    principal: Principal,
+    input: {
+      sandboxId?: string | undefined;
+      name?: string | undefined;
+      limit: number;
+      nextToken?: string | undefined;
+    },
+  ): Promise<Page<TemplateRow>> {
+    const cursor = decodeCursor(input.nextToken);
+    let query = this.db
+      .selectFrom("templates")
+      .selectAll()
+      .where("team_id", "=", principal.teamId)
+      .where("kind", "=", "snapshot")
+      .orderBy("created_at")
+      .orderBy("id")
+      .limit(input.limit + 1);
+    if (input.sandboxId) query = query.where("source_sandbox_id", "=", input.sandboxId);
+    if (input.name) query = query.where("name", "=", stripTag(input.name));
+    if (cursor) {
+      query = query.where((eb) =>
+        eb.or([
+          eb("created_at", ">", cursor.createdAt),
+          eb.and([eb("created_at", "=", cursor.createdAt), eb("id", ">", cursor.id)]),
+        ]),
+      );
+    }
+    return pageOf(await query.execute(), input.limit);
+  }
+
+  async deleteSnapshot(principal: Principal, templateId: string): Promise<void> {
+    await this.services.snapshots.delete(principal, stripTag(templateId), false);
+  }
+}
+
+/** `name:tag` → `name`: snapshots here have one version, whatever tag a caller names. */
+export function stripTag(templateId: string): string {
+  const colon = templateId.lastIndexOf(":");
+  return colon > 0 ? templateId.slice(0, colon) : templateId;
+}
+
+function pageOf<R extends { created_at: Date; id: string }>(rows: R[], limit: number): Page<R> {
+  const more = rows.length > limit;
+  const items = more ? rows.slice(0, limit) : rows;
+  const last = items[items.length - 1];
+  return {
+    items,
+    nextToken: more && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
+  };
+}
