@@ -248,6 +248,51 @@ describe("control plane with two real host agents", () => {
     expect(metrics.body.cpu_count).toBeGreaterThan(0);
   });
 
+  it("pauses and resumes, snapshots into a template, creates from it and forks, through the API", async () => {
+    await api("POST", `/v1/sandboxes/${s1.id}/exec`, { command: "echo kept > /home/user/kept.txt" });
+    const paused = await api<Sandbox>("POST", `/v1/sandboxes/${s1.id}/pause`);
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body.state).toBe("paused");
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s1.id}`)).body.state).toBe("paused");
+    const whilePaused = await api("POST", `/v1/sandboxes/${s1.id}/exec`, { command: "true" });
+    expect(whilePaused.status).toBe(409);
+    const resumed = await api<Sandbox>("POST", `/v1/sandboxes/${s1.id}/resume`, {});
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    expect(resumed.body.state).toBe("running");
+    const kept = await api<Json>("POST", `/v1/sandboxes/${s1.id}/exec`, {
+      command: "cat /home/user/kept.txt",
+    });
+    expect(kept.body.stdout).toBe("kept\n");
+
+    const snap = await api<Json>("POST", "/v1/snapshots", { sandbox_id: s1.id, name: "cp-snap" });
+    expect(snap.status, JSON.stringify(snap.body)).toBe(201);
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s1.id}`)).body.state).toBe("running");
+    const listed = await api<{ items: { name: string }[] }>("GET", "/v1/snapshots");
+    expect(listed.body.items.map((t) => t.name)).toContain("cp-snap");
+    const clone = await api<Sandbox>("POST", "/v1/sandboxes", { template: "cp-snap", env: { WHO: "clone" } });
+    expect(clone.status, JSON.stringify(clone.body)).toBe(201);
+    // A snapshot lives on the host that made it.
+    expect(clone.body.host_id).toBe(s1.host_id);
+    const inClone = await api<Json>("POST", `/v1/sandboxes/${clone.body.id}/exec`, {
+      command: "cat /home/user/kept.txt; echo $WHO",
+    });
+    expect(inClone.body.stdout).toBe("kept\nclone\n");
+
+    const forks = await api<{ items: Sandbox[] }>("POST", `/v1/sandboxes/${s1.id}/fork`, { count: 1 });
+    expect(forks.status, JSON.stringify(forks.body)).toBe(201);
+    expect(forks.body.items).toHaveLength(1);
+    const fork = forks.body.items[0] as Sandbox;
+    const inFork = await api<Json>("POST", `/v1/sandboxes/${fork.id}/exec`, {
+      command: "cat /home/user/kept.txt",
+    });
+    expect(inFork.body.stdout).toBe("kept\n");
+
+    const refused = await api<{ error: { code: string } }>("DELETE", "/v1/snapshots/cp-snap");
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    for (const id of [clone.body.id, fork.id])
+      expect((await api("DELETE", `/v1/sandboxes/${id}`)).status).toBe(204);
+  }, 240_000);
+
   it("marks a sandbox its agent destroyed as stopped (reconciler)", async () => {
     const holder = s1.host_id === hostIds.a ? agents.a : agents.b;
     await holder?.client.destroySandbox({ sandboxId: s1.id });
