@@ -49,6 +49,8 @@ export async function run(ctx: SuiteContext): Promise<void> {
       netNamePrefix: "wbn",
       firstSlot: 600,
       maxSlots: 40,
+      // Idle clones cost little CPU; the default (4 per core) would cap this suite at 8 VMs.
+      vcpuOvercommit: 16,
     }),
     createSilentLogger(),
   );
