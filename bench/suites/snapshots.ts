@@ -8,11 +8,9 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { type Client, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
-import { HostAgentService } from "@wrenn/proto";
 import { createSilentLogger } from "@wrenn/shared";
+import { agentClient } from "../lib/agent-client.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -23,7 +21,7 @@ const FORK_RUNS = 10;
 const FORK_COUNT = 10;
 const MIB = 1024 * 1024;
 
-type AgentClient = Client<typeof HostAgentService>;
+type AgentClient = ReturnType<typeof agentClient>;
 
 async function firstExec(client: AgentClient, sandboxId: string): Promise<void> {
   const res = await client.exec({ sandboxId, process: { command: "true" } });
@@ -54,19 +52,8 @@ export async function run(ctx: SuiteContext): Promise<void> {
     }),
     createSilentLogger(),
   );
-  const client: AgentClient = createClient(
-    HostAgentService,
-    createConnectTransport({
-      baseUrl: `http://127.0.0.1:${agent.port}`,
-      httpVersion: "2",
-      interceptors: [
-        (next) => async (req) => {
-          req.header.set("authorization", `Bearer ${token}`);
-          return next(req);
-        },
-      ],
-    }),
-  );
+  const client = agentClient(agent.port, token);
+
   try {
     const cold: number[] = [];
     const pauseFull: number[] = [];
