@@ -282,9 +282,14 @@ export function createHostAgentService(
           cwd: req.process.cwd,
           user: req.process.user,
         },
-        { signal: ctx.signal },
+        { signal: ctx.signal, stdin: req.openStdin || req.stdin.length > 0 },
       );
-      for await (const event of events) yield execEvent(event);
+      for await (const event of events) {
+        yield execEvent(event);
+        if (event.kind === "started" && req.stdin.length > 0) {
+          await envd.sendInput({ pid: event.pid }, req.stdin, !req.openStdin);
+        }
+      }
     }),
 
     startBackground: guard(async (req) => {
