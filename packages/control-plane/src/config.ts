@@ -21,6 +21,14 @@ export const ControlPlaneConfigSchema = z.object({
     .string()
     .min(1)
     .default(join(homedir(), ".wrenn", "cp", "pglite")),
+  /**
+   * Sandbox traffic for `<port>-<sandboxId>.<domain>` hosts is proxied when set (E2B_DOMAIN
+   * style); header-routed traffic (`E2b-Sandbox-Id`) works without it. WRENN_SANDBOX_DOMAIN.
+   */
+  sandboxDomain: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/)
+    .optional(),
   /** How often each registered host's Ping is polled as its heartbeat. WRENN_CP_HEARTBEAT_INTERVAL_MS. */
   heartbeatIntervalMs: z.number().int().min(10).default(2000),
   /** A host silent for longer is unreachable and its sandboxes missing. WRENN_CP_HOST_DEADLINE_MS. */
@@ -59,17 +67,6 @@ export const ControlPlaneConfigSchema = z.object({
     .int()
     .min(1024)
     .default(4 * 1024 * 1024),
-  /**
-   * Domain of sandbox traffic: `<port>-<sandboxId>.<domain>` reaches that port of that
-   * sandbox through this server, and e2b-compatible responses name it as `domain`.
-   * Unset: such Host names are still routed, whatever their domain. WRENN_CP_DOMAIN.
-   */
-  sandboxDomain: z
-    .string()
-    .min(1)
-    .max(253)
-    .regex(/^[a-z0-9.-]+$/, "a lowercase DNS name")
-    .optional(),
   /** Log level. WRENN_LOG_LEVEL. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -96,8 +93,8 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     heartbeatIntervalMs: num(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),
     hostDeadlineMs: num(env.WRENN_CP_HOST_DEADLINE_MS),
     reconcileIntervalMs: num(env.WRENN_CP_RECONCILE_INTERVAL_MS),
-    sandboxDomain: env.WRENN_CP_DOMAIN,
     logLevel: env.WRENN_LOG_LEVEL,
+    sandboxDomain: env.WRENN_SANDBOX_DOMAIN,
   };
   for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
   return raw;

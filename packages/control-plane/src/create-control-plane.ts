@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { createLogger, type Logger } from "@wrenn/shared";
 import { AuditLog } from "./audit/audit-log.js";
 import { type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
@@ -23,6 +24,7 @@ import { systemRoutes } from "./routes/system-routes.js";
 import { teamRoutes } from "./routes/team-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createServices } from "./services/services.js";
+import { SandboxStreams } from "./streams/sandbox-streams.js";
 import { createHostMonitor } from "./workers/host-monitor.js";
 import { createReconciler } from "./workers/reconciler.js";
 import { type Worker, WorkerRunner } from "./workers/worker-runner.js";
@@ -107,7 +109,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     domain: config.sandboxDomain,
     resolve: (sandboxId) => resolveSandboxAddress(database.db, sandboxId),
   });
-  const app = createHttpApp({ logger, bodyLimitBytes: config.bodyLimitBytes, frontDoor: proxy });
+  const app = createHttpApp({
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    intercept: (req, res) => proxy.request(req, res),
+  });
   for (const fn of middlewares) app.addHook("onRequest", fn);
   const apiRoutes = [
     ...teamRoutes(services),
@@ -137,6 +143,14 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     { ...routeDeps, logger },
   );
 
+  const streams = new SandboxStreams({ db: database.db, sandboxes: services.sandboxes, now });
+  // One upgrade listener tries each WebSocket endpoint; nothing else upgrades.
+  app.server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    if (proxy.upgrade(req, socket, head)) return;
+    if (streams.handleUpgrade(req, socket, head)) return;
+    socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+  });
+
   const runner = new WorkerRunner(workers, logger);
   let url = "";
   let started = false;
@@ -157,6 +171,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       logger.info("control plane listening", { url, database: database.kind });
     },
     async stop() {
+      streams.close();
       await runner.stop();
       proxy.close();
       if (started) await app.close();

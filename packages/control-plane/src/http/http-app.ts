@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { HTTP_STATUS_BY_CODE, type Logger, newRequestId, WrennError } from "@wrenn/shared";
 import Fastify, {
   type FastifyError,
@@ -14,19 +13,11 @@ import type { Db } from "../db/database.js";
 import { parseInput } from "../validation.js";
 import { type AnyRouteSpec, fastifyPath, type RouteContext } from "./route-spec.js";
 
-/**
- * Traffic that must not reach the API's routing, auth or body parsing (the sandbox
- * proxy): offered every request and upgrade first; `true` means it took it.
- */
-export interface FrontDoor {
-  request(req: IncomingMessage, res: ServerResponse): boolean;
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
-}
-
 export interface HttpAppOptions {
   logger: Logger;
   bodyLimitBytes: number;
-  frontDoor?: FrontDoor;
+  /** Sees every request first; returns true when it answered it (sandbox traffic). */
+  intercept?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
 /** Fastify's own failures (bad JSON, wrong media type, too large) in the registry's terms. */
@@ -58,28 +49,21 @@ function toWrennError(err: unknown): WrennError {
  * binary bodies passed through as streams, a request id on every response.
  */
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
-  const { frontDoor } = options;
+  const intercept = options.intercept;
   const app = Fastify({
+    ...(intercept
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+            createServer((req, res) => {
+              if (!intercept(req, res)) handler(req, res);
+            }),
+        }
+      : {}),
     logger: false,
     bodyLimit: options.bodyLimitBytes,
     genReqId: () => newRequestId(),
     // Routes validate with zod; Fastify's own schema compiler stays unused.
     ajv: { customOptions: { coerceTypes: false } },
-    ...(frontDoor
-      ? {
-          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server => {
-            const server = createServer((req, res) => {
-              if (!frontDoor.request(req, res)) handler(req, res);
-            });
-            server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-              if (!frontDoor.upgrade(req, socket, head)) {
-                socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-              }
-            });
-            return server;
-          },
-        }
-      : {}),
   });
   // Any body that is not JSON reaches binary routes as the raw request stream.
   app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));

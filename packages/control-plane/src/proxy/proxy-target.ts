@@ -30,7 +30,8 @@ function single(value: string | string[] | undefined): string | undefined {
 
 /**
  * The sandbox port a request addresses: `E2b-Sandbox-Id` + `E2b-Sandbox-Port` headers,
- * else a Host of `<port>-<sandboxId>.<domain>` (any domain when `domain` is unset).
+ * else a Host of `<port>-<sandboxId>.<domain>` (only when a sandbox domain is set, so no
+ * API host name is ever mistaken for sandbox traffic).
  * `null`: a request for the API itself.
  */
 export function parseProxyTarget(
@@ -49,11 +50,11 @@ export function parseProxyTarget(
     return { sandboxId: id, port };
   }
   const host = single(headers.host)?.toLowerCase().replace(/:\d+$/, "");
-  if (!host) return null;
+  if (!host || domain === undefined) return null;
   const match = HOST_LABEL.exec(host);
   if (!match) return null;
   const [, portLabel = "", sandboxId = "", rest = ""] = match;
-  if (domain !== undefined && rest !== domain) return null;
+  if (rest !== domain) return null;
   const port = parsePort(portLabel);
   return port === null ? null : { sandboxId, port };
 }

@@ -1,5 +1,4 @@
 import {
-  Agent,
   type ClientRequest,
   request as httpRequest,
   type IncomingHttpHeaders,
@@ -9,7 +8,6 @@ import {
 } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@wrenn/shared";
-import type { FrontDoor } from "../http/http-app.js";
 import { type BadProxyTarget, type ProxyTarget, parseProxyTarget } from "./proxy-target.js";
 import type { SandboxAddress } from "./sandbox-address.js";
 
@@ -18,11 +16,18 @@ export interface SandboxProxyOptions {
   /** See `ControlPlaneConfig.sandboxDomain`. */
   domain: string | undefined;
   resolve(sandboxId: string): Promise<SandboxAddress>;
-  /** How long to wait for a sandbox port to accept a connection. */
+  /**
+   * How long to wait for a sandbox port to accept a connection: a running sandbox accepts
+   * at once, so a slow connect means it just went away (no route answers a SYN).
+   */
   connectTimeoutMs?: number;
 }
 
-export interface SandboxProxy extends FrontDoor {
+export interface SandboxProxy {
+  /** Takes a request for a sandbox port (true), or leaves it to the API (false). */
+  request(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Takes a protocol upgrade for a sandbox port (true), or leaves it to others (false). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Ends every proxied exchange still open (server shutdown). */
   close(): void;
 }
@@ -73,13 +78,22 @@ function isBad(target: ProxyTarget | BadProxyTarget): target is BadProxyTarget {
  */
 export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   const { logger, domain, resolve } = options;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-  const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+  const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
   const open = new Set<Duplex>();
 
   function track(socket: Duplex): void {
     open.add(socket);
     socket.once("close", () => open.delete(socket));
+  }
+
+  /** Bounds connecting only: an open stream may stay quiet for long. */
+  function boundConnect(upstream: ClientRequest): void {
+    upstream.on("socket", (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(() => upstream.destroy(new Error("connect timeout")), connectTimeoutMs);
+      socket.once("connect", () => clearTimeout(timer));
+      socket.once("close", () => clearTimeout(timer));
+    });
   }
 
   function forwardedFor(req: IncomingMessage): OutgoingHttpHeaders {
@@ -109,20 +123,16 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       return;
     }
     const upstream: ClientRequest = httpRequest({
-      agent,
+      // No pooled connections: a kept-alive one to a VM since paused or destroyed would
+      // take the next request and never answer.
+      agent: false,
       host: address.hostIp,
       port: target.port,
       method: req.method,
       path: req.url,
       headers: { ...forwardHeaders(req.headers, false), ...forwardedFor(req) },
-      timeout: connectTimeoutMs,
     });
-    upstream.on("socket", (socket) => {
-      // The timeout bounds connecting only: streams may stay quiet for long.
-      if (socket.connecting) socket.once("connect", () => upstream.setTimeout(0));
-      else upstream.setTimeout(0);
-    });
-    upstream.on("timeout", () => upstream.destroy(new Error("connect timeout")));
+    boundConnect(upstream);
     upstream.on("response", (upRes) => {
       const headers = forwardHeaders(upRes.headers, false);
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
@@ -162,16 +172,15 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       return;
     }
     const upstream = httpRequest({
+      agent: false,
       host: address.hostIp,
       port: target.port,
       method: req.method,
       path: req.url,
       headers: { ...forwardHeaders(req.headers, true), ...forwardedFor(req) },
-      timeout: connectTimeoutMs,
     });
-    upstream.on("timeout", () => upstream.destroy(new Error("connect timeout")));
+    boundConnect(upstream);
     upstream.on("upgrade", (upRes, upSocket, upHead) => {
-      upSocket.setTimeout(0);
       track(upSocket);
       const lines = [`HTTP/1.1 ${upRes.statusCode ?? 101} ${upRes.statusMessage ?? "Switching Protocols"}`];
       for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
@@ -240,7 +249,6 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     close() {
       for (const socket of open) socket.destroy();
       open.clear();
-      agent.destroy();
     },
   };
 }

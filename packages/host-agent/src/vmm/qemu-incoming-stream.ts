@@ -165,18 +165,25 @@ class BatchWriter {
     const chunk = Buffer.concat(this.parts, this.size);
     this.parts = [];
     this.size = 0;
+    if (this.out.destroyed || this.out.writableEnded) {
+      throw new WrennError("internal", "QEMU closed the incoming snapshot stream");
+    }
     if (!this.out.write(chunk)) {
+      // QEMU may close the socket (it failed to load, or died) without an error event.
       await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          this.out.off("error", onError);
-          resolve();
-        };
-        const onError = (err: Error) => {
+        const done = (err?: Error) => {
           this.out.off("drain", onDrain);
-          reject(err);
+          this.out.off("error", onError);
+          this.out.off("close", onClose);
+          if (err) reject(err);
+          else resolve();
         };
+        const onDrain = () => done();
+        const onError = (err: Error) => done(err);
+        const onClose = () => done(new WrennError("internal", "QEMU closed the incoming snapshot stream"));
         this.out.once("drain", onDrain);
         this.out.once("error", onError);
+        this.out.once("close", onClose);
       });
     }
   }

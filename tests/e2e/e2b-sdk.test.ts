@@ -1,0 +1,281 @@
+import { request } from "node:http";
+import {
+  bootstrapAdminTeam,
+  type ControlPlane,
+  createControlPlane,
+  e2bFormOfApiKey,
+} from "@wrenn/control-plane";
+import { createLogger, createSilentLogger } from "@wrenn/shared";
+import { Sandbox } from "e2b";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentFixture, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+const DOMAIN = "wrenn.test";
+const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
+
+/** A request sent as `<port>-<id>.<domain>` would arrive (fetch may not set Host). */
+function viaHost(
+  cpUrl: string,
+  host: string,
+  path: string,
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const url = new URL(cpUrl);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        body += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Opens an upgraded connection through the proxy, sends `text` and reads what comes back. */
+function echoOverUpgrade(
+  cpUrl: string,
+  host: string,
+  text: string,
+): Promise<{ status: number; echoed: string }> {
+  const url = new URL(cpUrl);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      path: "/echo",
+      headers: { host, connection: "Upgrade", upgrade: "websocket" },
+    });
+    req.on("upgrade", (res, socket) => {
+      socket.write(text);
+      let echoed = "";
+      socket.on("data", (d: Buffer) => {
+        echoed += d.toString("utf8");
+        if (echoed.length >= text.length) {
+          socket.destroy();
+          resolve({ status: res.statusCode ?? 0, echoed });
+        }
+      });
+      socket.on("error", reject);
+    });
+    req.on("response", (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** A server inside the guest that answers an upgrade with 101 and then echoes raw bytes. */
+const ECHO_SERVER = `
+const http = require("node:http");
+const server = http.createServer((req, res) => res.end("plain " + req.headers.host));
+server.on("upgrade", (req, socket) => {
+  socket.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n");
+  socket.pipe(socket);
+});
+server.listen(8080, "0.0.0.0");
+`;
+
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * The stock `e2b` SDK against the full stack (control plane + a host agent + real VMs), the
+ * way an existing E2B user points it at Wrenn: nothing but E2B_API_URL, E2B_SANDBOX_URL and
+ * E2B_API_KEY in the environment. One cold boot; the snapshot and fork sandboxes restore.
+ */
+describe("stock e2b SDK against Wrenn", () => {
+  let agent: AgentFixture;
+  let cp: ControlPlane;
+  let key = "";
+  let sbx: Sandbox;
+  const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
+
+  beforeAll(async () => {
+    agent = await startAgent({ netNamePrefix: "we", firstSlot: 3000, maxSlots: 4, hostId: "host-e2b" });
+    cp = await createControlPlane({
+      config: {
+        port: 0,
+        pgliteDir: "memory",
+        heartbeatIntervalMs: 500,
+        reconcileIntervalMs: 1000,
+        sandboxDomain: DOMAIN,
+      },
+      logger: process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger(),
+      validateResponses: true,
+    });
+    await cp.start();
+    const wrnKey = (await bootstrapAdminTeam(cp.context)).apiKey.value;
+    const call = async (path: string, body: unknown, auth: boolean) => {
+      const res = await fetch(`${cp.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(auth ? { "x-api-key": wrnKey } : {}) },
+        body: JSON.stringify(body),
+      });
+      return (await res.json()) as Record<string, unknown>;
+    };
+    const host = await call("/v1/hosts", { name: "e2b", shared: true }, true);
+    await call(
+      "/v1/hosts/register",
+      {
+        token: host.registration_token,
+        url: `http://127.0.0.1:${agent.agent.port}`,
+        agent_token: agent.token,
+      },
+      false,
+    );
+    // The key in the form E2B users already hold: e2b_<hex> is the same key as wrn_<hex>.
+    key = e2bFormOfApiKey(wrnKey);
+    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
+    process.env.E2B_API_URL = cp.url;
+    process.env.E2B_SANDBOX_URL = cp.url;
+    process.env.E2B_API_KEY = key;
+    process.env.E2B_DOMAIN = DOMAIN;
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const name of E2B_ENV) {
+      if (savedEnv[name] === undefined) delete process.env[name];
+      else process.env[name] = savedEnv[name];
+    }
+    const dir = agent?.dataDir ?? "";
+    await cp?.stop();
+    await agent?.close();
+    expect(findHostLeftovers(dir, "we")).toEqual(NO_LEFTOVERS);
+  }, 120_000);
+
+  it("creates the default template, runs commands and moves files", async () => {
+    sbx = await Sandbox.create({ metadata: { suite: "e2b-sdk" }, envs: { FOO: "bar" }, timeoutMs: 600_000 });
+    expect(sbx.sandboxId).toMatch(/^[a-z0-9]+$/);
+    const run = await sbx.commands.run("echo hi; echo $FOO; whoami");
+    expect(run.stdout).toBe("hi\nbar\nuser\n");
+    expect(run.exitCode).toBe(0);
+    await expect(sbx.commands.run("exit 3")).rejects.toMatchObject({ exitCode: 3 });
+    const seen: string[] = [];
+    await sbx.commands.run("for i in 1 2 3; do echo line$i; sleep 0.2; done", {
+      onStdout: (d) => void seen.push(d),
+    });
+    expect(seen.join("")).toBe("line1\nline2\nline3\n");
+
+    await sbx.files.write("/home/user/hello.txt", "hello from e2b");
+    expect(await sbx.files.read("/home/user/hello.txt")).toBe("hello from e2b");
+    const big = "x".repeat(3 * 1024 * 1024);
+    await sbx.files.write("/home/user/big.txt", big);
+    expect((await sbx.files.read("/home/user/big.txt")).length).toBe(big.length);
+    const entries = await sbx.files.list("/home/user");
+    expect(entries.map((e) => e.name)).toEqual(expect.arrayContaining(["hello.txt", "big.txt"]));
+  }, 240_000);
+
+  it("opens a terminal", async () => {
+    let out = "";
+    const pty = await sbx.pty.create({
+      cols: 80,
+      rows: 24,
+      onData: (d) => {
+        out += new TextDecoder().decode(d);
+      },
+    });
+    await sbx.pty.sendInput(pty.pid, new TextEncoder().encode("echo pty-$((40+2))\n"));
+    for (let i = 0; i < 100 && !out.includes("pty-42"); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain("pty-42");
+    await sbx.pty.kill(pty.pid);
+  });
+
+  it("reaches any sandbox port by <port>-<id>.<domain>, upgrades included", async () => {
+    expect(sbx.getHost(8080)).toBe(`8080-${sbx.sandboxId}.${DOMAIN}`);
+    await sbx.files.write("/home/user/echo.js", ECHO_SERVER);
+    await sbx.commands.run("node /home/user/echo.js", { background: true });
+    const host = sbx.getHost(8080);
+    await until("the guest server", async () => (await viaHost(cp.url, host, "/")).status === 200);
+    const plain = await viaHost(cp.url, host, "/");
+    expect(plain.body).toBe(`plain ${host}`);
+    const upgraded = await echoOverUpgrade(cp.url, host, "ping through the tunnel");
+    expect(upgraded).toEqual({ status: 101, echoed: "ping through the tunnel" });
+    // envd by Host too: its /health answers 204 without a token.
+    expect((await viaHost(cp.url, sbx.getHost(49983), "/health")).status).toBe(204);
+    // Other domains are the API's, not sandbox traffic.
+    expect((await viaHost(cp.url, `8080-${sbx.sandboxId}.example.com`, "/health")).body).toContain('"ok"');
+  }, 60_000);
+
+  it("lists with a metadata filter, sets the timeout, reads info and metrics", async () => {
+    const listed = await Sandbox.list({ query: { metadata: { suite: "e2b-sdk" } } }).nextItems();
+    expect(listed.map((s) => s.sandboxId)).toEqual([sbx.sandboxId]);
+    const none = await Sandbox.list({ query: { metadata: { suite: "other" } } }).nextItems();
+    expect(none).toEqual([]);
+    const paused = await Sandbox.list({ query: { state: ["paused"] } }).nextItems();
+    expect(paused).toEqual([]);
+    const before = (await sbx.getInfo()).endAt.getTime();
+    await sbx.setTimeout(900_000);
+    const info = await sbx.getInfo();
+    expect(info.endAt.getTime()).toBeGreaterThan(before);
+    expect(info.templateId).toBe("base");
+    expect(info.metadata).toEqual({ suite: "e2b-sdk" });
+    expect(info.state).toBe("running");
+    const metrics = await sbx.getMetrics();
+    expect(metrics.length).toBe(1);
+    expect(metrics[0]?.memTotal).toBeGreaterThan(0);
+  });
+
+  it("pauses, then connect resumes it where it was", async () => {
+    expect(await sbx.pause()).toBe(true);
+    expect(await Sandbox.pause(sbx.sandboxId)).toBe(false);
+    expect((await Sandbox.getInfo(sbx.sandboxId)).state).toBe("paused");
+    expect(await sbx.isRunning()).toBe(false);
+    const listed = await Sandbox.list({ query: { state: ["paused"] } }).nextItems();
+    expect(listed.map((s) => s.sandboxId)).toEqual([sbx.sandboxId]);
+    const resumed = await Sandbox.connect(sbx.sandboxId);
+    expect(await resumed.files.read("/home/user/hello.txt")).toBe("hello from e2b");
+    expect((await resumed.commands.run("echo back")).stdout).toBe("back\n");
+    // Connecting to a running sandbox just hands it back.
+    expect((await Sandbox.connect(sbx.sandboxId)).sandboxId).toBe(sbx.sandboxId);
+    sbx = resumed;
+  }, 180_000);
+
+  it("snapshots a sandbox and starts a new one from the snapshot", async () => {
+    await sbx.files.write("/home/user/state.json", '{"step":1}');
+    const snap = await sbx.createSnapshot({ name: "e2b-snap" });
+    expect(snap).toEqual({ snapshotId: "e2b-snap", names: ["e2b-snap"] });
+    // The source keeps running.
+    expect((await sbx.commands.run("echo still")).stdout).toBe("still\n");
+    const listed = await Sandbox.listSnapshots({ sandboxId: sbx.sandboxId }).nextItems();
+    expect(listed.map((s) => s.snapshotId)).toEqual(["e2b-snap"]);
+    const child = await Sandbox.create(snap.snapshotId, { timeoutMs: 300_000 });
+    try {
+      expect(await child.files.read("/home/user/state.json")).toBe('{"step":1}');
+      expect((await child.getInfo()).templateId).toBe("e2b-snap");
+    } finally {
+      expect(await child.kill()).toBe(true);
+    }
+    expect(await Sandbox.deleteSnapshot(snap.snapshotId)).toBe(true);
+    expect(await Sandbox.deleteSnapshot(snap.snapshotId)).toBe(false);
+  }, 240_000);
+
+  it("kills the sandbox; it is no longer running and errors use E2B's shape", async () => {
+    expect(await sbx.isRunning()).toBe(true);
+    expect(await sbx.kill()).toBe(true);
+    expect(await sbx.isRunning()).toBe(false);
+    expect(await Sandbox.kill(sbx.sandboxId)).toBe(false);
+    await expect(Sandbox.getInfo(sbx.sandboxId)).rejects.toThrow(/not found/);
+    const res = await fetch(`${cp.url}/sandboxes/${sbx.sandboxId}`, { headers: { "x-api-key": key } });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ code: 404 });
+    const proxied = await fetch(`${cp.url}/health`, {
+      headers: { "e2b-sandbox-id": sbx.sandboxId, "e2b-sandbox-port": "49983" },
+    });
+    expect(proxied.status).toBe(502);
+    expect(await proxied.json()).toEqual({
+      sandboxId: sbx.sandboxId,
+      message: "The sandbox was not found",
+      code: 502,
+    });
+    expect(await Sandbox.list().nextItems()).toEqual([]);
+  }, 60_000);
+});
