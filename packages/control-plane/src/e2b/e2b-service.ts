@@ -173,8 +173,12 @@ export class E2bService {
     return pageOf(await query.execute(), input.limit);
   }
 
+  /**
+   * Deletes a snapshot even while sandboxes started from it (or the sandbox it was taken
+   * of) still run: its name goes now, its files when the last of them is gone.
+   */
   async deleteSnapshot(principal: Principal, templateId: string): Promise<void> {
-    await this.services.snapshots.delete(principal, stripTag(templateId), false);
+    await this.services.snapshots.delete(principal, stripTag(templateId), true);
   }
 }
 
