@@ -1,0 +1,244 @@
+import { createServer, type IncomingMessage, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
+import { openTestDatabase, type TestDatabase } from "./helpers/test-databases.js";
+
+const DOMAIN = "wrenn.test";
+
+/**
+ * The sandbox traffic proxy without VMs: a "sandbox" row whose address is this machine,
+ * with a real HTTP server standing in for a port inside it.
+ */
+describe("sandbox traffic proxy", () => {
+  let t: TestDatabase;
+  let fx: CpFixture;
+  let upstream: Server;
+  let port = 0;
+  const running = "iproxyrunning0000000";
+  const paused = "iproxypaused00000000";
+  /** What the stand-in server saw of the last request. */
+  let seen: {
+    headers: IncomingMessage["headers"];
+    body: string;
+    firstChunkAt: number;
+    endAt: number;
+  } | null = null;
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      let firstChunkAt = 0;
+      req.on("data", (c: Buffer) => {
+        if (!firstChunkAt) firstChunkAt = Date.now();
+        chunks.push(c);
+      });
+      req.on("end", () => {
+        seen = {
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+          firstChunkAt,
+          endAt: Date.now(),
+        };
+        if (req.url === "/stream") {
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.write("first\n");
+          setTimeout(() => res.end("second\n"), 700);
+          return;
+        }
+        res.writeHead(201, { "content-type": "application/json", "x-upstream": "yes" });
+        res.end(JSON.stringify({ url: req.url, method: req.method, length: Buffer.concat(chunks).length }));
+      });
+    });
+    upstream.on("upgrade", (_req, socket) => {
+      socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+      socket.pipe(socket);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    port = (upstream.address() as AddressInfo).port;
+
+    t = await openTestDatabase("pglite");
+    fx = await startControlPlane(t.database, { config: { sandboxDomain: DOMAIN } });
+    for (const [id, state] of [
+      [running, "running"],
+      [paused, "paused"],
+    ] as const) {
+      await t.database.db
+        .insertInto("sandboxes")
+        .values({
+          id,
+          team_id: fx.adminTeamId,
+          host_id: null,
+          template: "base",
+          snapshot_id: null,
+          state,
+          vcpus: 1,
+          memory_mib: 512,
+          disk_mib: 2048,
+          timeout_sec: 300,
+          metadata: "{}",
+          envd_access_token: "tok",
+          host_ip: "127.0.0.1",
+          error: null,
+          expires_at: null,
+          stopped_at: null,
+        })
+        .execute();
+    }
+  });
+  afterAll(async () => {
+    await fx?.close();
+    await t?.dispose();
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  const sandboxHeaders = (id: string, p: number | string) => ({
+    "e2b-sandbox-id": id,
+    "e2b-sandbox-port": String(p),
+  });
+
+  it("forwards by E2b-Sandbox-Id/-Port without the API's auth or body parsing", async () => {
+    const body = "{this is not json";
+    const res = await fetch(`${fx.url}/v1/sandboxes?x=1`, {
+      method: "POST",
+      headers: {
+        ...sandboxHeaders(running, port),
+        "content-type": "application/json",
+        "x-access-token": "tok",
+      },
+      body,
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("x-upstream")).toBe("yes");
+    expect(await res.json()).toEqual({ url: "/v1/sandboxes?x=1", method: "POST", length: body.length });
+    expect(seen?.body).toBe(body);
+    expect(seen?.headers["x-access-token"]).toBe("tok");
+  });
+
+  it("passes bodies larger than the API's JSON limit", async () => {
+    const big = Buffer.alloc(6 * 1024 * 1024, 97);
+    const res = await fetch(`${fx.url}/upload`, {
+      method: "PUT",
+      headers: { ...sandboxHeaders(running, port), "content-type": "application/octet-stream" },
+      body: big,
+    });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { length: number }).length).toBe(big.length);
+  });
+
+  it("streams the response as it comes", async () => {
+    const started = Date.now();
+    const res = await fetch(`${fx.url}/stream`, { headers: sandboxHeaders(running, port) });
+    const reader = res.body?.getReader();
+    if (!reader) throw new Error("no body");
+    const first = await reader.read();
+    const firstAt = Date.now() - started;
+    expect(new TextDecoder().decode(first.value)).toBe("first\n");
+    expect(firstAt).toBeLessThan(600);
+    let rest = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      rest += new TextDecoder().decode(r.value);
+    expect(rest).toBe("second\n");
+  });
+
+  it("streams the request body as it comes", async () => {
+    const url = new URL(fx.url);
+    const result = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: "POST",
+          path: "/slow",
+          headers: sandboxHeaders(running, port),
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve("done"));
+        },
+      );
+      req.on("error", reject);
+      req.write("part one;");
+      setTimeout(() => req.end("part two"), 600);
+    });
+    expect(result).toBe("done");
+    expect(seen?.body).toBe("part one;part two");
+    // The first part reached the sandbox before the client had finished sending.
+    expect((seen?.endAt ?? 0) - (seen?.firstChunkAt ?? 0)).toBeGreaterThan(400);
+  });
+
+  it("routes <port>-<id>.<domain> hosts, and only that domain", async () => {
+    const url = new URL(fx.url);
+    const viaHost = (host: string, path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
+          let body = "";
+          res.on("data", (d) => {
+            body += d;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const hit = await viaHost(`${port}-${running}.${DOMAIN}:${url.port}`, "/x");
+    expect(hit.status).toBe(201);
+    expect(JSON.parse(hit.body)).toMatchObject({ url: "/x" });
+    const other = await viaHost(`${port}-${running}.example.com`, "/health");
+    expect(JSON.parse(other.body)).toMatchObject({ status: "ok" });
+    const stopped = await viaHost(`${port}-inosuchsandbox000000.${DOMAIN}`, "/");
+    expect(stopped.status).toBe(502);
+  });
+
+  it("answers 502 in e2b's shape for a sandbox not running, unknown, or not answering", async () => {
+    for (const [id, p] of [
+      [paused, port],
+      ["inosuchsandbox000000", port],
+      [running, 1],
+    ] as const) {
+      const res = await fetch(`${fx.url}/health`, { headers: sandboxHeaders(id, p) });
+      expect(res.status, `${id}:${p}`).toBe(502);
+      expect(await res.json()).toEqual({ sandboxId: id, message: "The sandbox was not found", code: 502 });
+    }
+  });
+
+  it("answers 400 for routing headers that name no sandbox port", async () => {
+    for (const headers of [
+      sandboxHeaders(running, "99999"),
+      sandboxHeaders("not/an/id", port),
+      { "e2b-sandbox-id": running },
+    ]) {
+      const res = await fetch(`${fx.url}/health`, { headers });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { code: number }).code).toBe(400);
+    }
+  });
+
+  it("tunnels protocol upgrades (WebSocket) both ways", async () => {
+    const url = new URL(fx.url);
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const req = request({
+        host: url.hostname,
+        port: url.port,
+        path: "/ws",
+        headers: { ...sandboxHeaders(running, port), connection: "Upgrade", upgrade: "websocket" },
+      });
+      req.on("upgrade", (res, socket) => {
+        expect(res.statusCode).toBe(101);
+        socket.write("hello tunnel");
+        let got = "";
+        socket.on("data", (d: Buffer) => {
+          got += d.toString();
+          if (got.length >= "hello tunnel".length) {
+            socket.destroy();
+            resolve(got);
+          }
+        });
+      });
+      req.on("response", (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+      req.on("error", reject);
+      req.end();
+    });
+    expect(echoed).toBe("hello tunnel");
+  });
+});
