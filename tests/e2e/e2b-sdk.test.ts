@@ -258,6 +258,20 @@ describe("stock e2b SDK against Wrenn", () => {
     expect(await Sandbox.deleteSnapshot(snap.snapshotId)).toBe(false);
   }, 240_000);
 
+  it("forks a running sandbox", async () => {
+    await sbx.files.write("/home/user/fork.txt", "before the fork");
+    const [fork] = await sbx.fork({ count: 1, timeoutMs: 300_000 });
+    if (!(fork instanceof Sandbox)) throw fork ?? new Error("no fork");
+    try {
+      expect(fork.sandboxId).not.toBe(sbx.sandboxId);
+      expect(await fork.files.read("/home/user/fork.txt")).toBe("before the fork");
+      await fork.files.write("/home/user/fork.txt", "changed in the fork");
+      expect(await sbx.files.read("/home/user/fork.txt")).toBe("before the fork");
+    } finally {
+      expect(await fork.kill()).toBe(true);
+    }
+  }, 240_000);
+
   it("kills the sandbox; it is no longer running and errors use E2B's shape", async () => {
     expect(await sbx.isRunning()).toBe(true);
     expect(await sbx.kill()).toBe(true);

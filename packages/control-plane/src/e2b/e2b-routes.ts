@@ -5,6 +5,7 @@ import type { SandboxRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
 import { EnvVarsSchema, MetadataSchema, NameSchema } from "../validation.js";
+import { e2bError } from "./e2b-http.js";
 import { type E2bService, stripTag } from "./e2b-service.js";
 import {
   E2bForkResultSchema,
@@ -376,14 +377,13 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
       }),
       responses: { 201: { description: "One result per fork", schema: z.array(E2bForkResultSchema) } },
       handler: async (ctx) => {
-        await e2b.live(ctx.principal, ctx.params.sandboxID);
-        let forks = await sandboxes.fork(ctx.principal, ctx.params.sandboxID, ctx.body.count, {});
-        const timeout = ctx.body.timeout;
-        if (timeout !== undefined) {
-          forks = await Promise.all(forks.map((f) => sandboxes.keepAlive(ctx.principal, f.id, timeout)));
-        }
-        const view = await viewContext(forks);
-        return forks.map((row) => ({ sandbox: e2bSandboxView(row, view) }));
+        const results = await e2b.fork(ctx.principal, ctx.params.sandboxID, ctx.body.count, ctx.body.timeout);
+        const view = await viewContext(results.flatMap((r) => ("row" in r ? [r.row] : [])));
+        return results.map((r) => {
+          if ("row" in r) return { sandbox: e2bSandboxView(r.row, view) };
+          const { body } = e2bError(r.error);
+          return { error: body };
+        });
       },
     }),
   ];

@@ -69,6 +69,44 @@ export class E2bService {
     return { row: await this.services.sandboxes.keepAlive(principal, id, longer), resumed: false };
   }
 
+  /**
+   * Forks a running sandbox: a snapshot of it, `count` sandboxes created from that (each
+   * with its own envd token, which the agent's own fork cannot hand back), then the
+   * snapshot's name dropped (its files go with the last fork). Each fork succeeds or fails
+   * on its own, as the e2b API reports them.
+   */
+  async fork(
+    principal: Principal,
+    id: string,
+    count: number,
+    timeoutSec: number | undefined,
+  ): Promise<({ row: SandboxRow } | { error: WrennError })[]> {
+    const source = await this.live(principal, id);
+    if (source.state !== "running")
+      throw new WrennError("conflict", `sandbox ${id} is ${source.state}, not running`);
+    const name = `fork-${randomId(16)}`;
+    await this.services.snapshots.create(principal, { sandboxId: id, name });
+    const results: ({ row: SandboxRow } | { error: WrennError })[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        try {
+          const row = await this.services.sandboxes.create(principal, {
+            template: name,
+            timeoutSec: timeoutSec ?? source.timeout_sec,
+            env: {},
+            metadata: source.metadata,
+          });
+          results.push({ row });
+        } catch (err) {
+          results.push({ error: WrennError.from(err) });
+        }
+      }
+    } finally {
+      await this.services.snapshots.delete(principal, name, true);
+    }
+    return results;
+  }
+
   /** Sandboxes of the team, filtered and ordered by start time, one page at a time. */
   async list(principal: Principal, input: E2bListInput): Promise<Page<SandboxRow>> {
     const cursor: Cursor | null = decodeCursor(input.nextToken);

@@ -125,4 +125,8 @@ export function e2bSnapshotView(row: TemplateRow): z.infer<typeof E2bSnapshotInf
   return { snapshotID: row.name, names: [row.name] };
 }
 
-export const E2bForkResultSchema = z.object({ sandbox: E2bSandboxSchema });
+/** One requested fork: the sandbox, or why it did not start. */
+export const E2bForkResultSchema = z.union([
+  z.object({ sandbox: E2bSandboxSchema }),
+  z.object({ error: z.object({ code: z.number().int(), message: z.string() }) }),
+]);
