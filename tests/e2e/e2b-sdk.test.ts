@@ -78,7 +78,9 @@ describe("stock e2b SDK against Wrenn", () => {
     const pty = await sbx.pty.create({
       cols: 80,
       rows: 24,
-      onData: (d) => void (out += new TextDecoder().decode(d)),
+      onData: (d) => {
+        out += new TextDecoder().decode(d);
+      },
     });
     await sbx.pty.sendInput(pty.pid, new TextEncoder().encode("echo pty-$((40+2))\n"));
     for (let i = 0; i < 100 && !out.includes("pty-42"); i++) await new Promise((r) => setTimeout(r, 100));
