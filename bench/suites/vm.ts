@@ -7,11 +7,12 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { type Client, createClient } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
-import { HostAgentService, Process } from "@wrenn/proto";
+import { Process } from "@wrenn/proto";
 import { createSilentLogger } from "@wrenn/shared";
+import { agentClient } from "../lib/agent-client.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -73,19 +74,8 @@ export async function run(ctx: SuiteContext): Promise<void> {
     parseAgentConfig({ dataDir: join(ctx.scratchDir, "agent"), imagesDir, port: 0, hostToken: token }),
     createSilentLogger(),
   );
-  const client: Client<typeof HostAgentService> = createClient(
-    HostAgentService,
-    createConnectTransport({
-      baseUrl: `http://127.0.0.1:${agent.port}`,
-      httpVersion: "2",
-      interceptors: [
-        (next) => async (req) => {
-          req.header.set("authorization", `Bearer ${token}`);
-          return next(req);
-        },
-      ],
-    }),
-  );
+  const client = agentClient(agent.port, token);
+
   try {
     const boots: number[] = [];
     for (let i = 0; i < BOOTS; i++) {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxState } from "@wrenn/proto";
@@ -152,6 +152,17 @@ describe("snapshots: pause/resume, templates, fork", () => {
       await new Promise((r) => setTimeout(r, 600));
       expect(await counter(c)).toBeGreaterThan(a);
     }
+    // They share the template's clean memory pages (the base file's page cache): most of each
+    // clone's resident memory is shared, and together they cost far less than 3 x 512 MiB.
+    let totalPssMiB = 0;
+    for (const c of clones) {
+      const pid = (await fx.client.getSandbox({ sandboxId: c })).sandbox?.vmmPid ?? 0;
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+      const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0);
+      expect(kib("Shared_Clean") / 1024).toBeGreaterThan(50);
+      totalPssMiB += kib("Pss") / 1024;
+    }
+    expect(totalPssMiB).toBeLessThan(3 * 512 * 0.6);
     // They diverge: a write in one is not seen by the others or the source.
     await exec(fx.client, clones[0] ?? "", "echo only-zero > /home/user/t.txt");
     expect((await exec(fx.client, clones[1] ?? "", "cat /home/user/t.txt")).stdout.trim()).toBe(

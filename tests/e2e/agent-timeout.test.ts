@@ -1,3 +1,4 @@
+import { SandboxState, TimeoutAction } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
@@ -15,7 +16,11 @@ describe("host agent: inactivity timeout", () => {
   });
 
   it("is extended by activity and PingSandbox, then destroys an idle sandbox and frees everything", async () => {
-    const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 12 });
+    const { sandbox } = await fx.client.createSandbox({
+      template: "base",
+      timeoutSec: 12,
+      timeoutAction: TimeoutAction.DESTROY,
+    });
     const sandboxId = sandbox?.sandboxId ?? "";
     const firstExpiry = sandbox?.expiresAt?.seconds ?? 0n;
     await sleep(6000);
@@ -38,5 +43,23 @@ describe("host agent: inactivity timeout", () => {
     }
     expect(gone).toBe(true);
     expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  }, 180_000);
+
+  it("pauses an idle sandbox by default (VM and slot freed), and it resumes on request", async () => {
+    const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 5 });
+    const sandboxId = sandbox?.sandboxId ?? "";
+    await exec(fx.client, sandboxId, "echo before > /home/user/idle.txt");
+    let state = SandboxState.RUNNING;
+    for (let i = 0; i < 80 && state !== SandboxState.PAUSED; i++) {
+      await sleep(250);
+      state = (await fx.client.getSandbox({ sandboxId })).sandbox?.state ?? SandboxState.UNSPECIFIED;
+    }
+    expect(state).toBe(SandboxState.PAUSED);
+    const paused = (await fx.client.getSandbox({ sandboxId })).sandbox;
+    expect(paused?.vmmPid).toBe(0);
+    expect(findHostLeftovers(fx.dataDir).qemuProcesses).toEqual([]);
+    await fx.client.resumeSandbox({ sandboxId, timeoutSec: 600 });
+    expect((await exec(fx.client, sandboxId, "cat /home/user/idle.txt")).stdout).toBe("before\n");
+    await fx.client.destroySandbox({ sandboxId });
   }, 180_000);
 });

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { bootstrapAdminTeam, type ControlPlane, createControlPlane } from "@wrenn/control-plane";
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers } from "./host-leftovers.js";
 
@@ -248,6 +249,124 @@ describe("control plane with two real host agents", () => {
     expect(metrics.body.cpu_count).toBeGreaterThan(0);
   });
 
+  /** Opens a WebSocket to the API, collects its JSON messages, resolves once it closes. */
+  function openStream(path: string, headers: Record<string, string>) {
+    const ws = new WebSocket(`${cp.url.replace("http", "ws")}${path}`, { headers });
+    const messages: Json[] = [];
+    const closed = new Promise<{ code: number; messages: Json[] }>((resolve) => {
+      ws.on("close", (code) => resolve({ code, messages }));
+    });
+    const opened = new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    ws.on("message", (data) => messages.push(JSON.parse(data.toString()) as Json));
+    const sendJson = (msg: Json) => ws.send(JSON.stringify(msg));
+    const waitFor = async (pred: (m: Json) => boolean) => {
+      for (let i = 0; i < 200; i++) {
+        const found = messages.find(pred);
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no such message in ${JSON.stringify(messages)}`);
+    };
+    return { ws, opened, closed, sendJson, waitFor, messages };
+  }
+
+  it("streams a command over WebSocket (key in the first message): output, stdin, exit code", async () => {
+    const s = openStream(`/v1/sandboxes/${s1.id}/exec/ws`, {});
+    await s.opened;
+    s.sendJson({ type: "auth", api_key: key });
+    s.sendJson({ type: "start", command: "echo first; read line; echo got:$line; echo oops >&2; exit 4" });
+    await s.waitFor((m) => m.type === "started");
+    await s.waitFor((m) => m.type === "stdout");
+    s.sendJson({ type: "stdin", data: Buffer.from("typed\n").toString("base64") });
+    const { code, messages } = await s.closed;
+    expect(code, JSON.stringify(messages)).toBe(1000);
+    const text = (type: string) =>
+      messages
+        .filter((m) => m.type === type)
+        .map((m) => Buffer.from(String(m.data), "base64").toString())
+        .join("");
+    expect(text("stdout")).toBe("first\ngot:typed\n");
+    expect(text("stderr")).toBe("oops\n");
+    expect(messages.at(-1)).toMatchObject({ type: "exit", exit_code: 4 });
+
+    const denied = openStream(`/v1/sandboxes/${s1.id}/exec/ws`, { authorization: "Bearer wrn_nope" });
+    await denied.opened;
+    const refused = await denied.closed;
+    expect(refused.code).toBe(1008);
+    expect(refused.messages[0]).toMatchObject({ type: "error", code: "unauthenticated" });
+  });
+
+  it("runs an interactive terminal over WebSocket: input, resize, kill", async () => {
+    const t = openStream(`/v1/sandboxes/${s1.id}/pty/ws`, { authorization: `Bearer ${key}` });
+    await t.opened;
+    t.sendJson({ type: "start", cols: 80, rows: 24 });
+    await t.waitFor((m) => m.type === "started");
+    t.sendJson({ type: "resize", cols: 100, rows: 30 });
+    t.sendJson({ type: "input", data: Buffer.from("stty size; echo mark-$((6*7))\n").toString("base64") });
+    const screen = () =>
+      t.messages
+        .filter((m) => m.type === "data")
+        .map((m) => Buffer.from(String(m.data), "base64").toString())
+        .join("");
+    for (let i = 0; i < 100 && !screen().includes("mark-42"); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(screen()).toContain("30 100");
+    expect(screen()).toContain("mark-42");
+    t.sendJson({ type: "kill" });
+    const { messages } = await t.closed;
+    expect(messages.some((m) => m.type === "exit")).toBe(true);
+  });
+
+  it("pauses and resumes, snapshots into a template, creates from it and forks, through the API", async () => {
+    await api("POST", `/v1/sandboxes/${s1.id}/exec`, { command: "echo kept > /home/user/kept.txt" });
+    const paused = await api<Sandbox>("POST", `/v1/sandboxes/${s1.id}/pause`);
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body.state).toBe("paused");
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s1.id}`)).body.state).toBe("paused");
+    const whilePaused = await api("POST", `/v1/sandboxes/${s1.id}/exec`, { command: "true" });
+    expect(whilePaused.status).toBe(409);
+    const resumed = await api<Sandbox>("POST", `/v1/sandboxes/${s1.id}/resume`, {});
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    expect(resumed.body.state).toBe("running");
+    const kept = await api<Json>("POST", `/v1/sandboxes/${s1.id}/exec`, {
+      command: "cat /home/user/kept.txt",
+    });
+    expect(kept.body.stdout).toBe("kept\n");
+
+    const snap = await api<Json>("POST", "/v1/snapshots", { sandbox_id: s1.id, name: "cp-snap" });
+    expect(snap.status, JSON.stringify(snap.body)).toBe(201);
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s1.id}`)).body.state).toBe("running");
+    const listed = await api<{ items: { name: string }[] }>("GET", "/v1/snapshots");
+    expect(listed.body.items.map((t) => t.name)).toContain("cp-snap");
+    const clone = await api<Sandbox>("POST", "/v1/sandboxes", { template: "cp-snap", env: { WHO: "clone" } });
+    expect(clone.status, JSON.stringify(clone.body)).toBe(201);
+    // A snapshot lives on the host that made it.
+    expect(clone.body.host_id).toBe(s1.host_id);
+    const inClone = await api<Json>("POST", `/v1/sandboxes/${clone.body.id}/exec`, {
+      command: "cat /home/user/kept.txt; echo $WHO",
+    });
+    expect(inClone.body.stdout).toBe("kept\nclone\n");
+
+    const forks = await api<{ items: Sandbox[] }>("POST", `/v1/sandboxes/${s1.id}/fork`, { count: 1 });
+    expect(forks.status, JSON.stringify(forks.body)).toBe(201);
+    expect(forks.body.items).toHaveLength(1);
+    const fork = forks.body.items[0] as Sandbox;
+    const inFork = await api<Json>("POST", `/v1/sandboxes/${fork.id}/exec`, {
+      command: "cat /home/user/kept.txt",
+    });
+    expect(inFork.body.stdout).toBe("kept\n");
+
+    const refused = await api<{ error: { code: string } }>("DELETE", "/v1/snapshots/cp-snap");
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    for (const id of [clone.body.id, fork.id]) {
+      expect((await api("DELETE", `/v1/sandboxes/${id}`)).status).toBe(204);
+      expect((await api<Sandbox>("GET", `/v1/sandboxes/${id}`)).body.state).toBe("stopped");
+    }
+  }, 240_000);
+
   it("marks a sandbox its agent destroyed as stopped (reconciler)", async () => {
     const holder = s1.host_id === hostIds.a ? agents.a : agents.b;
     await holder?.client.destroySandbox({ sandboxId: s1.id });
@@ -267,7 +386,12 @@ describe("control plane with two real host agents", () => {
 
   it("destroys a sandbox through the API: stopped in the database, gone from its agent", async () => {
     const holder = s2.host_id === hostIds.a ? agents.a : agents.b;
-    // s2 stays for the next test; a third sandbox goes to the now emptier host.
+    // s2 stays for the next test; a third sandbox goes to the now emptier host, once the
+    // host's own report (its heartbeat) has caught up with the sandboxes gone from it.
+    await waitFor("s1's host reported empty", async () => {
+      const hosts = await api<{ items: { id: string; allocated: { vcpus: number } }[] }>("GET", "/v1/hosts");
+      return hosts.body.items.find((h) => h.id === s1.host_id)?.allocated.vcpus === 0 ? true : undefined;
+    });
     const r3 = await api<Sandbox>("POST", "/v1/sandboxes", { template: "base", memory_mb: 512 });
     expect(r3.status, JSON.stringify(r3.body)).toBe(201);
     expect(r3.body.host_id).toBe(s1.host_id);

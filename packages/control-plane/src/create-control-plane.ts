@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { createLogger, type Logger } from "@wrenn/shared";
 import { AuditLog } from "./audit/audit-log.js";
 import { type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
@@ -18,6 +19,7 @@ import { systemRoutes } from "./routes/system-routes.js";
 import { teamRoutes } from "./routes/team-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createServices } from "./services/services.js";
+import { SandboxStreams } from "./streams/sandbox-streams.js";
 import { createHostMonitor } from "./workers/host-monitor.js";
 import { createReconciler } from "./workers/reconciler.js";
 import { type Worker, WorkerRunner } from "./workers/worker-runner.js";
@@ -116,6 +118,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const routeDeps = { db: database.db, now, validateResponses: options.validateResponses ?? false };
   for (const route of routes) registerRoute(app, route, routeDeps);
 
+  const streams = new SandboxStreams({ db: database.db, sandboxes: services.sandboxes, now });
+  // One upgrade listener tries each WebSocket endpoint; nothing else upgrades.
+  app.server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    if (streams.handleUpgrade(req, socket, head)) return;
+    socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+  });
+
   const runner = new WorkerRunner(workers, logger);
   let url = "";
   let started = false;
@@ -136,6 +145,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       logger.info("control plane listening", { url, database: database.kind });
     },
     async stop() {
+      streams.close();
       await runner.stop();
       if (started) await app.close();
       await channels.stop();

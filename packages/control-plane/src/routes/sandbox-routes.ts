@@ -85,7 +85,7 @@ export function sandboxRoutes(
           .max(16 * 1024 * 1024)
           .optional(),
         timeout_sec: TimeoutSecSchema.optional().describe("inactivity timeout"),
-        on_timeout: z.enum(["destroy", "pause"]).default("destroy"),
+        on_timeout: z.enum(["destroy", "pause"]).default("pause"),
         env: EnvVarsSchema.default({}),
         metadata: MetadataSchema.default({}),
       }),

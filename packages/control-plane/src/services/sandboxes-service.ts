@@ -100,6 +100,16 @@ export class SandboxesService {
   }
 
   /** Calls the agent holding a sandbox. */
+  /**
+   * The agent client of a running sandbox's host, for streams (exec, terminals) that outlive
+   * one call; the caller checked the sandbox with running().
+   */
+  async streamClient(row: SandboxRow): Promise<HostAgentClient> {
+    const host = await this.host(row.host_id);
+    if (host.state !== "up") throw new WrennError("unavailable", `host ${host.id} is ${host.state}`);
+    return this.deps.hosts.client(endpointOf(host));
+  }
+
   private async onHost<T>(row: SandboxRow, rpc: (client: HostAgentClient) => Promise<T>): Promise<T> {
     const host = await this.host(row.host_id);
     if (host.state !== "up") throw new WrennError("unavailable", `host ${host.id} is ${host.state}`);

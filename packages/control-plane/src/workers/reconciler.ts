@@ -118,6 +118,8 @@ export function createReconciler(deps: ServiceDeps): Worker {
     for (const row of rows) {
       if (row.state === "pending") continue;
       const info = onAgent.get(row.id);
+      // Mid-operation (pause, resume, snapshot) the agent's state is about to change.
+      if (info?.busy) continue;
       const agentState = info ? stateFromAgent(info.state) : null;
       if (!info) {
         if (row.state === "paused") continue;

@@ -30,8 +30,9 @@ const STATE: Record<SandboxStateName, SandboxState> = {
   error: SandboxState.ERROR,
 };
 
-function sandboxInfo(record: SandboxRecord) {
+function sandboxInfo(record: SandboxRecord, busy = false) {
   return {
+    busy,
     sandboxId: record.id,
     template: record.template,
     state: STATE[record.state],
@@ -216,7 +217,7 @@ export function createHostAgentService(
 
     forkSandbox: guard(async (req) => {
       const forks = await manager.fork(requireId(req.sandboxId), req.count, req.metadata);
-      return { sandboxes: forks.map(sandboxInfo) };
+      return { sandboxes: forks.map((f) => sandboxInfo(f)) };
     }),
 
     destroySandbox: guard(async (req) => {
@@ -224,7 +225,9 @@ export function createHostAgentService(
       return {};
     }),
 
-    listSandboxes: guard(async () => ({ sandboxes: manager.list().map(sandboxInfo) })),
+    listSandboxes: guard(async () => ({
+      sandboxes: manager.list().map((r) => sandboxInfo(r, manager.isBusy(r.id))),
+    })),
 
     getSandbox: guard(async (req) => ({ sandbox: sandboxInfo(manager.get(requireId(req.sandboxId))) })),
 
@@ -279,9 +282,14 @@ export function createHostAgentService(
           cwd: req.process.cwd,
           user: req.process.user,
         },
-        { signal: ctx.signal },
+        { signal: ctx.signal, stdin: req.openStdin || req.stdin.length > 0 },
       );
-      for await (const event of events) yield execEvent(event);
+      for await (const event of events) {
+        yield execEvent(event);
+        if (event.kind === "started" && req.stdin.length > 0) {
+          await envd.sendInput({ pid: event.pid }, req.stdin, !req.openStdin);
+        }
+      }
     }),
 
     startBackground: guard(async (req) => {

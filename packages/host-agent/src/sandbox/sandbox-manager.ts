@@ -133,6 +133,11 @@ export class SandboxManager {
     }
   }
 
+  /** True while a lifecycle operation on the sandbox runs or waits (its state is about to change). */
+  isBusy(id: string): boolean {
+    return this.locks.has(id);
+  }
+
   list(): SandboxRecord[] {
     return [...this.entries.values()].map((e) => e.record);
   }

@@ -153,7 +153,12 @@ export class MemorySnapshotStore {
         fileSize,
         sha256,
         bytesWritten,
-      } = await writeBlocks(dataFile, id, input.runs, flat ? input.memorySize : undefined);
+      } = await writeBlocks(
+        dataFile,
+        id,
+        parent ? this.changedPages(input.runs, parent) : input.runs,
+        flat ? input.memorySize : undefined,
+      );
       const builds = new Map(parent?.builds.map((b) => [b.buildId, b]) ?? []);
       builds.set(id, { buildId: id, fileSize, sha256 });
       let header: MemoryHeader = {

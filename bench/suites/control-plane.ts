@@ -1,0 +1,150 @@
+/**
+ * The control plane under load, with one real host agent behind it: 1000 authenticated
+ * `GET /v1/sandboxes/{id}` (10 in flight) beside unauthenticated `GET /health`, and 100
+ * concurrent creates from one snapshot template beside creates from it one at a time.
+ */
+import { randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
+import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
+import { createSilentLogger } from "@wrenn/shared";
+import type { SuiteContext } from "../lib/suite.js";
+import { timeMs } from "../lib/timing.js";
+
+export const name = "control-plane";
+
+const GETS = 1000;
+const GET_CONCURRENCY = 10;
+const BURST = 100;
+const SEQUENTIAL = 5;
+
+type Json = Record<string, unknown>;
+
+export async function run(ctx: SuiteContext): Promise<void> {
+  const imagesDir = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
+  const agentToken = randomBytes(24).toString("hex");
+  const agent = await createHostAgent(
+    parseAgentConfig({
+      dataDir: join(ctx.scratchDir, "agent"),
+      imagesDir,
+      port: 0,
+      hostToken: agentToken,
+      netNamePrefix: "wbc",
+      firstSlot: 2000,
+      maxSlots: 120,
+      // 100 idle clones of one template share most of their memory; admit them.
+      vcpuOvercommit: 64,
+      hostMemoryMiB: 128 * 1024,
+      defaultMemoryMiB: 256,
+      maxTimeoutSec: 7200,
+    }),
+    createSilentLogger(),
+  );
+  const cp = await createControlPlane({
+    config: { port: 0, pgliteDir: "memory", heartbeatIntervalMs: 1000, reconcileIntervalMs: 2000 },
+    logger: createSilentLogger(),
+  });
+  await cp.start();
+  const key = (await bootstrapAdminTeam(cp.context)).apiKey.value;
+  const api = async (method: string, path: string, body?: unknown, auth = true) => {
+    const res = await fetch(`${cp.url}${path}`, {
+      method,
+      headers: {
+        ...(auth ? { authorization: `Bearer ${key}` } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
+  };
+  const created: string[] = [];
+  try {
+    const host = await api("POST", "/v1/hosts", { name: "bench", shared: true });
+    await api("POST", "/v1/hosts/register", {
+      token: host.body.registration_token,
+      url: `http://127.0.0.1:${agent.port}`,
+      agent_token: agentToken,
+    });
+    const source = await api("POST", "/v1/sandboxes", {
+      template: "base",
+      memory_mb: 256,
+      timeout_sec: 3600,
+    });
+    if (source.status !== 201) throw new Error(`create failed: ${JSON.stringify(source.body)}`);
+    const sourceId = String(source.body.id);
+    created.push(sourceId);
+
+    const health: number[] = [];
+    const gets: number[] = [];
+    let getErrors = 0;
+    const one = async (path: string, auth: boolean, out: number[]) => {
+      let status = 0;
+      out.push(
+        await timeMs(async () => {
+          status = (await api("GET", path, undefined, auth)).status;
+        }),
+      );
+      if (status !== 200) getErrors++;
+    };
+    const pool = async (count: number, task: () => Promise<void>) => {
+      let left = count;
+      await Promise.all(
+        Array.from({ length: GET_CONCURRENCY }, async () => {
+          while (left-- > 0) await task();
+        }),
+      );
+    };
+    await pool(GETS, () => one("/health", false, health));
+    await pool(GETS, () => one(`/v1/sandboxes/${sourceId}`, true, gets));
+    ctx.measurements.record(`GET /health (no auth), ${GET_CONCURRENCY} in flight`, "ms", health);
+    ctx.measurements.record(`GET /v1/sandboxes/{id} (API key), ${GET_CONCURRENCY} in flight`, "ms", gets, {
+      baseline: `GET /health (no auth), ${GET_CONCURRENCY} in flight`,
+      notes: `${getErrors} non-200 answers of ${2 * GETS}`,
+    });
+
+    const snap = await api("POST", "/v1/snapshots", { sandbox_id: sourceId, name: "bench-load" });
+    if (snap.status !== 201) throw new Error(`snapshot failed: ${JSON.stringify(snap.body)}`);
+    const sequential: number[] = [];
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      sequential.push(
+        await timeMs(async () => {
+          const r = await api("POST", "/v1/sandboxes", { template: "bench-load", timeout_sec: 3600 });
+          if (r.status !== 201) throw new Error(`create from template failed: ${JSON.stringify(r.body)}`);
+          created.push(String(r.body.id));
+        }),
+      );
+    }
+    for (const id of created.splice(1)) await api("DELETE", `/v1/sandboxes/${id}`);
+    ctx.measurements.record("create from template, one at a time", "ms", sequential);
+
+    const burst: number[] = [];
+    const codes = new Map<number, number>();
+    const wall = await timeMs(async () => {
+      await Promise.all(
+        Array.from({ length: BURST }, async () => {
+          let status = 0;
+          burst.push(
+            await timeMs(async () => {
+              const r = await api("POST", "/v1/sandboxes", { template: "bench-load", timeout_sec: 3600 });
+              status = r.status;
+              if (r.status === 201) created.push(String(r.body.id));
+            }),
+          );
+          codes.set(status, (codes.get(status) ?? 0) + 1);
+        }),
+      );
+    });
+    ctx.log(`burst of ${BURST}: ${(wall / 1000).toFixed(1)} s, statuses ${JSON.stringify([...codes])}`);
+    ctx.measurements.record(`create from template, ${BURST} at once (each request)`, "ms", burst, {
+      baseline: "create from template, one at a time",
+      notes: `all ${BURST} done in ${(wall / 1000).toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries(codes))}`,
+    });
+  } finally {
+    for (const id of created) await api("DELETE", `/v1/sandboxes/${id}`).catch(() => {});
+    await api("DELETE", "/v1/snapshots/bench-load").catch(() => {});
+    await cp.stop();
+    await agent.close({ destroySandboxes: true });
+  }
+}

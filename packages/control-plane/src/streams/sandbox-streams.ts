@@ -1,0 +1,288 @@
+/**
+ * Exec streams and terminals over WebSocket:
+ *   GET /v1/sandboxes/{id}/exec/ws   a command, its stdout/stderr as they come, stdin, signals
+ *   GET /v1/sandboxes/{id}/pty/ws    an interactive terminal (new, or attach by pid)
+ * Authentication comes before any data: an API key in the upgrade request (Authorization
+ * Bearer or X-API-Key), or else the first message `{"type":"auth","api_key":"…"}` within
+ * AUTH_TIMEOUT_MS. Then the client sends one `start` message. Every message is JSON; bytes
+ * travel base64-encoded in `data`.
+ *
+ * exec:  client → {type:"start", command, envs?, cwd?, user?, timeout_ms?}
+ *                 {type:"stdin", data, close?}  {type:"kill"}
+ *        server → {type:"started", pid} {type:"stdout"|"stderr", data} {type:"exit", exit_code, error?}
+ * pty:   client → {type:"start", cols, rows, command?, envs?, cwd?, user?, pid?}
+ *                 {type:"input", data} {type:"resize", cols, rows} {type:"kill"}
+ *        server → {type:"started", pid} {type:"data", data} {type:"exit", exit_code, error?}
+ * Errors: {type:"error", code, message}, then the socket closes.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WrennError } from "@wrenn/shared";
+import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import { z } from "zod";
+import { authenticateApiKey, presentedApiKey } from "../auth/authenticate.js";
+import type { Principal } from "../auth/principal.js";
+import type { Db } from "../db/database.js";
+import { fromHostError } from "../drivers/host-errors.js";
+import type { SandboxesService } from "../services/sandboxes-service.js";
+
+const AUTH_TIMEOUT_MS = 10_000;
+const PATH_RE = /^\/v1\/sandboxes\/([A-Za-z0-9_-]{1,128})\/(exec|pty)\/ws$/;
+
+const AuthMessage = z.object({ type: z.literal("auth"), api_key: z.string().min(1) });
+const ExecStart = z.object({
+  type: z.literal("start"),
+  command: z
+    .string()
+    .min(1)
+    .max(1024 * 1024),
+  envs: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().default(""),
+  user: z.string().default(""),
+  timeout_ms: z.number().int().min(0).default(0),
+});
+const PtyStart = z.object({
+  type: z.literal("start"),
+  cols: z.number().int().min(1).max(1000),
+  rows: z.number().int().min(1).max(1000),
+  command: z
+    .string()
+    .max(64 * 1024)
+    .default(""),
+  envs: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().default(""),
+  user: z.string().default(""),
+  pid: z.number().int().min(0).default(0),
+});
+const Base64 = z.base64();
+const ExecInput = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("stdin"), data: Base64.default(""), close: z.boolean().default(false) }),
+  z.object({ type: z.literal("kill") }),
+]);
+const PtyInput = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("input"), data: Base64 }),
+  z.object({
+    type: z.literal("resize"),
+    cols: z.number().int().min(1).max(1000),
+    rows: z.number().int().min(1).max(1000),
+  }),
+  z.object({ type: z.literal("kill") }),
+]);
+
+export interface SandboxStreamsDeps {
+  db: Db;
+  sandboxes: SandboxesService;
+  now: () => Date;
+}
+
+/** Serves the two WebSocket endpoints; `handleUpgrade` returns false for any other path. */
+export class SandboxStreams {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024 * 1024 });
+
+  constructor(private readonly deps: SandboxStreamsDeps) {}
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    const match = PATH_RE.exec(path);
+    if (!match) return false;
+    const [, sandboxId, kind] = match as unknown as [string, string, "exec" | "pty"];
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      void this.serve(ws, req, sandboxId, kind).catch((err: unknown) => fail(ws, err));
+    });
+    return true;
+  }
+
+  close(): void {
+    for (const client of this.wss.clients) client.terminate();
+    this.wss.close();
+  }
+
+  private async serve(ws: WebSocket, req: IncomingMessage, sandboxId: string, kind: "exec" | "pty") {
+    const inbox = new Inbox(ws);
+    const principal = await this.authenticate(req, inbox);
+    const start = await inbox.next(AUTH_TIMEOUT_MS);
+    const row = await this.deps.sandboxes.running(principal, sandboxId);
+    const client = await this.deps.sandboxes.streamClient(row);
+    const abort = new AbortController();
+    ws.once("close", () => abort.abort());
+    if (kind === "exec") {
+      const spec = parse(ExecStart, start);
+      let pid = 0;
+      inbox.onMessage(async (raw) => {
+        const msg = parse(ExecInput, raw);
+        if (!pid) throw new WrennError("failed_precondition", "the process has not started yet");
+        if (msg.type === "kill") {
+          await client.killProcess({ sandboxId, process: { selector: { case: "pid", value: pid } } });
+        } else {
+          await client.sendProcessInput({
+            sandboxId,
+            process: { selector: { case: "pid", value: pid } },
+            data: Buffer.from(msg.data, "base64"),
+            closeStdin: msg.close,
+          });
+        }
+      });
+      const stream = client.execStream(
+        {
+          sandboxId,
+          process: { command: spec.command, envs: spec.envs, cwd: spec.cwd, user: spec.user },
+          timeoutMs: spec.timeout_ms,
+          openStdin: true,
+        },
+        { signal: abort.signal },
+      );
+      try {
+        for await (const res of stream) {
+          const e = res.event;
+          if (e.case === "started") {
+            pid = e.value.pid;
+            send(ws, { type: "started", pid });
+          } else if (e.case === "stdout" || e.case === "stderr") {
+            send(ws, { type: e.case, data: Buffer.from(e.value).toString("base64") });
+          } else if (e.case === "exited") {
+            send(ws, { type: "exit", exit_code: e.value.exitCode, error: e.value.error || undefined });
+          }
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) throw fromHostError(err, row.host_id ?? "?");
+      }
+    } else {
+      const spec = parse(PtyStart, start);
+      let pid = spec.pid;
+      inbox.onMessage(async (raw) => {
+        const msg = parse(PtyInput, raw);
+        if (!pid) throw new WrennError("failed_precondition", "the terminal has not started yet");
+        if (msg.type === "input")
+          await client.ptyInput({ sandboxId, pid, data: Buffer.from(msg.data, "base64") });
+        else if (msg.type === "resize")
+          await client.ptyResize({ sandboxId, pid, cols: msg.cols, rows: msg.rows });
+        else await client.ptyKill({ sandboxId, pid });
+      });
+      const stream = client.ptyAttach(
+        {
+          sandboxId,
+          pid: spec.pid,
+          cols: spec.cols,
+          rows: spec.rows,
+          command: spec.command,
+          envs: spec.envs,
+          cwd: spec.cwd,
+          user: spec.user,
+        },
+        { signal: abort.signal },
+      );
+      try {
+        for await (const res of stream) {
+          const e = res.event;
+          if (e.case === "started") {
+            pid = e.value.pid;
+            send(ws, { type: "started", pid });
+          } else if (e.case === "data") {
+            send(ws, { type: "data", data: Buffer.from(e.value).toString("base64") });
+          } else if (e.case === "exited") {
+            send(ws, { type: "exit", exit_code: e.value.exitCode, error: e.value.error || undefined });
+          }
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) throw fromHostError(err, row.host_id ?? "?");
+      }
+    }
+    ws.close(1000, "done");
+  }
+
+  /** The key from the upgrade request, else from the first message. */
+  private async authenticate(req: IncomingMessage, inbox: Inbox): Promise<Principal> {
+    const presented = presentedApiKey({
+      authorization: req.headers.authorization,
+      "x-api-key": req.headers["x-api-key"],
+    });
+    if (presented) return authenticateApiKey(this.deps.db, presented, this.deps.now());
+    const first = await inbox.next(AUTH_TIMEOUT_MS).catch(() => {
+      throw new WrennError(
+        "unauthenticated",
+        "no API key: send it in the upgrade request or as the first message",
+      );
+    });
+    const msg = AuthMessage.safeParse(first);
+    if (!msg.success) {
+      throw new WrennError("unauthenticated", 'the first message must be {"type":"auth","api_key":"…"}');
+    }
+    return authenticateApiKey(this.deps.db, msg.data.api_key, this.deps.now());
+  }
+}
+
+/** Messages of one socket: awaited one by one before the stream starts, then handed to a handler. */
+class Inbox {
+  private readonly queue: unknown[] = [];
+  private waiter: ((msg: unknown) => void) | undefined;
+  private handler: ((msg: unknown) => Promise<void>) | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly ws: WebSocket) {
+    ws.on("message", (data: RawData) => {
+      let msg: unknown;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        fail(ws, new WrennError("invalid_argument", "messages must be JSON"));
+        return;
+      }
+      if (this.handler) {
+        const handler = this.handler;
+        this.chain = this.chain.then(() => handler(msg)).catch((err: unknown) => fail(ws, err));
+      } else if (this.waiter) {
+        const waiter = this.waiter;
+        this.waiter = undefined;
+        waiter(msg);
+      } else {
+        this.queue.push(msg);
+      }
+    });
+  }
+
+  next(timeoutMs: number): Promise<unknown> {
+    if (this.queue.length > 0) return Promise.resolve(this.queue.shift());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new WrennError("deadline_exceeded", "no message in time"));
+      }, timeoutMs);
+      this.waiter = (msg) => {
+        clearTimeout(timer);
+        resolve(msg);
+      };
+      this.ws.once("close", () => {
+        clearTimeout(timer);
+        reject(new WrennError("invalid_argument", "socket closed"));
+      });
+    });
+  }
+
+  onMessage(handler: (msg: unknown) => Promise<void>): void {
+    this.handler = handler;
+    for (const msg of this.queue.splice(0)) {
+      this.chain = this.chain.then(() => handler(msg)).catch((err: unknown) => fail(this.ws, err));
+    }
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    throw new WrennError("invalid_argument", `${where}${issue?.message ?? "invalid message"}`);
+  }
+  return parsed.data;
+}
+
+function send(ws: WebSocket, msg: Record<string, unknown>): void {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+}
+
+function fail(ws: WebSocket, err: unknown): void {
+  const e = WrennError.from(err);
+  send(ws, { type: "error", code: e.code, message: e.message });
+  // 1008 policy violation for auth, 1011 for everything else.
+  ws.close(e.code === "unauthenticated" ? 1008 : 1011, e.code);
+}

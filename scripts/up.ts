@@ -1,0 +1,207 @@
+/**
+ * `make up` / `wrenn up`: one local Wrenn: a host agent and the control plane (embedded
+ * PGlite under $WRENN_DIR/cp) with the agent registered to it. Prints the API URL and a key
+ * and writes them to $WRENN_DIR/credentials.env. Ctrl-C stops both; the agent destroys its
+ * sandboxes on the way out (no VM, namespace or process is left).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+const repoRoot = resolve(import.meta.dirname, "..");
+const wrennDir = process.env.WRENN_DIR || join(homedir(), ".wrenn");
+const credentialsPath = join(wrennDir, "credentials.env");
+const agentPort = Number(process.env.WRENN_AGENT_PORT || 50051);
+const cpPort = Number(process.env.WRENN_CP_PORT || 8080);
+const tsx = join(repoRoot, "node_modules/.bin/tsx");
+
+function step(message: string): void {
+  process.stderr.write(`\x1b[1m==> ${message}\x1b[0m\n`);
+}
+
+function info(message: string): void {
+  process.stderr.write(`    ${message}\n`);
+}
+
+function readEnvFile(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m?.[1]) out[m[1]] = m[2] ?? "";
+  }
+  return out;
+}
+
+function agentToken(): string {
+  const path = join(wrennDir, "agent-token");
+  if (!existsSync(path) || readFileSync(path, "utf8").trim().length < 16) {
+    writeFileSync(path, randomBytes(24).toString("hex"), { mode: 0o600 });
+  }
+  return readFileSync(path, "utf8").trim();
+}
+
+/** Starts a service and resolves once it prints `<name> listening on <url-or-port>`. */
+function startService(
+  label: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(tsx, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolveReady, reject) => {
+    let out = "";
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = ready.exec(out);
+      if (match) {
+        child.stdout?.off("data", onData);
+        child.stdout?.on("data", () => {});
+        resolveReady({ child, match });
+      }
+    };
+    child.stdout?.on("data", onData);
+    let errors = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      errors = (errors + chunk.toString()).slice(-4000);
+      if (process.env.WRENN_UP_VERBOSE) process.stderr.write(chunk);
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`${label} exited (${code}) before it was ready:\n${errors}`)),
+    );
+  });
+}
+
+async function api<T>(
+  url: string,
+  path: string,
+  key: string | undefined,
+  init: RequestInit = {},
+): Promise<T> {
+  const res = await fetch(`${url}${path}`, {
+    ...init,
+    headers: {
+      "content-type": "application/json",
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...(init.headers as Record<string, string>),
+    },
+  });
+  const body = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
+  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${body.error?.code} ${body.error?.message}`);
+  return body;
+}
+
+/** The first API key: bootstrapped once, kept in credentials.env after that. */
+async function ensureApiKey(cpEnv: NodeJS.ProcessEnv): Promise<string> {
+  const known = readEnvFile(credentialsPath).WRENN_API_KEY;
+  if (known) return known;
+  step("creating the admin team and its first API key");
+  const child = spawn(tsx, ["packages/control-plane/src/main.ts", "bootstrap"], {
+    cwd: repoRoot,
+    env: { ...process.env, ...cpEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  const key = /^api key (\S+)$/m.exec(out)?.[1];
+  if (code !== 0 || !key) {
+    throw new Error(
+      `bootstrap failed: ${err.trim() || out.trim()}\n` +
+        `hint: the database under ${join(wrennDir, "cp")} already has an admin team but ${credentialsPath} lost its key; remove that directory to start fresh`,
+    );
+  }
+  return key;
+}
+
+async function registerAgent(cpUrl: string, key: string, agentUrl: string, token: string): Promise<void> {
+  const hosts = await api<{ items?: Array<{ url?: string; state?: string }> }>(cpUrl, "/v1/hosts", key);
+  if (hosts.items?.some((h) => h.url === agentUrl)) {
+    info(`host agent ${agentUrl} already registered`);
+    return;
+  }
+  const created = await api<{ registration_token?: string; token?: string }>(cpUrl, "/v1/hosts", key, {
+    method: "POST",
+    body: JSON.stringify({ name: "local", shared: true }),
+  });
+  const registration = created.registration_token ?? created.token;
+  await api(cpUrl, "/v1/hosts/register", undefined, {
+    method: "POST",
+    body: JSON.stringify({ token: registration, url: agentUrl, agent_token: token }),
+  });
+  info(`host agent ${agentUrl} registered`);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(wrennDir, { recursive: true });
+  const token = agentToken();
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    step("stopping (the agent destroys its sandboxes)");
+    for (const child of [...children].reverse()) {
+      if (child.exitCode !== null) continue;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stop(0));
+  process.on("SIGTERM", () => void stop(0));
+
+  try {
+    step(`starting the host agent on 127.0.0.1:${agentPort}`);
+    const agent = await startService(
+      "host agent",
+      ["packages/host-agent/src/main.ts", "serve"],
+      { WRENN_AGENT_TOKEN: token, WRENN_AGENT_PORT: String(agentPort), WRENN_AGENT_DESTROY_ON_EXIT: "1" },
+      /wrenn-agent listening on (\d+)/,
+    );
+    children.push(agent.child);
+    const agentUrl = `http://127.0.0.1:${agent.match[1]}`;
+
+    const cpEnv = { WRENN_CP_PORT: String(cpPort), WRENN_DIR: wrennDir };
+    const key = await ensureApiKey(cpEnv);
+    step(`starting the control plane on 127.0.0.1:${cpPort} (embedded PGlite under ${join(wrennDir, "cp")})`);
+    const cp = await startService(
+      "control plane",
+      ["packages/control-plane/src/main.ts", "serve"],
+      cpEnv,
+      /wrenn-cp listening on (\S+)/,
+    );
+    children.push(cp.child);
+    const cpUrl = cp.match[1] ?? `http://127.0.0.1:${cpPort}`;
+    await registerAgent(cpUrl, key, agentUrl, token);
+
+    const lines = [`WRENN_API_URL=${cpUrl}`, `WRENN_API_KEY=${key}`];
+    writeFileSync(credentialsPath, `${lines.join("\n")}\n`, { mode: 0o600 });
+    chmodSync(credentialsPath, 0o600);
+    process.stdout.write(
+      `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n\nCtrl-C stops it.\n`,
+    );
+    for (const child of children) {
+      child.once("exit", (code) => {
+        if (!stopping) {
+          process.stderr.write(`a Wrenn process exited (${code}); stopping the rest\n`);
+          void stop(1);
+        }
+      });
+    }
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    await stop(1);
+  }
+}
+
+await main();
