@@ -134,9 +134,8 @@ describe("SDK and CLI against a control plane without hosts", () => {
     );
 
     const shell = await runWrenn(["sandbox", "shell", "iabc"], env);
-    expect(shell.stderr).toMatch(
-      /^error \[not_implemented\]: wrenn sandbox shell needs a PTY over WebSocket/,
-    );
+    expect(shell.code).toBe(1);
+    expect(shell.stderr).toMatch(/^error \[not_found\]: sandbox iabc not found/);
 
     const ls = await runWrenn(["sandbox", "ls", "--json"], env);
     expect(JSON.parse(ls.stdout)).toEqual([]);

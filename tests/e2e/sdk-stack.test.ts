@@ -67,7 +67,7 @@ describe("SDK and CLI through the full stack", () => {
     rmSync(work, { recursive: true, force: true });
   }, 120_000);
 
-  it("creates a sandbox and runs commands: exit codes, callbacks, env, cwd, user, stdin, bytes, timeout", async () => {
+  it("creates a sandbox and runs commands: exit codes, env, cwd, user, stdin, bytes, timeout", async () => {
     sandbox = await Sandbox.create({
       client,
       memoryMiB: 512,
@@ -80,22 +80,14 @@ describe("SDK and CLI through the full stack", () => {
       metadata: { suite: "sdk-stack" },
     });
 
-    const out: string[] = [];
-    const err: string[] = [];
-    const res = await sandbox.commands.run("echo $WHO; echo oops >&2; exit 3", {
-      onStdout: (d) => out.push(d),
-      onStderr: (d) => err.push(d),
-    });
-    expect(res).toMatchObject({ exitCode: 3, stdout: "sdk\n", stderr: "oops\n", error: null });
-    expect(out).toEqual(["sdk\n"]);
-    expect(err).toEqual(["oops\n"]);
-
+    const res = await sandbox.commands.run("echo $WHO; echo oops >&2; exit 3");
+    expect(res).toMatchObject({ exitCode: 3, stdout: "sdk\n", stderr: "oops\n", error: "exit status 3" });
     const ctx = await sandbox.commands.run("pwd; whoami; echo $X", {
       cwd: "/tmp",
       user: "root",
       envs: { X: "1" },
     });
-    expect(ctx.stdout).toBe("/tmp\nroot\n1\n");
+    expect(ctx).toMatchObject({ exitCode: 0, stdout: "/tmp\nroot\n1\n", error: null });
     expect((await sandbox.commands.run("cat", { stdin: "piped in" })).stdout).toBe("piped in");
     const bytes = await sandbox.commands.run("printf '\\377\\376'");
     expect([...bytes.stdoutBytes]).toEqual([0xff, 0xfe]);
@@ -103,18 +95,57 @@ describe("SDK and CLI through the full stack", () => {
     expect(slow.error).toMatch(/timed out/);
   });
 
-  it("starts, lists, kills and waits for background processes", async () => {
-    const handle: CommandHandle = await sandbox.commands.run("sleep 600", {
-      background: true,
-      tag: "sleeper",
+  it("streams output to callbacks as it is written, with stdin", async () => {
+    const chunks: { data: string; at: number }[] = [];
+    const errs: string[] = [];
+    const res = await sandbox.commands.run("echo first; sleep 2; echo second; echo e >&2; cat", {
+      onStdout: (data) => chunks.push({ data, at: Date.now() }),
+      onStderr: (d) => errs.push(d),
+      stdin: "from stdin",
     });
-    expect(handle.pid).toBeGreaterThan(0);
+    const done = Date.now();
+    expect(res).toMatchObject({ exitCode: 0, stdout: "first\nsecond\nfrom stdin", stderr: "e\n" });
+    expect(chunks.map((c) => c.data).join("")).toBe(res.stdout);
+    expect(errs.join("")).toBe("e\n");
+    // The first line arrived while the command was still sleeping.
+    expect(done - (chunks[0]?.at ?? done)).toBeGreaterThan(1000);
+  });
+
+  it("runs background commands: stdin, wait, kill; detached processes: list and kill by tag", async () => {
+    const reader = await sandbox.commands.run("read line; echo got $line; exit 5", { background: true });
+    expect(reader.pid).toBeGreaterThan(0);
+    reader.sendStdin("hello\n");
+    expect(await reader.wait()).toMatchObject({ exitCode: 5, stdout: "got hello\n" });
+
+    const sleeper = await sandbox.commands.run("sleep 600", { background: true });
+    sleeper.kill();
+    const killed = await sleeper.wait();
+    expect(killed.exitCode).not.toBe(0);
+
+    const detached = await sandbox.commands.start("sleep 600", { tag: "sleeper" });
     expect(await sandbox.commands.list()).toContainEqual(
-      expect.objectContaining({ pid: handle.pid, tag: "sleeper" }),
+      expect.objectContaining({ pid: detached.pid, tag: "sleeper" }),
     );
-    await handle.kill();
-    await handle.wait({ timeoutMs: 15_000, pollMs: 200 });
-    expect((await sandbox.commands.list()).map((p) => p.pid)).not.toContain(handle.pid);
+    await sandbox.commands.kill("sleeper");
+    await expect
+      .poll(async () => (await sandbox.commands.list()).map((p) => p.pid), { timeout: 15_000 })
+      .not.toContain(detached.pid);
+  });
+
+  it("opens a terminal: input, output, exit code", async () => {
+    let output = "";
+    const pty = await sandbox.pty.create({
+      cols: 100,
+      rows: 30,
+      onData: (d) => (output += Buffer.from(d).toString()),
+    });
+    expect(pty.pid).toBeGreaterThan(0);
+    pty.sendInput("echo $((6*7)); stty size\n");
+    await expect.poll(() => output, { timeout: 15_000 }).toMatch(/42\r?\n30 100/);
+    pty.resize({ cols: 120, rows: 40 });
+    pty.sendInput("stty size; exit 3\n");
+    expect(await pty.wait()).toMatchObject({ exitCode: 3 });
+    expect(output).toMatch(/40 120/);
   });
 
   it("writes and reads files as text, bytes and streams; lists, makes and removes directories", async () => {
@@ -184,7 +215,8 @@ describe("SDK and CLI through the full stack", () => {
 
     const child = await Sandbox.create({ client, snapshot: "sdk-snap" });
     try {
-      expect(child.info).toMatchObject({ state: "running", template: "sdk-snap" });
+      expect(child.info.state).toBe("running");
+      expect(child.info.snapshotId).not.toBeNull();
       expect(child.sandboxId).not.toBe(sandbox.sandboxId);
       expect((await child.commands.run("cat /dev/shm/marker /home/user/hello.txt")).stdout).toBe(
         "in-memory\nhi ✓\n",
@@ -223,6 +255,14 @@ describe("SDK and CLI through the full stack", () => {
       input: "12345",
     });
     expect(piped.stdout.trim()).toBe("5");
+  });
+
+  it("wrenn sandbox shell: a terminal driven from piped input, exiting with the shell's code", async () => {
+    const res = await runWrenn(["sandbox", "shell", sandbox.sandboxId], env, {
+      input: "echo shell-$((1+2))\nexit 7\n",
+    });
+    expect(res.code, res.stderr).toBe(7);
+    expect(res.stdout).toMatch(/shell-3/);
   });
 
   it("wrenn sandbox cp: upload and download, files, directories and stdio", async () => {
@@ -311,6 +351,7 @@ describe("SDK and CLI through the full stack", () => {
     try {
       // The examples import "@wrenn/sdk" as a user's code would.
       mkdirSync(join(dir, "node_modules/@wrenn"), { recursive: true });
+      writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
       symlinkSync(SDK_DIR, join(dir, "node_modules/@wrenn/sdk"));
       const outputs: string[] = [];
       for (const [i, code] of readmeExamples().entries()) {

@@ -1,5 +1,6 @@
 import { type ConnectionOptions, type ResolvedConnection, resolveConnection } from "./config.js";
 import { apiErrorFromResponse, WrennConnectionError } from "./errors.js";
+import { type ServerMessage, StreamSocket } from "./stream-socket.js";
 
 export type QueryValue = string | number | boolean | undefined;
 
@@ -83,6 +84,16 @@ export class ApiClient {
       });
     }
     return res;
+  }
+
+  /** Opens one of the WebSocket stream endpoints (`…/exec/ws`, `…/pty/ws`). */
+  openStream(
+    path: string,
+    start: Record<string, unknown>,
+    onMessage: (msg: ServerMessage) => void,
+  ): Promise<StreamSocket> {
+    const url = `${this.apiUrl.replace(/^http/, "ws")}${path}`;
+    return StreamSocket.open({ url, path, apiKey: this.#apiKey, start, onMessage });
   }
 
   /** A JSON request; resolves to the parsed body, or undefined for 204. */

@@ -1,5 +1,7 @@
 import { type ApiClient, apiPath } from "./api-client.js";
 import type { ExecWire, ProcessWire } from "./api-types.js";
+import { WrennConnectionError } from "./errors.js";
+import type { ServerMessage, StreamSocket } from "./stream-socket.js";
 
 export interface CommandOptions {
   /** Extra environment variables for this command. */
@@ -8,20 +10,23 @@ export interface CommandOptions {
   cwd?: string;
   /** User to run as (default: the sandbox's default user, `user`). */
   user?: string;
-  /** Kill the command after this many milliseconds (default 60 000; 0 means no limit). */
+  /** Kill the command after this many milliseconds (default 60 000 in the foreground, none in the background; 0 means none). */
   timeoutMs?: number;
-  /** Bytes or text written to the command's stdin (foreground commands only). */
-  stdin?: string;
-  /**
-   * Called with the command's output. The API runs commands to completion (no streaming
-   * endpoint yet), so each callback receives the whole output once the command ends.
-   */
+  /** Text or bytes written to the command's stdin, which is then closed. */
+  stdin?: string | Uint8Array;
+  /** Called with each chunk of output as it comes (the command then runs over a WebSocket stream). */
   onStdout?: (data: string) => void;
   onStderr?: (data: string) => void;
 }
 
-export interface BackgroundCommandOptions extends Omit<CommandOptions, "stdin" | "onStdout" | "onStderr"> {
+export interface BackgroundCommandOptions extends Omit<CommandOptions, "stdin"> {
   background: true;
+}
+
+export interface StartOptions {
+  envs?: Record<string, string>;
+  cwd?: string;
+  user?: string;
   /** A name to find or kill the process by. */
   tag?: string;
 }
@@ -33,7 +38,7 @@ export interface CommandResult {
   stderr: string;
   stdoutBytes: Uint8Array;
   stderrBytes: Uint8Array;
-  /** Why the command did not run to a normal exit (timeout, signal, could not start), else null. */
+  /** How the process ended, as envd reports it ("exit status 3", "timed out after 1000 ms", …), or null. */
   error: string | null;
   pid: number;
 }
@@ -56,42 +61,120 @@ function decode(data: string, encoding: "utf8" | "base64"): Uint8Array {
   return encoding === "base64" ? new Uint8Array(Buffer.from(data, "base64")) : new TextEncoder().encode(data);
 }
 
-/** A process started with `background: true`. */
+function toBytes(data: string | Uint8Array): Buffer {
+  return typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data);
+}
+
+/**
+ * A command running over the exec stream (`background: true`, or any run with output
+ * callbacks): output arrives as it is written, stdin can be fed, and `wait()` gives the result.
+ */
 export class CommandHandle {
   readonly pid: number;
-  readonly tag: string | undefined;
-  readonly #commands: Commands;
+  readonly #socket: StreamSocket;
+  readonly #result: Promise<CommandResult>;
 
-  constructor(commands: Commands, pid: number, tag: string | undefined) {
-    this.#commands = commands;
+  /** Use `commands.run(cmd, { background: true })`. */
+  constructor(pid: number, socket: StreamSocket, result: Promise<CommandResult>) {
     this.pid = pid;
-    this.tag = tag;
+    this.#socket = socket;
+    this.#result = result;
   }
 
-  /** Signals the process (SIGKILL by default). */
-  kill(signal: Signal = "SIGKILL"): Promise<void> {
-    return this.#commands.kill(this.pid, signal);
-  }
-
-  /**
-   * Resolves once the process is no longer running. The API does not report a background
-   * process's exit code or output, so this polls the process list.
-   */
-  async wait(options: { pollMs?: number; timeoutMs?: number } = {}): Promise<void> {
-    const pollMs = options.pollMs ?? 500;
-    const deadline = options.timeoutMs ? Date.now() + options.timeoutMs : Number.POSITIVE_INFINITY;
-    for (;;) {
-      const running = await this.#commands.list();
-      if (!running.some((p) => p.pid === this.pid)) return;
-      if (Date.now() + pollMs > deadline) {
-        throw new Error(`process ${this.pid} still running after ${options.timeoutMs} ms`);
+  /** Opens the exec stream and resolves once the process has started. */
+  static async start(
+    api: ApiClient,
+    sandboxId: string,
+    cmd: string,
+    options: CommandOptions & { timeoutMs: number },
+  ): Promise<CommandHandle> {
+    const path = apiPath("sandboxes", sandboxId, "exec", "ws");
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let pid = 0;
+    let exit: { code: number; error: string | null } | undefined;
+    let onStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      onStarted = resolve;
+    });
+    const socket = await api.openStream(
+      path,
+      {
+        command: cmd,
+        envs: options.envs,
+        cwd: options.cwd,
+        user: options.user,
+        timeout_ms: options.timeoutMs,
+      },
+      (msg: ServerMessage) => {
+        if (msg.type === "started") {
+          pid = Number(msg.pid);
+          onStarted();
+        } else if ((msg.type === "stdout" || msg.type === "stderr") && typeof msg.data === "string") {
+          const chunk = Buffer.from(msg.data, "base64");
+          (msg.type === "stdout" ? stdout : stderr).push(chunk);
+          (msg.type === "stdout" ? options.onStdout : options.onStderr)?.(chunk.toString("utf8"));
+        } else if (msg.type === "exit") {
+          exit = { code: Number(msg.exit_code), error: typeof msg.error === "string" ? msg.error : null };
+        }
+      },
+    );
+    const result = socket.done.then((): CommandResult => {
+      if (!exit) {
+        throw new WrennConnectionError({
+          url: path,
+          timedOut: false,
+          message: "the exec stream closed before the command exited",
+        });
       }
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
+      const stdoutBytes = new Uint8Array(Buffer.concat(stdout));
+      const stderrBytes = new Uint8Array(Buffer.concat(stderr));
+      return {
+        exitCode: exit.code,
+        stdout: Buffer.from(stdoutBytes).toString("utf8"),
+        stderr: Buffer.from(stderrBytes).toString("utf8"),
+        stdoutBytes,
+        stderrBytes,
+        error: exit.error,
+        pid,
+      };
+    });
+    result.catch(() => undefined);
+    // Started, or the stream failed first (sandbox not running, bad input): that error surfaces here.
+    await Promise.race([started, result]);
+    return new CommandHandle(pid, socket, result);
+  }
+
+  /** Resolves with the exit code and all output once the command ends (a non-zero exit does not throw). */
+  wait(): Promise<CommandResult> {
+    return this.#result;
+  }
+
+  /** Writes to the command's stdin; `close` ends it. */
+  sendStdin(data: string | Uint8Array, options: { close?: boolean } = {}): void {
+    this.#socket.send({
+      type: "stdin",
+      data: toBytes(data).toString("base64"),
+      close: options.close ?? false,
+    });
+  }
+
+  closeStdin(): void {
+    this.#socket.send({ type: "stdin", data: "", close: true });
+  }
+
+  /** Kills the command (SIGKILL); `wait()` then resolves with how it ended. */
+  kill(): void {
+    this.#socket.send({ type: "kill" });
+  }
+
+  /** Stops receiving output (closes the stream); use `kill()` to stop the command. */
+  disconnect(): void {
+    this.#socket.close();
   }
 }
 
-/** Commands in one sandbox: `/bin/bash -l -c <cmd>`, run to completion or in the background. */
+/** Commands in one sandbox, each run as `/bin/bash -l -c <cmd>`. */
 export class Commands {
   readonly #api: ApiClient;
   readonly #sandboxId: string;
@@ -101,33 +184,43 @@ export class Commands {
     this.#sandboxId = sandboxId;
   }
 
-  /** Runs a command to completion and returns its exit code and output (a non-zero exit does not throw). */
+  /**
+   * Runs a command to completion and returns its exit code and output (a non-zero exit does
+   * not throw). With `onStdout`/`onStderr` the output streams in as it is written.
+   */
   run(cmd: string, options?: CommandOptions & { background?: false }): Promise<CommandResult>;
-  /** Starts a command in the background and returns a handle to kill or wait for it. */
+  /** Starts a command and returns a handle to stream, feed, kill or wait for it. */
   run(cmd: string, options: BackgroundCommandOptions): Promise<CommandHandle>;
   async run(
     cmd: string,
     options: (CommandOptions & { background?: false }) | BackgroundCommandOptions = {},
   ): Promise<CommandResult | CommandHandle> {
-    const base = { command: cmd, envs: options.envs, cwd: options.cwd, user: options.user };
     if (options.background) {
-      const res = await this.#api.json<{ pid: number }>(
-        "POST",
-        apiPath("sandboxes", this.#sandboxId, "processes"),
-        {
-          json: { ...base, tag: options.tag },
-        },
-      );
-      return new CommandHandle(this, res.pid, options.tag);
+      return CommandHandle.start(this.#api, this.#sandboxId, cmd, {
+        ...options,
+        timeoutMs: options.timeoutMs ?? 0,
+      });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    if (options.onStdout || options.onStderr) {
+      const handle = await CommandHandle.start(this.#api, this.#sandboxId, cmd, { ...options, timeoutMs });
+      if (options.stdin !== undefined) handle.sendStdin(options.stdin, { close: true });
+      return handle.wait();
+    }
     const res = await this.#api.json<ExecWire>("POST", apiPath("sandboxes", this.#sandboxId, "exec"), {
-      json: { ...base, timeout_ms: timeoutMs > 0 ? timeoutMs : undefined, stdin: options.stdin },
+      json: {
+        command: cmd,
+        envs: options.envs,
+        cwd: options.cwd,
+        user: options.user,
+        timeout_ms: timeoutMs > 0 ? timeoutMs : undefined,
+        stdin: options.stdin === undefined ? undefined : toBytes(options.stdin).toString("utf8"),
+      },
       timeoutMs: timeoutMs > 0 ? Math.max(timeoutMs + REQUEST_GRACE_MS, this.#api.timeoutMs) : 0,
     });
     const stdoutBytes = decode(res.stdout, res.stdout_encoding);
     const stderrBytes = decode(res.stderr, res.stderr_encoding);
-    const result: CommandResult = {
+    return {
       exitCode: res.exit_code,
       stdout: Buffer.from(stdoutBytes).toString("utf8"),
       stderr: Buffer.from(stderrBytes).toString("utf8"),
@@ -136,9 +229,21 @@ export class Commands {
       error: res.error,
       pid: res.pid,
     };
-    if (result.stdout) options.onStdout?.(result.stdout);
-    if (result.stderr) options.onStderr?.(result.stderr);
-    return result;
+  }
+
+  /**
+   * Starts a detached process that outlives this client (no output is kept); find it with
+   * `list()` and stop it with `kill(pid or tag)`.
+   */
+  async start(cmd: string, options: StartOptions = {}): Promise<{ pid: number; tag: string | undefined }> {
+    const res = await this.#api.json<{ pid: number }>(
+      "POST",
+      apiPath("sandboxes", this.#sandboxId, "processes"),
+      {
+        json: { command: cmd, envs: options.envs, cwd: options.cwd, user: options.user, tag: options.tag },
+      },
+    );
+    return { pid: res.pid, tag: options.tag };
   }
 
   /** Processes started through the API that are still running. */

@@ -10,6 +10,7 @@ export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   type ProcessInfo,
   type Signal,
+  type StartOptions,
 } from "./commands.js";
 export {
   type ConfigSource,
@@ -32,6 +33,7 @@ export {
 } from "./errors.js";
 export { type FileData, type FileOptions, Files, type WriteInfo } from "./files.js";
 export { type ApiHealth, getHealth } from "./health.js";
+export { Pty, type PtyExit, PtyHandle, type PtyOptions, type PtySize } from "./pty.js";
 export {
   type ClientOptions,
   Sandbox,

@@ -10,6 +10,7 @@ import { Commands } from "./commands.js";
 import type { ConnectionOptions } from "./config.js";
 import { WrennConfigError } from "./errors.js";
 import { Files } from "./files.js";
+import { Pty } from "./pty.js";
 
 /** Connection options, or an existing client to share (`ApiClient.create`). */
 export interface ClientOptions extends ConnectionOptions {
@@ -72,11 +73,12 @@ function listQuery(options: SandboxListOptions & { cursor?: string }) {
   };
 }
 
-/** A microVM sandbox: run commands, move files, pause, resume, snapshot, fork, kill. */
+/** A microVM sandbox: run commands, open terminals, move files, pause, resume, snapshot, fork, kill. */
 export class Sandbox {
   readonly sandboxId: string;
   readonly commands: Commands;
   readonly files: Files;
+  readonly pty: Pty;
   readonly #api: ApiClient;
   #info: SandboxInfo;
 
@@ -87,6 +89,7 @@ export class Sandbox {
     this.sandboxId = info.sandboxId;
     this.commands = new Commands(api, info.sandboxId);
     this.files = new Files(api, info.sandboxId);
+    this.pty = new Pty(api, info.sandboxId);
   }
 
   /** The sandbox as last reported by the API (refresh with `getInfo`). */

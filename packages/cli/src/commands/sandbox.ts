@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { Sandbox, type SandboxInfo, type SandboxState } from "@wrenn/sdk";
-import { CliError, type CliIo, UsageError } from "../cli-io.js";
+import { type CliIo, UsageError } from "../cli-io.js";
 import { intFlag, parseCommand, required, str, strs } from "../command-context.js";
 import { formatAge, formatTable, parsePairs } from "../format.js";
 
@@ -16,9 +16,10 @@ export const SANDBOX_USAGE = `wrenn sandbox <command>
          [--timeout SEC] [--on-timeout destroy|pause] [--env K=V]... [--metadata K=V]...
   ls [--state running,paused] [--metadata K=V]... [--all]
   exec <id> [--user U] [--cwd DIR] [--env K=V]... [--timeout MS] [--stdin] -- <command…>
+                     output streams as it comes; exits with the command's exit code
   cp <src> <dst>     one side is <id>:<path>; a local '-' is stdin/stdout
   pause <id>…   resume <id>… [--timeout SEC]   rm <id>…
-  shell <id>         (needs PTY over WebSocket, which the API does not offer yet)
+  shell <id> [--cmd PROGRAM] [--user U] [--cwd DIR]   an interactive terminal
 
 Every command takes --json, --api-url URL, --api-key KEY.`;
 
@@ -102,30 +103,69 @@ async function exec(io: CliIo, args: string[]): Promise<number> {
   const id = required(positionals, 0, "id");
   const command = positionals.slice(1).join(" ");
   if (!command) throw new UsageError("missing <command> (wrenn sandbox exec <id> -- <command…>)");
-  let stdin: string | undefined;
-  if (values.stdin) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk as Buffer));
-    stdin = Buffer.concat(chunks).toString("utf8");
-  }
   const sandbox = new Sandbox(await ctx.client(), placeholderInfo(id));
-  const res = await sandbox.commands.run(command, {
+  // Output streams as it is written, unless --json wants it whole.
+  const handle = await sandbox.commands.run(command, {
+    background: true,
     user: str(values, "user"),
     cwd: str(values, "cwd"),
     envs: parsePairs(strs(values, "env"), "env"),
-    timeoutMs: intFlag(str(values, "timeout"), "timeout"),
-    stdin,
+    timeoutMs: intFlag(str(values, "timeout"), "timeout") ?? 0,
+    onStdout: ctx.json ? undefined : (d) => io.stdout.write(d),
+    onStderr: ctx.json ? undefined : (d) => io.stderr.write(d),
   });
+  if (values.stdin) {
+    for await (const chunk of io.stdin) handle.sendStdin(Buffer.from(chunk as Buffer));
+  }
+  handle.closeStdin();
+  const res = await handle.wait();
   if (ctx.json) {
     const { stdoutBytes: _o, stderrBytes: _e, ...plain } = res;
     ctx.print(plain, () => "");
-  } else {
-    io.stdout.write(res.stdoutBytes);
-    io.stderr.write(res.stderrBytes);
-    if (res.error) io.stderr.write(`wrenn: ${res.error}\n`);
+  } else if (res.error && !/^exit status \d+$/.test(res.error)) {
+    io.stderr.write(`wrenn: ${res.error}\n`);
   }
   if (res.exitCode >= 0 && res.exitCode <= 255) return res.exitCode;
   return 1;
+}
+
+async function shell(io: CliIo, args: string[]): Promise<number> {
+  const { values, positionals, ctx } = parseCommand(io, args, {
+    user: { type: "string" },
+    cwd: { type: "string" },
+    cmd: { type: "string" },
+  });
+  const id = required(positionals, 0, "id");
+  const sandbox = new Sandbox(await ctx.client(), placeholderInfo(id));
+  const stdin = io.stdin as NodeJS.ReadStream;
+  const stdout = io.stdout as NodeJS.WriteStream;
+  const size = () => ({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
+  const pty = await sandbox.pty.create({
+    ...size(),
+    cmd: str(values, "cmd"),
+    user: str(values, "user"),
+    cwd: str(values, "cwd"),
+    onData: (d) => io.stdout.write(d),
+  });
+  const raw = Boolean(stdin.isTTY && stdin.setRawMode);
+  if (raw) stdin.setRawMode(true);
+  const onInput = (chunk: Buffer) => pty.sendInput(chunk);
+  // Piped input ends: an EOT (Ctrl-D) lets the shell see end of input and exit.
+  const onEnd = () => pty.sendInput("\x04");
+  const onResize = () => pty.resize(size());
+  stdin.on("data", onInput);
+  stdin.once("end", onEnd);
+  stdout.on("resize", onResize);
+  try {
+    const exit = await pty.wait();
+    return exit.exitCode >= 0 && exit.exitCode <= 255 ? exit.exitCode : 1;
+  } finally {
+    if (raw) stdin.setRawMode(false);
+    stdin.off("data", onInput);
+    stdin.off("end", onEnd);
+    stdout.off("resize", onResize);
+    stdin.pause();
+  }
 }
 
 /** A Sandbox handle for an id without fetching it first: commands and files need only the id. */
@@ -256,11 +296,7 @@ export async function sandboxCommand(io: CliIo, sub: string | undefined, args: s
     case "kill":
       return lifecycle(io, "rm", args);
     case "shell":
-      throw new CliError(
-        "not_implemented",
-        "wrenn sandbox shell needs a PTY over WebSocket, which the control plane's /v1 API does not offer yet",
-        "run single commands with `wrenn sandbox exec <id> -- <command>`",
-      );
+      return shell(io, args);
     default:
       if (sub !== undefined && sub !== "help") throw new UsageError(`unknown command: sandbox ${sub}`);
       io.stdout.write(`${SANDBOX_USAGE}\n`);
