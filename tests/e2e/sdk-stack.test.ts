@@ -228,9 +228,25 @@ describe("SDK and CLI through the full stack", () => {
       await child.kill();
     }
     expect((await child.getInfo()).state).toBe("stopped");
-    await Snapshot.delete("sdk-snap", { client });
+    // The source now runs on top of the snapshot's disk: deleting needs force (files go when it does).
+    const inUse = await Snapshot.delete("sdk-snap", { client }).catch((e: unknown) => e);
+    expect(inUse).toMatchObject({ name: "WrennApiError", code: "failed_precondition", status: 412 });
+    expect((inUse as Error).message).toMatch(new RegExp(`in use by 1 sandbox\\(es\\): ${sandbox.sandboxId}`));
+    await Snapshot.delete("sdk-snap", { client, force: true });
     expect((await Snapshot.list({ client })).map((s) => s.name)).not.toContain("sdk-snap");
   }, 240_000);
+
+  it("forks the running sandbox: the fork has its memory, the source keeps running", async () => {
+    const [fork] = await sandbox.fork(1, { metadata: { forked: "yes" } });
+    if (!fork) throw new Error("no fork returned");
+    try {
+      expect(fork.info).toMatchObject({ state: "running", metadata: { forked: "yes" } });
+      expect((await fork.commands.run("cat /dev/shm/marker")).stdout).toBe("in-memory\n");
+      expect(await sandbox.isRunning()).toBe(true);
+    } finally {
+      await fork.kill();
+    }
+  }, 180_000);
 
   it("wrenn sandbox exec: output, exit code, --json, --stdin, env", async () => {
     const plain = await runWrenn(
@@ -334,15 +350,14 @@ describe("SDK and CLI through the full stack", () => {
     const resumed = await runWrenn(["sandbox", "resume", child.sandboxId, "--json"], env);
     expect(JSON.parse(resumed.stdout)).toEqual([{ sandboxId: child.sandboxId, state: "running" }]);
 
-    const inUse = await runWrenn(["snapshot", "rm", "cli-snap"], env);
-    if (inUse.code !== 0) expect(inUse.stderr).toMatch(/^error \[\w+\]: .+ \(hint: /);
     const rm = await runWrenn(["sandbox", "rm", child.sandboxId, "--json"], env);
     expect(JSON.parse(rm.stdout)).toEqual([{ sandboxId: child.sandboxId, state: "stopped" }]);
-    if (inUse.code !== 0) {
-      const again = await runWrenn(["snapshot", "rm", "cli-snap", "--json"], env);
-      expect(again.code, again.stderr).toBe(0);
-      expect(JSON.parse(again.stdout)).toEqual([{ name: "cli-snap", deleted: true }]);
-    }
+    const inUse = await runWrenn(["snapshot", "rm", "cli-snap"], env);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toMatch(/^error \[failed_precondition\]: snapshot \S+ is in use by 1 sandbox/);
+    const forced = await runWrenn(["snapshot", "rm", "cli-snap", "--force", "--json"], env);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(forced.stdout)).toEqual([{ name: "cli-snap", deleted: true }]);
     expect(JSON.parse((await runWrenn(["snapshot", "ls", "--json"], env)).stdout)).toEqual([]);
   }, 240_000);
 

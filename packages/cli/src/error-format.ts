@@ -6,6 +6,8 @@ const HINTS: Record<string, string> = {
   permission_denied: "this key's team may not do that",
   not_found: "list what exists with `wrenn sandbox ls` or `wrenn snapshot ls`",
   already_exists: "pick another name, or remove the old one first",
+  failed_precondition:
+    "the target refuses this in its current state; the message says why (some commands take --force)",
   conflict: "the sandbox is not in a state that allows this; see `wrenn sandbox ls`",
   invalid_argument: "see `wrenn help`",
   no_capacity: "no host has room or the template: check `wrenn doctor` and the hosts",

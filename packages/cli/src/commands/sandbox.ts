@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { Sandbox, type SandboxInfo, type SandboxState } from "@wrenn/sdk";
@@ -224,19 +224,24 @@ async function copy(io: CliIo, args: string[]): Promise<number> {
   if ("sandboxId" in src && "local" in dst) {
     const sandbox = new Sandbox(client, placeholderInfo(src.sandboxId));
     const stream = await sandbox.files.read(src.path, { format: "stream", timeoutMs: 0 });
+    const source = Readable.fromWeb(stream as NodeReadableStream);
     let size = 0;
-    const counted = Readable.fromWeb(stream as NodeReadableStream).on("data", (c: Buffer) => {
-      size += c.length;
-    });
     if (dst.local === "-") {
-      for await (const chunk of counted) {
+      for await (const chunk of source) {
+        size += (chunk as Buffer).length;
         if (!io.stdout.write(chunk as Buffer)) await once(io.stdout, "drain");
       }
       return 0;
     }
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
     const local = (await isDirectory(dst.local)) ? join(dst.local, basename(src.path)) : dst.local;
     await ctx.step(`downloading ${src.sandboxId}:${src.path}`, () =>
-      pipeline(counted, createWriteStream(local)),
+      pipeline(source, counter, createWriteStream(local)),
     );
     ctx.print(
       { direction: "download", sandboxId: src.sandboxId, path: src.path, local, size },
