@@ -3,15 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import {
-  ApiClient,
-  type CommandHandle,
-  isWrennApiError,
-  Sandbox,
-  type SandboxInfo,
-  Snapshot,
-  WrennApiError,
-} from "@wrenn/sdk";
+import { ApiClient, isWrennApiError, Sandbox, type SandboxInfo, Snapshot, WrennApiError } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runWrenn } from "./cli-runner.js";
 import { findHostLeftovers } from "./host-leftovers.js";
@@ -379,10 +371,11 @@ describe("SDK and CLI through the full stack", () => {
         });
         outputs.push(stdout);
       }
-      expect(outputs).toHaveLength(3);
+      expect(outputs).toHaveLength(4);
       expect(outputs[0]).toMatch(/^exit 0: hello from \S+\nwritten by the SDK\ntrue\n$/);
       expect(outputs[1]).toBe("warm\n");
       expect(outputs[2]).toBe("not_found 404\n");
+      expect(outputs[3]).toBe("hi wrenn\nexit 2\n");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
