@@ -81,6 +81,8 @@ describe("SDK and CLI through the full stack", () => {
     });
     expect(ctx).toMatchObject({ exitCode: 0, stdout: "/tmp\nroot\n1\n", error: null });
     expect((await sandbox.commands.run("cat", { stdin: "piped in" })).stdout).toBe("piped in");
+    const binIn = await sandbox.commands.run("od -An -tx1", { stdin: new Uint8Array([0xff, 0x00, 0x41]) });
+    expect(binIn.stdout.trim()).toBe("ff 00 41");
     const bytes = await sandbox.commands.run("printf '\\377\\376'");
     expect([...bytes.stdoutBytes]).toEqual([0xff, 0xfe]);
     const slow = await sandbox.commands.run("sleep 30", { timeoutMs: 1000 });

@@ -81,7 +81,7 @@ export interface SandboxInfo {
   sandboxId: string;
   teamId: string;
   hostId: string | null;
-  /** The base template or snapshot it was created from. */
+  /** The base template (for a sandbox made from a snapshot: that snapshot's base; see `snapshotId`). */
   template: string;
   snapshotId: string | null;
   state: SandboxState;

@@ -202,7 +202,8 @@ export class Commands {
       });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    if (options.onStdout || options.onStderr) {
+    // The one-shot route takes stdin as a JSON string: bytes go over the stream instead.
+    if (options.onStdout || options.onStderr || options.stdin instanceof Uint8Array) {
       const handle = await CommandHandle.start(this.#api, this.#sandboxId, cmd, { ...options, timeoutMs });
       if (options.stdin !== undefined) handle.sendStdin(options.stdin, { close: true });
       return handle.wait();
@@ -214,7 +215,7 @@ export class Commands {
         cwd: options.cwd,
         user: options.user,
         timeout_ms: timeoutMs > 0 ? timeoutMs : undefined,
-        stdin: options.stdin === undefined ? undefined : toBytes(options.stdin).toString("utf8"),
+        stdin: options.stdin,
       },
       timeoutMs: timeoutMs > 0 ? Math.max(timeoutMs + REQUEST_GRACE_MS, this.#api.timeoutMs) : 0,
     });
