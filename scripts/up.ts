@@ -184,11 +184,14 @@ async function main(): Promise<void> {
     const cpUrl = cp.match[1] ?? `http://127.0.0.1:${cpPort}`;
     await registerAgent(cpUrl, key, agentUrl, token);
 
-    const lines = [`WRENN_API_URL=${cpUrl}`, `WRENN_API_KEY=${key}`];
+    // The sandbox traffic proxy shares the API's listener (header routing), so it is the same URL.
+    const lines = [`WRENN_API_URL=${cpUrl}`, `WRENN_API_KEY=${key}`, `WRENN_SANDBOX_URL=${cpUrl}`];
     writeFileSync(credentialsPath, `${lines.join("\n")}\n`, { mode: 0o600 });
     chmodSync(credentialsPath, 0o600);
     process.stdout.write(
-      `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n\nCtrl-C stops it.\n`,
+      `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
+        `\nFor the stock e2b SDK:\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_API_KEY=${key}\n` +
+        "\nCtrl-C stops it.\n",
     );
     for (const child of children) {
       child.once("exit", (code) => {

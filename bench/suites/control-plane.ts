@@ -121,6 +121,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
 
     const burst: number[] = [];
     const codes = new Map<number, number>();
+    const errors = new Set<string>();
     const wall = await timeMs(async () => {
       await Promise.all(
         Array.from({ length: BURST }, async () => {
@@ -130,6 +131,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
               const r = await api("POST", "/v1/sandboxes", { template: "bench-load", timeout_sec: 3600 });
               status = r.status;
               if (r.status === 201) created.push(String(r.body.id));
+              else errors.add(JSON.stringify(r.body).slice(0, 200));
             }),
           );
           codes.set(status, (codes.get(status) ?? 0) + 1);
@@ -137,6 +139,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       );
     });
     ctx.log(`burst of ${BURST}: ${(wall / 1000).toFixed(1)} s, statuses ${JSON.stringify([...codes])}`);
+    for (const e of errors) ctx.log(`error: ${e}`);
     ctx.measurements.record(`create from template, ${BURST} at once (each request)`, "ms", burst, {
       baseline: "create from template, one at a time",
       notes: `all ${BURST} done in ${(wall / 1000).toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries(codes))}`,

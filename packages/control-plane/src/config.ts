@@ -22,6 +22,14 @@ export const ControlPlaneConfigSchema = z.object({
     .min(1)
     .default(join(homedir(), ".wrenn", "cp", "pglite")),
   /** How often each registered host's Ping is polled as its heartbeat. WRENN_CP_HEARTBEAT_INTERVAL_MS. */
+  /**
+   * Sandbox traffic for `<port>-<sandboxId>.<domain>` hosts is proxied when set (E2B_DOMAIN
+   * style); header-routed traffic (`E2b-Sandbox-Id`) works without it. WRENN_SANDBOX_DOMAIN.
+   */
+  sandboxDomain: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/)
+    .optional(),
   heartbeatIntervalMs: z.number().int().min(10).default(2000),
   /** A host silent for longer is unreachable and its sandboxes missing. WRENN_CP_HOST_DEADLINE_MS. */
   hostDeadlineMs: z.number().int().min(10).default(15_000),
@@ -86,6 +94,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     hostDeadlineMs: num(env.WRENN_CP_HOST_DEADLINE_MS),
     reconcileIntervalMs: num(env.WRENN_CP_RECONCILE_INTERVAL_MS),
     logLevel: env.WRENN_LOG_LEVEL,
+    sandboxDomain: env.WRENN_SANDBOX_DOMAIN,
   };
   for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
   return raw;

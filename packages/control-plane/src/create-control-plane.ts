@@ -6,6 +6,8 @@ import { type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.
 import { type Database, openDatabase } from "./db/database.js";
 import { applyMigrations, loadMigrations } from "./db/migrations.js";
 import { HostClientPool } from "./drivers/host-pool.js";
+import { registerE2bRoutes } from "./e2b/e2b-routes.js";
+import { SandboxProxy } from "./e2b/sandbox-proxy.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
 import type { Extension, Middleware, ServerContext } from "./extensions.js";
@@ -98,7 +100,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     logger.info("extension registered", { extension: extension.name });
   }
 
-  const app = createHttpApp({ logger, bodyLimitBytes: config.bodyLimitBytes });
+  const proxy = new SandboxProxy({ db: database.db, domain: config.sandboxDomain ?? null, logger });
+  const app = createHttpApp({
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    intercept: (req, res) => {
+      const target = proxy.target(req);
+      if (!target) return false;
+      proxy.handleRequest(req, res, target).catch((err: unknown) => {
+        logger.warn("sandbox proxy failed", { err });
+        if (!res.headersSent) res.writeHead(502).end();
+      });
+      return true;
+    },
+  });
   for (const fn of middlewares) app.addHook("onRequest", fn);
   const apiRoutes = [
     ...teamRoutes(services),
@@ -117,10 +132,18 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   ];
   const routeDeps = { db: database.db, now, validateResponses: options.validateResponses ?? false };
   for (const route of routes) registerRoute(app, route, routeDeps);
+  registerE2bRoutes(app, {
+    db: database.db,
+    services,
+    now,
+    sandboxDomain: config.sandboxDomain ?? null,
+  });
 
   const streams = new SandboxStreams({ db: database.db, sandboxes: services.sandboxes, now });
   // One upgrade listener tries each WebSocket endpoint; nothing else upgrades.
   app.server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    const target = proxy.target(req);
+    if (target) return proxy.handleUpgrade(req, socket, head, target);
     if (streams.handleUpgrade(req, socket, head)) return;
     socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
   });

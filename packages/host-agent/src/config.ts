@@ -53,6 +53,17 @@ export const AgentConfigSchema = z.object({
     .int()
     .min(256)
     .default(64 * 1024),
+  /**
+   * Disk the host offers, as a multiple of the data dir's file system size: overlays are
+   * thin (a sandbox's disk size is an upper bound, not what it uses). WRENN_DISK_OVERCOMMIT.
+   */
+  diskOvercommit: z.number().min(0.1).default(4),
+  /** VM boots and restores run at most this many at a time; the rest wait their turn. WRENN_MAX_CONCURRENT_STARTS. */
+  maxConcurrentStarts: z
+    .number()
+    .int()
+    .min(1)
+    .default(Math.max(2, cpus().length * 2)),
   /** A booting guest must answer envd /health within this. */
   envdReadyTimeoutMs: z.number().int().min(1000).default(120_000),
   envdPollIntervalMs: z.number().int().min(1).default(10),
@@ -102,6 +113,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     firstSlot: num(env.WRENN_FIRST_SLOT),
     netNamePrefix: env.WRENN_NET_PREFIX,
     vcpuOvercommit: num(env.WRENN_VCPU_OVERCOMMIT),
+    diskOvercommit: num(env.WRENN_DISK_OVERCOMMIT),
+    maxConcurrentStarts: num(env.WRENN_MAX_CONCURRENT_STARTS),
     destroyOnExit:
       env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
   };

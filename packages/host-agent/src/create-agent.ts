@@ -1,4 +1,4 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@wrenn/shared";
 import { type AgentConfig, parseAgentConfig } from "./config.js";
@@ -105,6 +105,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       envdReadyTimeoutMs: config.envdReadyTimeoutMs,
       envdPollIntervalMs: config.envdPollIntervalMs,
       envdRequestTimeoutMs: config.envdRequestTimeoutMs,
+      maxConcurrentStarts: config.maxConcurrentStarts,
       capacity: {
         vcpus: config.hostCores * config.vcpuOvercommit,
         memoryMiB: Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB),
@@ -132,7 +133,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     capacity: {
       vcpus: config.hostCores * config.vcpuOvercommit,
       memoryMiB: config.hostMemoryMiB - config.memoryReserveMiB,
-      diskMiB: config.maxDiskMiB,
+      diskMiB: Math.floor((await fileSystemMiB(config.dataDir)) * config.diskOvercommit),
     },
     maxUnaryFileBytes: config.maxUnaryFileBytes,
     listTemplates: () => images.list(),
@@ -162,4 +163,10 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       await manager.close({ destroyAll: options.destroySandboxes ?? false });
     },
   };
+}
+
+/** Size of the file system holding `path`, in MiB. */
+async function fileSystemMiB(path: string): Promise<number> {
+  const fs = await statfs(path);
+  return Math.floor((fs.blocks * fs.bsize) / 1024 / 1024);
 }

@@ -1,3 +1,4 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { HTTP_STATUS_BY_CODE, type Logger, newRequestId, WrennError } from "@wrenn/shared";
 import Fastify, {
   type FastifyError,
@@ -15,6 +16,8 @@ import { type AnyRouteSpec, fastifyPath, type RouteContext } from "./route-spec.
 export interface HttpAppOptions {
   logger: Logger;
   bodyLimitBytes: number;
+  /** Sees every request first; returns true when it answered it (sandbox traffic). */
+  intercept?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
 /** Fastify's own failures (bad JSON, wrong media type, too large) in the registry's terms. */
@@ -46,7 +49,16 @@ function toWrennError(err: unknown): WrennError {
  * binary bodies passed through as streams, a request id on every response.
  */
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const intercept = options.intercept;
   const app = Fastify({
+    ...(intercept
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+            createServer((req, res) => {
+              if (!intercept(req, res)) handler(req, res);
+            }),
+        }
+      : {}),
     logger: false,
     bodyLimit: options.bodyLimitBytes,
     genReqId: () => newRequestId(),

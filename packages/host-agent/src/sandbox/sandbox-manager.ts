@@ -25,6 +25,7 @@ import type {
   SandboxStateName,
   TimeoutActionName,
 } from "./sandbox-record.js";
+import { StartGate } from "./start-gate.js";
 import {
   DISK_LAYER_FILE,
   type TemplateRecord,
@@ -61,6 +62,8 @@ export interface SandboxManagerOptions {
   envdRequestTimeoutMs: number;
   /** Host-wide budget: the sum over running sandboxes may not exceed it. */
   capacity: { vcpus: number; memoryMiB: number };
+  /** VM boots and restores running at once (the rest queue). */
+  maxConcurrentStarts: number;
 }
 
 export interface CreateSandboxInput {
@@ -102,6 +105,7 @@ export class SandboxManager {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly now: () => Date;
   private closed = false;
+  private readonly starts: StartGate;
   /** Snapshot writes and garbage collection of snapshot files never overlap. */
   private storage: Promise<unknown> = Promise.resolve();
 
@@ -110,6 +114,7 @@ export class SandboxManager {
     private readonly options: SandboxManagerOptions,
   ) {
     this.now = deps.now ?? (() => new Date());
+    this.starts = new StartGate(options.maxConcurrentStarts);
   }
 
   private get logger(): Logger {
@@ -231,70 +236,72 @@ export class SandboxManager {
     const entry: SandboxEntry = { record, vm: undefined, envd: undefined, timer: undefined };
     this.entries.set(id, entry);
 
-    return this.withLock(id, async () => {
-      const undo = new UndoStack();
-      const log = this.logger.child({ sandbox: id });
-      try {
-        // The record goes to disk first and after every step, so a crash mid-create can be undone.
-        await this.deps.records.save(record);
-        undo.push("record", () => this.deps.records.remove(id));
-        const plan = source ? await this.deps.memory.planRestore(source.memorySnapshot) : undefined;
-
-        const network = await this.attachNetwork(entry, undo);
-        record.overlayPath = source
-          ? await this.deps.disks.createOverlay(id, source.diskPath, resources.diskMiB, {
-              baseFormat: "qcow2",
-            })
-          : await this.deps.disks.createOverlay(id, image.rootfsPath, resources.diskMiB);
-        undo.push("overlay", () => this.deps.disks.removeOverlay(id));
-        await mkdir(record.runDir, { recursive: true });
-
-        const spec = this.vmSpec(record, network, image);
-        const vm = plan
-          ? await this.deps.driver.restore(spec, {
-              memoryFile: plan.baseFile,
-              deviceStateFile: plan.deviceStateFile,
-              pages: plan.pages,
-            })
-          : await this.deps.driver.boot(spec);
-        entry.vm = vm;
-        undo.push("vm", () => vm.kill());
-        record.vmmPid = vm.pid;
-        await this.deps.records.save(record);
-        if (plan) await vm.resumeVcpus();
-
-        const envd = this.envdClient(record);
-        await this.waitForEnvd(envd, vm, record);
-        // A clone's envd still holds its template's token until this /init replaces it.
-        const initClient = source
-          ? this.envdClient({ ...record, envdAccessToken: source.envdAccessToken })
-          : envd;
+    return this.withLock(id, () =>
+      this.starts.run(async () => {
+        const undo = new UndoStack();
+        const log = this.logger.child({ sandbox: id });
         try {
-          await initClient.init(this.initPayload(record, source !== undefined));
-        } finally {
-          if (initClient !== envd) initClient.close("init done");
+          // The record goes to disk first and after every step, so a crash mid-create can be undone.
+          await this.deps.records.save(record);
+          undo.push("record", () => this.deps.records.remove(id));
+          const plan = source ? await this.deps.memory.planRestore(source.memorySnapshot) : undefined;
+
+          const network = await this.attachNetwork(entry, undo);
+          record.overlayPath = source
+            ? await this.deps.disks.createOverlay(id, source.diskPath, resources.diskMiB, {
+                baseFormat: "qcow2",
+              })
+            : await this.deps.disks.createOverlay(id, image.rootfsPath, resources.diskMiB);
+          undo.push("overlay", () => this.deps.disks.removeOverlay(id));
+          await mkdir(record.runDir, { recursive: true });
+
+          const spec = this.vmSpec(record, network, image);
+          const vm = plan
+            ? await this.deps.driver.restore(spec, {
+                memoryFile: plan.baseFile,
+                deviceStateFile: plan.deviceStateFile,
+                pages: plan.pages,
+              })
+            : await this.deps.driver.boot(spec);
+          entry.vm = vm;
+          undo.push("vm", () => vm.kill());
+          record.vmmPid = vm.pid;
+          await this.deps.records.save(record);
+          if (plan) await vm.resumeVcpus();
+
+          const envd = this.envdClient(record);
+          await this.waitForEnvd(envd, vm, record);
+          // A clone's envd still holds its template's token until this /init replaces it.
+          const initClient = source
+            ? this.envdClient({ ...record, envdAccessToken: source.envdAccessToken })
+            : envd;
+          try {
+            await initClient.init(this.initPayload(record, source !== undefined));
+          } finally {
+            if (initClient !== envd) initClient.close("init done");
+          }
+          entry.envd = envd;
+          record.state = "running";
+          record.expiresAt = new Date(this.now().getTime() + timeoutSec * 1000).toISOString();
+          await this.deps.records.save(record);
+          undo.clear();
+          this.watchExit(entry, vm);
+          this.armTimer(entry);
+          log.info("sandbox running", {
+            slot: record.slot,
+            pid: vm.pid,
+            template: record.template,
+            snapshot: input.snapshot,
+          });
+          return record;
+        } catch (err) {
+          log.warn("create failed, unwinding", { err });
+          await undo.unwind(log);
+          this.entries.delete(id);
+          throw WrennError.from(err);
         }
-        entry.envd = envd;
-        record.state = "running";
-        record.expiresAt = new Date(this.now().getTime() + timeoutSec * 1000).toISOString();
-        await this.deps.records.save(record);
-        undo.clear();
-        this.watchExit(entry, vm);
-        this.armTimer(entry);
-        log.info("sandbox running", {
-          slot: record.slot,
-          pid: vm.pid,
-          template: record.template,
-          snapshot: input.snapshot,
-        });
-        return record;
-      } catch (err) {
-        log.warn("create failed, unwinding", { err });
-        await undo.unwind(log);
-        this.entries.delete(id);
-        throw WrennError.from(err);
-      }
-    });
+      }),
+    );
   }
 
   /** Leases a slot and builds its network; both are undone by `undo` on failure. */
@@ -693,7 +700,7 @@ export class SandboxManager {
    */
   async resume(id: string, timeoutSec?: number): Promise<SandboxRecord> {
     const entry = this.entry(id);
-    return this.withLock(id, () => this.resumeLocked(entry, timeoutSec));
+    return this.withLock(id, () => this.starts.run(() => this.resumeLocked(entry, timeoutSec)));
   }
 
   private async resumeLocked(entry: SandboxEntry, timeoutSec?: number): Promise<SandboxRecord> {
