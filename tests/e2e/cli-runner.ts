@@ -21,7 +21,7 @@ export function runWrenn(
       [WRENN_BIN, ...args],
       {
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-        timeout: options.timeoutMs ?? 120_000,
+        timeout: options.timeoutMs ?? 300_000,
         maxBuffer: 64 * 1024 * 1024,
         encoding: "buffer",
       },
