@@ -5,6 +5,7 @@ import { imageBuild } from "./commands/image-build.js";
 import { keysCommand } from "./commands/keys.js";
 import { sandboxCommand } from "./commands/sandbox.js";
 import { snapshotCommand } from "./commands/snapshot.js";
+import { runUp } from "./commands/up.js";
 import { formatError } from "./error-format.js";
 
 export const USAGE = `usage: wrenn <command>
@@ -12,6 +13,7 @@ export const USAGE = `usage: wrenn <command>
   sandbox create|ls|exec|cp|pause|resume|rm|shell   sandboxes (wrenn sandbox help)
   snapshot create|ls|rm                             named snapshots (wrenn snapshot help)
   keys create|ls|revoke                             API keys (wrenn keys help)
+  up                        run Wrenn here (host agent + control plane), like make up
   image build [--name N]    build the guest image (cached; a no-op when unchanged)
   doctor [--json]           check this machine and the configured API
 
@@ -35,6 +37,8 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       await imageBuild({ name: typeof values.name === "string" ? values.name : "base" }, io.env);
       return 0;
     }
+    case "up":
+      return runUp(io.env);
     case "doctor": {
       const { ctx } = parseCommand(io, argv.slice(1), {});
       const checks = await runDoctor(io.env);
