@@ -128,7 +128,10 @@ export async function run(ctx: SuiteContext): Promise<void> {
           let status = 0;
           burst.push(
             await timeMs(async () => {
-              const r = await api("POST", "/v1/sandboxes", { template: "bench-load", timeout_sec: 3600 });
+              const r = await api("POST", "/v1/sandboxes", {
+                template: "bench-load",
+                timeout_sec: 3600,
+              }).catch((err: unknown) => ({ status: 0, body: { error: String(err) } as Json }));
               status = r.status;
               if (r.status === 201) created.push(String(r.body.id));
               else errors.add(JSON.stringify(r.body).slice(0, 200));

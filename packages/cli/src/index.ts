@@ -1,1 +1,5 @@
-export { type DoctorCheck, formatDoctor, runDoctor } from "./commands/doctor.js";
+export { runCli, USAGE } from "./cli.js";
+export { CliError, type CliIo, processIo, UsageError } from "./cli-io.js";
+export { checkApi, type DoctorCheck, formatDoctor, runDoctor } from "./commands/doctor.js";
+export { parseCpTarget } from "./commands/sandbox.js";
+export { formatError } from "./error-format.js";

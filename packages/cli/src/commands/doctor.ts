@@ -4,6 +4,7 @@ import { readdir, readFile, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ApiClient, getHealth, resolveConnection, WrennConfigError } from "@wrenn/sdk";
 import { AGENT_MAIN, REPO_ROOT } from "../repo-paths.js";
 
 const run = promisify(execFile);
@@ -103,6 +104,36 @@ async function checkImages(wrennDir: string): Promise<DoctorCheck> {
   };
 }
 
+/** Whether the configured API answers and accepts the configured key (skipped when none is set). */
+export async function checkApi(env: Record<string, string | undefined>): Promise<DoctorCheck> {
+  let connection: Awaited<ReturnType<typeof resolveConnection>>;
+  try {
+    connection = await resolveConnection({ timeoutMs: 5000 }, env);
+  } catch (err) {
+    if (err instanceof WrennConfigError) {
+      return { name: "api", status: "warn", detail: `not configured: ${err.message}` };
+    }
+    throw err;
+  }
+  try {
+    const health = await getHealth(connection.apiUrl, { timeoutMs: 5000 });
+    await new ApiClient(connection).json("GET", "/v1/teams");
+    const up = health.hosts.filter((h) => h.state === "up").length;
+    return {
+      name: "api",
+      status: up > 0 ? "ok" : "warn",
+      detail: `${connection.apiUrl} v${health.version}, key accepted, ${up}/${health.hosts.length} hosts up`,
+    };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return {
+      name: "api",
+      status: "fail",
+      detail: `${connection.apiUrl}: ${code ? `[${code}] ` : ""}${(err as Error).message}`,
+    };
+  }
+}
+
 export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
   const wrennDir = env.WRENN_DIR || join(homedir(), ".wrenn");
   return Promise.all([
@@ -112,6 +143,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> 
     checkCgroups(),
     checkAptPackages(),
     checkImages(wrennDir),
+    checkApi(env),
   ]);
 }
 

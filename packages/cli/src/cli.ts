@@ -1,0 +1,69 @@
+import { type CliIo, UsageError } from "./cli-io.js";
+import { parseCommand } from "./command-context.js";
+import { formatDoctor, runDoctor } from "./commands/doctor.js";
+import { imageBuild } from "./commands/image-build.js";
+import { keysCommand } from "./commands/keys.js";
+import { sandboxCommand } from "./commands/sandbox.js";
+import { snapshotCommand } from "./commands/snapshot.js";
+import { runUp } from "./commands/up.js";
+import { formatError } from "./error-format.js";
+
+export const USAGE = `usage: wrenn <command>
+
+  sandbox create|ls|exec|cp|pause|resume|rm|shell   sandboxes (wrenn sandbox help)
+  snapshot create|ls|rm                             named snapshots (wrenn snapshot help)
+  keys create|ls|revoke                             API keys (wrenn keys help)
+  up                        run Wrenn here (host agent + control plane), like make up
+  image build [--name N]    build the guest image (cached; a no-op when unchanged)
+  doctor [--json]           check this machine and the configured API
+
+API commands read --api-url/--api-key, else WRENN_API_URL/WRENN_API_KEY, else
+$WRENN_DIR/credentials.env (default ~/.wrenn). --json prints machine-readable output.`;
+
+async function dispatch(argv: string[], io: CliIo): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  switch (command) {
+    case "sandbox":
+    case "sandboxes":
+      return sandboxCommand(io, sub, rest);
+    case "snapshot":
+    case "snapshots":
+      return snapshotCommand(io, sub, rest);
+    case "keys":
+      return keysCommand(io, sub, rest);
+    case "image": {
+      if (sub !== "build") throw new UsageError(`unknown command: image ${sub ?? ""}`.trim());
+      const { values } = parseCommand(io, rest, { name: { type: "string", default: "base" } });
+      await imageBuild({ name: typeof values.name === "string" ? values.name : "base" }, io.env);
+      return 0;
+    }
+    case "up":
+      return runUp(io.env);
+    case "doctor": {
+      const { ctx } = parseCommand(io, argv.slice(1), {});
+      const checks = await runDoctor(io.env);
+      ctx.print(checks, () => formatDoctor(checks));
+      return checks.some((c) => c.status === "fail") ? 1 : 0;
+    }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      io.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+/** Runs one CLI invocation; errors become one line on stderr and a non-zero exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    const { line, exitCode } = formatError(err);
+    io.stderr.write(`${line}\n`);
+    if (io.env.WRENN_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return exitCode;
+  }
+}

@@ -1,0 +1,45 @@
+export { ApiClient, type RequestOptions } from "./api-client.js";
+export { ApiKeys } from "./api-keys.js";
+export type { ApiKeyInfo, EntryInfo, SandboxInfo, SandboxState, SnapshotInfo } from "./api-types.js";
+export {
+  type BackgroundCommandOptions,
+  CommandHandle,
+  type CommandOptions,
+  type CommandResult,
+  Commands,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  type ProcessInfo,
+  type Signal,
+  type StartOptions,
+} from "./commands.js";
+export {
+  type ConfigSource,
+  type ConnectionOptions,
+  credentialsPath,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type ResolvedConnection,
+  resolveConnection,
+} from "./config.js";
+export { parseCredentials, readCredentialsFile } from "./credentials-file.js";
+export {
+  type ApiErrorCode,
+  apiErrorFromResponse,
+  codeForStatus,
+  isWrennApiError,
+  WrennApiError,
+  WrennConfigError,
+  WrennConnectionError,
+  WrennSdkError,
+} from "./errors.js";
+export { type FileData, type FileOptions, Files, type WriteInfo } from "./files.js";
+export { type ApiHealth, getHealth } from "./health.js";
+export { Pty, type PtyExit, PtyHandle, type PtyOptions, type PtySize } from "./pty.js";
+export {
+  type ClientOptions,
+  Sandbox,
+  type SandboxCreateOptions,
+  type SandboxListOptions,
+  type SandboxMetrics,
+  type SandboxPage,
+} from "./sandbox.js";
+export { Snapshot } from "./snapshot.js";

@@ -1,0 +1,244 @@
+import { ApiClient, apiPath } from "./api-client.js";
+import {
+  type PageWire,
+  type SandboxInfo,
+  type SandboxState,
+  type SandboxWire,
+  sandboxInfoFromWire,
+} from "./api-types.js";
+import { Commands } from "./commands.js";
+import type { ConnectionOptions } from "./config.js";
+import { WrennConfigError } from "./errors.js";
+import { Files } from "./files.js";
+import { Pty } from "./pty.js";
+
+/** Connection options, or an existing client to share (`ApiClient.create`). */
+export interface ClientOptions extends ConnectionOptions {
+  client?: ApiClient;
+}
+
+export interface SandboxCreateOptions extends ClientOptions {
+  /** Base template (default `base`) or the name of one of the team's snapshots. */
+  template?: string;
+  /** Start from this named snapshot (same as `template: name`; vCPUs and memory are the snapshot's). */
+  snapshot?: string;
+  vcpus?: number;
+  memoryMiB?: number;
+  diskMiB?: number;
+  /** Inactivity timeout in seconds (the server's default when unset, 300). */
+  timeoutSec?: number;
+  /** What the inactivity timeout does: destroy (default) or pause. */
+  onTimeout?: "destroy" | "pause";
+  /** Environment variables of every command in the sandbox. */
+  envs?: Record<string, string>;
+  metadata?: Record<string, string>;
+}
+
+export interface SandboxListOptions extends ClientOptions {
+  /** Only sandboxes in one of these states. */
+  state?: SandboxState[];
+  /** Only sandboxes whose metadata has all of these pairs. */
+  metadata?: Record<string, string>;
+  /** Page size (1–200). */
+  limit?: number;
+}
+
+export interface SandboxPage {
+  items: SandboxInfo[];
+  /** Pass as `cursor` for the next page; null at the end. */
+  nextCursor: string | null;
+}
+
+export interface SandboxMetrics {
+  cpuCount: number;
+  cpuUsedPct: number;
+  memTotalBytes: number;
+  memUsedBytes: number;
+  diskTotalBytes: number;
+  diskUsedBytes: number;
+  vmmRssBytes: number;
+  timestamp: Date | null;
+}
+
+async function clientFrom(options: ClientOptions): Promise<ApiClient> {
+  return options.client ?? ApiClient.create(options);
+}
+
+function listQuery(options: SandboxListOptions & { cursor?: string }) {
+  return {
+    state: options.state?.length ? options.state.join(",") : undefined,
+    metadata: options.metadata ? new URLSearchParams(options.metadata).toString() : undefined,
+    limit: options.limit,
+    cursor: options.cursor,
+  };
+}
+
+/** A microVM sandbox: run commands, open terminals, move files, pause, resume, snapshot, fork, kill. */
+export class Sandbox {
+  readonly sandboxId: string;
+  readonly commands: Commands;
+  readonly files: Files;
+  readonly pty: Pty;
+  readonly #api: ApiClient;
+  #info: SandboxInfo;
+
+  /** Wraps a sandbox the API reported; does no I/O (use `create` or `connect`). */
+  constructor(api: ApiClient, info: SandboxInfo) {
+    this.#api = api;
+    this.#info = info;
+    this.sandboxId = info.sandboxId;
+    this.commands = new Commands(api, info.sandboxId);
+    this.files = new Files(api, info.sandboxId);
+    this.pty = new Pty(api, info.sandboxId);
+  }
+
+  /** The sandbox as last reported by the API (refresh with `getInfo`). */
+  get info(): SandboxInfo {
+    return this.#info;
+  }
+
+  /** The client this sandbox talks through, to share with other calls. */
+  get client(): ApiClient {
+    return this.#api;
+  }
+
+  /** Creates a sandbox and resolves once it is running. */
+  static async create(options: SandboxCreateOptions = {}): Promise<Sandbox> {
+    if (options.snapshot && options.template) {
+      throw new WrennConfigError("pass either template or snapshot, not both");
+    }
+    const api = await clientFrom(options);
+    const wire = await api.json<SandboxWire>("POST", "/v1/sandboxes", {
+      json: {
+        template: options.snapshot ?? options.template ?? "base",
+        vcpus: options.vcpus,
+        memory_mb: options.memoryMiB,
+        disk_mb: options.diskMiB,
+        timeout_sec: options.timeoutSec,
+        on_timeout: options.onTimeout,
+        env: options.envs,
+        metadata: options.metadata,
+      },
+    });
+    return new Sandbox(api, sandboxInfoFromWire(wire));
+  }
+
+  /** Attaches to an existing sandbox; a paused one is resumed unless `resume: false`. */
+  static async connect(
+    sandboxId: string,
+    options: ClientOptions & { resume?: boolean } = {},
+  ): Promise<Sandbox> {
+    const api = await clientFrom(options);
+    const sandbox = new Sandbox(
+      api,
+      sandboxInfoFromWire(await api.json<SandboxWire>("GET", apiPath("sandboxes", sandboxId))),
+    );
+    if (sandbox.info.state === "paused" && options.resume !== false) await sandbox.resume();
+    return sandbox;
+  }
+
+  /** One page of the team's sandboxes, newest first. */
+  static async listPage(options: SandboxListOptions & { cursor?: string } = {}): Promise<SandboxPage> {
+    const api = await clientFrom(options);
+    const page = await api.json<PageWire<SandboxWire>>("GET", "/v1/sandboxes", { query: listQuery(options) });
+    return { items: page.items.map(sandboxInfoFromWire), nextCursor: page.next_cursor };
+  }
+
+  /** Every sandbox matching the filters (follows all pages). */
+  static async list(options: SandboxListOptions = {}): Promise<SandboxInfo[]> {
+    const api = await clientFrom(options);
+    const out: SandboxInfo[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await Sandbox.listPage({ ...options, client: api, cursor });
+      out.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return out;
+  }
+
+  /** Destroys a sandbox by id (a no-op for one already stopped). */
+  static async kill(sandboxId: string, options: ClientOptions = {}): Promise<void> {
+    const api = await clientFrom(options);
+    await api.json("DELETE", apiPath("sandboxes", sandboxId));
+  }
+
+  #update(wire: SandboxWire): SandboxInfo {
+    this.#info = sandboxInfoFromWire(wire);
+    return this.#info;
+  }
+
+  #post(action: string, json?: unknown): Promise<SandboxWire> {
+    return this.#api.json<SandboxWire>("POST", apiPath("sandboxes", this.sandboxId, action), { json });
+  }
+
+  /** Fetches the sandbox's current state. */
+  async getInfo(): Promise<SandboxInfo> {
+    return this.#update(await this.#api.json<SandboxWire>("GET", apiPath("sandboxes", this.sandboxId)));
+  }
+
+  async isRunning(): Promise<boolean> {
+    return (await this.getInfo()).state === "running";
+  }
+
+  /** Pauses: memory goes to disk and the VM is gone until `resume`. */
+  async pause(): Promise<SandboxInfo> {
+    return this.#update(await this.#post("pause"));
+  }
+
+  /** Resumes a paused sandbox, optionally with a new inactivity timeout. */
+  async resume(options: { timeoutSec?: number } = {}): Promise<SandboxInfo> {
+    return this.#update(await this.#post("resume", { timeout_sec: options.timeoutSec }));
+  }
+
+  /** Sets the inactivity timeout, in seconds, counted from now. */
+  async setTimeout(timeoutSec: number): Promise<SandboxInfo> {
+    return this.#update(await this.#post("timeout", { timeout_sec: timeoutSec }));
+  }
+
+  /** Marks activity, pushing the inactivity timeout back. */
+  async keepAlive(): Promise<SandboxInfo> {
+    return this.#update(await this.#post("ping"));
+  }
+
+  async getMetrics(): Promise<SandboxMetrics> {
+    const m = await this.#api.json<{
+      cpu_count: number;
+      cpu_used_pct: number;
+      mem_total_bytes: number;
+      mem_used_bytes: number;
+      disk_total_bytes: number;
+      disk_used_bytes: number;
+      vmm_rss_bytes: number;
+      timestamp: string | null;
+    }>("GET", apiPath("sandboxes", this.sandboxId, "metrics"));
+    return {
+      cpuCount: m.cpu_count,
+      cpuUsedPct: m.cpu_used_pct,
+      memTotalBytes: m.mem_total_bytes,
+      memUsedBytes: m.mem_used_bytes,
+      diskTotalBytes: m.disk_total_bytes,
+      diskUsedBytes: m.disk_used_bytes,
+      vmmRssBytes: m.vmm_rss_bytes,
+      timestamp: m.timestamp ? new Date(m.timestamp) : null,
+    };
+  }
+
+  /** Forks this running sandbox into `count` new ones on the same host, each with its own disk and memory. */
+  async fork(count = 1, options: { metadata?: Record<string, string> } = {}): Promise<Sandbox[]> {
+    const res = await this.#api.json<{ items: SandboxWire[] }>(
+      "POST",
+      apiPath("sandboxes", this.sandboxId, "fork"),
+      {
+        json: { count, metadata: options.metadata },
+      },
+    );
+    return res.items.map((w) => new Sandbox(this.#api, sandboxInfoFromWire(w)));
+  }
+
+  /** Destroys the sandbox. */
+  async kill(): Promise<void> {
+    await this.#api.json("DELETE", apiPath("sandboxes", this.sandboxId));
+    this.#info = { ...this.#info, state: "stopped" };
+  }
+}
