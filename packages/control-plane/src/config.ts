@@ -1,5 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { definedEntries, envNumber } from "@wrenn/shared";
 import { z } from "zod";
 
 /**
@@ -78,24 +79,19 @@ export function parseControlPlaneConfig(input: unknown): ControlPlaneConfig {
   return ControlPlaneConfigSchema.parse(input);
 }
 
-function num(value: string | undefined): number | undefined {
-  return value === undefined || value === "" ? undefined : Number(value);
-}
-
 /** Reads the control plane's environment variables into an (unvalidated) options object. */
 export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const wrennDir = env.WRENN_DIR || join(homedir(), ".wrenn");
   const raw: Record<string, unknown> = {
     host: env.WRENN_CP_HOST,
-    port: num(env.WRENN_CP_PORT),
+    port: envNumber(env.WRENN_CP_PORT),
     databaseUrl: env.DATABASE_URL,
     pgliteDir: env.WRENN_CP_PGLITE_DIR || join(wrennDir, "cp", "pglite"),
-    heartbeatIntervalMs: num(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),
-    hostDeadlineMs: num(env.WRENN_CP_HOST_DEADLINE_MS),
-    reconcileIntervalMs: num(env.WRENN_CP_RECONCILE_INTERVAL_MS),
+    heartbeatIntervalMs: envNumber(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),
+    hostDeadlineMs: envNumber(env.WRENN_CP_HOST_DEADLINE_MS),
+    reconcileIntervalMs: envNumber(env.WRENN_CP_RECONCILE_INTERVAL_MS),
     logLevel: env.WRENN_LOG_LEVEL,
     sandboxDomain: env.WRENN_SANDBOX_DOMAIN,
   };
-  for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
-  return raw;
+  return definedEntries(raw);
 }

@@ -1,5 +1,6 @@
 import { cpus, homedir, hostname, totalmem } from "node:os";
 import { join } from "node:path";
+import { definedEntries, envNumber } from "@wrenn/shared";
 import { z } from "zod";
 
 /**
@@ -92,10 +93,6 @@ export function parseAgentConfig(input: unknown): AgentConfig {
   return AgentConfigSchema.parse(input);
 }
 
-function num(value: string | undefined): number | undefined {
-  return value === undefined || value === "" ? undefined : Number(value);
-}
-
 /** Reads the agent's environment variables into an (unvalidated) options object. */
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const wrennDir = env.WRENN_DIR || join(homedir(), ".wrenn");
@@ -103,21 +100,20 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     dataDir: env.WRENN_AGENT_DATA_DIR || join(wrennDir, "agent"),
     imagesDir: env.WRENN_IMAGES_DIR || join(wrennDir, "images"),
     host: env.WRENN_AGENT_HOST,
-    port: num(env.WRENN_AGENT_PORT),
+    port: envNumber(env.WRENN_AGENT_PORT),
     hostToken: env.WRENN_AGENT_TOKEN,
     hostId: env.WRENN_HOST_ID,
     tlsCertPath: env.WRENN_AGENT_TLS_CERT,
     tlsKeyPath: env.WRENN_AGENT_TLS_KEY,
     accel: env.WRENN_ACCEL,
-    maxSlots: num(env.WRENN_MAX_SLOTS),
-    firstSlot: num(env.WRENN_FIRST_SLOT),
+    maxSlots: envNumber(env.WRENN_MAX_SLOTS),
+    firstSlot: envNumber(env.WRENN_FIRST_SLOT),
     netNamePrefix: env.WRENN_NET_PREFIX,
-    vcpuOvercommit: num(env.WRENN_VCPU_OVERCOMMIT),
-    diskOvercommit: num(env.WRENN_DISK_OVERCOMMIT),
-    maxConcurrentStarts: num(env.WRENN_MAX_CONCURRENT_STARTS),
+    vcpuOvercommit: envNumber(env.WRENN_VCPU_OVERCOMMIT),
+    diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
+    maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
     destroyOnExit:
       env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
   };
-  for (const key of Object.keys(raw)) if (raw[key] === undefined || raw[key] === "") delete raw[key];
-  return raw;
+  return definedEntries(raw);
 }
