@@ -358,6 +358,18 @@ describe("control plane with two real host agents", () => {
       command: "cat /home/user/kept.txt",
     });
     expect(inFork.body.stdout).toBe("kept\n");
+    // The fork's envd takes its own token, not its parent's (sandbox traffic goes
+    // control plane → the host agent's traffic listener → the fork's envd).
+    expect(fork.envd_access_token).toMatch(/^[0-9a-f]{48}$/);
+    expect(fork.envd_access_token).not.toBe(s1.envd_access_token);
+    const envdFile = (token: string | undefined) =>
+      fetch(`${cp.url}/files?path=/home/user/kept.txt&username=user`, {
+        headers: { "e2b-sandbox-id": fork.id, "e2b-sandbox-port": "49983", "x-access-token": token ?? "" },
+      });
+    const own = await envdFile(fork.envd_access_token);
+    expect(own.status).toBe(200);
+    expect(await own.text()).toBe("kept\n");
+    expect((await envdFile(s1.envd_access_token)).status).toBe(401);
 
     const refused = await api<{ error: { code: string } }>("DELETE", "/v1/snapshots/cp-snap");
     expect(refused.status).toBeGreaterThanOrEqual(400);

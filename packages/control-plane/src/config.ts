@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { definedEntries, envNumber } from "@wrenn/shared";
+import { definedEntries, envNumber, WrennError } from "@wrenn/shared";
 import { z } from "zod";
 
 /**
@@ -30,6 +30,15 @@ export const ControlPlaneConfigSchema = z.object({
     .string()
     .regex(/^[a-z0-9.-]+$/)
     .optional(),
+  /**
+   * A second, TLS listener serving the same API and sandbox traffic, for clients that
+   * reach Wrenn as `https://api.<domain>` and `https://<port>-<id>.<domain>` (the e2b
+   * SDK with E2B_DOMAIN). Both paths set: on. WRENN_CP_TLS_CERT / WRENN_CP_TLS_KEY (PEM).
+   */
+  tlsCertPath: z.string().min(1).optional(),
+  tlsKeyPath: z.string().min(1).optional(),
+  /** WRENN_CP_TLS_PORT, default 443; 0 picks a free port (tests). */
+  tlsPort: z.number().int().min(0).max(65535).default(443),
   /** How often each registered host's Ping is polled as its heartbeat. WRENN_CP_HEARTBEAT_INTERVAL_MS. */
   heartbeatIntervalMs: z.number().int().min(10).default(2000),
   /** A host silent for longer is unreachable and its sandboxes missing. WRENN_CP_HOST_DEADLINE_MS. */
@@ -73,10 +82,24 @@ export const ControlPlaneConfigSchema = z.object({
 });
 
 export type ControlPlaneConfig = z.infer<typeof ControlPlaneConfigSchema>;
+
+/**
+ * The domain clients are told sandboxes live under (the e2b API's `domain`): the sandbox
+ * domain, with the TLS listener's port when that is not 443 — the e2b SDK puts no port of
+ * its own into `https://<port>-<id>.<domain>`.
+ */
+export function advertisedSandboxDomain(domain: string | undefined, tlsPort: number | null): string | null {
+  if (!domain) return null;
+  return tlsPort !== null && tlsPort !== 443 ? `${domain}:${tlsPort}` : domain;
+}
 export type ControlPlaneConfigInput = z.input<typeof ControlPlaneConfigSchema>;
 
 export function parseControlPlaneConfig(input: unknown): ControlPlaneConfig {
-  return ControlPlaneConfigSchema.parse(input);
+  const config = ControlPlaneConfigSchema.parse(input);
+  if (Boolean(config.tlsCertPath) !== Boolean(config.tlsKeyPath)) {
+    throw new WrennError("invalid_argument", "WRENN_CP_TLS_CERT and WRENN_CP_TLS_KEY go together");
+  }
+  return config;
 }
 
 /** Reads the control plane's environment variables into an (unvalidated) options object. */
@@ -92,6 +115,9 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     reconcileIntervalMs: envNumber(env.WRENN_CP_RECONCILE_INTERVAL_MS),
     logLevel: env.WRENN_LOG_LEVEL,
     sandboxDomain: env.WRENN_SANDBOX_DOMAIN,
+    tlsCertPath: env.WRENN_CP_TLS_CERT,
+    tlsKeyPath: env.WRENN_CP_TLS_KEY,
+    tlsPort: envNumber(env.WRENN_CP_TLS_PORT),
   };
   return definedEntries(raw);
 }

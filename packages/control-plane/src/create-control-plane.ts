@@ -1,8 +1,11 @@
+import { readFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { createLogger, type Logger } from "@wrenn/shared";
 import { AuditLog } from "./audit/audit-log.js";
-import { type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
+import { advertisedSandboxDomain, type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
 import { applyMigrations, loadMigrations } from "./db/migrations.js";
 import { HostClientPool } from "./drivers/host-pool.js";
@@ -50,6 +53,8 @@ export interface ControlPlane {
   readonly database: Database;
   /** http://host:port once started. */
   readonly url: string;
+  /** https://host:port of the TLS listener once started; "" without one. */
+  readonly tlsUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Runs one tick of every worker now (tests; operators' "reconcile now"). */
@@ -132,27 +137,39 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   ];
   const routeDeps = { db: database.db, now, validateResponses: options.validateResponses ?? false };
   for (const route of routes) registerRoute(app, route, routeDeps);
+  /** The TLS listener's port, once it listens. */
+  let tlsPort: number | null = null;
   registerE2bRoutes(
     app,
     e2bRoutes(services, new E2bService(database.db, services), {
       maxTimeoutSec: config.maxTimeoutSec,
       defaultTimeoutSec: config.defaultTimeoutSec,
       maxForkCount: config.maxForkCount,
-      domain: config.sandboxDomain ?? null,
+      domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
     }),
     { ...routeDeps, logger },
   );
 
   const streams = new SandboxStreams({ db: database.db, sandboxes: services.sandboxes, now });
   // One upgrade listener tries each WebSocket endpoint; nothing else upgrades.
-  app.server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (proxy.upgrade(req, socket, head)) return;
     if (streams.handleUpgrade(req, socket, head)) return;
     socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-  });
+  };
+  app.server.on("upgrade", onUpgrade);
+  // The TLS listener hands every request and upgrade to the same handlers.
+  const tlsServer =
+    config.tlsCertPath && config.tlsKeyPath
+      ? createTlsServer(
+          { cert: readFileSync(config.tlsCertPath), key: readFileSync(config.tlsKeyPath) },
+          (req, res) => app.server.emit("request", req, res),
+        ).on("upgrade", onUpgrade)
+      : undefined;
 
   const runner = new WorkerRunner(workers, logger);
   let url = "";
+  let tlsUrl = "";
   let started = false;
 
   return {
@@ -161,19 +178,41 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     get url() {
       return url;
     },
+    get tlsUrl() {
+      return tlsUrl;
+    },
     async start() {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
       url = `http://${host}:${address.port}`;
       started = true;
+      if (tlsServer) {
+        await new Promise<void>((resolve, reject) => {
+          tlsServer.once("error", reject);
+          tlsServer.listen(config.tlsPort, config.host, () => {
+            tlsServer.off("error", reject);
+            resolve();
+          });
+        }).catch(async (err: unknown) => {
+          await app.close();
+          started = false;
+          throw err;
+        });
+        tlsPort = (tlsServer.address() as AddressInfo).port;
+        tlsUrl = `https://${host}:${tlsPort}`;
+      }
       if (options.workers ?? true) runner.start();
-      logger.info("control plane listening", { url, database: database.kind });
+      logger.info("control plane listening", { url, tlsUrl: tlsUrl || undefined, database: database.kind });
     },
     async stop() {
       streams.close();
       await runner.stop();
       proxy.close();
+      if (tlsServer?.listening) {
+        tlsServer.closeAllConnections();
+        await new Promise((resolve) => tlsServer.close(resolve));
+      }
       if (started) await app.close();
       await channels.stop();
       hosts.close();

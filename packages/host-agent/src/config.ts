@@ -16,6 +16,11 @@ export const AgentConfigSchema = z.object({
   host: z.string().min(1).default("127.0.0.1"),
   /** WRENN_AGENT_PORT, default 50051; 0 picks a free port (tests). */
   port: z.number().int().min(0).max(65535).default(50051),
+  /**
+   * Sandbox traffic listener (same host address, same TLS as the RPC listener), reported
+   * to the control plane in Ping. WRENN_AGENT_TRAFFIC_PORT, default 0: any free port.
+   */
+  trafficPort: z.number().int().min(0).max(65535).default(0),
   /** Shared secret every RPC must carry. WRENN_AGENT_TOKEN (required). */
   hostToken: z.string().min(16),
   /** WRENN_HOST_ID, default the machine's hostname. */
@@ -101,6 +106,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     imagesDir: env.WRENN_IMAGES_DIR || join(wrennDir, "images"),
     host: env.WRENN_AGENT_HOST,
     port: envNumber(env.WRENN_AGENT_PORT),
+    trafficPort: envNumber(env.WRENN_AGENT_TRAFFIC_PORT),
     hostToken: env.WRENN_AGENT_TOKEN,
     hostId: env.WRENN_HOST_ID,
     tlsCertPath: env.WRENN_AGENT_TLS_CERT,

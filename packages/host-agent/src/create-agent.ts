@@ -13,6 +13,7 @@ import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
 import { TemplateStore } from "./sandbox/template-store.js";
 import { MemorySnapshotStore } from "./snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
+import { startSandboxTrafficServer } from "./traffic/sandbox-traffic-server.js";
 import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
 import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
 
@@ -22,6 +23,8 @@ const DEFAULT_TEMPLATE = "base";
 
 export interface HostAgent {
   readonly port: number;
+  /** The sandbox traffic listener's port. */
+  readonly trafficPort: number;
   readonly config: AgentConfig;
   readonly manager: SandboxManager;
   readonly accel: AccelVerdict;
@@ -124,6 +127,15 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   const known = new Set(manager.list().map((r) => r.id));
   for (const id of await cgroups.list()) if (!known.has(id)) await cgroups.remove(id);
 
+  const traffic = await startSandboxTrafficServer({
+    host: config.host,
+    port: config.trafficPort,
+    hostToken: config.hostToken,
+    tlsCertPath: config.tlsCertPath,
+    tlsKeyPath: config.tlsKeyPath,
+    sandboxAddress: (id) => manager.trafficAddress(id),
+    logger,
+  });
   const service = createHostAgentService(manager, {
     version: AGENT_VERSION,
     hostId: config.hostId,
@@ -136,6 +148,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       diskMiB: Math.floor((await fileSystemMiB(config.dataDir)) * config.diskOvercommit),
     },
     maxUnaryFileBytes: config.maxUnaryFileBytes,
+    trafficPort: traffic.port,
     listTemplates: () => images.list(),
     vmmRssBytes,
   });
@@ -146,20 +159,25 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     tlsCertPath: config.tlsCertPath,
     tlsKeyPath: config.tlsKeyPath,
     readMaxBytes: config.maxUnaryFileBytes + 1024 * 1024,
+  }).catch(async (err: unknown) => {
+    await traffic.close();
+    throw err;
   });
   logger.info("host agent listening", {
     port: server.port,
+    trafficPort: traffic.port,
     accel: accel.accel,
     cgroups: cgroups.description,
   });
 
   return {
     port: server.port,
+    trafficPort: traffic.port,
     config,
     manager,
     accel,
     async close(options = {}) {
-      await server.close();
+      await Promise.all([server.close(), traffic.close()]);
       await manager.close({ destroyAll: options.destroySandboxes ?? false });
     },
   };

@@ -61,6 +61,8 @@ export interface HostsTable {
   allocated_disk_mib: Generated<number>;
   sandbox_count: Generated<number>;
   templates: Json<string[]>;
+  /** The agent's sandbox traffic port (migration 002); null until a Ping reports one. */
+  traffic_port: Generated<number | null>;
   last_seen_at: Date | null;
   registered_at: Date | null;
   created_at: CreatedAt;

@@ -27,8 +27,8 @@ export interface E2bRouteOptions {
   maxTimeoutSec: number;
   defaultTimeoutSec: number;
   maxForkCount: number;
-  /** Sandbox traffic domain, named in responses; null when unset. */
-  domain: string | null;
+  /** Sandbox traffic domain named in responses (known once listening); null when unset. */
+  domain(): string | null;
 }
 
 const TAG = "E2B-compatible";
@@ -97,7 +97,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
   const TimeoutSchema = z.number().int().min(1).max(options.maxTimeoutSec);
 
   async function viewContext(rows: SandboxRow[]): Promise<ViewContext> {
-    return { domain: options.domain, templateId: await e2b.templateIds(rows) };
+    return { domain: options.domain(), templateId: await e2b.templateIds(rows) };
   }
 
   const CreateBodySchema = z.object({

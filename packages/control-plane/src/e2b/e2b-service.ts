@@ -70,10 +70,10 @@ export class E2bService {
   }
 
   /**
-   * Forks a running sandbox: a snapshot of it, `count` sandboxes created from that (each
-   * with its own envd token, which the agent's own fork cannot hand back), then the
-   * snapshot's name dropped (its files go with the last fork). Each fork succeeds or fails
-   * on its own, as the e2b API reports them.
+   * Forks a running sandbox: a snapshot of it, `count` sandboxes created from that, then
+   * the snapshot's name dropped (its files go with the last fork). Unlike `/v1` fork (one
+   * agent call, all or nothing), each fork succeeds or fails on its own, as the e2b API
+   * reports them.
    */
   async fork(
     principal: Principal,

@@ -1,20 +1,42 @@
 import type { Db } from "../db/database.js";
 
-/** Where a sandbox's ports are reachable, or why they are not. */
-export type SandboxAddress = { reachable: true; hostIp: string } | { reachable: false; reason: string };
+/** The host agent that takes a sandbox's traffic, or why there is none. */
+export type SandboxAddress =
+  | {
+      reachable: true;
+      /** The agent's traffic listener. */
+      protocol: "http:" | "https:";
+      host: string;
+      port: number;
+      /** Sent as `wrenn-agent-token`. */
+      agentToken: string;
+    }
+  | { reachable: false; reason: string };
 
 /**
- * Looks a sandbox up for its traffic. Not team-scoped: whoever reaches a sandbox port
- * still has to satisfy what listens there (envd checks its access token).
+ * Looks a sandbox up for its traffic: its state, and its host agent's traffic listener
+ * (the host of the agent's registered URL, the port its Ping reports). Not team-scoped:
+ * whoever reaches a sandbox port still has to satisfy what listens there (envd checks
+ * its access token).
  */
 export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<SandboxAddress> {
   const row = await db
     .selectFrom("sandboxes")
-    .select(["state", "host_ip"])
-    .where("id", "=", sandboxId)
+    .leftJoin("hosts", "hosts.id", "sandboxes.host_id")
+    .select(["sandboxes.state", "hosts.url", "hosts.agent_token", "hosts.traffic_port"])
+    .where("sandboxes.id", "=", sandboxId)
     .executeTakeFirst();
   if (!row) return { reachable: false, reason: "not found" };
   if (row.state !== "running") return { reachable: false, reason: row.state };
-  if (!row.host_ip) return { reachable: false, reason: "no address" };
-  return { reachable: true, hostIp: row.host_ip };
+  if (!row.url || !row.agent_token || !row.traffic_port) {
+    return { reachable: false, reason: "its host agent has no traffic listener" };
+  }
+  const url = new URL(row.url);
+  return {
+    reachable: true,
+    protocol: url.protocol === "https:" ? "https:" : "http:",
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: row.traffic_port,
+    agentToken: row.agent_token,
+  };
 }

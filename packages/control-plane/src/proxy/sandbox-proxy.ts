@@ -1,25 +1,26 @@
-import {
-  type ClientRequest,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "@wrenn/shared";
-import { type BadProxyTarget, type ProxyTarget, parseProxyTarget } from "./proxy-target.js";
+import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
+import {
+  type BadProxyTarget,
+  type ProxyTarget,
+  parseProxyTarget,
+  SANDBOX_ID_HEADER,
+  SANDBOX_PORT_HEADER,
+} from "./proxy-target.js";
 import type { SandboxAddress } from "./sandbox-address.js";
+
+/** The hop credential the agent's traffic listener checks (its host token). */
+export const AGENT_TOKEN_HEADER = "wrenn-agent-token";
 
 export interface SandboxProxyOptions {
   logger: Logger;
   /** See `ControlPlaneConfig.sandboxDomain`. */
   domain: string | undefined;
   resolve(sandboxId: string): Promise<SandboxAddress>;
-  /**
-   * How long to wait for a sandbox port to accept a connection: a running sandbox accepts
-   * at once, so a slow connect means it just went away (no route answers a SYN).
-   */
+  /** How long connecting to a host agent may take. */
   connectTimeoutMs?: number;
 }
 
@@ -32,36 +33,6 @@ export interface SandboxProxy {
   close(): void;
 }
 
-/** Headers that describe one hop and are not forwarded. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
-
-function forwardHeaders(headers: IncomingHttpHeaders, keepUpgrade: boolean): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  const named = new Set(
-    String(headers.connection ?? "")
-      .split(",")
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    const isUpgradeHeader = name === "connection" || name === "upgrade";
-    if ((HOP_BY_HOP.has(name) || named.has(name)) && !(keepUpgrade && isUpgradeHeader)) continue;
-    out[name] = value;
-  }
-  return out;
-}
-
 function notReachableBody(sandboxId: string): string {
   return JSON.stringify({ sandboxId, message: "The sandbox was not found", code: 502 });
 }
@@ -72,9 +43,10 @@ function isBad(target: ProxyTarget | BadProxyTarget): target is BadProxyTarget {
 
 /**
  * Forwards sandbox traffic (`<port>-<id>.<domain>` or the `E2b-Sandbox-Id`/`-Port`
- * headers) to that port at the sandbox's host address: HTTP with bodies streamed both
- * ways as they come, and protocol upgrades (WebSocket) as a raw byte tunnel. It runs in
- * front of the API's routing, so none of the API's auth or body parsing touches it.
+ * headers) to the traffic listener of the sandbox's host agent, which forwards it on to
+ * the sandbox: HTTP with bodies streamed both ways as they come, and protocol upgrades
+ * (WebSocket) as a raw byte tunnel. It runs in front of the API's routing, so none of the
+ * API's auth or body parsing touches it.
  */
 export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   const { logger, domain, resolve } = options;
@@ -86,23 +58,34 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     socket.once("close", () => open.delete(socket));
   }
 
-  /** Bounds connecting only: an open stream may stay quiet for long. */
-  function boundConnect(upstream: ClientRequest): void {
-    upstream.on("socket", (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(() => upstream.destroy(new Error("connect timeout")), connectTimeoutMs);
-      socket.once("connect", () => clearTimeout(timer));
-      socket.once("close", () => clearTimeout(timer));
-    });
-  }
-
   function forwardedFor(req: IncomingMessage): OutgoingHttpHeaders {
     const prior = req.headers["x-forwarded-for"];
     const remote = req.socket.remoteAddress ?? "";
     return {
       "x-forwarded-for": prior ? `${prior}, ${remote}` : remote,
       "x-forwarded-host": req.headers.host ?? "",
-      "x-forwarded-proto": "http",
+      "x-forwarded-proto": (req.socket as Partial<TLSSocket>).encrypted ? "https" : "http",
+    };
+  }
+
+  function relayTarget(
+    req: IncomingMessage,
+    target: ProxyTarget,
+    address: SandboxAddress & { reachable: true },
+  ): RelayTarget {
+    return {
+      protocol: address.protocol,
+      host: address.host,
+      port: address.port,
+      headers: {
+        ...forwardedFor(req),
+        [AGENT_TOKEN_HEADER]: address.agentToken,
+        [SANDBOX_ID_HEADER]: target.sandboxId,
+        [SANDBOX_PORT_HEADER]: String(target.port),
+      },
+      // Whatever a client sends as the hop credential is never passed on.
+      drop: [AGENT_TOKEN_HEADER],
+      connectTimeoutMs,
     };
   }
 
@@ -122,38 +105,15 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       answerJson(res, 502, notReachableBody(target.sandboxId));
       return;
     }
-    const upstream: ClientRequest = httpRequest({
-      // No pooled connections: a kept-alive one to a VM since paused or destroyed would
-      // take the next request and never answer.
-      agent: false,
-      host: address.hostIp,
-      port: target.port,
-      method: req.method,
-      path: req.url,
-      headers: { ...forwardHeaders(req.headers, false), ...forwardedFor(req) },
-    });
-    boundConnect(upstream);
-    upstream.on("response", (upRes) => {
-      const headers = forwardHeaders(upRes.headers, false);
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
-      res.flushHeaders();
-      upRes.pipe(res);
-      upRes.on("error", () => res.destroy());
-    });
-    upstream.on("error", (err) => {
-      logger.debug("sandbox proxy upstream failed", {
+    track(req.socket);
+    relayRequest(req, res, relayTarget(req, target, address), (err) => {
+      logger.debug("sandbox proxy: host agent unreachable", {
         sandboxId: target.sandboxId,
         port: target.port,
         err: err.message,
       });
       answerJson(res, 502, notReachableBody(target.sandboxId));
     });
-    // The client going away ends the exchange upstream too (a streaming command, a watch).
-    res.on("close", () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
-    track(req.socket);
   }
 
   async function proxyUpgrade(
@@ -165,57 +125,12 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     track(socket);
     const address = await resolve(target.sandboxId);
     if (!address.reachable) {
-      const body = notReachableBody(target.sandboxId);
-      socket.end(
-        `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      endSocketWithJson(socket, 502, "Bad Gateway", notReachableBody(target.sandboxId));
       return;
     }
-    const upstream = httpRequest({
-      agent: false,
-      host: address.hostIp,
-      port: target.port,
-      method: req.method,
-      path: req.url,
-      headers: { ...forwardHeaders(req.headers, true), ...forwardedFor(req) },
-    });
-    boundConnect(upstream);
-    upstream.on("upgrade", (upRes, upSocket, upHead) => {
-      track(upSocket);
-      const lines = [`HTTP/1.1 ${upRes.statusCode ?? 101} ${upRes.statusMessage ?? "Switching Protocols"}`];
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
-        lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
-      }
-      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-      if (upHead.length > 0) socket.write(upHead);
-      if (head.length > 0) upSocket.write(head);
-      upSocket.pipe(socket);
-      socket.pipe(upSocket);
-      upSocket.on("error", () => socket.destroy());
-      socket.on("error", () => upSocket.destroy());
-      upSocket.on("close", () => socket.destroy());
-      socket.on("close", () => upSocket.destroy());
-    });
-    upstream.on("response", (upRes) => {
-      // The sandbox declined the upgrade: relay its answer and close.
-      const lines = [`HTTP/1.1 ${upRes.statusCode ?? 502} ${upRes.statusMessage ?? ""}`];
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
-        const name = upRes.rawHeaders[i] ?? "";
-        if (HOP_BY_HOP.has(name.toLowerCase())) continue;
-        lines.push(`${name}: ${upRes.rawHeaders[i + 1]}`);
-      }
-      lines.push("connection: close");
-      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-      upRes.pipe(socket);
-    });
-    upstream.on("error", () => {
-      const body = notReachableBody(target.sandboxId);
-      socket.end(
-        `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    });
-    socket.on("error", () => upstream.destroy());
-    upstream.end();
+    relayUpgrade(req, socket, head, relayTarget(req, target, address), () =>
+      endSocketWithJson(socket, 502, "Bad Gateway", notReachableBody(target.sandboxId)),
+    );
   }
 
   return {
@@ -237,7 +152,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       const target = parseProxyTarget(req.headers, domain);
       if (!target) return false;
       if (isBad(target)) {
-        socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        endSocketWithJson(socket, 400, "Bad Request", JSON.stringify({ code: 400, message: target.error }));
         return true;
       }
       proxyUpgrade(req, socket, head, target).catch((err: unknown) => {

@@ -207,10 +207,15 @@ export function sandboxRoutes(
         count: z.number().int().min(1).max(limits.maxForkCount).default(1),
         metadata: MetadataSchema.default({}),
       }),
-      responses: { 201: { description: "The forks", schema: z.object({ items: z.array(SandboxSchema) }) } },
+      responses: {
+        201: {
+          description: "The forks, each with its own envd access token",
+          schema: z.object({ items: z.array(CreatedSandboxSchema) }),
+        },
+      },
       handler: async (ctx) => ({
         items: (await sandboxes.fork(ctx.principal, ctx.params.id, ctx.body.count, ctx.body.metadata)).map(
-          sandboxView,
+          (row) => ({ ...sandboxView(row), envd_access_token: row.envd_access_token }),
         ),
       }),
     }),

@@ -38,6 +38,7 @@ export async function applyPing(db: Db, hostId: string, ping: AgentPing, now: Da
       allocated_disk_mib: ping.allocated?.diskMib ?? 0,
       sandbox_count: ping.sandboxCount,
       templates: JSON.stringify(ping.templates),
+      traffic_port: ping.trafficPort || null,
     })
     .where("id", "=", hostId)
     .returningAll()

@@ -596,9 +596,13 @@ export class SandboxesService {
             },
           }),
         );
-        const res = await this.onHost(row, (c) => c.forkSandbox({ sandboxId: id, count, metadata }));
+        // Each fork gets its own envd token; the agent answers in the order asked.
+        const envdAccessTokens = Array.from({ length: count }, () => randomBytes(24).toString("hex"));
+        const res = await this.onHost(row, (c) =>
+          c.forkSandbox({ sandboxId: id, count, metadata, envdAccessTokens }),
+        );
         const rows: SandboxRow[] = [];
-        for (const info of res.sandboxes) {
+        for (const [index, info] of res.sandboxes.entries()) {
           const fields = rowFieldsFromAgent(info);
           const inserted = await db
             .insertInto("sandboxes")
@@ -614,7 +618,7 @@ export class SandboxesService {
               disk_mib: fields.disk_mib ?? row.disk_mib,
               timeout_sec: info.timeoutSec || row.timeout_sec,
               metadata: JSON.stringify({ ...row.metadata, ...metadata }),
-              envd_access_token: row.envd_access_token,
+              envd_access_token: envdAccessTokens[index] ?? row.envd_access_token,
               host_ip: fields.host_ip ?? null,
               error: null,
               expires_at: fields.expires_at ?? null,

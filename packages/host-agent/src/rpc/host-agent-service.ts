@@ -17,6 +17,8 @@ export interface HostAgentInfo {
   accelReason: string;
   capacity: { vcpus: number; memoryMiB: number; diskMiB: number };
   maxUnaryFileBytes: number;
+  /** Port of the sandbox traffic listener (0: none). */
+  trafficPort: number;
   listTemplates(): Promise<string[]>;
   /** Resident memory of a VMM process, 0 when unknown. */
   vmmRssBytes(pid: number | undefined): Promise<number>;
@@ -155,6 +157,7 @@ export function createHostAgentService(
         sandboxCount: manager.list().length,
         templates: await info.listTemplates(),
         maxUnaryFileBytes: BigInt(maxUnary),
+        trafficPort: info.trafficPort,
       };
     }),
 
@@ -216,7 +219,12 @@ export function createHostAgentService(
     })),
 
     forkSandbox: guard(async (req) => {
-      const forks = await manager.fork(requireId(req.sandboxId), req.count, req.metadata);
+      const forks = await manager.fork(
+        requireId(req.sandboxId),
+        req.count,
+        req.metadata,
+        req.envdAccessTokens,
+      );
       return { sandboxes: forks.map((f) => sandboxInfo(f)) };
     }),
 

@@ -182,6 +182,12 @@ export class SandboxManager {
     return entry.envd;
   }
 
+  /** Where a running sandbox's ports answer (its slot's host-side address); undefined otherwise. */
+  trafficAddress(id: string): string | undefined {
+    const record = this.entries.get(id)?.record;
+    return record?.state === "running" ? record.hostIp : undefined;
+  }
+
   vmmPid(id: string): number | undefined {
     return this.entries.get(id)?.vm?.pid;
   }
@@ -893,9 +899,20 @@ export class SandboxManager {
   }
 
   /** `count` new sandboxes from the current state of a running one, which keeps running. */
-  async fork(id: string, count: number, metadata: Record<string, string> = {}): Promise<SandboxRecord[]> {
+  async fork(
+    id: string,
+    count: number,
+    metadata: Record<string, string> = {},
+    envdAccessTokens: readonly string[] = [],
+  ): Promise<SandboxRecord[]> {
     if (!Number.isInteger(count) || count < 1 || count > 100) {
       throw new WrennError("invalid_argument", `fork count must be 1..100, got ${count}`);
+    }
+    if (envdAccessTokens.length > 0 && envdAccessTokens.length !== count) {
+      throw new WrennError(
+        "invalid_argument",
+        `fork of ${count} needs ${count} envd access tokens or none, got ${envdAccessTokens.length}`,
+      );
     }
     const source = this.get(id);
     if (source.state !== "running") {
@@ -903,34 +920,34 @@ export class SandboxManager {
     }
     const name = `fork-${id}-${randomBytes(4).toString("hex")}`;
     const { template } = await this.createSnapshot(id, name, { hidden: true });
-    const forks: SandboxRecord[] = [];
+    // In the order asked, so the caller can pair forks with the tokens it gave.
+    const forks: (SandboxRecord | undefined)[] = Array.from({ length: count }, () => undefined);
     try {
       const queue = Array.from({ length: count }, (_, i) => i);
       const worker = async () => {
         for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-          forks.push(
-            await this.create({
-              template: source.template,
-              snapshot: name,
-              timeoutSec: source.timeoutSec,
-              timeoutAction: source.timeoutAction,
-              envVars: source.envVars,
-              metadata: { ...source.metadata, ...metadata },
-              defaultUser: source.defaultUser,
-              defaultWorkdir: source.defaultWorkdir,
-            }),
-          );
+          forks[next] = await this.create({
+            template: source.template,
+            snapshot: name,
+            timeoutSec: source.timeoutSec,
+            timeoutAction: source.timeoutAction,
+            envVars: source.envVars,
+            metadata: { ...source.metadata, ...metadata },
+            defaultUser: source.defaultUser,
+            defaultWorkdir: source.defaultWorkdir,
+            envdAccessToken: envdAccessTokens[next],
+          });
         }
       };
       await Promise.all(Array.from({ length: Math.min(4, count) }, worker));
     } catch (err) {
-      await Promise.allSettled(forks.map((f) => this.destroy(f.id)));
+      await Promise.allSettled(forks.map((f) => (f ? this.destroy(f.id) : undefined)));
       throw WrennError.from(err);
     } finally {
       await this.deps.templates.save({ ...template, deleted: true, name: "" });
       await this.collectGarbage();
     }
-    return forks;
+    return forks.filter((f): f is SandboxRecord => f !== undefined);
   }
 
   /**

@@ -1,19 +1,31 @@
 import { createServer, type IncomingMessage, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createSilentLogger } from "@wrenn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
-import { openTestDatabase, type TestDatabase } from "./helpers/test-databases.js";
+import { type CpFixture, startControlPlane } from "../../packages/control-plane/test/helpers/cp-fixture.js";
+import {
+  openTestDatabase,
+  type TestDatabase,
+} from "../../packages/control-plane/test/helpers/test-databases.js";
+import {
+  type SandboxTrafficServer,
+  startSandboxTrafficServer,
+} from "../../packages/host-agent/src/traffic/sandbox-traffic-server.js";
 
 const DOMAIN = "wrenn.test";
 
+const AGENT_TOKEN = "agent-token-for-the-proxy-test";
+
 /**
- * The sandbox traffic proxy without VMs: a "sandbox" row whose address is this machine,
- * with a real HTTP server standing in for a port inside it.
+ * Both hops of sandbox traffic without VMs: the control plane's proxy relays to a real
+ * host agent traffic listener (registered as a host row), which relays to a real HTTP
+ * server standing in for a port inside the sandbox.
  */
 describe("sandbox traffic proxy", () => {
   let t: TestDatabase;
   let fx: CpFixture;
   let upstream: Server;
+  let traffic: SandboxTrafficServer;
   let port = 0;
   const running = "iproxyrunning0000000";
   const paused = "iproxypaused00000000";
@@ -57,8 +69,37 @@ describe("sandbox traffic proxy", () => {
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     port = (upstream.address() as AddressInfo).port;
 
+    traffic = await startSandboxTrafficServer({
+      host: "127.0.0.1",
+      port: 0,
+      hostToken: AGENT_TOKEN,
+      sandboxAddress: (id) => (id === running ? "127.0.0.1" : undefined),
+      logger: createSilentLogger(),
+    });
+
     t = await openTestDatabase("pglite");
     fx = await startControlPlane(t.database, { config: { sandboxDomain: DOMAIN } });
+    await t.database.db
+      .insertInto("hosts")
+      .values({
+        id: "hproxy",
+        team_id: null,
+        name: "proxy-test",
+        state: "up",
+        // Only the host part is used for traffic; the port comes from the agent's Ping.
+        url: "http://127.0.0.1:1",
+        agent_token: AGENT_TOKEN,
+        credential_hash: null,
+        agent_host_id: null,
+        version: null,
+        vmm: null,
+        accel: null,
+        templates: "[]",
+        traffic_port: traffic.port,
+        last_seen_at: null,
+        registered_at: null,
+      })
+      .execute();
     for (const [id, state] of [
       [running, "running"],
       [paused, "paused"],
@@ -68,7 +109,7 @@ describe("sandbox traffic proxy", () => {
         .values({
           id,
           team_id: fx.adminTeamId,
-          host_id: null,
+          host_id: "hproxy",
           template: "base",
           snapshot_id: null,
           state,
@@ -89,6 +130,7 @@ describe("sandbox traffic proxy", () => {
   afterAll(async () => {
     await fx?.close();
     await t?.dispose();
+    await traffic?.close();
     await new Promise((resolve) => upstream?.close(resolve));
   });
 
@@ -113,6 +155,28 @@ describe("sandbox traffic proxy", () => {
     expect(await res.json()).toEqual({ url: "/v1/sandboxes?x=1", method: "POST", length: body.length });
     expect(seen?.body).toBe(body);
     expect(seen?.headers["x-access-token"]).toBe("tok");
+    // The hop credential stays between the control plane and the agent.
+    expect(seen?.headers["wrenn-agent-token"]).toBeUndefined();
+  });
+
+  it("the agent's listener takes nothing without the host token, and a client's token header is not passed on", async () => {
+    const direct = `http://127.0.0.1:${traffic.port}/x`;
+    for (const token of [undefined, "wrong", `${AGENT_TOKEN}x`]) {
+      const res = await fetch(direct, {
+        headers: { ...sandboxHeaders(running, port), ...(token ? { "wrenn-agent-token": token } : {}) },
+      });
+      expect(res.status, String(token)).toBe(401);
+    }
+    const ok = await fetch(direct, {
+      headers: { ...sandboxHeaders(running, port), "wrenn-agent-token": AGENT_TOKEN },
+    });
+    expect(ok.status).toBe(201);
+    // Through the control plane, a made-up hop credential is replaced, never forwarded.
+    const res = await fetch(`${fx.url}/y`, {
+      headers: { ...sandboxHeaders(running, port), "wrenn-agent-token": "forged" },
+    });
+    expect(res.status).toBe(201);
+    expect(seen?.headers["wrenn-agent-token"]).toBeUndefined();
   });
 
   it("passes bodies larger than the API's JSON limit", async () => {
