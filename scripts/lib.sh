@@ -8,7 +8,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # The packages Wrenn needs from Debian, host side.
 WRENN_APT_PACKAGES=(
   qemu-system-x86 qemu-utils debootstrap busybox-static socat iptables kmod
-  e2fsprogs cpio zstd xz-utils lz4 iproute2 procps psmisc ca-certificates bc
+  e2fsprogs cpio zstd xz-utils lz4 iproute2 procps psmisc ca-certificates bc openssl
 )
 
 missing_apt_packages() {

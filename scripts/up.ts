@@ -3,18 +3,26 @@
  * PGlite under $WRENN_DIR/cp) with the agent registered to it. Prints the API URL and a key
  * and writes them to $WRENN_DIR/credentials.env. Ctrl-C stops both; the agent destroys its
  * sandboxes on the way out (no VM, namespace or process is left).
+ *
+ * With WRENN_SANDBOX_DOMAIN set, the control plane also serves TLS (WRENN_CP_TLS_PORT,
+ * default 443) for `api.<domain>` and `<port>-<id>.<domain>`, with a certificate from a
+ * local CA made under $WRENN_DIR/tls (unless WRENN_CP_TLS_CERT/KEY name one), and the
+ * e2b SDK's E2B_DOMAIN / NODE_EXTRA_CA_CERTS lines are printed.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { ensureLocalTls } from "./local-tls.js";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const wrennDir = process.env.WRENN_DIR || join(homedir(), ".wrenn");
 const credentialsPath = join(wrennDir, "credentials.env");
 const agentPort = Number(process.env.WRENN_AGENT_PORT || 50051);
 const cpPort = Number(process.env.WRENN_CP_PORT || 8080);
+const sandboxDomain = process.env.WRENN_SANDBOX_DOMAIN || "";
+const tlsPort = Number(process.env.WRENN_CP_TLS_PORT || 443);
 const tsx = join(repoRoot, "node_modules/.bin/tsx");
 
 function step(message: string): void {
@@ -140,6 +148,20 @@ async function registerAgent(cpUrl: string, key: string, agentUrl: string, token
   info(`host agent ${agentUrl} registered`);
 }
 
+/** The e2b SDK over TLS with E2B_DOMAIN, as it talks to e2b.app. */
+function domainInstructions(key: string, caCertPath: string): string {
+  const domain = tlsPort === 443 ? sandboxDomain : `${sandboxDomain}:${tlsPort}`;
+  const resolver = join(repoRoot, "scripts/resolve-local-domain.mjs");
+  return (
+    `\nFor the stock e2b SDK over TLS (https://api.${domain}, https://<port>-<id>.${domain}):\n` +
+    `  export E2B_DOMAIN=${domain} E2B_API_KEY=${key}\n` +
+    (caCertPath ? `  export NODE_EXTRA_CA_CERTS=${caCertPath}\n` : "") +
+    `  *.${sandboxDomain} must resolve to this machine: a wildcard DNS record, dnsmasq\n` +
+    `  (address=/${sandboxDomain}/127.0.0.1), or for Node programs here:\n` +
+    `  export NODE_OPTIONS=--import=${resolver}\n`
+  );
+}
+
 async function main(): Promise<void> {
   mkdirSync(wrennDir, { recursive: true });
   const token = agentToken();
@@ -171,7 +193,24 @@ async function main(): Promise<void> {
     children.push(agent.child);
     const agentUrl = `http://127.0.0.1:${agent.match[1]}`;
 
-    const cpEnv = { WRENN_CP_PORT: String(cpPort), WRENN_DIR: wrennDir };
+    const cpEnv: NodeJS.ProcessEnv = { WRENN_CP_PORT: String(cpPort), WRENN_DIR: wrennDir };
+    let caCertPath = "";
+    if (sandboxDomain) {
+      let cert = process.env.WRENN_CP_TLS_CERT ?? "";
+      let key = process.env.WRENN_CP_TLS_KEY ?? "";
+      if (!cert || !key) {
+        step(`TLS for ${sandboxDomain} and *.${sandboxDomain} (local CA under ${join(wrennDir, "tls")})`);
+        const tls = await ensureLocalTls(join(wrennDir, "tls"), sandboxDomain);
+        info(tls.issued ? `issued ${tls.certPath}` : `reusing ${tls.certPath}`);
+        ({ certPath: cert, keyPath: key, caCertPath } = tls);
+      }
+      Object.assign(cpEnv, {
+        WRENN_SANDBOX_DOMAIN: sandboxDomain,
+        WRENN_CP_TLS_CERT: cert,
+        WRENN_CP_TLS_KEY: key,
+        WRENN_CP_TLS_PORT: String(tlsPort),
+      });
+    }
     const key = await ensureApiKey(cpEnv);
     step(`starting the control plane on 127.0.0.1:${cpPort} (embedded PGlite under ${join(wrennDir, "cp")})`);
     const cp = await startService(
@@ -190,7 +229,8 @@ async function main(): Promise<void> {
     chmodSync(credentialsPath, 0o600);
     process.stdout.write(
       `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
-        `\nFor the stock e2b SDK:\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_API_KEY=${key}\n` +
+        `\nFor the stock e2b SDK (plain http):\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_API_KEY=${key}\n` +
+        (sandboxDomain ? domainInstructions(key, caCertPath) : "") +
         "\nCtrl-C stops it.\n",
     );
     for (const child of children) {

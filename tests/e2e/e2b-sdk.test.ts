@@ -1,4 +1,8 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   bootstrapAdminTeam,
   type ControlPlane,
@@ -8,8 +12,11 @@ import {
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureLocalTls, type LocalTls } from "../../scripts/local-tls.js";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+const REPO_ROOT = join(import.meta.dirname, "../..");
 
 const DOMAIN = "wrenn.test";
 const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
@@ -78,6 +85,43 @@ server.on("upgrade", (req, socket) => {
 server.listen(8080, "0.0.0.0");
 `;
 
+/**
+ * Runs an ES module with the stock e2b SDK in a fresh Node process (NODE_EXTRA_CA_CERTS
+ * and NODE_OPTIONS are read at process start), with only `env` on top of PATH and HOME.
+ */
+function runE2bScript(
+  source: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--input-type=module", "-e", source],
+      {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+        timeout: 300_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** What a user's script does over TLS: create, run, write and read, reach envd by its host, kill. */
+const TLS_SCRIPT = `
+import { Sandbox } from "e2b";
+const sbx = await Sandbox.create({ metadata: { suite: "e2b-tls" }, timeoutMs: 300_000 });
+try {
+  const run = await sbx.commands.run("echo tls-$((6*7))");
+  await sbx.files.write("/home/user/tls.txt", "over tls");
+  const back = await sbx.files.read("/home/user/tls.txt");
+  const health = await fetch("https://" + sbx.getHost(49983) + "/health");
+  console.log(JSON.stringify({ stdout: run.stdout, back, health: health.status, host: sbx.getHost(49983) }));
+} finally {
+  await sbx.kill();
+}
+`;
+
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -97,9 +141,16 @@ describe("stock e2b SDK against Wrenn", () => {
   let cp: ControlPlane;
   let key = "";
   let sbx: Sandbox;
+  let tls: LocalTls;
+  let tlsDir = "";
+  /** E2B_DOMAIN for the TLS listener: the domain and its (test-chosen) port. */
+  let tlsDomain = "";
   const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
 
   beforeAll(async () => {
+    // The certificate `WRENN_SANDBOX_DOMAIN=… make up` makes, from a CA of its own.
+    tlsDir = mkdtempSync(join(tmpdir(), "wrenn-e2b-tls-"));
+    tls = await ensureLocalTls(tlsDir, DOMAIN);
     agent = await startAgent({ netNamePrefix: "we", firstSlot: 3000, maxSlots: 4, hostId: "host-e2b" });
     cp = await createControlPlane({
       config: {
@@ -108,11 +159,15 @@ describe("stock e2b SDK against Wrenn", () => {
         heartbeatIntervalMs: 500,
         reconcileIntervalMs: 1000,
         sandboxDomain: DOMAIN,
+        tlsCertPath: tls.certPath,
+        tlsKeyPath: tls.keyPath,
+        tlsPort: 0,
       },
       logger: process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger(),
       validateResponses: true,
     });
     await cp.start();
+    tlsDomain = `${DOMAIN}:${new URL(cp.tlsUrl).port}`;
     const wrnKey = (await bootstrapAdminTeam(cp.context)).apiKey.value;
     const call = async (path: string, body: unknown, auth: boolean) => {
       const res = await fetch(`${cp.url}${path}`, {
@@ -149,6 +204,7 @@ describe("stock e2b SDK against Wrenn", () => {
     const dir = agent?.dataDir ?? "";
     await cp?.stop();
     await agent?.close();
+    rmSync(tlsDir, { recursive: true, force: true });
     expect(findHostLeftovers(dir, "we")).toEqual(NO_LEFTOVERS);
   }, 120_000);
 
@@ -190,7 +246,8 @@ describe("stock e2b SDK against Wrenn", () => {
   });
 
   it("reaches any sandbox port by <port>-<id>.<domain>, upgrades included", async () => {
-    expect(sbx.getHost(8080)).toBe(`8080-${sbx.sandboxId}.${DOMAIN}`);
+    // The domain the API hands out carries the TLS listener's port (not 443 here).
+    expect(sbx.getHost(8080)).toBe(`8080-${sbx.sandboxId}.${tlsDomain}`);
     await sbx.files.write("/home/user/echo.js", ECHO_SERVER);
     await sbx.commands.run("node /home/user/echo.js", { background: true });
     const host = sbx.getHost(8080);
@@ -204,6 +261,28 @@ describe("stock e2b SDK against Wrenn", () => {
     // Other domains are the API's, not sandbox traffic.
     expect((await viaHost(cp.url, `8080-${sbx.sandboxId}.example.com`, "/health")).body).toContain('"ok"');
   }, 60_000);
+
+  it("works over TLS with nothing but E2B_DOMAIN, the API key and the local CA (no E2B_API_URL/E2B_SANDBOX_URL)", async () => {
+    const env = {
+      E2B_DOMAIN: tlsDomain,
+      E2B_API_KEY: key,
+      NODE_EXTRA_CA_CERTS: tls.caCertPath,
+      NODE_OPTIONS: `--import=${join(REPO_ROOT, "scripts/resolve-local-domain.mjs")}`,
+    };
+    const ok = await runE2bScript(TLS_SCRIPT, env);
+    expect(ok.code, ok.stderr).toBe(0);
+    const out = JSON.parse(ok.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+    expect(out).toMatchObject({ stdout: "tls-42\n", back: "over tls", health: 204 });
+    expect(out.host).toMatch(new RegExp(`^49983-[a-z0-9]+\\.${tlsDomain.replace(/\./g, "\\.")}$`));
+    // The certificate is really checked: without the CA the same client refuses the server.
+    const { NODE_EXTRA_CA_CERTS: _ca, ...untrusted } = env;
+    const refused = await runE2bScript(
+      'import { Sandbox } from "e2b"; await Sandbox.list().nextItems();',
+      untrusted,
+    );
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/certificate|UNABLE_TO_VERIFY|self[- ]signed/i);
+  }, 240_000);
 
   it("lists with a metadata filter, sets the timeout, reads info and metrics", async () => {
     const listed = await Sandbox.list({ query: { metadata: { suite: "e2b-sdk" } } }).nextItems();

@@ -52,6 +52,7 @@ export async function run(options: RunOptions = {}): Promise<number> {
   const cp = await createControlPlane({ config, logger, version, extensions: options.extensions ?? [] });
   await cp.start();
   // Tests and `wrenn up` read the URL from this line.
+  if (cp.tlsUrl) process.stdout.write(`wrenn-cp tls listening on ${cp.tlsUrl}\n`);
   process.stdout.write(`wrenn-cp listening on ${cp.url}\n`);
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -54,6 +54,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   const open = new Set<Duplex>();
 
   function track(socket: Duplex): void {
+    if (open.has(socket)) return; // a kept-alive connection carries many requests
     open.add(socket);
     socket.once("close", () => open.delete(socket));
   }

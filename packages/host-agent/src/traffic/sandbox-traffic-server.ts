@@ -64,6 +64,7 @@ export async function startSandboxTrafficServer(
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
   const open = new Set<Duplex>();
   const track = (socket: Duplex) => {
+    if (open.has(socket)) return; // a kept-alive connection carries many requests
     open.add(socket);
     socket.once("close", () => open.delete(socket));
   };
