@@ -8,7 +8,8 @@ source scripts/lib.sh
 
 main() {
   mkdir -p "$(wrenn_dir)"
-  exec node_modules/.bin/tsx scripts/up.ts
+  # One node process (no tsx wrapper in between), so a Ctrl-C reaches scripts/up.ts alone.
+  exec node --import tsx scripts/up.ts
 }
 
 main "$@"

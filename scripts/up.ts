@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensureLocalTls } from "./local-tls.js";
@@ -19,6 +19,7 @@ import { ensureLocalTls } from "./local-tls.js";
 const repoRoot = resolve(import.meta.dirname, "..");
 const wrennDir = process.env.WRENN_DIR || join(homedir(), ".wrenn");
 const credentialsPath = join(wrennDir, "credentials.env");
+const logDir = join(wrennDir, "logs");
 const agentPort = Number(process.env.WRENN_AGENT_PORT || 50051);
 const cpPort = Number(process.env.WRENN_CP_PORT || 8080);
 const sandboxDomain = process.env.WRENN_SANDBOX_DOMAIN || "";
@@ -54,15 +55,26 @@ function agentToken(): string {
 /** Starts a service and resolves once it prints `<name> listening on <url-or-port>`. */
 function startService(
   label: string,
+  logName: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(tsx, args, {
+  // Plain node (no tsx wrapper between us and the service), in its own process group and
+  // logging to a file, not to us: a terminal's Ctrl-C reaches only this script, which
+  // stops the services one at a time with a single SIGTERM each and waits, so the agent
+  // is never interrupted mid-cleanup, even if this script dies first.
+  const logPath = join(logDir, `${logName}.log`);
+  mkdirSync(logDir, { recursive: true });
+  const logFd = openSync(logPath, "a");
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", logFd],
+    detached: true,
   });
+  closeSync(logFd);
+  info(`${label} log: ${logPath}`);
   return new Promise((resolveReady, reject) => {
     let out = "";
     const onData = (chunk: Buffer) => {
@@ -75,14 +87,10 @@ function startService(
       }
     };
     child.stdout?.on("data", onData);
-    let errors = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
-      errors = (errors + chunk.toString()).slice(-4000);
-      if (process.env.WRENN_UP_VERBOSE) process.stderr.write(chunk);
+    child.once("exit", (code) => {
+      const tail = readFileSync(logPath, "utf8").slice(-4000);
+      reject(new Error(`${label} exited (${code}) before it was ready; the end of ${logPath}:\n${tail}`));
     });
-    child.once("exit", (code) =>
-      reject(new Error(`${label} exited (${code}) before it was ready:\n${errors}`)),
-    );
   });
 }
 
@@ -148,14 +156,26 @@ async function registerAgent(cpUrl: string, key: string, agentUrl: string, token
   info(`host agent ${agentUrl} registered`);
 }
 
+/**
+ * What NODE_EXTRA_CA_CERTS should name: the local CA, or, when this shell already trusts
+ * extra certificates that way, a bundle of those and the local CA (one variable, one file).
+ */
+function trustFile(caCertPath: string): string {
+  const already = process.env.NODE_EXTRA_CA_CERTS;
+  if (!already || already === caCertPath || !existsSync(already)) return caCertPath;
+  const bundle = join(wrennDir, "tls", "trust.pem");
+  writeFileSync(bundle, `${readFileSync(already, "utf8").trimEnd()}\n${readFileSync(caCertPath, "utf8")}`);
+  return bundle;
+}
+
 /** The e2b SDK over TLS with E2B_DOMAIN, as it talks to e2b.app. */
-function domainInstructions(key: string, caCertPath: string): string {
-  const domain = tlsPort === 443 ? sandboxDomain : `${sandboxDomain}:${tlsPort}`;
+function domainInstructions(key: string, caCertPath: string, port: number): string {
+  const domain = port === 443 ? sandboxDomain : `${sandboxDomain}:${port}`;
   const resolver = join(repoRoot, "scripts/resolve-local-domain.mjs");
   return (
     `\nFor the stock e2b SDK over TLS (https://api.${domain}, https://<port>-<id>.${domain}):\n` +
     `  export E2B_DOMAIN=${domain} E2B_API_KEY=${key}\n` +
-    (caCertPath ? `  export NODE_EXTRA_CA_CERTS=${caCertPath}\n` : "") +
+    (caCertPath ? `  export NODE_EXTRA_CA_CERTS=${trustFile(caCertPath)}\n` : "") +
     `  *.${sandboxDomain} must resolve to this machine: a wildcard DNS record, dnsmasq\n` +
     `  (address=/${sandboxDomain}/127.0.0.1), or for Node programs here:\n` +
     `  export NODE_OPTIONS=--import=${resolver}\n`
@@ -179,13 +199,13 @@ async function main(): Promise<void> {
     }
     process.exit(code);
   };
-  process.on("SIGINT", () => void stop(0));
-  process.on("SIGTERM", () => void stop(0));
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void stop(0));
 
   try {
     step(`starting the host agent on 127.0.0.1:${agentPort}`);
     const agent = await startService(
       "host agent",
+      "agent",
       ["packages/host-agent/src/main.ts", "serve"],
       { WRENN_AGENT_TOKEN: token, WRENN_AGENT_PORT: String(agentPort), WRENN_AGENT_DESTROY_ON_EXIT: "1" },
       /wrenn-agent listening on (\d+)/,
@@ -215,12 +235,14 @@ async function main(): Promise<void> {
     step(`starting the control plane on 127.0.0.1:${cpPort} (embedded PGlite under ${join(wrennDir, "cp")})`);
     const cp = await startService(
       "control plane",
+      "control-plane",
       ["packages/control-plane/src/main.ts", "serve"],
       cpEnv,
-      /wrenn-cp listening on (\S+)/,
+      /(?:wrenn-cp tls listening on (\S+)\n)?wrenn-cp listening on (\S+)/,
     );
     children.push(cp.child);
-    const cpUrl = cp.match[1] ?? `http://127.0.0.1:${cpPort}`;
+    const cpUrl = cp.match[2] ?? `http://127.0.0.1:${cpPort}`;
+    const tlsPortBound = cp.match[1] ? Number(new URL(cp.match[1]).port || 443) : tlsPort;
     await registerAgent(cpUrl, key, agentUrl, token);
 
     // The sandbox traffic proxy shares the API's listener (header routing), so it is the same URL.
@@ -230,7 +252,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
         `\nFor the stock e2b SDK (plain http):\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_API_KEY=${key}\n` +
-        (sandboxDomain ? domainInstructions(key, caCertPath) : "") +
+        (sandboxDomain ? domainInstructions(key, caCertPath, tlsPortBound) : "") +
         "\nCtrl-C stops it.\n",
     );
     for (const child of children) {

@@ -318,7 +318,7 @@ describe("stock e2b SDK against Wrenn", () => {
     sbx = resumed;
   }, 180_000);
 
-  it("snapshots a sandbox and starts a new one from the snapshot", async () => {
+  it("snapshots a sandbox and starts a new one from the snapshot, which auto-resumes on traffic", async () => {
     await sbx.files.write("/home/user/state.json", '{"step":1}');
     const snap = await sbx.createSnapshot({ name: "e2b-snap" });
     expect(snap).toEqual({ snapshotId: "e2b-snap", names: ["e2b-snap"] });
@@ -326,10 +326,24 @@ describe("stock e2b SDK against Wrenn", () => {
     expect((await sbx.commands.run("echo still")).stdout).toBe("still\n");
     const listed = await Sandbox.listSnapshots({ sandboxId: sbx.sandboxId }).nextItems();
     expect(listed.map((s) => s.snapshotId)).toEqual(["e2b-snap"]);
-    const child = await Sandbox.create(snap.snapshotId, { timeoutMs: 300_000 });
+    const child = await Sandbox.create(snap.snapshotId, {
+      timeoutMs: 300_000,
+      lifecycle: { onTimeout: "pause", autoResume: true },
+    });
     try {
       expect(await child.files.read("/home/user/state.json")).toBe('{"step":1}');
       expect((await child.getInfo()).templateId).toBe("e2b-snap");
+      // Paused with auto resume: the next request through the proxy wakes it, and the
+      // requests that arrive while it wakes share that one resume.
+      expect(await child.pause()).toBe(true);
+      expect((await Sandbox.getInfo(child.sandboxId)).state).toBe("paused");
+      const [a, b] = await Promise.all([
+        child.commands.run("cat /home/user/state.json"),
+        child.files.read("/home/user/state.json"),
+      ]);
+      expect(a.stdout).toBe('{"step":1}');
+      expect(b).toBe('{"step":1}');
+      expect((await Sandbox.getInfo(child.sandboxId)).state).toBe("running");
     } finally {
       expect(await child.kill()).toBe(true);
     }

@@ -18,6 +18,7 @@ import type { Extension, Middleware, ServerContext } from "./extensions.js";
 import { createHttpApp, registerRoute } from "./http/http-app.js";
 import { buildOpenApiDocument } from "./http/openapi.js";
 import type { AnyRouteSpec } from "./http/route-spec.js";
+import { AutoResumer } from "./proxy/auto-resume.js";
 import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
 import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
 import { hostRoutes } from "./routes/host-routes.js";
@@ -108,11 +109,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     logger.info("extension registered", { extension: extension.name });
   }
 
+  const autoResumer = new AutoResumer(services.sandboxes, logger);
   // Sandbox traffic is taken before routing, so API auth and body parsing never touch it.
   const proxy = createSandboxProxy({
     logger,
     domain: config.sandboxDomain,
     resolve: (sandboxId) => resolveSandboxAddress(database.db, sandboxId),
+    wake: (sandboxId, teamId) => autoResumer.wake(sandboxId, teamId),
   });
   const app = createHttpApp({
     logger,

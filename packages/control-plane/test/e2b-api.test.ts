@@ -86,6 +86,7 @@ describe("e2b-compatible API", () => {
     ["mcp", { templateID: "base", mcp: { x: {} } }, /not supported.*mcp/],
     ["volume mounts", { templateID: "base", volumeMounts: [{ name: "v", path: "/v" }] }, /volumeMounts/],
     ["no internet access", { templateID: "base", allow_internet_access: false }, /allow_internet_access/],
+    ["auto resume without auto pause", { templateID: "base", autoResume: { enabled: true } }, /auto resume/],
   ])("refuses a create with %s (400), leaving nothing", async (_name, body, message) => {
     const res = await fx.as(a.key)<E2bError>("POST", "/v2/sandboxes", body);
     expect(res.status).toBe(400);

@@ -13,6 +13,7 @@ export interface SandboxWire {
   memory_mb: number;
   disk_mb: number;
   timeout_sec: number;
+  auto_resume?: boolean;
   metadata: Record<string, string>;
   error: string | null;
   created_at: string;
@@ -90,6 +91,8 @@ export interface SandboxInfo {
   diskMiB: number;
   /** Inactivity timeout in seconds. */
   timeoutSec: number;
+  /** While paused, the first request through the sandbox proxy resumes it. */
+  autoResume: boolean;
   metadata: Record<string, string>;
   error: string | null;
   createdAt: Date;
@@ -112,6 +115,7 @@ export function sandboxInfoFromWire(w: SandboxWire): SandboxInfo {
     memoryMiB: w.memory_mb,
     diskMiB: w.disk_mb,
     timeoutSec: w.timeout_sec,
+    autoResume: w.auto_resume ?? false,
     metadata: w.metadata,
     error: w.error,
     createdAt: new Date(w.created_at),

@@ -27,8 +27,10 @@ export interface SandboxCreateOptions extends ClientOptions {
   diskMiB?: number;
   /** Inactivity timeout in seconds (the server's default when unset, 300). */
   timeoutSec?: number;
-  /** What the inactivity timeout does: destroy (default) or pause. */
+  /** What the inactivity timeout does: pause (the server's default) or destroy. */
   onTimeout?: "destroy" | "pause";
+  /** While paused, the first request through the sandbox proxy (a port, envd) resumes it. Needs `onTimeout: "pause"`. */
+  autoResume?: boolean;
   /** Environment variables of every command in the sandbox. */
   envs?: Record<string, string>;
   metadata?: Record<string, string>;
@@ -116,6 +118,7 @@ export class Sandbox {
         disk_mb: options.diskMiB,
         timeout_sec: options.timeoutSec,
         on_timeout: options.onTimeout,
+        auto_resume: options.autoResume,
         env: options.envs,
         metadata: options.metadata,
       },

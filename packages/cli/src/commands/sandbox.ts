@@ -182,6 +182,7 @@ function placeholderInfo(id: string): SandboxInfo {
     memoryMiB: 0,
     diskMiB: 0,
     timeoutSec: 0,
+    autoResume: false,
     metadata: {},
     error: null,
     createdAt: epoch,

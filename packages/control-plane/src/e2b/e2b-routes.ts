@@ -73,7 +73,6 @@ function refuseUnsupported(body: {
   volumeMounts?: unknown[] | undefined;
   network?: Record<string, unknown> | undefined;
   allow_internet_access?: boolean | undefined;
-  autoResume?: { enabled?: boolean | undefined } | undefined;
   autoPauseMemory?: boolean | undefined;
 }): void {
   const unsupported: string[] = [];
@@ -81,7 +80,6 @@ function refuseUnsupported(body: {
   if (body.volumeMounts && body.volumeMounts.length > 0) unsupported.push("volumeMounts");
   if (body.network && Object.keys(body.network).length > 0) unsupported.push("network");
   if (body.allow_internet_access === false) unsupported.push("allow_internet_access=false");
-  if (body.autoResume?.enabled) unsupported.push("autoResume");
   if (body.autoPauseMemory === false) unsupported.push("autoPauseMemory=false");
   if (unsupported.length > 0) {
     throw new WrennError("invalid_argument", `not supported by this server: ${unsupported.join(", ")}`);
@@ -130,6 +128,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
           template: stripTag(ctx.body.templateID),
           timeoutSec: ctx.body.timeout,
           onTimeout: ctx.body.autoPause ? "pause" : "destroy",
+          autoResume: ctx.body.autoResume?.enabled ?? false,
           env: ctx.body.envVars ?? {},
           metadata: ctx.body.metadata ?? {},
         });

@@ -11,7 +11,12 @@ export type SandboxAddress =
       /** Sent as `wrenn-agent-token`. */
       agentToken: string;
     }
-  | { reachable: false; reason: string };
+  | {
+      reachable: false;
+      reason: string;
+      /** Paused with auto resume: traffic may wake it (its team, for the audit log). */
+      wakeable?: { teamId: string };
+    };
 
 /**
  * Looks a sandbox up for its traffic: its state, and its host agent's traffic listener
@@ -23,10 +28,20 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
   const row = await db
     .selectFrom("sandboxes")
     .leftJoin("hosts", "hosts.id", "sandboxes.host_id")
-    .select(["sandboxes.state", "hosts.url", "hosts.agent_token", "hosts.traffic_port"])
+    .select([
+      "sandboxes.state",
+      "sandboxes.team_id",
+      "sandboxes.auto_resume",
+      "hosts.url",
+      "hosts.agent_token",
+      "hosts.traffic_port",
+    ])
     .where("sandboxes.id", "=", sandboxId)
     .executeTakeFirst();
   if (!row) return { reachable: false, reason: "not found" };
+  if (row.state === "paused" && row.auto_resume) {
+    return { reachable: false, reason: row.state, wakeable: { teamId: row.team_id } };
+  }
   if (row.state !== "running") return { reachable: false, reason: row.state };
   if (!row.url || !row.agent_token || !row.traffic_port) {
     return { reachable: false, reason: "its host agent has no traffic listener" };

@@ -20,6 +20,8 @@ export interface SandboxProxyOptions {
   /** See `ControlPlaneConfig.sandboxDomain`. */
   domain: string | undefined;
   resolve(sandboxId: string): Promise<SandboxAddress>;
+  /** Resumes a paused sandbox that has auto resume; resolves when that has ended either way. */
+  wake?(sandboxId: string, teamId: string): Promise<void>;
   /** How long connecting to a host agent may take. */
   connectTimeoutMs?: number;
 }
@@ -49,7 +51,15 @@ function isBad(target: ProxyTarget | BadProxyTarget): target is BadProxyTarget {
  * API's auth or body parsing touches it.
  */
 export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
-  const { logger, domain, resolve } = options;
+  const { logger, domain } = options;
+
+  /** The sandbox's address, after waking it when it is paused with auto resume. */
+  async function resolve(sandboxId: string): Promise<SandboxAddress> {
+    const address = await options.resolve(sandboxId);
+    if (address.reachable || !address.wakeable || !options.wake) return address;
+    await options.wake(sandboxId, address.wakeable.teamId);
+    return options.resolve(sandboxId);
+  }
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
   const open = new Set<Duplex>();
 

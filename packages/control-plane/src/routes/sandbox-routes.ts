@@ -86,6 +86,12 @@ export function sandboxRoutes(
           .optional(),
         timeout_sec: TimeoutSecSchema.optional().describe("inactivity timeout"),
         on_timeout: z.enum(["destroy", "pause"]).default("pause"),
+        auto_resume: z
+          .boolean()
+          .default(false)
+          .describe(
+            "while paused, the first request through the sandbox proxy resumes it (needs on_timeout pause)",
+          ),
         env: EnvVarsSchema.default({}),
         metadata: MetadataSchema.default({}),
       }),
@@ -98,6 +104,7 @@ export function sandboxRoutes(
           diskMiB: ctx.body.disk_mb,
           timeoutSec: ctx.body.timeout_sec,
           onTimeout: ctx.body.on_timeout,
+          autoResume: ctx.body.auto_resume,
           env: ctx.body.env,
           metadata: ctx.body.metadata,
         });

@@ -21,6 +21,8 @@ export interface CreateSandboxInput {
   diskMiB?: number | undefined;
   timeoutSec?: number | undefined;
   onTimeout?: "destroy" | "pause" | undefined;
+  /** Resume on the first proxied request while paused; needs `onTimeout: "pause"`. */
+  autoResume?: boolean | undefined;
   env: Record<string, string>;
   metadata: Record<string, string>;
 }
@@ -176,6 +178,12 @@ export class SandboxesService {
 
   private async createUnaudited(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
     const { db, scheduler, events, config } = this.deps;
+    if (input.autoResume && input.onTimeout !== "pause") {
+      throw new WrennError(
+        "invalid_argument",
+        "auto resume needs the sandbox to pause on timeout (on_timeout: pause)",
+      );
+    }
     const snapshot = await this.findSnapshot(principal.teamId, input.template);
     const resources = this.resourcesFor(input, snapshot);
     const timeoutSec = input.timeoutSec ?? config.defaultTimeoutSec;
@@ -206,6 +214,7 @@ export class SandboxesService {
           error: null,
           expires_at: null,
           stopped_at: null,
+          auto_resume: input.autoResume ?? false,
         })
         .execute();
       return chosen;

@@ -984,7 +984,13 @@ export class SandboxManager {
   async close(options: { destroyAll: boolean }): Promise<void> {
     for (const entry of this.entries.values()) this.clearTimer(entry);
     if (options.destroyAll) {
-      await Promise.allSettled([...this.entries.keys()].map((id) => this.destroy(id)));
+      const ids = [...this.entries.keys()];
+      const results = await Promise.allSettled(ids.map((id) => this.destroy(id)));
+      results.forEach((result, i) => {
+        if (result.status === "rejected") {
+          this.logger.error("destroy on shutdown failed", { sandbox: ids[i], err: result.reason });
+        }
+      });
     }
     this.closed = true;
   }
