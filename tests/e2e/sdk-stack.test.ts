@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { ApiClient, isWrennApiError, Sandbox, type SandboxInfo, Snapshot, WrennApiError } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runWrenn } from "./cli-runner.js";
+import { openWrennTerminal, runWrenn } from "./cli-runner.js";
 import { findHostLeftovers } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
@@ -329,13 +329,63 @@ describe("SDK and CLI through the full stack", () => {
   );
 
   it(
-    "wrenn sandbox shell: a terminal driven from piped input, exiting with the shell's code",
+    "wrenn sandbox shell in a real terminal: its size, resizes, raw keys (Ctrl-C), the shell's exit code",
+    async () => {
+      const term = openWrennTerminal(["sandbox", "shell", sandbox.sandboxId], env, { cols: 91, rows: 27 });
+      // Markers are computed in the sandbox (`$((…))`), so the echo of typed input never matches.
+      const sttySize = async (tag: string) => {
+        term.write(`echo "${tag}-$((6*7)) $(stty size)"\r`);
+        return (await term.waitFor(new RegExp(`${tag}-42 (\\d+ \\d+)`), 15_000))[1];
+      };
+      try {
+        // The sandbox's prompt: the terminal is open and the CLI has switched to raw mode.
+        await term.waitFor(/\S/, 60_000);
+        term.write(`PS1='ready$((6*7))> '\r`);
+        expect(await sttySize("opened")).toBe("27 91");
+
+        term.resize(132, 43);
+        // The CLI sees SIGWINCH and the next keys independently, so the new size may show a command late.
+        let attempt = 0;
+        await expect.poll(() => sttySize(`resized${++attempt}`), { timeout: 30_000 }).toBe("43 132");
+
+        // Raw mode: Ctrl-C is a byte for the sandbox's terminal, which interrupts `sleep` there;
+        // in cooked mode it would be SIGINT to the CLI itself.
+        term.write(`echo "nap-$((2*4))"; sleep 100\r`);
+        await term.waitFor(/nap-8/);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        term.write("\x03");
+        await term.waitFor(/\^C[\s\S]*ready42> $/, 20_000);
+        term.write(`echo "status-$?"\r`);
+        await term.waitFor(/status-130/);
+        expect(term.exit).toBeUndefined();
+
+        // Keys typed while the shell exits have nowhere to go, and must not crash the CLI.
+        term.write("exit 7\r");
+        const typing = setInterval(() => {
+          if (!term.exit) term.write("x");
+        }, 5);
+        try {
+          expect(await term.exited, term.output.slice(-2000)).toEqual({ exitCode: 7, signal: 0 });
+        } finally {
+          clearInterval(typing);
+        }
+      } finally {
+        term.close();
+      }
+    },
+    VM_STEP_MS,
+  );
+
+  it(
+    "wrenn sandbox shell from piped input (scripts): runs it, exits with the shell's code",
     async () => {
       const res = await runWrenn(["sandbox", "shell", sandbox.sandboxId], env, {
         input: "echo shell-$((1+2))\nexit 7\n",
       });
-      expect(res.code, res.stderr).toBe(7);
-      expect(res.stdout).toMatch(/shell-3/);
+      expect({ code: res.code, marked: /shell-3/.test(res.stdout) }, res.stderr).toEqual({
+        code: 7,
+        marked: true,
+      });
     },
     VM_STEP_MS,
   );

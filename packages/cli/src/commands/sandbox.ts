@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
-import { Sandbox, type SandboxInfo, type SandboxState } from "@wrenn/sdk";
+import { Sandbox, type SandboxInfo, type SandboxState, WrennConnectionError } from "@wrenn/sdk";
 import { type CliIo, UsageError } from "../cli-io.js";
 import { intFlag, parseCommand, required, str, strs } from "../command-context.js";
 import { formatAge, formatTable, parsePairs } from "../format.js";
@@ -149,10 +149,19 @@ async function shell(io: CliIo, args: string[]): Promise<number> {
   });
   const raw = Boolean(stdin.isTTY && stdin.setRawMode);
   if (raw) stdin.setRawMode(true);
-  const onInput = (chunk: Buffer) => pty.sendInput(chunk);
+  // Keys typed (or a resize) while the stream closes have nowhere to go; `pty.wait()` then
+  // reports whether the shell exited or the connection was lost.
+  const forward = (send: () => void) => {
+    try {
+      send();
+    } catch (err) {
+      if (!(err instanceof WrennConnectionError)) throw err;
+    }
+  };
+  const onInput = (chunk: Buffer) => forward(() => pty.sendInput(chunk));
   // Piped input ends: an EOT (Ctrl-D) lets the shell see end of input and exit.
-  const onEnd = () => pty.sendInput("\x04");
-  const onResize = () => pty.resize(size());
+  const onEnd = () => forward(() => pty.sendInput("\x04"));
+  const onResize = () => forward(() => pty.resize(size()));
   stdin.on("data", onInput);
   stdin.once("end", onEnd);
   stdout.on("resize", onResize);
