@@ -73,7 +73,7 @@ describe("sandbox traffic proxy", () => {
       host: "127.0.0.1",
       port: 0,
       hostToken: AGENT_TOKEN,
-      sandboxAddress: (id) => (id === running ? "127.0.0.1" : undefined),
+      sandboxAddress: async (id) => (id === running ? "127.0.0.1" : undefined),
       logger: createSilentLogger(),
     });
 

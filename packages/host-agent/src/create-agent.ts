@@ -133,7 +133,11 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     hostToken: config.hostToken,
     tlsCertPath: config.tlsCertPath,
     tlsKeyPath: config.tlsKeyPath,
-    sandboxAddress: (id) => manager.trafficAddress(id),
+    sandboxAddress: async (id) => {
+      // A request racing a resume or a pause waits for it to finish (bounded).
+      await Promise.race([manager.settled(id), new Promise((r) => setTimeout(r, 60_000).unref())]);
+      return manager.trafficAddress(id);
+    },
     logger,
   });
   const service = createHostAgentService(manager, {

@@ -15,10 +15,15 @@ export class AutoResumer {
     private readonly logger: Logger,
   ) {}
 
-  /** Resolves once the resume this call started or joined has ended, either way. */
-  wake(sandboxId: string, teamId: string): Promise<void> {
+  /**
+   * Starts a resume (with `teamId`, the sandbox's team) or joins the one under way;
+   * resolves once it has ended, either way. Without `teamId` only joins: undefined when
+   * no resume is under way.
+   */
+  wake(sandboxId: string, teamId?: string): Promise<void> | undefined {
     const running = this.inFlight.get(sandboxId);
     if (running) return running;
+    if (teamId === undefined) return undefined;
     const principal = { teamId, isAdmin: false, actor: SYSTEM_ACTOR };
     const attempt = this.sandboxes
       .resume(principal, sandboxId)

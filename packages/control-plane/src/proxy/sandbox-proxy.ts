@@ -20,8 +20,12 @@ export interface SandboxProxyOptions {
   /** See `ControlPlaneConfig.sandboxDomain`. */
   domain: string | undefined;
   resolve(sandboxId: string): Promise<SandboxAddress>;
-  /** Resumes a paused sandbox that has auto resume; resolves when that has ended either way. */
-  wake?(sandboxId: string, teamId: string): Promise<void>;
+  /**
+   * Resumes a paused sandbox that has auto resume (given its team), or joins a resume
+   * under way (without); resolves when that has ended either way, undefined when there
+   * is nothing to join.
+   */
+  wake?(sandboxId: string, teamId?: string): Promise<void> | undefined;
   /** How long connecting to a host agent may take. */
   connectTimeoutMs?: number;
 }
@@ -52,16 +56,20 @@ function isBad(target: ProxyTarget | BadProxyTarget): target is BadProxyTarget {
  */
 export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   const { logger, domain } = options;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  const open = new Set<Duplex>();
 
   /** The sandbox's address, after waking it when it is paused with auto resume. */
   async function resolve(sandboxId: string): Promise<SandboxAddress> {
+    // A request that arrives while traffic wakes the sandbox waits for that resume: until
+    // it ends, the row may already say "running" (state is written before the host acts).
+    const underWay = options.wake?.(sandboxId);
+    if (underWay) await underWay;
     const address = await options.resolve(sandboxId);
     if (address.reachable || !address.wakeable || !options.wake) return address;
     await options.wake(sandboxId, address.wakeable.teamId);
     return options.resolve(sandboxId);
   }
-  const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
-  const open = new Set<Duplex>();
 
   function track(socket: Duplex): void {
     if (open.has(socket)) return; // a kept-alive connection carries many requests

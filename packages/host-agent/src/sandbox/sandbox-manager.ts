@@ -143,6 +143,11 @@ export class SandboxManager {
     return this.locks.has(id);
   }
 
+  /** Resolves once no lifecycle operation on the sandbox runs or waits (its state is settled). */
+  async settled(id: string): Promise<void> {
+    for (let lock = this.locks.get(id); lock; lock = this.locks.get(id)) await lock.catch(() => {});
+  }
+
   list(): SandboxRecord[] {
     return [...this.entries.values()].map((e) => e.record);
   }

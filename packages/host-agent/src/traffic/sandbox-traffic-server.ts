@@ -18,8 +18,11 @@ export interface SandboxTrafficServerOptions {
   hostToken: string;
   tlsCertPath?: string | undefined;
   tlsKeyPath?: string | undefined;
-  /** The address a running sandbox's ports answer on (its slot's host-side IP), or undefined. */
-  sandboxAddress(sandboxId: string): string | undefined;
+  /**
+   * The address a running sandbox's ports answer on (its slot's host-side IP), or
+   * undefined; waits out a lifecycle operation under way (a resume) first.
+   */
+  sandboxAddress(sandboxId: string): Promise<string | undefined>;
   logger: Logger;
   connectTimeoutMs?: number;
 }
@@ -69,7 +72,7 @@ export async function startSandboxTrafficServer(
     socket.once("close", () => open.delete(socket));
   };
 
-  function route(req: IncomingMessage): Routed {
+  async function route(req: IncomingMessage): Promise<Routed> {
     if (!tokensEqual(single(req.headers[AGENT_TOKEN_HEADER]), options.hostToken)) {
       return {
         ok: false,
@@ -90,7 +93,7 @@ export async function startSandboxTrafficServer(
         }),
       };
     }
-    const address = options.sandboxAddress(sandboxId);
+    const address = await options.sandboxAddress(sandboxId);
     return address ? { ok: true, sandboxId, address, port } : notFound(sandboxId);
   }
 
@@ -105,8 +108,8 @@ export async function startSandboxTrafficServer(
     };
   }
 
-  function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const routed = route(req);
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const routed = await route(req);
     const answer = (status: number, body: string) => {
       req.resume();
       res.writeHead(status, {
@@ -130,8 +133,8 @@ export async function startSandboxTrafficServer(
     });
   }
 
-  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const routed = route(req);
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const routed = await route(req);
     if (!routed.ok) {
       endSocketWithJson(socket, routed.status, "Refused", routed.body);
       return;
@@ -146,8 +149,18 @@ export async function startSandboxTrafficServer(
     options.tlsCertPath && options.tlsKeyPath
       ? createTlsServer({ cert: readFileSync(options.tlsCertPath), key: readFileSync(options.tlsKeyPath) })
       : createServer();
-  server.on("request", onRequest);
-  server.on("upgrade", onUpgrade);
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    onRequest(req, res).catch((err: unknown) => {
+      logger.error("sandbox traffic failed", { err });
+      res.destroy();
+    });
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    onUpgrade(req, socket, head).catch((err: unknown) => {
+      logger.error("sandbox traffic upgrade failed", { err });
+      socket.destroy();
+    });
+  });
   server.on("connection", track);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
