@@ -298,6 +298,7 @@ describe("stock e2b SDK against Wrenn", () => {
     expect(info.templateId).toBe("base");
     expect(info.metadata).toEqual({ suite: "e2b-sdk" });
     expect(info.state).toBe("running");
+    expect(info.lifecycle).toEqual({ onTimeout: "kill", autoResume: false });
     const metrics = await sbx.getMetrics();
     expect(metrics.length).toBe(1);
     expect(metrics[0]?.memTotal).toBeGreaterThan(0);
@@ -332,7 +333,10 @@ describe("stock e2b SDK against Wrenn", () => {
     });
     try {
       expect(await child.files.read("/home/user/state.json")).toBe('{"step":1}');
-      expect((await child.getInfo()).templateId).toBe("e2b-snap");
+      expect(await child.getInfo()).toMatchObject({
+        templateId: "e2b-snap",
+        lifecycle: { onTimeout: "pause", autoResume: true },
+      });
       // Paused with auto resume: the next request through the proxy wakes it, and the
       // requests that arrive while it wakes share that one resume.
       expect(await child.pause()).toBe(true);

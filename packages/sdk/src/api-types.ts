@@ -13,6 +13,7 @@ export interface SandboxWire {
   memory_mb: number;
   disk_mb: number;
   timeout_sec: number;
+  on_timeout?: "destroy" | "pause";
   auto_resume?: boolean;
   metadata: Record<string, string>;
   error: string | null;
@@ -91,6 +92,8 @@ export interface SandboxInfo {
   diskMiB: number;
   /** Inactivity timeout in seconds. */
   timeoutSec: number;
+  /** What the inactivity timeout does. */
+  onTimeout: "destroy" | "pause";
   /** While paused, the first request through the sandbox proxy resumes it. */
   autoResume: boolean;
   metadata: Record<string, string>;
@@ -115,6 +118,7 @@ export function sandboxInfoFromWire(w: SandboxWire): SandboxInfo {
     memoryMiB: w.memory_mb,
     diskMiB: w.disk_mb,
     timeoutSec: w.timeout_sec,
+    onTimeout: w.on_timeout ?? "pause",
     autoResume: w.auto_resume ?? false,
     metadata: w.metadata,
     error: w.error,

@@ -191,6 +191,7 @@ function placeholderInfo(id: string): SandboxInfo {
     memoryMiB: 0,
     diskMiB: 0,
     timeoutSec: 0,
+    onTimeout: "pause",
     autoResume: false,
     metadata: {},
     error: null,

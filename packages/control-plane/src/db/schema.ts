@@ -115,6 +115,8 @@ export interface SandboxesTable {
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
   stopped_at: Date | null;
+  /** What the inactivity timeout does (migration 003). */
+  on_timeout: Generated<"destroy" | "pause">;
   /** Resumed by the first proxied request while paused (migration 003). */
   auto_resume: Generated<boolean>;
 }

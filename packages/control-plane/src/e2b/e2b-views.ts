@@ -97,10 +97,16 @@ export function e2bListedView(row: SandboxRow, ctx: ViewContext): z.infer<typeof
 export const E2bSandboxDetailSchema = E2bListedSandboxSchema.extend({
   envdAccessToken: z.string(),
   domain: z.string().nullable(),
+  lifecycle: z.object({ onTimeout: z.enum(["kill", "pause"]), autoResume: z.boolean() }),
 });
 
 export function e2bDetailView(row: SandboxRow, ctx: ViewContext): z.infer<typeof E2bSandboxDetailSchema> {
-  return { ...e2bListedView(row, ctx), envdAccessToken: row.envd_access_token, domain: ctx.domain };
+  return {
+    ...e2bListedView(row, ctx),
+    envdAccessToken: row.envd_access_token,
+    domain: ctx.domain,
+    lifecycle: { onTimeout: row.on_timeout === "pause" ? "pause" : "kill", autoResume: row.auto_resume },
+  };
 }
 
 export const E2bMetricSchema = z.object({

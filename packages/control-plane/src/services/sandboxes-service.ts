@@ -214,6 +214,7 @@ export class SandboxesService {
           error: null,
           expires_at: null,
           stopped_at: null,
+          on_timeout: input.onTimeout ?? "pause",
           auto_resume: input.autoResume ?? false,
         })
         .execute();
@@ -628,6 +629,8 @@ export class SandboxesService {
               timeout_sec: info.timeoutSec || row.timeout_sec,
               metadata: JSON.stringify({ ...row.metadata, ...metadata }),
               envd_access_token: envdAccessTokens[index] ?? row.envd_access_token,
+              on_timeout: row.on_timeout,
+              auto_resume: row.auto_resume,
               host_ip: fields.host_ip ?? null,
               error: null,
               expires_at: fields.expires_at ?? null,
