@@ -1,7 +1,9 @@
 /**
  * The control plane under load, with one real host agent behind it: 1000 authenticated
- * `GET /v1/sandboxes/{id}` (10 in flight) beside unauthenticated `GET /health`, and 100
- * concurrent creates from one snapshot template beside creates from it one at a time.
+ * `GET /v1/sandboxes/{id}` (10 in flight) beside unauthenticated `GET /health`; sandbox
+ * traffic through the proxy (control plane → agent → envd) beside the same requests sent
+ * to the sandbox straight from the host; and 100 concurrent creates from one snapshot
+ * template beside creates from it one at a time.
  */
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
@@ -18,6 +20,9 @@ const GETS = 1000;
 const GET_CONCURRENCY = 10;
 const BURST = 100;
 const SEQUENTIAL = 5;
+const PROXIED = 500;
+const TRANSFER_MIB = 64;
+const TRANSFERS = 3;
 
 type Json = Record<string, unknown>;
 
@@ -102,6 +107,56 @@ export async function run(ctx: SuiteContext): Promise<void> {
     ctx.measurements.record(`GET /v1/sandboxes/{id} (API key), ${GET_CONCURRENCY} in flight`, "ms", gets, {
       baseline: `GET /health (no auth), ${GET_CONCURRENCY} in flight`,
       notes: `${getErrors} non-200 answers of ${2 * GETS}`,
+    });
+
+    // Sandbox traffic: envd's /health and a large /files download, straight from the host
+    // to the sandbox's address and through the proxy's two hops.
+    const hostIp = agent.manager.get(sourceId).hostIp;
+    const token = String(source.body.envd_access_token);
+    const routed = { "e2b-sandbox-id": sourceId, "e2b-sandbox-port": "49983" };
+    const direct: number[] = [];
+    const proxied: number[] = [];
+    let trafficErrors = 0;
+    const envdGet = async (url: string, headers: Record<string, string>, out: number[]) => {
+      out.push(
+        await timeMs(async () => {
+          const res = await fetch(url, { headers });
+          await res.arrayBuffer();
+          if (!res.ok) trafficErrors++;
+        }),
+      );
+    };
+    await pool(PROXIED, () => envdGet(`http://${hostIp}:49983/health`, {}, direct));
+    await pool(PROXIED, () => envdGet(`${cp.url}/health`, routed, proxied));
+    ctx.measurements.record(
+      `envd /health straight to the sandbox, ${GET_CONCURRENCY} in flight`,
+      "ms",
+      direct,
+    );
+    ctx.measurements.record(
+      `envd /health through the proxy (2 hops), ${GET_CONCURRENCY} in flight`,
+      "ms",
+      proxied,
+      {
+        baseline: `envd /health straight to the sandbox, ${GET_CONCURRENCY} in flight`,
+        notes: `${trafficErrors} failed of ${2 * PROXIED}`,
+      },
+    );
+    const made = await api("POST", `/v1/sandboxes/${sourceId}/exec`, {
+      command: `head -c ${TRANSFER_MIB * 1024 * 1024} /dev/urandom > /tmp/big.bin`,
+    });
+    if (made.status !== 200) throw new Error(`exec failed: ${JSON.stringify(made.body)}`);
+    const fileUrl = `/files?path=${encodeURIComponent("/tmp/big.bin")}&username=user`;
+    const directFile: number[] = [];
+    const proxiedFile: number[] = [];
+    for (let i = 0; i < TRANSFERS; i++) {
+      await envdGet(`http://${hostIp}:49983${fileUrl}`, { "x-access-token": token }, directFile);
+      await envdGet(`${cp.url}${fileUrl}`, { ...routed, "x-access-token": token }, proxiedFile);
+    }
+    ctx.measurements.record(`${TRANSFER_MIB} MiB download straight from envd`, "ms", directFile);
+    ctx.measurements.record(`${TRANSFER_MIB} MiB download through the proxy`, "ms", proxiedFile, {
+      baseline: `${TRANSFER_MIB} MiB download straight from envd`,
+      notes: `${trafficErrors} failed in all`,
     });
 
     const snap = await api("POST", "/v1/snapshots", { sandbox_id: sourceId, name: "bench-load" });

@@ -13,7 +13,9 @@ export const USAGE = `usage: wrenn <command>
   sandbox create|ls|exec|cp|pause|resume|rm|shell   sandboxes (wrenn sandbox help)
   snapshot create|ls|rm                             named snapshots (wrenn snapshot help)
   keys create|ls|revoke                             API keys (wrenn keys help)
-  up                        run Wrenn here (host agent + control plane), like make up
+  up [--domain D] [--tls-port P]
+                            run Wrenn here (host agent + control plane), like make up;
+                            --domain also serves TLS for D and *.D (local CA) for E2B_DOMAIN
   image build [--name N]    build the guest image (cached; a no-op when unchanged)
   doctor [--json]           check this machine and the configured API
 
@@ -37,8 +39,21 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       await imageBuild({ name: typeof values.name === "string" ? values.name : "base" }, io.env);
       return 0;
     }
-    case "up":
-      return runUp(io.env);
+    case "up": {
+      const { values } = parseCommand(io, argv.slice(1), {
+        domain: { type: "string" },
+        "tls-port": { type: "string" },
+      });
+      const tlsPort = values["tls-port"];
+      if (tlsPort !== undefined && !/^\d{1,5}$/.test(String(tlsPort))) {
+        throw new UsageError("--tls-port must be a port number");
+      }
+      return runUp({
+        ...io.env,
+        ...(typeof values.domain === "string" ? { WRENN_SANDBOX_DOMAIN: values.domain } : {}),
+        ...(typeof tlsPort === "string" ? { WRENN_CP_TLS_PORT: tlsPort } : {}),
+      });
+    }
     case "doctor": {
       const { ctx } = parseCommand(io, argv.slice(1), {});
       const checks = await runDoctor(io.env);
