@@ -3,7 +3,7 @@ import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 // Without tsc_early_khz 22 % of TCG boots hung; 12 boots catch that regression with 95 % probability.
-const BOOTS = 12;
+const BOOTS = 8;
 const AT_ONCE = 2;
 
 /**

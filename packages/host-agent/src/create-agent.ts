@@ -183,6 +183,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     async close(options = {}) {
       await Promise.all([server.close(), traffic.close()]);
       await manager.close({ destroyAll: options.destroySandboxes ?? false });
+      // Nothing left to hold: the agent's parent cgroup goes too (a busy one stays).
+      if (manager.list().length === 0) await cgroups.removeParent().catch(() => {});
     },
   };
 }
