@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
 import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
 import { createSilentLogger } from "@wrenn/shared";
+import { Agent, fetch as undiciFetch } from "undici";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -52,8 +53,12 @@ export async function run(ctx: SuiteContext): Promise<void> {
   });
   await cp.start();
   const key = (await bootstrapAdminTeam(cp.context)).apiKey.value;
+  // A create that waits its turn behind 99 others may take minutes: no client-side
+  // deadline (the default one, 300 s for headers, would count as a failure of the server).
+  const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
   const api = async (method: string, path: string, body?: unknown, auth = true) => {
-    const res = await fetch(`${cp.url}${path}`, {
+    const res = await undiciFetch(`${cp.url}${path}`, {
+      dispatcher: patient,
       method,
       headers: {
         ...(auth ? { authorization: `Bearer ${key}` } : {}),

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { createLogger, type Logger } from "@wrenn/shared";
+import { createLogger, type Logger, listenOn } from "@wrenn/shared";
 import { AuditLog } from "./audit/audit-log.js";
 import { advertisedSandboxDomain, type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
 import { type Database, openDatabase } from "./db/database.js";
@@ -191,18 +191,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       url = `http://${host}:${address.port}`;
       started = true;
       if (tlsServer) {
-        await new Promise<void>((resolve, reject) => {
-          tlsServer.once("error", reject);
-          tlsServer.listen(config.tlsPort, config.host, () => {
-            tlsServer.off("error", reject);
-            resolve();
-          });
-        }).catch(async (err: unknown) => {
+        tlsPort = await listenOn(tlsServer, config.tlsPort, config.host).catch(async (err: unknown) => {
           await app.close();
           started = false;
           throw err;
         });
-        tlsPort = (tlsServer.address() as AddressInfo).port;
         tlsUrl = `https://${host}:${tlsPort}`;
       }
       if (options.workers ?? true) runner.start();

@@ -181,12 +181,24 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     manager,
     accel,
     async close(options = {}) {
-      await Promise.all([server.close(), traffic.close()]);
-      await manager.close({ destroyAll: options.destroySandboxes ?? false });
-      // Nothing left to hold: the agent's parent cgroup goes too (a busy one stays).
-      if (manager.list().length === 0) await cgroups.removeParent().catch(() => {});
+      // VMM processes and their exit pollers do not hold the event loop open (they are
+      // meant to outlive the agent), so without this the process could run out of work
+      // and exit in the middle of destroying a sandbox.
+      const keepAlive = setInterval(() => {}, 1000);
+      try {
+        await closeAll(options);
+      } finally {
+        clearInterval(keepAlive);
+      }
     },
   };
+
+  async function closeAll(options: { destroySandboxes?: boolean }): Promise<void> {
+    await Promise.all([server.close(), traffic.close()]);
+    await manager.close({ destroyAll: options.destroySandboxes ?? false });
+    // Nothing left to hold: the agent's parent cgroup goes too (a busy one stays).
+    if (manager.list().length === 0) await cgroups.removeParent().catch(() => {});
+  }
 }
 
 /** Size of the file system holding `path`, in MiB. */

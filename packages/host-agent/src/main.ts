@@ -29,16 +29,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    // VMM processes and their exit pollers do not hold the event loop open (they are
-    // meant to outlive the agent), so without this the process could run out of work and
-    // exit in the middle of destroying a sandbox.
-    const keepAlive = setInterval(() => {}, 1000);
     // Sandboxes keep running across an agent restart; the next agent re-adopts them.
     agent.close({ destroySandboxes: config.destroyOnExit }).then(
-      () => {
-        clearInterval(keepAlive);
-        process.exit(0);
-      },
+      () => process.exit(0),
       (err: unknown) => {
         logger.error("shutdown failed", { err });
         process.exit(1);

@@ -1,10 +1,10 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HostAgentService } from "@wrenn/proto";
+import { listenOn } from "@wrenn/shared";
 
 export interface AgentServerOptions {
   host: string;
@@ -66,15 +66,9 @@ export async function startAgentServer(
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const port = await listenOn(server, options.port, options.host);
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         for (const session of sessions) session.destroy();

@@ -287,7 +287,7 @@ export class SandboxManager {
             ? this.envdClient({ ...record, envdAccessToken: source.envdAccessToken })
             : envd;
           try {
-            await initClient.init(this.initPayload(record, source !== undefined));
+            await this.initEnvd(initClient, envd, record, source !== undefined);
           } finally {
             if (initClient !== envd) initClient.close("init done");
           }
@@ -336,6 +336,37 @@ export class SandboxManager {
   }
 
   /** envd's /init after boot or restore; a restored VM also gets fresh entropy. */
+  /**
+   * Sends envd /init until it lands or `envdReadyTimeoutMs` passes: a guest starved of
+   * CPU (many VMs starting on few cores) can miss one request's deadline. A clone answers
+   * 401 to its template's token once an earlier attempt has landed; its own token then
+   * finishes the job (/init is idempotent).
+   */
+  private async initEnvd(
+    first: EnvdClient,
+    own: EnvdClient,
+    record: SandboxRecord,
+    restored: boolean,
+  ): Promise<void> {
+    const deadline = Date.now() + this.options.envdReadyTimeoutMs;
+    let client = first;
+    for (;;) {
+      try {
+        await client.init(this.initPayload(record, restored));
+        return;
+      } catch (err) {
+        const error = WrennError.from(err);
+        if (error.code === "unauthenticated" && client !== own) {
+          client = own;
+          continue;
+        }
+        if (error.code !== "unavailable" || Date.now() >= deadline) throw err;
+        this.logger.warn("envd init retried", { sandbox: record.id, err: error.message });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
   private initPayload(record: SandboxRecord, restored: boolean) {
     return {
       envVars: record.envVars,
@@ -756,7 +787,7 @@ export class SandboxManager {
       await vm.resumeVcpus();
       const envd = this.envdClient(record);
       await this.waitForEnvd(envd, vm, record);
-      await envd.init(this.initPayload(record, true));
+      await this.initEnvd(envd, envd, record, true);
       entry.envd = envd;
       record.state = "running";
       record.pausedAt = undefined;

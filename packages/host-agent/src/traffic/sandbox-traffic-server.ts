@@ -2,9 +2,8 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Logger } from "@wrenn/shared";
+import { type Logger, listenOn } from "@wrenn/shared";
 import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
 
 /** The hop's credential: the host token, in a header of its own so the client's `authorization` passes through. */
@@ -162,15 +161,9 @@ export async function startSandboxTrafficServer(
     });
   });
   server.on("connection", track);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const port = await listenOn(server, options.port, options.host);
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of open) socket.destroy();
