@@ -49,10 +49,15 @@ describe("host agent: inactivity timeout", () => {
     const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 5 });
     const sandboxId = sandbox?.sandboxId ?? "";
     await exec(fx.client, sandboxId, "echo before > /home/user/idle.txt");
+    // Paused, and the pause finished (`busy` false): the record says paused before the VM is
+    // gone (so a crash mid-way still finds the snapshot), which observers must not act on.
     let state = SandboxState.RUNNING;
-    for (let i = 0; i < 80 && state !== SandboxState.PAUSED; i++) {
+    let busy = true;
+    for (let i = 0; i < 80 && (state !== SandboxState.PAUSED || busy); i++) {
       await sleep(250);
-      state = (await fx.client.getSandbox({ sandboxId })).sandbox?.state ?? SandboxState.UNSPECIFIED;
+      const seen = (await fx.client.getSandbox({ sandboxId })).sandbox;
+      state = seen?.state ?? SandboxState.UNSPECIFIED;
+      busy = seen?.busy ?? false;
     }
     expect(state).toBe(SandboxState.PAUSED);
     const paused = (await fx.client.getSandbox({ sandboxId })).sandbox;

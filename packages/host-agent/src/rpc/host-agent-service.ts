@@ -237,7 +237,10 @@ export function createHostAgentService(
       sandboxes: manager.list().map((r) => sandboxInfo(r, manager.isBusy(r.id))),
     })),
 
-    getSandbox: guard(async (req) => ({ sandbox: sandboxInfo(manager.get(requireId(req.sandboxId))) })),
+    getSandbox: guard(async (req) => {
+      const id = requireId(req.sandboxId);
+      return { sandbox: sandboxInfo(manager.get(id), manager.isBusy(id)) };
+    }),
 
     pingSandbox: guard(async (req) => ({
       sandbox: sandboxInfo(manager.ping(requireId(req.sandboxId), req.timeoutSec || undefined)),
