@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ["packages/*/test/**/*.test.ts", "packages/*/src/**/*.test.ts", "tests/**/*.test.ts"],
     fileParallelism: false,
+    // Clears what an interrupted earlier run left (test prefixes only) before any test starts.
+    globalSetup: ["tests/sweep-test-leftovers.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ["default"],

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SandboxState } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { slotAddresses } from "../../packages/host-agent/src/network/slot-addresses.js";
+import { type AgentFixture, exec, startAgent, TEST_FIRST_SLOT, TEST_NET_PREFIX } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 function codeOf(err: unknown): { code: Code; wrenn: string | null } {
@@ -48,6 +49,27 @@ describe("host agent: bad input and failures", () => {
     expect((await fx.client.listSandboxes({})).sandboxes).toEqual([]);
     expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
   });
+
+  it("skips a slot whose addresses something else on the host holds, and leaves that alone", async () => {
+    // Another agent's overlapping range, or a crashed one's leftovers: a link with the first slot's address.
+    const first = slotAddresses(TEST_FIRST_SLOT, TEST_NET_PREFIX);
+    const foreign = "wtfx0";
+    execFileSync("ip", ["tuntap", "add", "dev", foreign, "mode", "tap"]);
+    try {
+      execFileSync("ip", ["addr", "add", `${first.vethHostIp}/31`, "dev", foreign]);
+      const { sandbox } = await fx.client.createSandbox({ template: "base" });
+      const id = sandbox?.sandboxId ?? "";
+      expect(sandbox?.hostIp).toBe(slotAddresses(TEST_FIRST_SLOT + 1, TEST_NET_PREFIX).hostReachableIp);
+      expect((await exec(fx.client, id, "echo up")).stdout).toBe("up\n");
+      await fx.client.destroySandbox({ sandboxId: id });
+      expect(execFileSync("ip", ["-o", "addr", "show", "dev", foreign], { encoding: "utf8" })).toContain(
+        first.vethHostIp,
+      );
+    } finally {
+      execFileSync("ip", ["link", "del", foreign]);
+    }
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  }, 120_000);
 
   it("answers not_found for an unknown sandbox on every sandbox call", async () => {
     const sandboxId = "does-not-exist";

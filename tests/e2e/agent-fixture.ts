@@ -21,6 +21,13 @@ export interface AgentFixture {
   close(options?: { destroySandboxes?: boolean; keepDataDir?: boolean }): Promise<void>;
 }
 
+/**
+ * Network names and slots of test agents that don't pick their own: never the production
+ * defaults ("wrenn", slot 1), so the suite can run beside a live agent without touching it.
+ */
+export const TEST_NET_PREFIX = "wt";
+export const TEST_FIRST_SLOT = 2000;
+
 export const IMAGES_DIR = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
 
 function clientFor(port: number, token: string): AgentClient {
@@ -50,6 +57,8 @@ export async function startAgent(
     port: 0,
     hostToken: token,
     hostId: "test-host",
+    netNamePrefix: TEST_NET_PREFIX,
+    firstSlot: TEST_FIRST_SLOT,
     ...overrides,
   });
   const logger = process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger();

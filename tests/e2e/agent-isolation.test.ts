@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { slotAddresses } from "../../packages/host-agent/src/network/slot-addresses.js";
+import { type AgentFixture, exec, startAgent, TEST_NET_PREFIX } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+/** A sandbox's slot from its host-reachable address (10.11.0.0 + slot). */
+function slotOf(hostIp: string): number {
+  const [, , hi, lo] = hostIp.split(".").map(Number) as [number, number, number, number];
+  return hi * 256 + lo;
+}
 
 /** Three sandboxes side by side: each its own VM, disk and network, none reaching another. */
 describe("host agent: three sandboxes at once", () => {
@@ -33,7 +40,9 @@ describe("host agent: three sandboxes at once", () => {
   it("keeps every sandbox from reaching the others and the host's own services", async () => {
     const [a, b, c] = sandboxes as [(typeof sandboxes)[0], (typeof sandboxes)[0], (typeof sandboxes)[0]];
     // envd listens on 49983 in every guest; a guest may not open a connection to another.
-    for (const target of [b.hostIp, c.hostIp, "10.12.0.4", "10.12.0.5"]) {
+    const own = slotAddresses(slotOf(a.hostIp), TEST_NET_PREFIX);
+    const other = slotAddresses(slotOf(b.hostIp), TEST_NET_PREFIX);
+    for (const target of [b.hostIp, c.hostIp, other.vethHostIp, other.vethNsIp]) {
       const res = await exec(
         fx.client,
         a.id,
@@ -45,7 +54,7 @@ describe("host agent: three sandboxes at once", () => {
     const agent = await exec(
       fx.client,
       a.id,
-      `curl -s -m 2 http://10.12.0.2:${fx.agent.port}/; echo " rc=$?"`,
+      `curl -s -m 2 http://${own.vethHostIp}:${fx.agent.port}/; echo " rc=$?"`,
     );
     expect(agent.stdout).toMatch(/rc=(7|28)/);
     // While the host reaches each of them.

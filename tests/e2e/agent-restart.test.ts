@@ -7,7 +7,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService, SandboxState } from "@wrenn/proto";
 import { afterAll, describe, expect, it } from "vitest";
-import { exec, IMAGES_DIR, startAgent } from "./agent-fixture.js";
+import { exec, IMAGES_DIR, startAgent, TEST_FIRST_SLOT, TEST_NET_PREFIX } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -26,6 +26,8 @@ async function spawnAgentProcess(
       WRENN_IMAGES_DIR: IMAGES_DIR,
       WRENN_AGENT_PORT: "0",
       WRENN_AGENT_TOKEN: token,
+      WRENN_NET_PREFIX: TEST_NET_PREFIX,
+      WRENN_FIRST_SLOT: String(TEST_FIRST_SLOT),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -107,7 +107,7 @@ describe("control plane with two real host agents", () => {
     await agents.b?.close();
     for (const [name, fx] of Object.entries(agents)) {
       if (!fx) continue;
-      const left = findHostLeftovers(fx.dataDir);
+      const left = findHostLeftovers(fx.dataDir, `w${name}`);
       expect(left.qemuProcesses).toEqual([]);
       expect(left.sandboxDirs).toEqual([]);
       expect(prefixedLeftovers(`w${name}`)).toEqual([]);

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { TEST_NET_PREFIX } from "./agent-fixture.js";
 
 /** What a sandbox could leave on this host; every list must be empty after cleanup. */
 export interface HostLeftovers {
@@ -32,7 +33,7 @@ function processesMatching(needle: string): string[] {
  * Lists everything a host agent with this data dir (and its slots) might have left behind;
  * `prefix` is the agent's network name prefix.
  */
-export function findHostLeftovers(dataDir: string, prefix = "wrenn"): HostLeftovers {
+export function findHostLeftovers(dataDir: string, prefix = TEST_NET_PREFIX): HostLeftovers {
   const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
   const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
   const rules = execFileSync("iptables-save", [], { encoding: "utf8" });

@@ -6,6 +6,7 @@ import {
   ENVD_PORT,
   GUEST_MAC,
   type SandboxNetwork,
+  SlotAddressesTakenError,
   TAP_MAC,
   TAP_NAME,
 } from "../src/network/sandbox-network.js";
@@ -303,9 +304,9 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
 
     it("create of a slot that exists fails with conflict and leaves the live slot intact", async () => {
       const err = await manager.create(S1).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WrennError);
+      expect(err).toBeInstanceOf(SlotAddressesTakenError);
       expect((err as WrennError).code).toBe("conflict");
-      expect((err as WrennError).message).toContain(`${PREFIX}-ns-${S1}`);
+      expect((err as WrennError).message).toContain(`on ${PREFIX}-vh-${S1}`);
       expect(leftovers(S1).namespaces).toHaveLength(1);
       expect(await connectFrom(undefined, n1.hostReachableIp, 8080)).toMatchObject({ ok: true });
     });
@@ -334,14 +335,28 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       expect(left.links[0]).toContain(a.vethHostName);
     });
 
-    it("a conflicting route makes create fail midway; namespace and veth are undone", async () => {
+    it("a route to the slot's guest address makes create fail before anything is made", async () => {
       const a = manager.addresses(S3);
       sh("ip", ["route", "add", "blackhole", `${a.hostReachableIp}/32`]);
       cleanups.push(() => tryRun("ip", ["route", "del", "blackhole", `${a.hostReachableIp}/32`]));
       const err = await manager.create(S3).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SlotAddressesTakenError);
       expect((err as WrennError).code).toBe("conflict");
-      expect((err as WrennError).message).toContain(`route add ${a.hostReachableIp}/32`);
+      expect((err as SlotAddressesTakenError).holders).toEqual([`route ${a.hostReachableIp} via ?`]);
       expect(leftovers(S3)).toEqual(NOTHING);
+    });
+
+    it("another agent's link holding the slot's veth address makes create fail, naming it; that link is left alone", async () => {
+      const a = manager.addresses(S3);
+      const foreign = `${PREFIX}-fx`;
+      sh("ip", ["tuntap", "add", "dev", foreign, "mode", "tap"]);
+      cleanups.push(() => tryRun("ip", ["link", "del", foreign]));
+      sh("ip", ["addr", "add", `${a.vethHostIp}/31`, "dev", foreign]);
+      const err = await manager.create(S3).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SlotAddressesTakenError);
+      expect((err as WrennError).message).toContain(`address ${a.vethHostIp}/31 on ${foreign}`);
+      expect(leftovers(S3)).toEqual(NOTHING);
+      expect(sh("ip", ["-o", "addr", "show", "dev", foreign])).toContain(a.vethHostIp);
     });
 
     it("after a failed create the slot is usable again", async () => {

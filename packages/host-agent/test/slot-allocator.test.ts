@@ -108,6 +108,24 @@ describe("SlotAllocator", () => {
     expect(await slots.acquire("c")).toBe(1);
   });
 
+  it("skips a slot set aside until its time is up, and says so when that leaves none", async () => {
+    const slots = await SlotAllocator.create(path, 2, 40);
+    expect(await slots.acquire("a")).toBe(40);
+    await slots.setAside(40, 200);
+    expect([...slots.leases()]).toEqual([]);
+    expect(await slots.acquire("b")).toBe(41);
+    await expect(slots.acquire("c")).rejects.toMatchObject({
+      code: "no_capacity",
+      message: "all 2 network slots are in use (1 of them held by something else on this host)",
+    });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await slots.acquire("c")).toBe(40);
+    // Setting aside is not persisted: a restarted agent looks at the host afresh.
+    await slots.setAside(41, 60_000);
+    const reloaded = await SlotAllocator.create(path, 2, 40);
+    expect(await reloaded.acquire("d")).toBe(41);
+  });
+
   it("release is idempotent", async () => {
     const slots = await SlotAllocator.create(path, 2);
     await slots.release(1);

@@ -143,3 +143,26 @@ export async function linkMtu(name: string): Promise<number | undefined> {
   const links = JSON.parse(stdout || "[]") as Array<{ mtu?: number }>;
   return links[0]?.mtu;
 }
+
+/**
+ * What on the host already holds these addresses: interfaces with an IPv4 address inside
+ * `cidr`, and routes for exactly `routeCidr`. Each entry names the interface, e.g.
+ * `address 10.12.0.2/31 on wa-vh-1`, `route 10.11.0.1 via wa-vh-1`.
+ */
+export async function ipv4Holders(cidr: string, routeCidr: string): Promise<string[]> {
+  const [addrs, routes] = await Promise.all([
+    ip(["-j", "-4", "addr", "show", "to", cidr]),
+    ip(["-j", "-4", "route", "show", "exact", routeCidr]),
+  ]);
+  const holders: string[] = [];
+  const links = JSON.parse(addrs.stdout || "[]") as Array<{
+    ifname?: string;
+    addr_info?: Array<{ local?: string; prefixlen?: number }>;
+  }>;
+  for (const link of links) {
+    for (const a of link.addr_info ?? []) holders.push(`address ${a.local}/${a.prefixlen} on ${link.ifname}`);
+  }
+  const found = JSON.parse(routes.stdout || "[]") as Array<{ dst?: string; dev?: string }>;
+  for (const r of found) holders.push(`route ${r.dst} via ${r.dev ?? "?"}`);
+  return holders;
+}

@@ -4,6 +4,7 @@ import {
   ipBatch,
   iptablesRestore,
   iptablesSave,
+  ipv4Holders,
   isMissingObjectMessage,
   linkMtu,
   listLinks,
@@ -30,6 +31,7 @@ import {
   GUEST_PREFIX_LENGTH,
   type NetworkManager,
   type SandboxNetwork,
+  SlotAddressesTakenError,
   TAP_MAC,
   TAP_NAME,
 } from "./sandbox-network.js";
@@ -166,10 +168,18 @@ export class NetnsNetworkManager implements NetworkManager {
     this.hostReady = undefined;
   }
 
+  /**
+   * Builds the slot's network. A slot whose addresses another link or route on the host holds
+   * fails with SlotAddressesTakenError before anything is made (nothing to undo).
+   */
   async create(slot: number): Promise<SandboxNetwork> {
     const a = this.addresses(slot);
     const host = await (this.hostReady ?? this.ensureHostRules());
-    return this.withSlot(slot, () => this.build(slot, a, host.mtu));
+    return this.withSlot(slot, async () => {
+      const holders = await ipv4Holders(`${a.vethHostIp}/31`, `${a.hostReachableIp}/32`);
+      if (holders.length > 0) throw new SlotAddressesTakenError(slot, holders);
+      return this.build(slot, a, host.mtu);
+    });
   }
 
   private async build(slot: number, a: SlotAddresses, mtu: number): Promise<SandboxNetwork> {

@@ -1,3 +1,5 @@
+import { WrennError } from "@wrenn/shared";
+
 /** The guest's fixed address and MAC, identical in every sandbox (snapshots restore into any slot). */
 export const GUEST_IP = "169.254.0.21";
 export const GUEST_GATEWAY_IP = "169.254.0.22";
@@ -30,10 +32,30 @@ export interface SandboxNetwork {
 }
 
 export interface NetworkManager {
-  /** Builds the namespace, veth, TAP and NAT rules for a slot; undoes partial work on failure. */
+  /**
+   * Builds the namespace, veth, TAP and NAT rules for a slot; undoes partial work on failure.
+   * SlotAddressesTakenError when the host already uses the slot's addresses.
+   */
   create(slot: number): Promise<SandboxNetwork>;
   /** Removes everything create() made for the slot; idempotent, succeeds when nothing is left. */
   destroy(slot: number): Promise<void>;
   /** The namespace a slot's VM runs in (to re-adopt a VMM after an agent restart). */
   netnsName(slot: number): string;
+}
+
+/**
+ * A slot whose addresses something else on this host already holds: another agent whose
+ * slot range overlaps this one, or what a crashed one left. The slot is skipped, not fought over.
+ */
+export class SlotAddressesTakenError extends WrennError {
+  constructor(
+    readonly slot: number,
+    readonly holders: readonly string[],
+  ) {
+    super(
+      "conflict",
+      `network slot ${slot}: its addresses are already in use on this host (${holders.join(", ")}); ` +
+        "another agent's slot range overlaps this one (WRENN_FIRST_SLOT), or a crashed one left them",
+    );
+  }
 }

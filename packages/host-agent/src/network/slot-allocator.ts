@@ -18,6 +18,8 @@ interface LeaseFile {
  */
 export class SlotAllocator {
   private readonly leasesBySlot = new Map<number, string>();
+  /** Slots found held by something else on the host → when to try them again (not persisted). */
+  private readonly setAsideUntil = new Map<number, number>();
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -59,8 +61,11 @@ export class SlotAllocator {
   acquire(owner: string): Promise<number> {
     if (!owner) return Promise.reject(new WrennError("invalid_argument", "a slot lease needs an owner"));
     return this.serial(async () => {
+      const now = Date.now();
       for (let slot = this.firstSlot; slot < this.firstSlot + this.maxSlots; slot++) {
         if (this.leasesBySlot.has(slot)) continue;
+        if ((this.setAsideUntil.get(slot) ?? 0) > now) continue;
+        this.setAsideUntil.delete(slot);
         this.leasesBySlot.set(slot, owner);
         try {
           await this.persist();
@@ -70,8 +75,22 @@ export class SlotAllocator {
         }
         return slot;
       }
-      throw new WrennError("no_capacity", `all ${this.maxSlots} network slots are in use`);
+      const aside = [...this.setAsideUntil.values()].filter((until) => until > now).length;
+      throw new WrennError(
+        "no_capacity",
+        `all ${this.maxSlots} network slots are in use` +
+          (aside > 0 ? ` (${aside} of them held by something else on this host)` : ""),
+      );
     });
+  }
+
+  /**
+   * Releases `slot` and skips it in acquire() for `forMs`: its addresses turned out to be held
+   * by something else on the host (an overlapping agent, or a crashed one's leftovers).
+   */
+  setAside(slot: number, forMs = 60_000): Promise<void> {
+    this.setAsideUntil.set(slot, Date.now() + forMs);
+    return this.release(slot);
   }
 
   /** Returns a slot; idempotent (releasing a free slot does nothing). */

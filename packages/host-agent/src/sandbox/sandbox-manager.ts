@@ -11,6 +11,7 @@ import {
   GUEST_PREFIX_LENGTH,
   type NetworkManager,
   type SandboxNetwork,
+  SlotAddressesTakenError,
 } from "../network/sandbox-network.js";
 import { readPages, selectPages } from "../snapshot/guest-memory.js";
 import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
@@ -37,6 +38,8 @@ import {
 export interface SlotLeases {
   acquire(owner: string): Promise<number>;
   release(slot: number): Promise<void>;
+  /** Releases a slot and skips it for a while: something else on the host holds its addresses. */
+  setAside(slot: number): Promise<void>;
 }
 
 export interface SandboxManagerDeps {
@@ -315,17 +318,46 @@ export class SandboxManager {
     );
   }
 
-  /** Leases a slot and builds its network; both are undone by `undo` on failure. */
+  /**
+   * Leases a slot and builds its network; both are undone by `undo` on failure. A slot whose
+   * addresses something else on the host holds is set aside and the next one tried.
+   */
   private async attachNetwork(entry: SandboxEntry, undo: UndoStack): Promise<SandboxNetwork> {
     const { record } = entry;
-    record.slot = await this.deps.slots.acquire(record.id);
-    const slot = record.slot;
-    undo.push("slot", async () => {
-      await this.deps.slots.release(slot);
-      record.slot = undefined;
-    });
-    await this.deps.records.save(record);
-    const network = await this.deps.network.create(slot);
+    for (;;) {
+      record.slot = await this.deps.slots.acquire(record.id);
+      const slot = record.slot;
+      await this.deps.records.save(record);
+      try {
+        const network = await this.deps.network.create(slot);
+        undo.push("slot", async () => {
+          await this.deps.slots.release(slot);
+          record.slot = undefined;
+        });
+        return await this.recordNetwork(record, network, undo);
+      } catch (err) {
+        record.slot = undefined;
+        if (err instanceof SlotAddressesTakenError) {
+          // Not ours to touch: skip the slot (acquire runs out with no_capacity eventually).
+          this.deps.logger.warn("network slot held by something else on the host; skipping it", {
+            slot,
+            holders: err.holders,
+          });
+          await this.deps.slots.setAside(slot);
+          continue;
+        }
+        await this.deps.slots.release(slot);
+        throw err;
+      }
+    }
+  }
+
+  private async recordNetwork(
+    record: SandboxRecord,
+    network: SandboxNetwork,
+    undo: UndoStack,
+  ): Promise<SandboxNetwork> {
+    const { slot } = network;
     undo.push("network", async () => {
       await this.deps.network.destroy(slot);
       record.hostIp = undefined;
