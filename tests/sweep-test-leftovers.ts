@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSilentLogger } from "@wrenn/shared";
 import { VmmCgroups } from "../packages/host-agent/src/host-cgroups/vmm-cgroups.js";
 import { NetnsNetworkManager } from "../packages/host-agent/src/network/netns-network.js";
+import { qemuProcessesMatching } from "./e2e/host-leftovers.js";
 
 /**
  * Network/cgroup name prefixes the suite's agents use (tests/e2e fixtures, the network and
@@ -11,21 +12,32 @@ import { NetnsNetworkManager } from "../packages/host-agent/src/network/netns-ne
  */
 export const TEST_NET_PREFIXES = ["wt", "wa", "wb", "we", "wsn", "wsf", "wsdk", "wup", "wrtst"] as const;
 
-/** QEMU processes started by an earlier test run: their command line names a test temp dir. */
-function strayTestVmms(): number[] {
-  const testDirs = join(tmpdir(), "wrenn-");
-  const pids: number[] = [];
-  for (const pid of readdirSync("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    let cmdline = "";
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-    } catch {
-      continue;
-    }
-    if (cmdline.startsWith("qemu-system") && cmdline.includes(testDirs)) pids.push(Number(pid));
+/** Held (as a pid file) by the test run in progress on this machine, if any. */
+const RUN_LOCK = join(tmpdir(), "wrenn-test-run.pid");
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
-  return pids;
+}
+
+/** Takes the run lock; false when another live run holds it. A dead run's lock is taken over. */
+function takeRunLock(): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(RUN_LOCK, String(process.pid), { flag: "wx" });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const holder = Number(readFileSync(RUN_LOCK, "utf8").trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) return false;
+      rmSync(RUN_LOCK, { force: true });
+    }
+  }
+  return false;
 }
 
 /**
@@ -33,13 +45,23 @@ function strayTestVmms(): number[] {
  * host (killed mid-test, its VMs, namespaces, rules and cgroups stay). Without this a
  * leftover keeps its slot's addresses and burns CPU under the next run. It touches only
  * test prefixes and test temp dirs, and runs before any test: the suite's own cleanup is
- * still checked by every test's leftover assertions.
+ * still checked by every test's leftover assertions. While another run is in progress on
+ * this machine (its lock is held by a live process) nothing is swept.
  */
-export default async function sweepTestLeftovers(): Promise<void> {
-  if (process.getuid?.() !== 0) return;
+export default async function sweepTestLeftovers(): Promise<(() => void) | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  if (!takeRunLock()) {
+    console.log("test setup: another test run is in progress on this machine; not sweeping leftovers");
+    return undefined;
+  }
+  const release = () => {
+    if (existsSync(RUN_LOCK) && readFileSync(RUN_LOCK, "utf8").trim() === String(process.pid))
+      rmSync(RUN_LOCK);
+  };
   const logger = createSilentLogger();
   const swept: string[] = [];
-  for (const pid of strayTestVmms()) {
+  // An earlier run's VMs: their command lines name a test temp dir.
+  for (const { pid } of qemuProcessesMatching(join(tmpdir(), "wrenn-"))) {
     try {
       process.kill(pid, "SIGKILL");
       swept.push(`qemu pid ${pid}`);
@@ -69,4 +91,5 @@ export default async function sweepTestLeftovers(): Promise<void> {
   if (swept.length > 0) {
     console.log(`test setup: removed what an interrupted earlier test run left: ${swept.join("; ")}`);
   }
+  return release;
 }

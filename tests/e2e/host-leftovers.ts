@@ -13,8 +13,9 @@ export interface HostLeftovers {
   slotLeases: string[];
 }
 
-function processesMatching(needle: string): string[] {
-  const found: string[] = [];
+/** QEMU processes whose command line contains `needle`: pid and the start of the command line. */
+export function qemuProcessesMatching(needle: string): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
   for (const pid of readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     let cmdline = "";
@@ -24,7 +25,7 @@ function processesMatching(needle: string): string[] {
       continue;
     }
     if (cmdline.startsWith("qemu-system") && cmdline.includes(needle))
-      found.push(`${pid}: ${cmdline.slice(0, 120)}`);
+      found.push({ pid: Number(pid), cmdline: cmdline.slice(0, 120) });
   }
   return found;
 }
@@ -46,7 +47,7 @@ export function findHostLeftovers(dataDir: string, prefix = TEST_NET_PREFIX): Ho
     leases = Object.keys(table as Record<string, unknown>);
   }
   return {
-    qemuProcesses: processesMatching(dataDir),
+    qemuProcesses: qemuProcessesMatching(dataDir).map((p) => `${p.pid}: ${p.cmdline}`),
     namespaces: netns.split("\n").filter((l) => l.startsWith(`${prefix}-ns-`)),
     links: links.split("\n").filter((l) => new RegExp(`\\b${prefix}-(vh|vn)`).test(l)),
     iptablesRules: rules.split("\n").filter((l) => l.includes(`${prefix}-slot-`)),

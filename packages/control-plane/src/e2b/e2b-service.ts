@@ -4,6 +4,7 @@ import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/database.js";
 import type { SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
 import type { Services } from "../services/services.js";
+import { teamSnapshots } from "../services/snapshots-service.js";
 import { type Cursor, decodeCursor, encodeCursor } from "../validation.js";
 import { e2bState } from "./e2b-views.js";
 
@@ -190,11 +191,7 @@ export class E2bService {
     },
   ): Promise<Page<TemplateRow>> {
     const cursor = decodeCursor(input.nextToken);
-    let query = this.db
-      .selectFrom("templates")
-      .selectAll()
-      .where("team_id", "=", principal.teamId)
-      .where("kind", "=", "snapshot")
+    let query = teamSnapshots(this.db, principal.teamId)
       .orderBy("created_at")
       .orderBy("id")
       .limit(input.limit + 1);

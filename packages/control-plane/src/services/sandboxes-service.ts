@@ -126,6 +126,32 @@ export class SandboxesService {
     return row;
   }
 
+  /** Runs `work` recorded in the audit log as `what` by `principal` on sandbox `id`. */
+  private audited<T>(
+    principal: Principal,
+    id: string,
+    what: string | { action: string; details: Record<string, unknown> },
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const { action, details } = typeof what === "string" ? { action: what, details: undefined } : what;
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action,
+        resourceType: "sandbox",
+        resourceId: id,
+        ...(details ? { details } : {}),
+      },
+      work,
+    );
+  }
+
+  /** The agent's process spec for a command. */
+  private processSpec(input: ProcessInput) {
+    return { command: input.command, envs: input.envs ?? {}, cwd: input.cwd ?? "", user: input.user ?? "" };
+  }
+
   private async findSnapshot(teamId: string, name: string): Promise<TemplateRow | undefined> {
     return this.deps.db
       .selectFrom("templates")
@@ -264,95 +290,68 @@ export class SandboxesService {
   async destroy(principal: Principal, id: string): Promise<void> {
     const row = await this.get(principal, id);
     if (row.state === "stopped") return;
-    await this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.destroy",
-        resourceType: "sandbox",
-        resourceId: id,
-      },
-      async () => {
-        const before = await transitionSandbox(
-          this.deps.db,
-          id,
-          ["pending", "running", "paused", "missing", "error"],
-          "stopped",
-        );
-        try {
-          await this.onHost(before, (c) => c.destroySandbox({ sandboxId: id }));
-        } catch (err) {
-          const error = WrennError.from(err);
-          if (error.code !== "not_found") {
-            await revertTransition(this.deps.db, before, "stopped");
-            throw error;
-          }
+    await this.audited(principal, id, "sandbox.destroy", async () => {
+      const before = await transitionSandbox(
+        this.deps.db,
+        id,
+        ["pending", "running", "paused", "missing", "error"],
+        "stopped",
+      );
+      try {
+        await this.onHost(before, (c) => c.destroySandbox({ sandboxId: id }));
+      } catch (err) {
+        const error = WrennError.from(err);
+        if (error.code !== "not_found") {
+          await revertTransition(this.deps.db, before, "stopped");
+          throw error;
         }
-        this.deps.events.publish("sandbox.destroyed", principal.teamId, { sandbox_id: id });
-      },
-    );
+      }
+      this.deps.events.publish("sandbox.destroyed", principal.teamId, { sandbox_id: id });
+    });
   }
 
   async pause(principal: Principal, id: string): Promise<SandboxRow> {
     await this.get(principal, id);
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.pause",
-        resourceType: "sandbox",
-        resourceId: id,
-      },
-      async () => {
-        const before = await transitionSandbox(this.deps.db, id, ["running"], "paused");
-        try {
-          await this.onHost(before, (c) => c.pauseSandbox({ sandboxId: id }));
-        } catch (err) {
-          await revertTransition(this.deps.db, before, "paused");
-          throw err;
-        }
-        this.deps.events.publish("sandbox.paused", principal.teamId, { sandbox_id: id });
-        return this.get(principal, id);
-      },
-    );
+    return this.audited(principal, id, "sandbox.pause", async () => {
+      const before = await transitionSandbox(this.deps.db, id, ["running"], "paused");
+      try {
+        await this.onHost(before, (c) => c.pauseSandbox({ sandboxId: id }));
+      } catch (err) {
+        await revertTransition(this.deps.db, before, "paused");
+        throw err;
+      }
+      this.deps.events.publish("sandbox.paused", principal.teamId, { sandbox_id: id });
+      return this.get(principal, id);
+    });
   }
 
   async resume(principal: Principal, id: string, timeoutSec?: number): Promise<SandboxRow> {
     await this.get(principal, id);
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.resume",
-        resourceType: "sandbox",
-        resourceId: id,
-      },
-      async () => {
-        const before = await transitionSandbox(
-          this.deps.db,
-          id,
-          ["paused"],
-          "running",
-          timeoutSec ? { timeout_sec: timeoutSec } : {},
+    return this.audited(principal, id, "sandbox.resume", async () => {
+      const before = await transitionSandbox(
+        this.deps.db,
+        id,
+        ["paused"],
+        "running",
+        timeoutSec ? { timeout_sec: timeoutSec } : {},
+      );
+      let res: Awaited<ReturnType<HostAgentClient["resumeSandbox"]>>;
+      try {
+        res = await this.onHost(before, (c) =>
+          c.resumeSandbox({ sandboxId: id, timeoutSec: timeoutSec ?? 0 }),
         );
-        let res: Awaited<ReturnType<HostAgentClient["resumeSandbox"]>>;
-        try {
-          res = await this.onHost(before, (c) =>
-            c.resumeSandbox({ sandboxId: id, timeoutSec: timeoutSec ?? 0 }),
-          );
-        } catch (err) {
-          await revertTransition(this.deps.db, before, "running");
-          throw err;
-        }
-        await this.deps.db
-          .updateTable("sandboxes")
-          .set(rowFieldsFromAgent(res.sandbox))
-          .where("id", "=", id)
-          .execute();
-        this.deps.events.publish("sandbox.resumed", principal.teamId, { sandbox_id: id });
-        return this.get(principal, id);
-      },
-    );
+      } catch (err) {
+        await revertTransition(this.deps.db, before, "running");
+        throw err;
+      }
+      await this.deps.db
+        .updateTable("sandboxes")
+        .set(rowFieldsFromAgent(res.sandbox))
+        .where("id", "=", id)
+        .execute();
+      this.deps.events.publish("sandbox.resumed", principal.teamId, { sandbox_id: id });
+      return this.get(principal, id);
+    });
   }
 
   /** Marks activity (extends the inactivity timeout) and optionally sets a new timeout. */
@@ -370,15 +369,10 @@ export class SandboxesService {
       return this.get(principal, id);
     };
     if (timeoutSec === undefined) return work();
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.set_timeout",
-        resourceType: "sandbox",
-        resourceId: id,
-        details: { timeout_sec: timeoutSec },
-      },
+    return this.audited(
+      principal,
+      id,
+      { action: "sandbox.set_timeout", details: { timeout_sec: timeoutSec } },
       work,
     );
   }
@@ -394,54 +388,28 @@ export class SandboxesService {
     input: ProcessInput & { timeoutMs?: number | undefined; stdin?: Uint8Array | undefined },
   ): Promise<ExecResult> {
     const row = await this.running(principal, id);
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.exec",
-        resourceType: "sandbox",
-        resourceId: id,
-      },
-      () =>
-        this.onHost(row, (c) =>
-          c.exec({
-            sandboxId: id,
-            process: {
-              command: input.command,
-              envs: input.envs ?? {},
-              cwd: input.cwd ?? "",
-              user: input.user ?? "",
-            },
-            timeoutMs: input.timeoutMs ?? 0,
-            stdin: input.stdin ?? new Uint8Array(),
-          }),
-        ),
+    return this.audited(principal, id, "sandbox.exec", () =>
+      this.onHost(row, (c) =>
+        c.exec({
+          sandboxId: id,
+          process: this.processSpec(input),
+          timeoutMs: input.timeoutMs ?? 0,
+          stdin: input.stdin ?? new Uint8Array(),
+        }),
+      ),
     );
   }
 
   async startProcess(principal: Principal, id: string, input: ProcessInput & { tag?: string | undefined }) {
     const row = await this.running(principal, id);
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.process.start",
-        resourceType: "sandbox",
-        resourceId: id,
-      },
-      () =>
-        this.onHost(row, (c) =>
-          c.startBackground({
-            sandboxId: id,
-            process: {
-              command: input.command,
-              envs: input.envs ?? {},
-              cwd: input.cwd ?? "",
-              user: input.user ?? "",
-            },
-            tag: input.tag ?? "",
-          }),
-        ),
+    return this.audited(principal, id, "sandbox.process.start", () =>
+      this.onHost(row, (c) =>
+        c.startBackground({
+          sandboxId: id,
+          process: this.processSpec(input),
+          tag: input.tag ?? "",
+        }),
+      ),
     );
   }
 
@@ -457,28 +425,17 @@ export class SandboxesService {
     signal?: string,
   ) {
     const row = await this.running(principal, id);
-    await this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.process.kill",
-        resourceType: "sandbox",
-        resourceId: id,
-        details: selector,
-      },
-      () =>
-        this.onHost(row, (c) =>
-          c.killProcess({
-            sandboxId: id,
-            process: {
-              selector:
-                "pid" in selector
-                  ? { case: "pid", value: selector.pid }
-                  : { case: "tag", value: selector.tag },
-            },
-            signal: signal ?? "",
-          }),
-        ),
+    await this.audited(principal, id, { action: "sandbox.process.kill", details: selector }, () =>
+      this.onHost(row, (c) =>
+        c.killProcess({
+          sandboxId: id,
+          process: {
+            selector:
+              "pid" in selector ? { case: "pid", value: selector.pid } : { case: "tag", value: selector.tag },
+          },
+          signal: signal ?? "",
+        }),
+      ),
     );
   }
 
@@ -492,16 +449,8 @@ export class SandboxesService {
         yield { part: { case: "chunk" as const, value: new Uint8Array(chunk as Buffer) } };
       }
     }
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.file.write",
-        resourceType: "sandbox",
-        resourceId: id,
-        details: { path },
-      },
-      () => this.deps.hosts.call(endpointOf(host), (c) => c.writeFileStream(parts())),
+    return this.audited(principal, id, { action: "sandbox.file.write", details: { path } }, () =>
+      this.deps.hosts.call(endpointOf(host), (c) => c.writeFileStream(parts())),
     );
   }
 
@@ -544,15 +493,10 @@ export class SandboxesService {
 
   async makeDir(principal: Principal, id: string, path: string, user?: string): Promise<boolean> {
     const row = await this.running(principal, id);
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.file.mkdir",
-        resourceType: "sandbox",
-        resourceId: id,
-        details: { path },
-      },
+    return this.audited(
+      principal,
+      id,
+      { action: "sandbox.file.mkdir", details: { path } },
       async () =>
         (await this.onHost(row, (c) => c.makeDir({ sandboxId: id, path, user: user ?? "" }))).created,
     );
@@ -560,16 +504,8 @@ export class SandboxesService {
 
   async removePath(principal: Principal, id: string, path: string, user?: string): Promise<void> {
     const row = await this.running(principal, id);
-    await this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.file.remove",
-        resourceType: "sandbox",
-        resourceId: id,
-        details: { path },
-      },
-      () => this.onHost(row, (c) => c.removePath({ sandboxId: id, path, user: user ?? "" })),
+    await this.audited(principal, id, { action: "sandbox.file.remove", details: { path } }, () =>
+      this.onHost(row, (c) => c.removePath({ sandboxId: id, path, user: user ?? "" })),
     );
   }
 
@@ -584,70 +520,60 @@ export class SandboxesService {
     metadata: Record<string, string>,
   ): Promise<SandboxRow[]> {
     const row = await this.running(principal, id);
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action: "sandbox.fork",
-        resourceType: "sandbox",
-        resourceId: id,
-        details: { count },
-      },
-      async () => {
-        const { db, scheduler, events } = this.deps;
-        await db.transaction().execute((tx) =>
-          scheduler.place(tx, {
-            teamId: principal.teamId,
-            requiredHostId: row.host_id ?? "",
-            resources: {
-              vcpus: row.vcpus * count,
-              memoryMiB: row.memory_mib * count,
-              diskMiB: row.disk_mib * count,
-            },
-          }),
-        );
-        // Each fork gets its own envd token; the agent answers in the order asked.
-        const envdAccessTokens = Array.from({ length: count }, () => randomBytes(24).toString("hex"));
-        const res = await this.onHost(row, (c) =>
-          c.forkSandbox({ sandboxId: id, count, metadata, envdAccessTokens }),
-        );
-        const rows: SandboxRow[] = [];
-        for (const [index, info] of res.sandboxes.entries()) {
-          const fields = rowFieldsFromAgent(info);
-          const inserted = await db
-            .insertInto("sandboxes")
-            .values({
-              id: info.sandboxId,
-              team_id: principal.teamId,
-              host_id: row.host_id,
-              template: row.template,
-              snapshot_id: row.snapshot_id,
-              state: "running",
-              vcpus: fields.vcpus ?? row.vcpus,
-              memory_mib: fields.memory_mib ?? row.memory_mib,
-              disk_mib: fields.disk_mib ?? row.disk_mib,
-              timeout_sec: info.timeoutSec || row.timeout_sec,
-              metadata: JSON.stringify({ ...row.metadata, ...metadata }),
-              envd_access_token: envdAccessTokens[index] ?? row.envd_access_token,
-              on_timeout: row.on_timeout,
-              auto_resume: row.auto_resume,
-              host_ip: fields.host_ip ?? null,
-              error: null,
-              expires_at: fields.expires_at ?? null,
-              stopped_at: null,
-            })
-            .returningAll()
-            .executeTakeFirstOrThrow();
-          rows.push(inserted);
-          events.publish("sandbox.created", principal.teamId, { sandbox_id: inserted.id, forked_from: id });
-          events.publish("sandbox.running", principal.teamId, {
-            sandbox_id: inserted.id,
+    return this.audited(principal, id, { action: "sandbox.fork", details: { count } }, async () => {
+      const { db, scheduler, events } = this.deps;
+      await db.transaction().execute((tx) =>
+        scheduler.place(tx, {
+          teamId: principal.teamId,
+          requiredHostId: row.host_id ?? "",
+          resources: {
+            vcpus: row.vcpus * count,
+            memoryMiB: row.memory_mib * count,
+            diskMiB: row.disk_mib * count,
+          },
+        }),
+      );
+      // Each fork gets its own envd token; the agent answers in the order asked.
+      const envdAccessTokens = Array.from({ length: count }, () => randomBytes(24).toString("hex"));
+      const res = await this.onHost(row, (c) =>
+        c.forkSandbox({ sandboxId: id, count, metadata, envdAccessTokens }),
+      );
+      const rows: SandboxRow[] = [];
+      for (const [index, info] of res.sandboxes.entries()) {
+        const fields = rowFieldsFromAgent(info);
+        const inserted = await db
+          .insertInto("sandboxes")
+          .values({
+            id: info.sandboxId,
+            team_id: principal.teamId,
             host_id: row.host_id,
-          });
-        }
-        return rows;
-      },
-    );
+            template: row.template,
+            snapshot_id: row.snapshot_id,
+            state: "running",
+            vcpus: fields.vcpus ?? row.vcpus,
+            memory_mib: fields.memory_mib ?? row.memory_mib,
+            disk_mib: fields.disk_mib ?? row.disk_mib,
+            timeout_sec: info.timeoutSec || row.timeout_sec,
+            metadata: JSON.stringify({ ...row.metadata, ...metadata }),
+            envd_access_token: envdAccessTokens[index] ?? row.envd_access_token,
+            on_timeout: row.on_timeout,
+            auto_resume: row.auto_resume,
+            host_ip: fields.host_ip ?? null,
+            error: null,
+            expires_at: fields.expires_at ?? null,
+            stopped_at: null,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        rows.push(inserted);
+        events.publish("sandbox.created", principal.teamId, { sandbox_id: inserted.id, forked_from: id });
+        events.publish("sandbox.running", principal.teamId, {
+          sandbox_id: inserted.id,
+          host_id: row.host_id,
+        });
+      }
+      return rows;
+    });
   }
 
   /** Live sandboxes of a host (used by the reconciler and host deletion). */

@@ -1,10 +1,16 @@
 import { randomId, WrennError } from "@wrenn/shared";
 import type { Principal } from "../auth/principal.js";
+import type { Db } from "../db/database.js";
 import type { TemplateRow } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { newTemplateId } from "../ids.js";
 import { endpointOf } from "./host-endpoint.js";
 import type { ServiceDeps } from "./service-deps.js";
+
+/** A team's snapshot templates (a query to narrow and order further). */
+export function teamSnapshots(db: Db, teamId: string) {
+  return db.selectFrom("templates").selectAll().where("team_id", "=", teamId).where("kind", "=", "snapshot");
+}
 
 /**
  * Named snapshot templates. Each lives on the host that made it, under a name of the
@@ -14,22 +20,11 @@ export class SnapshotsService {
   constructor(private readonly deps: ServiceDeps) {}
 
   async list(principal: Principal): Promise<TemplateRow[]> {
-    return this.deps.db
-      .selectFrom("templates")
-      .selectAll()
-      .where("team_id", "=", principal.teamId)
-      .where("kind", "=", "snapshot")
-      .orderBy("created_at")
-      .orderBy("id")
-      .execute();
+    return teamSnapshots(this.deps.db, principal.teamId).orderBy("created_at").orderBy("id").execute();
   }
 
   async get(principal: Principal, name: string): Promise<TemplateRow> {
-    const row = await this.deps.db
-      .selectFrom("templates")
-      .selectAll()
-      .where("team_id", "=", principal.teamId)
-      .where("kind", "=", "snapshot")
+    const row = await teamSnapshots(this.deps.db, principal.teamId)
       .where("name", "=", name)
       .executeTakeFirst();
     if (!row) throw new WrennError("not_found", `snapshot ${name} not found`);

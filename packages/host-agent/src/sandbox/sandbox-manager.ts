@@ -367,8 +367,8 @@ export class SandboxManager {
     return network;
   }
 
-  /** envd's /init after boot or restore; a restored VM also gets fresh entropy. */
   /**
+   * envd's /init after boot or restore (a restored VM also gets fresh entropy).
    * Sends envd /init until it lands or `envdReadyTimeoutMs` passes: a guest starved of
    * CPU (many VMs starting on few cores) can miss one request's deadline. A clone answers
    * 401 to its template's token once an earlier attempt has landed; its own token then
