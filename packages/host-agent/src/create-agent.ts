@@ -117,7 +117,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   );
 
   const recovered = await manager.recover();
-  await manager.collectGarbage();
+  await manager.snapshots.collectGarbage();
   if (recovered.adopted.length + recovered.cleaned.length > 0) logger.info("recovered sandboxes", recovered);
   // Anything a crashed run left that no record accounts for: slots, namespaces, cgroups.
   const inUse = manager.slotsInUse();

@@ -200,7 +200,7 @@ export function createHostAgentService(
 
     createSnapshot: guard(async (req) => {
       if (!req.name) throw new WrennError("invalid_argument", "name is required");
-      const { template, record } = await manager.createSnapshot(requireId(req.sandboxId), req.name, {
+      const { template, record } = await manager.snapshots.create(requireId(req.sandboxId), req.name, {
         leavePaused: req.leavePaused,
       });
       return { snapshot: snapshotInfo(template, [record.id]), sandbox: sandboxInfo(record) };
@@ -208,18 +208,18 @@ export function createHostAgentService(
 
     deleteSnapshot: guard(async (req) => {
       if (!req.name) throw new WrennError("invalid_argument", "name is required");
-      await manager.deleteSnapshot(req.name, req.force);
+      await manager.snapshots.delete(req.name, req.force);
       return {};
     }),
 
     listSnapshots: guard(async () => ({
-      snapshots: manager
-        .listSnapshots()
+      snapshots: manager.snapshots
+        .list()
         .map(({ template, dependents }) => snapshotInfo(template, dependents)),
     })),
 
     forkSandbox: guard(async (req) => {
-      const forks = await manager.fork(
+      const forks = await manager.snapshots.fork(
         requireId(req.sandboxId),
         req.count,
         req.metadata,

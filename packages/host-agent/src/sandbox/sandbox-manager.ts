@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Logger, newSandboxId, WrennError } from "@wrenn/shared";
 import { EnvdClient } from "../envd-client/envd-client.js";
@@ -17,6 +17,7 @@ import { readPages, selectPages } from "../snapshot/guest-memory.js";
 import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
 import type { DiskLayerStore } from "../storage/disk-layer.js";
 import type { VmExit, VmHandle, VmmDriver, VmSpec } from "../vmm/vmm-driver.js";
+import type { CreateSandboxInput } from "./create-input.js";
 import { UndoStack } from "./create-undo.js";
 import { type SandboxLimits, validateEnvVars, validateResources, validateTimeout } from "./sandbox-limits.js";
 import type {
@@ -24,15 +25,10 @@ import type {
   SandboxRecordStore,
   SandboxResources,
   SandboxStateName,
-  TimeoutActionName,
 } from "./sandbox-record.js";
+import { type PausedRecord, type SandboxesPort, SnapshotTemplates } from "./snapshot-templates.js";
 import { StartGate } from "./start-gate.js";
-import {
-  DISK_LAYER_FILE,
-  type TemplateRecord,
-  type TemplateStore,
-  validateTemplateName,
-} from "./template-store.js";
+import type { TemplateStore } from "./template-store.js";
 
 /** Network slots, leased per sandbox and persisted so they survive an agent restart. */
 export interface SlotLeases {
@@ -69,24 +65,6 @@ export interface SandboxManagerOptions {
   maxConcurrentStarts: number;
 }
 
-export interface CreateSandboxInput {
-  sandboxId?: string | undefined;
-  template: string;
-  /** Unset sizes take the defaults; explicit zeros are rejected. */
-  resources?:
-    | { vcpus?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined }
-    | undefined;
-  timeoutSec?: number | undefined;
-  timeoutAction?: TimeoutActionName | undefined;
-  envVars?: Record<string, string> | undefined;
-  envdAccessToken?: string | undefined;
-  metadata?: Record<string, string> | undefined;
-  defaultUser?: string | undefined;
-  defaultWorkdir?: string | undefined;
-  /** Start from this snapshot template (its vCPUs and memory) instead of booting `template`. */
-  snapshot?: string | undefined;
-}
-
 /** A sandbox as the manager holds it in memory: the record plus live handles. */
 export interface SandboxEntry {
   record: SandboxRecord;
@@ -102,7 +80,9 @@ const ID_RE = /^[a-z0-9][a-z0-9-]{2,62}$/;
  * notices VMMs that die, enforces the inactivity timeout, and re-adopts VMs after
  * an agent restart. In-memory state is the truth; records on disk back it up.
  */
-export class SandboxManager {
+export class SandboxManager implements SandboxesPort {
+  /** Snapshot templates and fork (they call back into this manager through SandboxesPort). */
+  readonly snapshots: SnapshotTemplates;
   private readonly entries = new Map<string, SandboxEntry>();
   /** Serialises lifecycle operations per sandbox. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -118,6 +98,18 @@ export class SandboxManager {
   ) {
     this.now = deps.now ?? (() => new Date());
     this.starts = new StartGate(options.maxConcurrentStarts);
+    this.snapshots = new SnapshotTemplates(
+      {
+        templates: deps.templates,
+        disks: deps.disks,
+        memory: deps.memory,
+        records: deps.records,
+        logger: deps.logger,
+        now: this.now,
+        withStorage: (fn) => this.withStorage(fn),
+      },
+      this,
+    );
   }
 
   private get logger(): Logger {
@@ -207,9 +199,9 @@ export class SandboxManager {
       throw new WrennError("invalid_argument", `sandbox id "${id}" is not valid (3-63 of a-z, 0-9, -)`);
     }
     if (this.entries.has(id)) throw new WrennError("already_exists", `sandbox ${id} already exists`);
-    const source = input.snapshot ? this.liveTemplate(input.snapshot, true) : undefined;
+    const source = input.snapshot ? this.snapshots.live(input.snapshot, true) : undefined;
     const resources: SandboxResources = source
-      ? this.snapshotResources(source, input.resources)
+      ? this.snapshots.resourcesFor(source, input.resources)
       : {
           vcpus: input.resources?.vcpus ?? this.options.defaults.vcpus,
           memoryMiB: input.resources?.memoryMiB ?? this.options.defaults.memoryMiB,
@@ -410,42 +402,6 @@ export class SandboxManager {
     };
   }
 
-  /** A template by name; fork-internal (hidden) ones only for creating sandboxes. */
-  private liveTemplate(name: string, includeHidden = false): TemplateRecord {
-    const template = this.deps.templates.byName(name);
-    if (!template || (template.hidden && !includeHidden)) {
-      throw new WrennError("not_found", `snapshot ${name} not found`);
-    }
-    return template;
-  }
-
-  /** A template's sizes are fixed by its frozen VM; a request may only repeat them (or grow the disk). */
-  private snapshotResources(
-    template: TemplateRecord,
-    requested: CreateSandboxInput["resources"],
-  ): SandboxResources {
-    const t = template.resources;
-    if (requested?.vcpus !== undefined && requested.vcpus !== t.vcpus) {
-      throw new WrennError(
-        "invalid_argument",
-        `snapshot ${template.name} has ${t.vcpus} vCPUs; a sandbox from it cannot have ${requested.vcpus}`,
-      );
-    }
-    if (requested?.memoryMiB !== undefined && requested.memoryMiB !== t.memoryMiB) {
-      throw new WrennError(
-        "invalid_argument",
-        `snapshot ${template.name} has ${t.memoryMiB} MiB of memory; a sandbox from it cannot have ${requested.memoryMiB}`,
-      );
-    }
-    if (requested?.diskMiB !== undefined && requested.diskMiB < t.diskMiB) {
-      throw new WrennError(
-        "invalid_argument",
-        `snapshot ${template.name} has a ${t.diskMiB} MiB disk; a sandbox from it cannot have less`,
-      );
-    }
-    return { vcpus: t.vcpus, memoryMiB: t.memoryMiB, diskMiB: requested?.diskMiB ?? t.diskMiB };
-  }
-
   private admit(resources: SandboxResources): void {
     const used = this.allocated();
     const { capacity } = this.options;
@@ -583,7 +539,7 @@ export class SandboxManager {
       this.entries.delete(id);
       this.logger.info("sandbox destroyed", { sandbox: id });
     });
-    if (entry.record.memorySnapshot || entry.record.dependsOn?.length) await this.collectGarbage();
+    if (entry.record.memorySnapshot || entry.record.dependsOn?.length) await this.snapshots.collectGarbage();
   }
 
   /** Marks activity and optionally changes the timeout; returns the updated record. */
@@ -845,31 +801,13 @@ export class SandboxManager {
     }
   }
 
-  private async markError(entry: SandboxEntry, err: unknown): Promise<void> {
-    const { record } = entry;
-    record.state = "error";
-    record.error = err instanceof Error ? err.message : String(err);
-    await this.deps.records.save(record).catch(() => {});
-    this.logger.error("sandbox cannot be restored", { sandbox: record.id, error: record.error });
-  }
-
-  /**
-   * Freezes a sandbox into a named snapshot template: pauses it if running, turns its disk
-   * layer into the template's read-only layer (the sandbox continues on a new layer on
-   * top), and records the memory snapshot. A sandbox that was running is resumed unless
-   * `leavePaused`.
-   */
-  async createSnapshot(
+  async whilePaused<T>(
     id: string,
-    name: string,
-    options: { leavePaused?: boolean; hidden?: boolean } = {},
-  ): Promise<{ template: TemplateRecord; record: SandboxRecord }> {
-    validateTemplateName(name);
+    resumeAfter: boolean,
+    work: (record: PausedRecord) => Promise<T>,
+  ): Promise<T> {
     const entry = this.entry(id);
     return this.withLock(id, async () => {
-      if (this.deps.templates.byName(name)) {
-        throw new WrennError("already_exists", `snapshot ${name} already exists`);
-      }
       const { record } = entry;
       const wasRunning = record.state === "running";
       if (wasRunning) await this.pauseLocked(entry);
@@ -879,166 +817,24 @@ export class SandboxManager {
           `sandbox ${id} is ${record.state}; only a running or paused sandbox can be snapshotted`,
         );
       }
-      const templates = this.deps.templates;
-      const templateId = templates.newId();
-      const dir = templates.dirFor(templateId);
-      const diskPath = join(dir, DISK_LAYER_FILE);
-      const overlay = this.deps.disks.overlayPath(id);
-      await mkdir(dir, { recursive: true });
-      const template: TemplateRecord = {
-        id: templateId,
-        name,
-        hidden: options.hidden ?? false,
-        deleted: false,
-        sourceSandboxId: id,
-        baseTemplate: record.template,
-        resources: { ...record.resources },
-        createdAt: this.now().toISOString(),
-        memorySnapshot: record.memorySnapshot,
-        diskPath,
-        envdAccessToken: record.envdAccessToken,
-        defaultUser: record.defaultUser,
-        defaultWorkdir: record.defaultWorkdir,
-        dependsOn: [...(record.dependsOn ?? [])],
-      };
+      let result: T;
       try {
-        await rename(overlay, diskPath);
-        await chmod(diskPath, 0o444);
-        try {
-          record.overlayPath = await this.deps.disks.createOverlay(id, diskPath, record.resources.diskMiB, {
-            baseFormat: "qcow2",
-          });
-          await templates.save(template);
-        } catch (err) {
-          await this.deps.disks.removeOverlay(id);
-          await chmod(diskPath, 0o600);
-          await rename(diskPath, overlay);
-          record.overlayPath = overlay;
-          throw err;
-        }
+        result = await work(record as PausedRecord);
       } catch (err) {
-        await rm(dir, { recursive: true, force: true });
         if (wasRunning) await this.resumeLocked(entry).catch(() => {});
-        throw WrennError.from(err);
+        throw err;
       }
-      record.dependsOn = [...(record.dependsOn ?? []), templateId];
-      await this.deps.records.save(record);
-      this.logger.info("snapshot template created", { sandbox: id, name, template: templateId });
-      if (wasRunning && !options.leavePaused) await this.resumeLocked(entry);
-      return { template, record };
+      if (wasRunning && resumeAfter) await this.resumeLocked(entry);
+      return result;
     });
   }
 
-  /** Live templates (not deleted, not fork-internal) and the sandboxes that depend on each. */
-  listSnapshots(): Array<{ template: TemplateRecord; dependents: string[] }> {
-    return this.deps.templates
-      .all()
-      .filter((t) => !t.deleted && !t.hidden)
-      .map((template) => ({ template, dependents: this.dependentsOf(template.id) }))
-      .sort((a, b) => a.template.createdAt.localeCompare(b.template.createdAt));
-  }
-
-  private dependentsOf(templateId: string): string[] {
-    return this.list()
-      .filter((r) => r.state !== "stopped" && r.dependsOn?.includes(templateId))
-      .map((r) => r.id);
-  }
-
-  /**
-   * Deletes a template by name. Refused while sandboxes depend on it unless `force`; then the
-   * name goes at once and the files when the last dependent is gone.
-   */
-  async deleteSnapshot(name: string, force = false): Promise<void> {
-    const template = this.liveTemplate(name);
-    const dependents = this.dependentsOf(template.id);
-    if (dependents.length > 0 && !force) {
-      throw new WrennError(
-        "failed_precondition",
-        `snapshot ${name} is in use by ${dependents.length} sandbox(es): ${dependents.slice(0, 5).join(", ")}; delete them first or force`,
-      );
-    }
-    await this.deps.templates.save({ ...template, deleted: true, name: "" });
-    this.logger.info("snapshot template deleted", {
-      name,
-      template: template.id,
-      dependents: dependents.length,
-    });
-    await this.collectGarbage();
-  }
-
-  /** `count` new sandboxes from the current state of a running one, which keeps running. */
-  async fork(
-    id: string,
-    count: number,
-    metadata: Record<string, string> = {},
-    envdAccessTokens: readonly string[] = [],
-  ): Promise<SandboxRecord[]> {
-    if (!Number.isInteger(count) || count < 1 || count > 100) {
-      throw new WrennError("invalid_argument", `fork count must be 1..100, got ${count}`);
-    }
-    if (envdAccessTokens.length > 0 && envdAccessTokens.length !== count) {
-      throw new WrennError(
-        "invalid_argument",
-        `fork of ${count} needs ${count} envd access tokens or none, got ${envdAccessTokens.length}`,
-      );
-    }
-    const source = this.get(id);
-    if (source.state !== "running") {
-      throw new WrennError("failed_precondition", `sandbox ${id} is ${source.state}, not running`);
-    }
-    const name = `fork-${id}-${randomBytes(4).toString("hex")}`;
-    const { template } = await this.createSnapshot(id, name, { hidden: true });
-    // In the order asked, so the caller can pair forks with the tokens it gave.
-    const forks: (SandboxRecord | undefined)[] = Array.from({ length: count }, () => undefined);
-    try {
-      const queue = Array.from({ length: count }, (_, i) => i);
-      const worker = async () => {
-        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-          forks[next] = await this.create({
-            template: source.template,
-            snapshot: name,
-            timeoutSec: source.timeoutSec,
-            timeoutAction: source.timeoutAction,
-            envVars: source.envVars,
-            metadata: { ...source.metadata, ...metadata },
-            defaultUser: source.defaultUser,
-            defaultWorkdir: source.defaultWorkdir,
-            envdAccessToken: envdAccessTokens[next],
-          });
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(4, count) }, worker));
-    } catch (err) {
-      await Promise.allSettled(forks.map((f) => (f ? this.destroy(f.id) : undefined)));
-      throw WrennError.from(err);
-    } finally {
-      await this.deps.templates.save({ ...template, deleted: true, name: "" });
-      await this.collectGarbage();
-    }
-    return forks.filter((f): f is SandboxRecord => f !== undefined);
-  }
-
-  /**
-   * Removes deleted templates nothing depends on any more, then every memory file no
-   * sandbox or template reaches.
-   */
-  async collectGarbage(): Promise<void> {
-    await this.withStorage(async () => {
-      const records = this.list();
-      for (const t of this.deps.templates.all()) {
-        if (!t.deleted) continue;
-        const needed =
-          records.some((r) => r.dependsOn?.includes(t.id)) ||
-          this.deps.templates.all().some((o) => o.id !== t.id && o.dependsOn.includes(t.id));
-        if (!needed) await this.deps.templates.remove(t.id);
-      }
-      const live = [
-        ...records.map((r) => r.memorySnapshot),
-        ...this.deps.templates.all().map((t) => t.memorySnapshot),
-      ].filter((s): s is string => s !== undefined);
-      const removed = await this.deps.memory.collectGarbage(live);
-      if (removed.length > 0) this.logger.info("snapshot files collected", { files: removed.length });
-    });
+  private async markError(entry: SandboxEntry, err: unknown): Promise<void> {
+    const { record } = entry;
+    record.state = "error";
+    record.error = err instanceof Error ? err.message : String(err);
+    await this.deps.records.save(record).catch(() => {});
+    this.logger.error("sandbox cannot be restored", { sandbox: record.id, error: record.error });
   }
 
   /** Slots held by sandboxes this manager knows about (the rest may be swept). */
