@@ -23,6 +23,9 @@ export interface Page<T> {
   nextToken: string | null;
 }
 
+/** e2b fork creates this many sandboxes at once. */
+const FORK_CONCURRENCY = 4;
+
 /**
  * The e2b API's semantics over the native services: its states (stopped sandboxes are
  * not found), connect (resume a paused sandbox, only ever extend a running one's
@@ -88,20 +91,26 @@ export class E2bService {
     const name = `fork-${randomId(16)}`;
     await this.services.snapshots.create(principal, { sandboxId: id, name });
     const results: ({ row: SandboxRow } | { error: WrennError })[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        try {
-          const row = await this.services.sandboxes.create(principal, {
-            template: name,
-            timeoutSec: timeoutSec ?? source.timeout_sec,
-            env: {},
-            metadata: source.metadata,
-          });
-          results.push({ row });
-        } catch (err) {
-          results.push({ error: WrennError.from(err) });
-        }
+    const createOne = async (i: number) => {
+      try {
+        const row = await this.services.sandboxes.create(principal, {
+          template: name,
+          timeoutSec: timeoutSec ?? source.timeout_sec,
+          env: {},
+          metadata: source.metadata,
+        });
+        results[i] = { row };
+      } catch (err) {
+        results[i] = { error: WrennError.from(err) };
       }
+    };
+    try {
+      // A few at a time (the agent queues VM starts anyway), results in the order asked.
+      const queue = Array.from({ length: count }, (_, i) => i);
+      const worker = async () => {
+        for (let i = queue.shift(); i !== undefined; i = queue.shift()) await createOne(i);
+      };
+      await Promise.all(Array.from({ length: Math.min(FORK_CONCURRENCY, count) }, worker));
     } finally {
       await this.services.snapshots.delete(principal, name, true);
     }
