@@ -317,46 +317,38 @@ export class SandboxManager implements SandboxesPort {
   private async attachNetwork(entry: SandboxEntry, undo: UndoStack): Promise<SandboxNetwork> {
     const { record } = entry;
     for (;;) {
-      record.slot = await this.deps.slots.acquire(record.id);
-      const slot = record.slot;
+      const slot = await this.deps.slots.acquire(record.id);
+      record.slot = slot;
       await this.deps.records.save(record);
+      let network: SandboxNetwork;
       try {
-        const network = await this.deps.network.create(slot);
-        undo.push("slot", async () => {
-          await this.deps.slots.release(slot);
-          record.slot = undefined;
-        });
-        return await this.recordNetwork(record, network, undo);
+        network = await this.deps.network.create(slot);
       } catch (err) {
         record.slot = undefined;
-        if (err instanceof SlotAddressesTakenError) {
-          // Not ours to touch: skip the slot (acquire runs out with no_capacity eventually).
-          this.deps.logger.warn("network slot held by something else on the host; skipping it", {
-            slot,
-            holders: err.holders,
-          });
-          await this.deps.slots.setAside(slot);
-          continue;
+        if (!(err instanceof SlotAddressesTakenError)) {
+          await this.deps.slots.release(slot);
+          throw err;
         }
-        await this.deps.slots.release(slot);
-        throw err;
+        // Not ours to touch: skip the slot (acquire runs out with no_capacity eventually).
+        this.logger.warn("network slot held by something else on the host; skipping it", {
+          slot,
+          holders: err.holders,
+        });
+        await this.deps.slots.setAside(slot);
+        continue;
       }
+      undo.push("slot", async () => {
+        await this.deps.slots.release(slot);
+        record.slot = undefined;
+      });
+      undo.push("network", async () => {
+        await this.deps.network.destroy(slot);
+        record.hostIp = undefined;
+      });
+      record.hostIp = network.hostReachableIp;
+      await this.deps.records.save(record);
+      return network;
     }
-  }
-
-  private async recordNetwork(
-    record: SandboxRecord,
-    network: SandboxNetwork,
-    undo: UndoStack,
-  ): Promise<SandboxNetwork> {
-    const { slot } = network;
-    undo.push("network", async () => {
-      await this.deps.network.destroy(slot);
-      record.hostIp = undefined;
-    });
-    record.hostIp = network.hostReachableIp;
-    await this.deps.records.save(record);
-    return network;
   }
 
   /**
