@@ -355,17 +355,21 @@ describe("stock e2b SDK against Wrenn", () => {
     expect(await Sandbox.deleteSnapshot(snap.snapshotId)).toBe(false);
   }, 240_000);
 
-  it("forks a running sandbox", async () => {
+  it("forks a running sandbox into two, each its own copy", async () => {
     await sbx.files.write("/home/user/fork.txt", "before the fork");
-    const [fork] = await sbx.fork({ count: 1, timeoutMs: 300_000 });
-    if (!(fork instanceof Sandbox)) throw fork ?? new Error("no fork");
+    const forks = await sbx.fork({ count: 2, timeoutMs: 300_000 });
+    const started = forks.filter((f): f is Sandbox => f instanceof Sandbox);
     try {
-      expect(fork.sandboxId).not.toBe(sbx.sandboxId);
-      expect(await fork.files.read("/home/user/fork.txt")).toBe("before the fork");
-      await fork.files.write("/home/user/fork.txt", "changed in the fork");
+      expect(forks.filter((f) => !(f instanceof Sandbox))).toEqual([]);
+      expect(new Set([sbx.sandboxId, ...started.map((f) => f.sandboxId)]).size).toBe(3);
+      for (const [i, fork] of started.entries()) {
+        expect(await fork.files.read("/home/user/fork.txt")).toBe("before the fork");
+        await fork.files.write("/home/user/fork.txt", `changed in fork ${i}`);
+      }
       expect(await sbx.files.read("/home/user/fork.txt")).toBe("before the fork");
+      expect(await started[0]?.files.read("/home/user/fork.txt")).toBe("changed in fork 0");
     } finally {
-      expect(await fork.kill()).toBe(true);
+      for (const fork of started) expect(await fork.kill()).toBe(true);
     }
   }, 240_000);
 
