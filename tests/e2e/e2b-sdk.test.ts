@@ -116,7 +116,16 @@ try {
   await sbx.files.write("/home/user/tls.txt", "over tls");
   const back = await sbx.files.read("/home/user/tls.txt");
   const health = await fetch("https://" + sbx.getHost(49983) + "/health");
-  console.log(JSON.stringify({ stdout: run.stdout, back, health: health.status, host: sbx.getHost(49983) }));
+  // Signed URLs (no headers, no key): a browser or curl moves files in and out by URL alone.
+  const form = new FormData();
+  form.append("file", new Blob(["by signed url"]), "signed.txt");
+  const up = await fetch(await sbx.uploadUrl("/home/user/signed.txt"), { method: "POST", body: form });
+  const down = await fetch(await sbx.downloadUrl("/home/user/signed.txt"));
+  const forged = await fetch((await sbx.downloadUrl("/home/user/signed.txt")).replace(/signature=[^&]+/, "signature=v1_forged"));
+  console.log(JSON.stringify({
+    stdout: run.stdout, back, health: health.status, host: sbx.getHost(49983),
+    upload: up.status, download: [down.status, await down.text()], forged: forged.status,
+  }));
 } finally {
   await sbx.kill();
 }
@@ -272,7 +281,14 @@ describe("stock e2b SDK against Wrenn", () => {
     const ok = await runE2bScript(TLS_SCRIPT, env);
     expect(ok.code, ok.stderr).toBe(0);
     const out = JSON.parse(ok.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
-    expect(out).toMatchObject({ stdout: "tls-42\n", back: "over tls", health: 204 });
+    expect(out).toMatchObject({
+      stdout: "tls-42\n",
+      back: "over tls",
+      health: 204,
+      upload: 200,
+      download: [200, "by signed url"],
+      forged: 401,
+    });
     expect(out.host).toMatch(new RegExp(`^49983-[a-z0-9]+\\.${tlsDomain.replace(/\./g, "\\.")}$`));
     // The certificate is really checked: without the CA the same client refuses the server.
     const { NODE_EXTRA_CA_CERTS: _ca, ...untrusted } = env;

@@ -248,4 +248,14 @@ describe("e2b-compatible API", () => {
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe("not_found");
   });
+
+  it("says why a signed file URL made under E2B_SANDBOX_URL cannot reach a sandbox", async () => {
+    const signed = await fetch(`${fx.url}/files?path=%2Fhome%2Fuser%2Fa.txt&signature=v1_abc`);
+    expect(signed.status).toBe(404);
+    const body = (await signed.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("not_found");
+    expect(body.error.message).toMatch(/by host name \(49983-<sandbox id>\.<domain>\).*E2B_DOMAIN/);
+    const plain = (await (await fetch(`${fx.url}/files?path=x`)).json()) as { error: { message: string } };
+    expect(plain.error.message).toBe("no route GET /files");
+  });
 });

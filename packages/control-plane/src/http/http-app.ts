@@ -78,11 +78,17 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }
     return reply.code(status).send(wrenn.toBody());
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send(new WrennError("not_found", `no route ${request.method} ${request.url.split("?")[0]}`).toBody()),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const [path, query = ""] = request.url.split("?") as [string, string?];
+    let message = `no route ${request.method} ${path}`;
+    if (path === "/files" && new URLSearchParams(query).has("signature")) {
+      // An e2b signed file URL built for E2B_SANDBOX_URL mode: it names no sandbox.
+      message +=
+        ": a signed file URL reaches its sandbox only by host name (49983-<sandbox id>.<domain>);" +
+        " URLs made under E2B_SANDBOX_URL name no sandbox. Use E2B_DOMAIN (README: full fidelity)";
+    }
+    return reply.code(404).send(new WrennError("not_found", message).toBody());
+  });
   return app;
 }
 
