@@ -2,8 +2,8 @@
  * The control plane under load, with one real host agent behind it: 1000 authenticated
  * `GET /v1/sandboxes/{id}` (10 in flight) beside unauthenticated `GET /health`; sandbox
  * traffic through the proxy (control plane → agent → envd) beside the same requests sent
- * to the sandbox straight from the host; and 100 concurrent creates from one snapshot
- * template beside creates from it one at a time.
+ * to the sandbox straight from the host; fork through /v1 beside fork through the e2b API;
+ * and 100 concurrent creates from one snapshot template beside creates from it one at a time.
  */
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
@@ -28,6 +28,8 @@ const SEQUENTIAL = 5;
 const PROXIED = 500;
 const TRANSFER_MIB = 64;
 const TRANSFERS = 3;
+const FORK_COUNT = 4;
+const FORK_RUNS = 3;
 
 type Json = Record<string, unknown>;
 
@@ -182,6 +184,42 @@ export async function run(ctx: SuiteContext): Promise<void> {
     }
     for (const id of created.splice(1)) await api("DELETE", `/v1/sandboxes/${id}`);
     ctx.measurements.record("create from template, one at a time", "ms", sequential);
+
+    // Fork of FORK_COUNT from the running source, interleaved: /v1 (one agent call: a hidden
+    // template and its clones) and the e2b API (a snapshot, then creates FORK_COUNT at once).
+    const nativeFork: number[] = [];
+    const e2bFork: number[] = [];
+    for (let i = 0; i < FORK_RUNS; i++) {
+      let ids: string[] = [];
+      nativeFork.push(
+        await timeMs(async () => {
+          const r = await api("POST", `/v1/sandboxes/${sourceId}/fork`, { count: FORK_COUNT });
+          if (r.status !== 201) throw new Error(`fork failed: ${JSON.stringify(r.body)}`);
+          ids = (r.body.items as Json[]).map((f) => String(f.id));
+        }),
+      );
+      for (const id of ids) await api("DELETE", `/v1/sandboxes/${id}`);
+      e2bFork.push(
+        await timeMs(async () => {
+          const res = await undiciFetch(`${cp.url}/sandboxes/${sourceId}/fork`, {
+            dispatcher: patient,
+            method: "POST",
+            headers: { "x-api-key": key, "content-type": "application/json" },
+            body: JSON.stringify({ count: FORK_COUNT }),
+          });
+          const results = (await res.json()) as { sandbox?: { sandboxID: string }; error?: Json }[];
+          if (res.status !== 201 || results.some((r) => !r.sandbox)) {
+            throw new Error(`e2b fork failed: ${res.status} ${JSON.stringify(results)}`);
+          }
+          ids = results.map((r) => r.sandbox?.sandboxID ?? "");
+        }),
+      );
+      for (const id of ids) await api("DELETE", `/v1/sandboxes/${id}`);
+    }
+    ctx.measurements.record(`fork of ${FORK_COUNT} through /v1 (one agent call)`, "ms", nativeFork);
+    ctx.measurements.record(`fork of ${FORK_COUNT} through the e2b API (snapshot + creates)`, "ms", e2bFork, {
+      baseline: `fork of ${FORK_COUNT} through /v1 (one agent call)`,
+    });
 
     const burst: number[] = [];
     const codes = new Map<number, number>();
