@@ -319,9 +319,9 @@ export class SandboxManager implements SandboxesPort {
     for (;;) {
       const slot = await this.deps.slots.acquire(record.id);
       record.slot = slot;
-      await this.deps.records.save(record);
       let network: SandboxNetwork;
       try {
+        await this.deps.records.save(record);
         network = await this.deps.network.create(slot);
       } catch (err) {
         record.slot = undefined;
