@@ -71,17 +71,7 @@ export default async function sweepTestLeftovers(): Promise<(() => void) | undef
   }
   for (const prefix of TEST_NET_PREFIXES) {
     const cgroups = VmmCgroups.detect(logger, undefined, prefix);
-    for (const id of await cgroups.list()) {
-      for (const pid of await cgroups.pids(id)) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      await cgroups.remove(id);
-      swept.push(`cgroup ${prefix}/${id}`);
-    }
+    for (const id of await cgroups.reapStray(new Set())) swept.push(`cgroup ${prefix}/${id}`);
     await cgroups.removeParent().catch(() => {});
     const network = new NetnsNetworkManager(logger, { namePrefix: prefix });
     const slots = await network.sweep(new Set());

@@ -124,20 +124,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   for (const [slot] of slots.leases()) if (!inUse.has(slot)) await slots.release(slot);
   const swept = await network.sweep(inUse);
   if (swept.length > 0) logger.info("swept leftover networks", { slots: swept });
-  const known = new Set(manager.list().map((r) => r.id));
-  for (const id of await cgroups.list()) {
-    if (known.has(id)) continue;
-    // A VMM whose pid never reached its record (the agent died mid-start) is still in its
-    // sandbox's group: every process there is ours to stop.
-    for (const pid of await cgroups.pids(id)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await cgroups.remove(id);
-  }
+  const reaped = await cgroups.reapStray(new Set(manager.list().map((r) => r.id)));
+  if (reaped.length > 0) logger.info("removed leftover VMM cgroups", { sandboxes: reaped });
 
   const traffic = await startSandboxTrafficServer({
     host: config.host,

@@ -189,22 +189,25 @@ export class VmmCgroups {
   }
 
   /**
-   * Removes leftover groups (from a crash) that are not in `keep` and hold no process.
-   * Groups that still hold a process are reported, never killed: that is the caller's call.
+   * Removes the groups not in `keep` (leftovers of a crash), first killing every process
+   * still in them: a VMM whose pid never reached its sandbox's record is still in its
+   * group, and nothing else belongs there. Returns the ids removed.
    */
-  async sweep(keep: ReadonlySet<string>): Promise<{ removed: string[]; busy: string[] }> {
+  async reapStray(keep: ReadonlySet<string>): Promise<string[]> {
     const removed: string[] = [];
-    const busy: string[] = [];
     for (const id of await this.list()) {
       if (keep.has(id)) continue;
-      if ((await this.pids(id)).length > 0) {
-        busy.push(id);
-        continue;
+      for (const pid of await this.pids(id)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
       }
-      if (await this.remove(id, { waitMs: 0 })) removed.push(id);
-      else busy.push(id);
+      await this.remove(id);
+      removed.push(id);
     }
-    return { removed, busy };
+    return removed;
   }
 
   /** Removes the (empty) parent group itself: for tests and uninstall. */
