@@ -10,3 +10,4 @@ export {
   type LoggerOptions,
   type LogLevel,
 } from "./logger.js";
+export { runLimited } from "./run-limited.js";

@@ -1,4 +1,4 @@
-import { randomId, WrennError } from "@wrenn/shared";
+import { randomId, runLimited, WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/database.js";
@@ -106,11 +106,7 @@ export class E2bService {
     };
     try {
       // A few at a time (the agent queues VM starts anyway), results in the order asked.
-      const queue = Array.from({ length: count }, (_, i) => i);
-      const worker = async () => {
-        for (let i = queue.shift(); i !== undefined; i = queue.shift()) await createOne(i);
-      };
-      await Promise.all(Array.from({ length: Math.min(FORK_CONCURRENCY, count) }, worker));
+      await runLimited(count, FORK_CONCURRENCY, createOne);
     } finally {
       await this.services.snapshots.delete(principal, name, true);
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type Logger, WrennError } from "@wrenn/shared";
+import { type Logger, runLimited, WrennError } from "@wrenn/shared";
 import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
 import type { DiskLayerStore } from "../storage/disk-layer.js";
 import type { CreateSandboxInput } from "./create-input.js";
@@ -216,23 +216,20 @@ export class SnapshotTemplates {
     // In the order asked, so the caller can pair forks with the tokens it gave.
     const forks: (SandboxRecord | undefined)[] = Array.from({ length: count }, () => undefined);
     try {
-      const queue = Array.from({ length: count }, (_, i) => i);
-      const worker = async () => {
-        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-          forks[next] = await this.sandboxes.create({
-            template: source.template,
-            snapshot: name,
-            timeoutSec: source.timeoutSec,
-            timeoutAction: source.timeoutAction,
-            envVars: source.envVars,
-            metadata: { ...source.metadata, ...metadata },
-            defaultUser: source.defaultUser,
-            defaultWorkdir: source.defaultWorkdir,
-            envdAccessToken: envdAccessTokens[next],
-          });
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(4, count) }, worker));
+      // Four at a time; after a failure no new fork starts, so the cleanup below sees them all.
+      await runLimited(count, 4, async (i) => {
+        forks[i] = await this.sandboxes.create({
+          template: source.template,
+          snapshot: name,
+          timeoutSec: source.timeoutSec,
+          timeoutAction: source.timeoutAction,
+          envVars: source.envVars,
+          metadata: { ...source.metadata, ...metadata },
+          defaultUser: source.defaultUser,
+          defaultWorkdir: source.defaultWorkdir,
+          envdAccessToken: envdAccessTokens[i],
+        });
+      });
     } catch (err) {
       await Promise.allSettled(forks.map((f) => (f ? this.sandboxes.destroy(f.id) : undefined)));
       throw WrennError.from(err);
