@@ -292,7 +292,7 @@ describe("SDK and CLI through the full stack", () => {
     "wrenn sandbox exec: output, exit code, --json, --stdin, env",
     async () => {
       const plain = await runWrenn(
-        ["sandbox", "exec", sandbox.sandboxId, "--", "echo", "out;", "echo", "err", ">&2;", "exit", "4"],
+        ["sandbox", "exec", sandbox.sandboxId, "--", "echo out; echo err >&2; exit 4"],
         env,
       );
       expect(plain).toEqual({ code: 4, stdout: "out\n", stderr: "err\n" });
@@ -319,6 +319,26 @@ describe("SDK and CLI through the full stack", () => {
         stderr: "",
         error: null,
       });
+
+      // Several words are an argv, each reaching the guest exactly as given.
+      const argv = await runWrenn(
+        [
+          "sandbox",
+          "exec",
+          sandbox.sandboxId,
+          "--",
+          "sh",
+          "-c",
+          "echo hi > /tmp/cli-argv; cat /tmp/cli-argv",
+        ],
+        env,
+      );
+      expect(argv).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
+      const words = await runWrenn(
+        ["sandbox", "exec", sandbox.sandboxId, "--", "printf", "[%s]", "a b", "it's", "$HOME", ""],
+        env,
+      );
+      expect(words.stdout).toBe("[a b][it's][$HOME][]");
 
       const piped = await runWrenn(["sandbox", "exec", sandbox.sandboxId, "--stdin", "--", "wc -c"], env, {
         input: "12345",

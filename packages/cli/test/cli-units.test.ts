@@ -1,5 +1,7 @@
+import { execFileSync } from "node:child_process";
 import { WrennApiError, WrennConfigError, WrennConnectionError } from "@wrenn/sdk";
 import { describe, expect, it } from "vitest";
+import { commandLineOf, quoteShellWord } from "../src/command-line.js";
 import { formatTable, parsePairs } from "../src/format.js";
 import { CliError, formatError, parseCpTarget, UsageError } from "../src/index.js";
 
@@ -60,5 +62,25 @@ describe("format helpers", () => {
     expect(parsePairs(["A=1", "B=x=y"], "env")).toEqual({ A: "1", B: "x=y" });
     expect(parsePairs(undefined, "env")).toBeUndefined();
     expect(() => parsePairs(["nope"], "env")).toThrow(/--env "nope": expected KEY=VALUE/);
+  });
+});
+
+describe("commandLineOf", () => {
+  /** What a real POSIX shell hands the program for a command line. */
+  function argvThroughShell(line: string): string[] {
+    const out = execFileSync("/bin/sh", ["-c", `${line}`], { encoding: "utf8" });
+    return JSON.parse(out) as string[];
+  }
+  const printArgv = `${quoteShellWord(process.execPath)} -e 'console.log(JSON.stringify(process.argv.slice(1)))'`;
+
+  it("passes several words through the shell exactly as given", () => {
+    const words = ["sh", "-c", "echo hi > /home/user/f", "it's", "$HOME", "`id`", "", "a\\b", "*", "\n"];
+    const line = commandLineOf(words);
+    expect(argvThroughShell(`${printArgv} ${line}`)).toEqual(words);
+  });
+
+  it("keeps one word as a shell command line", () => {
+    expect(commandLineOf(["echo out; exit 4"])).toBe("echo out; exit 4");
+    expect(commandLineOf(["ls", "-la"])).toBe("ls -la");
   });
 });

@@ -84,6 +84,7 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
 
   beforeAll(async () => {
     // Remains of an interrupted earlier run of this file.
+    tryRun("ip", ["link", "del", WORLD_HOST_LINK]);
     tryRun("ip", ["netns", "del", WORLD_NS]);
     sh(
       "ip",
@@ -121,6 +122,9 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       await manager.sweep(new Set());
       await manager.teardownHostRules();
     }
+    // Deleting a namespace destroys the veth end inside it asynchronously, so the host end
+    // could still be listed right after; deleting the host end removes both ends at once.
+    tryRun("ip", ["link", "del", WORLD_HOST_LINK]);
     tryRun("ip", ["netns", "del", WORLD_NS]);
     expect(leftovers()).toEqual(NOTHING);
     expect(sh("ip", ["-o", "link", "show"])).not.toContain(WORLD_HOST_LINK);

@@ -8,6 +8,7 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { Sandbox, type SandboxInfo, type SandboxState, WrennConnectionError } from "@wrenn/sdk";
 import { type CliIo, UsageError } from "../cli-io.js";
 import { intFlag, parseCommand, required, str, strs } from "../command-context.js";
+import { commandLineOf } from "../command-line.js";
 import { formatAge, formatTable, parsePairs } from "../format.js";
 
 export const SANDBOX_USAGE = `wrenn sandbox <command>
@@ -16,7 +17,9 @@ export const SANDBOX_USAGE = `wrenn sandbox <command>
          [--timeout SEC] [--on-timeout destroy|pause] [--env K=V]... [--metadata K=V]...
   ls [--state running,paused] [--metadata K=V]... [--all]
   exec <id> [--user U] [--cwd DIR] [--env K=V]... [--timeout MS] [--stdin] -- <command…>
-                     output streams as it comes; exits with the command's exit code
+                     one <command> word is a shell command line ('ls | wc -l'); several are
+                     an argv, passed exactly (sh -c 'echo hi > f'); output streams as it
+                     comes; exits with the command's exit code
   cp <src> <dst>     one side is <id>:<path>; a local '-' is stdin/stdout
   pause <id>…   resume <id>… [--timeout SEC]   rm <id>…
   shell <id> [--cmd PROGRAM] [--user U] [--cwd DIR]   an interactive terminal
@@ -101,7 +104,7 @@ async function exec(io: CliIo, args: string[]): Promise<number> {
     stdin: { type: "boolean", default: false },
   });
   const id = required(positionals, 0, "id");
-  const command = positionals.slice(1).join(" ");
+  const command = commandLineOf(positionals.slice(1));
   if (!command) throw new UsageError("missing <command> (wrenn sandbox exec <id> -- <command…>)");
   const sandbox = new Sandbox(await ctx.client(), placeholderInfo(id));
   // Output streams as it is written, unless --json wants it whole.
