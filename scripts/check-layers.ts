@@ -16,6 +16,36 @@ export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   cli: ["sdk", "shared"],
 };
 
+/**
+ * Rules inside a package: files under `from` (a path prefix from the repo root) may not
+ * import modules under any of `mayNotImport` (prefixes too), type-only imports included.
+ */
+export const INTERNAL_RULES: ReadonlyArray<{ from: string; mayNotImport: readonly string[]; why: string }> = [
+  {
+    from: "packages/control-plane/src/routes/",
+    mayNotImport: [
+      "packages/control-plane/src/db/database.ts",
+      "packages/control-plane/src/db/migrations.ts",
+      "packages/control-plane/src/drivers/",
+    ],
+    why: "routes call services, never the database or the host agents",
+  },
+  {
+    from: "packages/control-plane/src/e2b/e2b-routes.ts",
+    mayNotImport: [
+      "packages/control-plane/src/db/database.ts",
+      "packages/control-plane/src/db/migrations.ts",
+      "packages/control-plane/src/drivers/",
+    ],
+    why: "routes call services, never the database or the host agents",
+  },
+  {
+    from: "packages/control-plane/src/extensions.ts",
+    mayNotImport: ["packages/control-plane/src/db/", "packages/control-plane/src/drivers/"],
+    why: "extensions get services and events, not the raw database or the agents' clients",
+  },
+];
+
 const IMPORT_RE = /(?:import|export)\s[^;]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
 function listTsFiles(dir: string): string[] {
@@ -54,6 +84,13 @@ export function findLayerViolations(root: string): string[] {
           const resolved = resolve(file, "..", spec);
           if (!resolved.startsWith(pkgDir + sep)) {
             violations.push(`${where}: relative import ${spec} leaves packages/${pkg}`);
+          }
+          const target = relative(root, resolved).split(sep).join("/").replace(/\.js$/, ".ts");
+          for (const rule of INTERNAL_RULES) {
+            if (!where.split(sep).join("/").startsWith(rule.from)) continue;
+            if (rule.mayNotImport.some((prefix) => target.startsWith(prefix))) {
+              violations.push(`${where}: may not import ${spec} (${rule.why})`);
+            }
           }
         }
       }

@@ -24,4 +24,25 @@ describe("dependency direction", () => {
     expect(violations[0]).toContain("may not import @wrenn/host-agent");
     expect(violations[1]).toContain("leaves packages/envd");
   });
+
+  it("reports a control-plane route or extension that reaches the database or a driver", () => {
+    const cp = join(fixture, "packages/control-plane/src");
+    mkdirSync(join(cp, "routes"), { recursive: true });
+    writeFileSync(join(cp, "routes/bad-routes.ts"), 'import type { Db } from "../db/database.js";\n');
+    writeFileSync(
+      join(cp, "routes/good-routes.ts"),
+      'import type { Services } from "../services/services.js";\n',
+    );
+    writeFileSync(
+      join(cp, "extensions.ts"),
+      'import type { HostClientPool } from "./drivers/host-pool.js";\n',
+    );
+    const violations = findLayerViolations(fixture).filter((v) => v.includes("control-plane"));
+    expect(violations.sort()).toEqual([
+      expect.stringContaining(
+        "extensions.ts: may not import ./drivers/host-pool.js (extensions get services",
+      ),
+      expect.stringContaining("routes/bad-routes.ts: may not import ../db/database.js (routes call services"),
+    ]);
+  });
 });

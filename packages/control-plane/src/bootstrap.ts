@@ -8,11 +8,7 @@ import type { CreatedTeam } from "./services/teams-service.js";
  * (its keys make further teams), so running it twice never mints a second admin key.
  */
 export async function bootstrapAdminTeam(ctx: ServerContext, teamName = "admin"): Promise<CreatedTeam> {
-  const existing = await ctx.db
-    .selectFrom("teams")
-    .select("id")
-    .where("is_admin", "=", true)
-    .executeTakeFirst();
+  const existing = await ctx.services.teams.adminTeam();
   if (existing) {
     throw new WrennError("already_exists", `already bootstrapped: admin team ${existing.id} exists`);
   }

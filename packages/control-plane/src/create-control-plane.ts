@@ -92,7 +92,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const audit = new AuditLog(database.db, logger);
   const deps = { db: database.db, hosts, scheduler, audit, events, config, logger, now };
   const services = createServices(deps);
-  const context: ServerContext = { ...deps, services };
+  const context: ServerContext = { services, events, audit, config, logger, now };
 
   const extensionRoutes: AnyRouteSpec[] = [];
   const middlewares: Middleware[] = [];
@@ -127,12 +127,12 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...teamRoutes(services),
     ...hostRoutes(services),
     ...sandboxRoutes(services, { maxTimeoutSec: config.maxTimeoutSec, maxForkCount: config.maxForkCount }),
-    ...miscRoutes(services, database.db),
+    ...miscRoutes(services),
     ...extensionRoutes,
   ];
   let openApi: Record<string, unknown> | null = null;
   const routes = [
-    ...systemRoutes(database, version, () => {
+    ...systemRoutes(services.hosts, database.kind, version, () => {
       openApi ??= buildOpenApiDocument(apiRoutes, { title: "Wrenn API", version });
       return openApi;
     }),

@@ -2,22 +2,21 @@ import type { Logger } from "@wrenn/shared";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AuditLog } from "./audit/audit-log.js";
 import type { ControlPlaneConfig } from "./config.js";
-import type { Db } from "./db/database.js";
-import type { HostClientPool } from "./drivers/host-pool.js";
 import type { EventBus } from "./events/event-bus.js";
 import type { AnyRouteSpec } from "./http/route-spec.js";
-import type { Scheduler } from "./scheduler/scheduler.js";
 import type { Services } from "./services/services.js";
 import type { Worker } from "./workers/worker-runner.js";
 
-/** What an extension (and every part of the control plane) is handed. */
+/**
+ * What an extension is handed: the services (the same ones the core routes call, with
+ * their team scoping, state machine and audit), the event bus and the audit log. Not the
+ * database or the host agents' clients: an extension that wrote rows or called agents
+ * directly would bypass every rule the services keep.
+ */
 export interface ServerContext {
-  db: Db;
-  scheduler: Scheduler;
-  hosts: HostClientPool;
-  audit: AuditLog;
-  events: EventBus;
   services: Services;
+  events: EventBus;
+  audit: AuditLog;
   config: ControlPlaneConfig;
   logger: Logger;
   now: () => Date;

@@ -28,11 +28,7 @@ function usageExtension(state: { ticks: number; seen: string[]; ctx?: ServerCont
             200: { description: "Counts", schema: z.object({ team_id: z.string(), sandboxes: z.number() }) },
           },
           handler: async (rc) => {
-            const rows = await ctx.db
-              .selectFrom("sandboxes")
-              .select("id")
-              .where("team_id", "=", rc.principal.teamId)
-              .execute();
+            const rows = await ctx.services.sandboxes.list(rc.principal, { limit: 1000 });
             return { team_id: rc.principal.teamId, sandboxes: rows.length };
           },
         }),
@@ -63,8 +59,16 @@ describe("extensions", () => {
   });
 
   it("receives the server context", () => {
-    expect(state.ctx?.db).toBeDefined();
-    expect(state.ctx?.scheduler).toBeDefined();
+    expect(state.ctx?.services.sandboxes).toBeDefined();
+    // Services and events only: the raw database and the agents' clients stay inside.
+    expect(Object.keys(state.ctx ?? {}).sort()).toEqual([
+      "audit",
+      "config",
+      "events",
+      "logger",
+      "now",
+      "services",
+    ]);
     expect(state.ctx?.events).toBeDefined();
     expect(state.ctx?.audit).toBeDefined();
     expect(state.ctx?.config.port).toBe(0);

@@ -1,6 +1,4 @@
 import { z } from "zod";
-import { listAuditLogs } from "../audit/audit-query.js";
-import type { Db } from "../db/database.js";
 import { EVENT_TYPES } from "../events/event-bus.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
@@ -15,7 +13,7 @@ import {
 } from "./api-views.js";
 
 /** Snapshots, templates, the audit log and webhook channels. */
-export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
+export function miscRoutes(services: Services): AnyRouteSpec[] {
   return [
     defineRoute({
       method: "POST",
@@ -94,7 +92,7 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       }),
       responses: { 200: { description: "A page of entries", schema: pageSchema(AuditLogSchema) } },
       handler: async (ctx) => {
-        const rows = await listAuditLogs(db, ctx.principal, {
+        const rows = await services.audit.list(ctx.principal, {
           limit: ctx.query.limit,
           cursor: ctx.query.cursor,
           action: ctx.query.action,

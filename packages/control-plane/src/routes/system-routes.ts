@@ -1,11 +1,12 @@
 import { z } from "zod";
-import type { Database } from "../db/database.js";
 import { docsPageHtml } from "../http/docs-page.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
+import type { HostsService } from "../services/hosts-service.js";
 
 /** Unauthenticated: health, the OpenAPI document and its reference page. */
 export function systemRoutes(
-  database: Database,
+  hosts: HostsService,
+  databaseKind: "postgres" | "pglite",
   version: string,
   openApi: () => Record<string, unknown>,
 ): AnyRouteSpec[] {
@@ -35,16 +36,12 @@ export function systemRoutes(
         },
       },
       handler: async () => {
-        const hosts = await database.db
-          .selectFrom("hosts")
-          .select(["id", "name", "state", "last_seen_at"])
-          .orderBy("created_at")
-          .execute();
+        const summaries = await hosts.summaries();
         return {
           status: "ok" as const,
           version,
-          database: database.kind,
-          hosts: hosts.map((h) => ({
+          database: databaseKind,
+          hosts: summaries.map((h) => ({
             ...h,
             last_seen_at: h.last_seen_at ? h.last_seen_at.toISOString() : null,
           })),

@@ -128,6 +128,15 @@ export class HostsService {
     );
   }
 
+  /** Every host's id, name and state, for the unauthenticated health report. */
+  async summaries(): Promise<Array<Pick<HostRow, "id" | "name" | "state" | "last_seen_at">>> {
+    return this.deps.db
+      .selectFrom("hosts")
+      .select(["id", "name", "state", "last_seen_at"])
+      .orderBy("created_at")
+      .execute();
+  }
+
   async list(principal: Principal): Promise<HostRow[]> {
     return this.deps.db
       .selectFrom("hosts")

@@ -1,4 +1,5 @@
 import { ApiKeysService } from "./api-keys-service.js";
+import { AuditService } from "./audit-service.js";
 import { ChannelsService } from "./channels-service.js";
 import { HostsService } from "./hosts-service.js";
 import { SandboxesService } from "./sandboxes-service.js";
@@ -13,6 +14,7 @@ export interface Services {
   sandboxes: SandboxesService;
   snapshots: SnapshotsService;
   channels: ChannelsService;
+  audit: AuditService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -23,5 +25,6 @@ export function createServices(deps: ServiceDeps): Services {
     sandboxes: new SandboxesService(deps),
     snapshots: new SnapshotsService(deps),
     channels: new ChannelsService(deps),
+    audit: new AuditService(deps),
   };
 }

@@ -63,6 +63,11 @@ export class TeamsService {
     return this.createTeam({ name, isAdmin: false }, principal.actor);
   }
 
+  /** The admin team, if one was made (bootstrap makes it once). */
+  async adminTeam(): Promise<Pick<TeamRow, "id"> | undefined> {
+    return this.deps.db.selectFrom("teams").select("id").where("is_admin", "=", true).executeTakeFirst();
+  }
+
   /** The caller's team; any other id is not found (existence is not disclosed). */
   async get(principal: Principal, teamId: string): Promise<TeamRow> {
     if (teamId !== principal.teamId) throw new WrennError("not_found", `team ${teamId} not found`);
