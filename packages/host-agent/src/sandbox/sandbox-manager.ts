@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { type Logger, newSandboxId, WrennError } from "@wrenn/shared";
 import type { EnvdClient } from "../envd-client/envd-client.js";
 import type { VmExit, VmHandle } from "../vmm/vmm-driver.js";
-import type { CreateSandboxInput } from "./create-input.js";
+import { type CreateSandboxInput, newSandboxRecord } from "./create-input.js";
 import { EnvdConnector } from "./envd-connector.js";
 import { clearTimer, InactivityTimers } from "./inactivity-timers.js";
 import { type PauseResult, PauseResume } from "./pause-resume.js";
@@ -226,30 +225,18 @@ export class SandboxManager implements SandboxesPort {
     const image = await this.deps.images.get(template);
     this.admit(resources);
 
-    const createdAt = this.now();
-    const record: SandboxRecord = {
+    const record = newSandboxRecord({
       id,
+      input,
       template,
-      state: "pending",
       resources,
-      createdAt: createdAt.toISOString(),
       timeoutSec,
-      timeoutAction: input.timeoutAction ?? "pause",
-      expiresAt: new Date(createdAt.getTime() + timeoutSec * 1000).toISOString(),
-      metadata: input.metadata ?? {},
       envVars,
-      envdAccessToken: input.envdAccessToken || randomBytes(24).toString("hex"),
-      defaultUser: input.defaultUser || source?.defaultUser || defaults.user,
-      defaultWorkdir: input.defaultWorkdir ?? source?.defaultWorkdir ?? "",
+      source,
+      defaultUser: defaults.user,
       runDir: join(this.deps.records.dirFor(id), "run"),
-      ...(source
-        ? {
-            fromSnapshot: source.name,
-            memorySnapshot: source.memorySnapshot,
-            dependsOn: [...source.dependsOn, source.id],
-          }
-        : {}),
-    };
+      createdAt: this.now(),
+    });
     const entry = newEntry(record);
     this.entries.set(id, entry);
 

@@ -9,11 +9,11 @@ import {
 import type { MemorySnapshotStore, RestorePlan } from "../snapshot/memory-store.js";
 import type { BaseImageFormat, DiskLayerStore } from "../storage/disk-layer.js";
 import type { VmHandle, VmmDriver } from "../vmm/vmm-driver.js";
-import { UndoStack } from "./create-undo.js";
 import type { EnvdConnector } from "./envd-connector.js";
 import type { InactivityTimers } from "./inactivity-timers.js";
 import type { SandboxEntry, SlotLeases } from "./sandbox-deps.js";
 import type { SandboxRecord, SandboxRecordStore } from "./sandbox-record.js";
+import { UndoStack } from "./undo-stack.js";
 import { sandboxVmSpec } from "./vm-spec.js";
 
 export interface StartSequenceDeps {
