@@ -1,4 +1,6 @@
-import type { TimeoutActionName } from "./sandbox-record.js";
+import { randomBytes } from "node:crypto";
+import type { SandboxRecord, SandboxResources, TimeoutActionName } from "./sandbox-record.js";
+import type { TemplateRecord } from "./template-store.js";
 
 /** What a create asks for; everything unset takes the agent's defaults. */
 export interface CreateSandboxInput {
@@ -17,4 +19,43 @@ export interface CreateSandboxInput {
   defaultWorkdir?: string | undefined;
   /** Start from this snapshot template (its vCPUs and memory) instead of booting `template`. */
   snapshot?: string | undefined;
+}
+
+/** A new sandbox's record, `pending` until its VM runs; a clone takes its template's user, workdir and lineage. */
+export function newSandboxRecord(args: {
+  id: string;
+  input: CreateSandboxInput;
+  template: string;
+  resources: SandboxResources;
+  timeoutSec: number;
+  envVars: Record<string, string>;
+  source: TemplateRecord | undefined;
+  defaultUser: string;
+  runDir: string;
+  createdAt: Date;
+}): SandboxRecord {
+  const { input, source, createdAt, timeoutSec } = args;
+  return {
+    id: args.id,
+    template: args.template,
+    state: "pending",
+    resources: args.resources,
+    createdAt: createdAt.toISOString(),
+    timeoutSec,
+    timeoutAction: input.timeoutAction ?? "pause",
+    expiresAt: new Date(createdAt.getTime() + timeoutSec * 1000).toISOString(),
+    metadata: input.metadata ?? {},
+    envVars: args.envVars,
+    envdAccessToken: input.envdAccessToken || randomBytes(24).toString("hex"),
+    defaultUser: input.defaultUser || source?.defaultUser || args.defaultUser,
+    defaultWorkdir: input.defaultWorkdir ?? source?.defaultWorkdir ?? "",
+    runDir: args.runDir,
+    ...(source
+      ? {
+          fromSnapshot: source.name,
+          memorySnapshot: source.memorySnapshot,
+          dependsOn: [...source.dependsOn, source.id],
+        }
+      : {}),
+  };
 }

@@ -1,0 +1,59 @@
+import type { Logger } from "@wrenn/shared";
+import type { EnvdClient } from "../envd-client/envd-client.js";
+import type { ImageCatalog } from "../images/image-catalog.js";
+import type { NetworkManager } from "../network/sandbox-network.js";
+import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
+import type { DiskLayerStore } from "../storage/disk-layer.js";
+import type { VmHandle, VmmDriver } from "../vmm/vmm-driver.js";
+import type { SandboxLimits } from "./sandbox-limits.js";
+import type { SandboxRecord, SandboxRecordStore, SandboxResources } from "./sandbox-record.js";
+import type { TemplateStore } from "./template-store.js";
+
+/** Network slots, leased per sandbox and persisted so they survive an agent restart. */
+export interface SlotLeases {
+  acquire(owner: string): Promise<number>;
+  release(slot: number): Promise<void>;
+  /** Releases a slot and skips it for a while: something else on the host holds its addresses. */
+  setAside(slot: number): Promise<void>;
+}
+
+export interface SandboxManagerDeps {
+  driver: VmmDriver;
+  network: NetworkManager;
+  slots: SlotLeases;
+  disks: DiskLayerStore;
+  images: ImageCatalog;
+  records: SandboxRecordStore;
+  memory: MemorySnapshotStore;
+  templates: TemplateStore;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export interface SandboxManagerOptions {
+  limits: SandboxLimits;
+  defaults: SandboxResources & { timeoutSec: number; user: string };
+  /** How long a booting guest may take to answer envd's /health. */
+  envdReadyTimeoutMs: number;
+  envdPollIntervalMs: number;
+  /** Per unary envd request. */
+  envdRequestTimeoutMs: number;
+  /** The port envd answers on at a sandbox's host-reachable address; default ENVD_PORT. */
+  envdPort?: number | undefined;
+  /** Host-wide budget: the sum over running sandboxes may not exceed it. */
+  capacity: { vcpus: number; memoryMiB: number };
+  /** VM boots and restores running at once (the rest queue). */
+  maxConcurrentStarts: number;
+}
+
+/** A sandbox as the manager holds it in memory: the record plus live handles. */
+export interface SandboxEntry {
+  record: SandboxRecord;
+  vm: VmHandle | undefined;
+  envd: EnvdClient | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export function newEntry(record: SandboxRecord): SandboxEntry {
+  return { record, vm: undefined, envd: undefined, timer: undefined };
+}
