@@ -1,8 +1,8 @@
+import { HostSchema, IdParamsSchema } from "@wrenn/api";
 import { z } from "zod";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
-import { IdParamsSchema } from "../validation.js";
-import { HostSchema, hostView } from "./api-views.js";
+import { hostView } from "./api-views.js";
 
 const AgentUrlSchema = z
   .string()

@@ -1,18 +1,21 @@
+import {
+  AuditLogSchema,
+  ChannelSchema,
+  IdParamsSchema,
+  listSchema,
+  PaginationQuerySchema,
+  pageSchema,
+  SnapshotCreateBodySchema,
+  TemplateSchema,
+} from "@wrenn/api";
 import { z } from "zod";
 import { listAuditLogs } from "../audit/audit-query.js";
 import type { Db } from "../db/database.js";
 import { EVENT_TYPES } from "../events/event-bus.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
-import { IdParamsSchema, NameSchema, PaginationQuerySchema, pageOf, pageSchema } from "../validation.js";
-import {
-  AuditLogSchema,
-  auditLogView,
-  ChannelSchema,
-  channelView,
-  TemplateSchema,
-  templateView,
-} from "./api-views.js";
+import { pageOf } from "../validation.js";
+import { auditLogView, channelView, templateView } from "./api-views.js";
 
 /** Snapshots, templates, the audit log and webhook channels. */
 export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
@@ -23,7 +26,7 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       summary: "Freeze a running or paused sandbox into a named snapshot template",
       tag: "Snapshots",
       auth: "api_key",
-      body: z.object({ sandbox_id: z.string().min(1).max(128), name: NameSchema }),
+      body: SnapshotCreateBodySchema,
       responses: { 201: { description: "The snapshot", schema: TemplateSchema } },
       handler: async (ctx) =>
         templateView(
@@ -39,7 +42,7 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       summary: "List the team's snapshots",
       tag: "Snapshots",
       auth: "api_key",
-      responses: { 200: { description: "Snapshots", schema: z.object({ items: z.array(TemplateSchema) }) } },
+      responses: { 200: { description: "Snapshots", schema: listSchema(TemplateSchema) } },
       handler: async (ctx) => ({ items: (await services.snapshots.list(ctx.principal)).map(templateView) }),
     }),
     defineRoute({
@@ -77,7 +80,7 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       summary: "List templates: the hosts' base images and the team's snapshots",
       tag: "Snapshots",
       auth: "api_key",
-      responses: { 200: { description: "Templates", schema: z.object({ items: z.array(TemplateSchema) }) } },
+      responses: { 200: { description: "Templates", schema: listSchema(TemplateSchema) } },
       handler: async (ctx) => ({
         items: (await services.snapshots.listTemplates(ctx.principal)).map(templateView),
       }),
@@ -131,7 +134,7 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       summary: "List webhook channels",
       tag: "Channels",
       auth: "api_key",
-      responses: { 200: { description: "Channels", schema: z.object({ items: z.array(ChannelSchema) }) } },
+      responses: { 200: { description: "Channels", schema: listSchema(ChannelSchema) } },
       handler: async (ctx) => ({ items: (await services.channels.list(ctx.principal)).map(channelView) }),
     }),
     defineRoute({

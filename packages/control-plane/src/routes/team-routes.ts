@@ -1,8 +1,15 @@
+import {
+  ApiKeyCreateBodySchema,
+  ApiKeySchema,
+  CreatedApiKeySchema,
+  IdParamsSchema,
+  listSchema,
+  TeamSchema,
+} from "@wrenn/api";
 import { z } from "zod";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
-import { IdParamsSchema } from "../validation.js";
-import { ApiKeySchema, apiKeyView, TeamSchema, teamView } from "./api-views.js";
+import { apiKeyView, teamView } from "./api-views.js";
 
 const MemberSchema = z.object({
   user_id: z.string(),
@@ -127,7 +134,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "List the team's API keys (never the keys themselves)",
       tag: "API keys",
       auth: "api_key",
-      responses: { 200: { description: "Keys", schema: z.object({ items: z.array(ApiKeySchema) }) } },
+      responses: { 200: { description: "Keys", schema: listSchema(ApiKeySchema) } },
       handler: async (ctx) => ({ items: (await services.apiKeys.list(ctx.principal)).map(apiKeyView) }),
     }),
     defineRoute({
@@ -136,15 +143,8 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create an API key (the key is in this response only)",
       tag: "API keys",
       auth: "api_key",
-      body: z.object({ name: z.string().min(1).max(128) }),
-      responses: {
-        201: {
-          description: "The key",
-          schema: ApiKeySchema.extend({
-            key: z.string().describe("wrn_… (also accepted as e2b_… with the same secret)"),
-          }),
-        },
-      },
+      body: ApiKeyCreateBodySchema,
+      responses: { 201: { description: "The key", schema: CreatedApiKeySchema } },
       handler: async (ctx) => {
         const created = await services.apiKeys.create(ctx.principal, ctx.body.name);
         return { ...apiKeyView(created.row), key: created.value };
