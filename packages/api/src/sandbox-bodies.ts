@@ -95,6 +95,7 @@ export const StartProcessBodySchema = ProcessBodySchema.extend({ tag: z.string()
 export type StartProcessBody = z.input<typeof StartProcessBodySchema>;
 
 export const SignalNameSchema = z.enum(["SIGTERM", "SIGKILL"]);
+export type SignalName = z.infer<typeof SignalNameSchema>;
 
 export const PathQuerySchema = z.object({
   path: z.string().min(1).max(4096),

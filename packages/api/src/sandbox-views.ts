@@ -86,3 +86,4 @@ export const FileWrittenSchema = z.object({ path: z.string(), size: z.number() }
 export type FileWrittenView = z.infer<typeof FileWrittenSchema>;
 
 export const DirCreatedSchema = z.object({ created: z.boolean() });
+export type DirCreatedView = z.infer<typeof DirCreatedSchema>;
