@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { EnvVarsSchema, MetadataSchema, NameSchema } from "./fields.js";
+import { EnvVarsSchema, MetadataSchema, NameSchema, PaginationQuerySchema } from "./fields.js";
+import { SandboxStateSchema } from "./sandbox-state.js";
 import { OnTimeoutSchema } from "./sandbox-views.js";
 
 /** Request bodies and queries of /v1 sandboxes, their commands and files, and snapshots. */
@@ -66,6 +67,18 @@ export const MetadataFilterSchema = z
   .transform((s) => Object.fromEntries(new URLSearchParams(s)))
   .pipe(MetadataSchema);
 
+/** `GET /v1/sandboxes`: a page, filtered by states (comma-separated) and metadata pairs. */
+export const SandboxListQuerySchema = PaginationQuerySchema.extend({
+  state: z
+    .string()
+    .transform((s) => s.split(",").filter(Boolean))
+    .pipe(z.array(SandboxStateSchema))
+    .optional()
+    .describe("comma-separated states"),
+  metadata: MetadataFilterSchema.optional().describe("URL-encoded key=value pairs, all must match"),
+});
+export type SandboxListQuery = z.input<typeof SandboxListQuerySchema>;
+
 const ProcessBodySchema = z.object({
   command: z
     .string()
@@ -111,6 +124,15 @@ export const MakeDirBodySchema = z.object({
   user: z.string().max(64).optional(),
 });
 export type MakeDirBody = z.input<typeof MakeDirBodySchema>;
+
+export const SnapshotDeleteQuerySchema = z.object({
+  force: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true")
+    .describe("delete even while sandboxes depend on it"),
+});
+export type SnapshotDeleteQuery = z.input<typeof SnapshotDeleteQuerySchema>;
 
 export const SnapshotCreateBodySchema = z.object({
   sandbox_id: z.string().min(1).max(128),

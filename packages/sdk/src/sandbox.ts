@@ -2,6 +2,7 @@ import type {
   CreatedSandboxView,
   SandboxCreateBody,
   SandboxForkBody,
+  SandboxListQuery,
   SandboxMetricsView,
   SandboxResumeBody,
   SandboxSetTimeoutBody,
@@ -76,7 +77,7 @@ function listQuery(options: SandboxListOptions & { cursor?: string }) {
     metadata: options.metadata ? new URLSearchParams(options.metadata).toString() : undefined,
     limit: options.limit,
     cursor: options.cursor,
-  };
+  } satisfies SandboxListQuery;
 }
 
 /** A microVM sandbox: run commands, open terminals, move files, pause, resume, snapshot, fork, kill. */

@@ -1,4 +1,4 @@
-import type { SnapshotCreateBody, TemplateView } from "@wrenn/api";
+import type { SnapshotCreateBody, SnapshotDeleteQuery, TemplateView } from "@wrenn/api";
 import { ApiClient, apiPath } from "./api-client.js";
 import { type SnapshotInfo, snapshotInfoFromWire } from "./api-types.js";
 import { type ClientOptions, Sandbox } from "./sandbox.js";
@@ -34,7 +34,7 @@ async function deleteSnapshot(
 ): Promise<void> {
   const api = options.client ?? (await ApiClient.create(options));
   await api.json("DELETE", apiPath("snapshots", name), {
-    query: { force: options.force ? "true" : undefined },
+    query: { force: options.force ? "true" : undefined } satisfies SnapshotDeleteQuery,
   });
 }
 

@@ -1,17 +1,20 @@
 import {
   AuditLogSchema,
+  ChannelCreateBodySchema,
   ChannelSchema,
+  CreatedChannelSchema,
+  DeliverySchema,
   IdParamsSchema,
   listSchema,
   PaginationQuerySchema,
   pageSchema,
   SnapshotCreateBodySchema,
+  SnapshotDeleteQuerySchema,
   TemplateSchema,
 } from "@wrenn/api";
 import { z } from "zod";
 import { listAuditLogs } from "../audit/audit-query.js";
 import type { Db } from "../db/database.js";
-import { EVENT_TYPES } from "../events/event-bus.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
 import { pageOf } from "../validation.js";
@@ -62,13 +65,7 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       tag: "Snapshots",
       auth: "api_key",
       params: z.object({ name: z.string().min(1).max(128) }),
-      query: z.object({
-        force: z
-          .enum(["true", "false"])
-          .default("false")
-          .transform((v) => v === "true")
-          .describe("delete even while sandboxes depend on it"),
-      }),
+      query: SnapshotDeleteQuerySchema,
       responses: { 204: { description: "Deleted" } },
       handler: async (ctx) => {
         await services.snapshots.delete(ctx.principal, ctx.params.name, ctx.query.force);
@@ -112,16 +109,9 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       summary: "Create a webhook channel (its signing secret is in this response only)",
       tag: "Channels",
       auth: "api_key",
-      body: z.object({
-        name: z.string().min(1).max(128),
-        url: z
-          .string()
-          .url()
-          .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL"),
-        events: z.array(z.enum(EVENT_TYPES)).default([]).describe("event types to deliver; empty means all"),
-      }),
+      body: ChannelCreateBodySchema,
       responses: {
-        201: { description: "The channel", schema: ChannelSchema.extend({ secret: z.string() }) },
+        201: { description: "The channel", schema: CreatedChannelSchema },
       },
       handler: async (ctx) => {
         const row = await services.channels.create(ctx.principal, ctx.body);
@@ -169,20 +159,7 @@ export function miscRoutes(services: Services, db: Db): AnyRouteSpec[] {
       responses: {
         200: {
           description: "Deliveries, newest first",
-          schema: z.object({
-            items: z.array(
-              z.object({
-                id: z.string(),
-                event_id: z.string(),
-                event_type: z.string(),
-                status: z.enum(["pending", "delivered", "failed"]),
-                attempts: z.number().int(),
-                last_error: z.string().nullable(),
-                created_at: z.string(),
-                delivered_at: z.string().nullable(),
-              }),
-            ),
-          }),
+          schema: listSchema(DeliverySchema),
         },
       },
       handler: async (ctx) => ({

@@ -11,14 +11,12 @@ import {
   ListDirQuerySchema,
   listSchema,
   MakeDirBodySchema,
-  MetadataFilterSchema,
-  PaginationQuerySchema,
   PathQuerySchema,
   ProcessSchema,
   pageSchema,
+  SandboxListQuerySchema,
   SandboxMetricsSchema,
   SandboxSchema,
-  SandboxStateSchema,
   SignalNameSchema,
   StartedProcessSchema,
   StartProcessBodySchema,
@@ -86,15 +84,7 @@ export function sandboxRoutes(
       summary: "List sandboxes (filter by state and metadata; paginated)",
       tag: "Sandboxes",
       auth: "api_key",
-      query: PaginationQuerySchema.extend({
-        state: z
-          .string()
-          .transform((s) => s.split(",").filter(Boolean))
-          .pipe(z.array(SandboxStateSchema))
-          .optional()
-          .describe("comma-separated states"),
-        metadata: MetadataFilterSchema.optional().describe("URL-encoded key=value pairs, all must match"),
-      }),
+      query: SandboxListQuerySchema,
       responses: { 200: { description: "A page of sandboxes", schema: pageSchema(SandboxSchema) } },
       handler: async (ctx) => {
         const rows = await sandboxes.list(ctx.principal, {

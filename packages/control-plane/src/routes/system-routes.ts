@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { HealthSchema } from "@wrenn/api";
 import type { Database } from "../db/database.js";
 import { docsPageHtml } from "../http/docs-page.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
@@ -19,19 +19,7 @@ export function systemRoutes(
       responses: {
         200: {
           description: "Healthy",
-          schema: z.object({
-            status: z.literal("ok"),
-            version: z.string(),
-            database: z.enum(["postgres", "pglite"]),
-            hosts: z.array(
-              z.object({
-                id: z.string(),
-                name: z.string(),
-                state: z.string(),
-                last_seen_at: z.string().nullable(),
-              }),
-            ),
-          }),
+          schema: HealthSchema,
         },
       },
       handler: async () => {
