@@ -1,6 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ErrorCode } from "./codes.js";
-import { isErrorCode } from "./codes.js";
+import { type ErrorCode, isErrorCode } from "./codes.js";
 import { WrennError } from "./wrenn-error.js";
 
 /** The response header (Connect metadata) carrying the exact registry code beside the coarser Connect code. */
