@@ -8,11 +8,12 @@ import { join, relative, resolve, sep } from "node:path";
 
 export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   proto: [],
+  api: ["shared"],
   shared: [],
   envd: ["proto", "shared"],
   "host-agent": ["proto", "shared"],
-  "control-plane": ["proto", "shared"],
-  sdk: ["shared"],
+  "control-plane": ["api", "proto", "shared"],
+  sdk: ["api", "shared"],
   cli: ["sdk", "shared"],
 };
 

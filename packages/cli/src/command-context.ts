@@ -1,5 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { ApiClient, resolveConnection } from "@wrenn/sdk";
+import { ApiClient } from "@wrenn/sdk";
+import { resolveConnection } from "@wrenn/sdk/node";
 import { type CliIo, UsageError } from "./cli-io.js";
 import { toJson } from "./format.js";
 import { withSpinner } from "./spinner.js";

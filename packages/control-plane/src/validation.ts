@@ -1,5 +1,5 @@
 import { WrennError } from "@wrenn/shared";
-import { type ZodError, type ZodType, z } from "zod";
+import type { ZodError, ZodType } from "zod";
 
 /** Zod issues as one message that names each offending field. */
 export function formatZodError(error: ZodError, where: string): string {
@@ -18,32 +18,6 @@ export function parseInput<T>(schema: ZodType<T>, value: unknown, where: string)
   if (!result.success) throw new WrennError("invalid_argument", formatZodError(result.error, where));
   return result.data;
 }
-
-/** Free-form string labels on sandboxes: bounded so a caller cannot store megabytes. */
-export const MetadataSchema = z
-  .record(z.string().min(1).max(128), z.string().max(1024))
-  .refine((m) => Object.keys(m).length <= 64, "at most 64 entries");
-
-export const EnvVarsSchema = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid environment variable name"), z.string())
-  .refine((m) => Object.keys(m).length <= 256, "at most 256 entries");
-
-/** Names of snapshots, channels, keys: readable, URL-safe. */
-export const NameSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(
-    /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/,
-    "letters, digits, '.', '_' and '-', starting with a letter or digit",
-  );
-
-export const IdParamsSchema = z.object({ id: z.string().min(1).max(128) });
-
-export const PaginationQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(512).optional(),
-});
 
 export interface Cursor {
   createdAt: Date;
@@ -82,8 +56,4 @@ export function pageOf<T, R extends { created_at: Date; id: string }>(
     items: page.map(view),
     next_cursor: more && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
   };
-}
-
-export function pageSchema<T extends ZodType>(item: T) {
-  return z.object({ items: z.array(item), next_cursor: z.string().nullable() });
 }

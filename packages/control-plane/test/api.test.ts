@@ -1,3 +1,9 @@
+import {
+  CreatedSandboxSchema,
+  DEFAULT_SANDBOX_LIMITS,
+  ExecResultSchema,
+  sandboxBodySchemas,
+} from "@wrenn/api";
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
@@ -46,6 +52,26 @@ describe.each(DATABASE_KINDS)("control plane API (%s)", (kind) => {
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
     expect(await page.text()).toContain("/openapi.json");
+  });
+
+  it("documents the @wrenn/api schemas: bodies and views as the contract defines them", async () => {
+    type Op = {
+      requestBody?: { content: Record<string, { schema: { properties: object } }> };
+      responses: Record<string, { content?: Record<string, { schema: { properties?: object } }> }>;
+    };
+    const doc = await fx.as(null)<{ paths: Record<string, Record<string, Op>> }>("GET", "/openapi.json");
+    const op = (path: string, method: string) => doc.body.paths[path]?.[method] as Op;
+    const create = op("/v1/sandboxes", "post");
+    expect(
+      Object.keys(create.requestBody?.content["application/json"]?.schema.properties ?? {}).sort(),
+    ).toEqual(Object.keys(sandboxBodySchemas(DEFAULT_SANDBOX_LIMITS).create.shape).sort());
+    expect(
+      Object.keys(create.responses["201"]?.content?.["application/json"]?.schema.properties ?? {}).sort(),
+    ).toEqual(Object.keys(CreatedSandboxSchema.shape).sort());
+    const exec = op("/v1/sandboxes/{id}/exec", "post");
+    expect(
+      Object.keys(exec.responses["200"]?.content?.["application/json"]?.schema.properties ?? {}).sort(),
+    ).toEqual(Object.keys(ExecResultSchema.shape).sort());
   });
 
   it("refuses missing, malformed, unknown and revoked keys with 401", async () => {

@@ -1,8 +1,9 @@
+import type { SandboxState } from "@wrenn/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/test-databases.js";
 
-type SandboxStateName = "pending" | "running" | "paused" | "stopped" | "error" | "missing";
+type SandboxStateName = SandboxState;
 type E2bError = { code: number; message: string };
 type Listed = { sandboxID: string; state: string; metadata: Record<string, string>; templateID: string };
 

@@ -1,6 +1,7 @@
+import type { ExecStartMessage, PtyStartMessage } from "@wrenn/api";
 import { type ConnectionOptions, type ResolvedConnection, resolveConnection } from "./config.js";
 import { apiErrorFromResponse, WrennConnectionError } from "./errors.js";
-import { type ServerMessage, StreamSocket } from "./stream-socket.js";
+import { StreamSocket } from "./stream-socket.js";
 
 export type QueryValue = string | number | boolean | undefined;
 
@@ -32,7 +33,7 @@ export class ApiClient {
     this.timeoutMs = connection.timeoutMs;
   }
 
-  /** Resolves options, env and the credentials file into a client (see `resolveConnection`). */
+  /** Resolves options and the environment into a client (see `resolveConnection`; the credentials file: `@wrenn/sdk/node`). */
   static async create(options: ConnectionOptions | ApiClient = {}): Promise<ApiClient> {
     if (options instanceof ApiClient) return options;
     return new ApiClient(await resolveConnection(options));
@@ -89,8 +90,8 @@ export class ApiClient {
   /** Opens one of the WebSocket stream endpoints (`…/exec/ws`, `…/pty/ws`). */
   openStream(
     path: string,
-    start: Record<string, unknown>,
-    onMessage: (msg: ServerMessage) => void,
+    start: ExecStartMessage | PtyStartMessage,
+    onMessage: (msg: unknown) => void,
   ): Promise<StreamSocket> {
     const url = `${this.apiUrl.replace(/^http/, "ws")}${path}`;
     return StreamSocket.open({ url, path, apiKey: this.#apiKey, start, onMessage });

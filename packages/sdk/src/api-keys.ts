@@ -1,5 +1,6 @@
+import type { ApiKeyCreateBody, ApiKeyView, CreatedApiKeyView } from "@wrenn/api";
 import { ApiClient, apiPath } from "./api-client.js";
-import { type ApiKeyInfo, type ApiKeyWire, apiKeyInfoFromWire } from "./api-types.js";
+import { type ApiKeyInfo, apiKeyInfoFromWire } from "./api-types.js";
 import type { ClientOptions } from "./sandbox.js";
 
 async function createApiKey(
@@ -7,13 +8,15 @@ async function createApiKey(
   options: ClientOptions = {},
 ): Promise<ApiKeyInfo & { key: string }> {
   const api = options.client ?? (await ApiClient.create(options));
-  const wire = await api.json<ApiKeyWire & { key: string }>("POST", "/v1/api-keys", { json: { name } });
+  const wire = await api.json<CreatedApiKeyView>("POST", "/v1/api-keys", {
+    json: { name } satisfies ApiKeyCreateBody,
+  });
   return { ...apiKeyInfoFromWire(wire), key: wire.key };
 }
 
 async function listApiKeys(options: ClientOptions = {}): Promise<ApiKeyInfo[]> {
   const api = options.client ?? (await ApiClient.create(options));
-  return (await api.json<{ items: ApiKeyWire[] }>("GET", "/v1/api-keys")).items.map(apiKeyInfoFromWire);
+  return (await api.json<{ items: ApiKeyView[] }>("GET", "/v1/api-keys")).items.map(apiKeyInfoFromWire);
 }
 
 async function revokeApiKey(id: string, options: ClientOptions = {}): Promise<void> {

@@ -1,82 +1,6 @@
-/** Wire shapes of the /v1 API (snake_case, as the control plane's zod schemas define them). */
+import type { ApiKeyView, EntryView, SandboxState, SandboxView, TemplateView } from "@wrenn/api";
 
-export type SandboxState = "pending" | "running" | "paused" | "stopped" | "error" | "missing";
-
-export interface SandboxWire {
-  id: string;
-  team_id: string;
-  host_id: string | null;
-  template: string;
-  snapshot_id: string | null;
-  state: SandboxState;
-  vcpus: number;
-  memory_mb: number;
-  disk_mb: number;
-  timeout_sec: number;
-  on_timeout?: "destroy" | "pause";
-  auto_resume?: boolean;
-  metadata: Record<string, string>;
-  error: string | null;
-  created_at: string;
-  updated_at: string;
-  expires_at: string | null;
-  stopped_at: string | null;
-}
-
-export interface PageWire<T> {
-  items: T[];
-  next_cursor: string | null;
-}
-
-export interface ExecWire {
-  exit_code: number;
-  stdout: string;
-  stderr: string;
-  stdout_encoding: "utf8" | "base64";
-  stderr_encoding: "utf8" | "base64";
-  error: string | null;
-  pid: number;
-}
-
-export interface ProcessWire {
-  pid: number;
-  tag: string;
-  cmd: string;
-  args: string[];
-  cwd: string;
-}
-
-export interface EntryWire {
-  name: string;
-  path: string;
-  type: string;
-  size: number;
-  mode: number;
-  owner: string;
-  modified_at: string | null;
-}
-
-export interface TemplateWire {
-  id: string;
-  name: string;
-  kind: "base" | "snapshot";
-  host_id: string | null;
-  source_sandbox_id: string | null;
-  base_template: string | null;
-  vcpus: number | null;
-  memory_mb: number | null;
-  disk_mb: number | null;
-  created_at: string;
-}
-
-export interface ApiKeyWire {
-  id: string;
-  name: string;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
+/** The SDK's camelCase records, made from the /v1 wire shapes that `@wrenn/api` defines. */
 
 /** A sandbox as the API last reported it. */
 export interface SandboxInfo {
@@ -106,7 +30,7 @@ export interface SandboxInfo {
 
 const date = (s: string | null): Date | null => (s ? new Date(s) : null);
 
-export function sandboxInfoFromWire(w: SandboxWire): SandboxInfo {
+export function sandboxInfoFromWire(w: SandboxView): SandboxInfo {
   return {
     sandboxId: w.id,
     teamId: w.team_id,
@@ -118,8 +42,8 @@ export function sandboxInfoFromWire(w: SandboxWire): SandboxInfo {
     memoryMiB: w.memory_mb,
     diskMiB: w.disk_mb,
     timeoutSec: w.timeout_sec,
-    onTimeout: w.on_timeout ?? "pause",
-    autoResume: w.auto_resume ?? false,
+    onTimeout: w.on_timeout,
+    autoResume: w.auto_resume,
     metadata: w.metadata,
     error: w.error,
     createdAt: new Date(w.created_at),
@@ -143,7 +67,7 @@ export interface SnapshotInfo {
   createdAt: Date;
 }
 
-export function snapshotInfoFromWire(w: TemplateWire): SnapshotInfo {
+export function snapshotInfoFromWire(w: TemplateView): SnapshotInfo {
   return {
     id: w.id,
     name: w.name,
@@ -168,7 +92,7 @@ export interface ApiKeyInfo {
   revokedAt: Date | null;
 }
 
-export function apiKeyInfoFromWire(w: ApiKeyWire): ApiKeyInfo {
+export function apiKeyInfoFromWire(w: ApiKeyView): ApiKeyInfo {
   return {
     id: w.id,
     name: w.name,
@@ -182,19 +106,18 @@ export function apiKeyInfoFromWire(w: ApiKeyWire): ApiKeyInfo {
 export interface EntryInfo {
   name: string;
   path: string;
-  type: "file" | "directory" | "symlink" | "unknown";
+  type: EntryView["type"];
   size: number;
   mode: number;
   owner: string;
   modifiedAt: Date | null;
 }
 
-export function entryInfoFromWire(w: EntryWire): EntryInfo {
-  const type = ["file", "directory", "symlink"].includes(w.type) ? (w.type as EntryInfo["type"]) : "unknown";
+export function entryInfoFromWire(w: EntryView): EntryInfo {
   return {
     name: w.name,
     path: w.path,
-    type,
+    type: w.type,
     size: w.size,
     mode: w.mode,
     owner: w.owner,

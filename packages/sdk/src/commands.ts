@@ -1,7 +1,17 @@
+import {
+  type ExecBody,
+  type ExecInputMessage,
+  type ExecResultView,
+  ExecServerMessageSchema,
+  type ExecStartMessage,
+  type ProcessView,
+  type SignalName,
+  type StartProcessBody,
+} from "@wrenn/api";
 import { type ApiClient, apiPath } from "./api-client.js";
-import type { ExecWire, ProcessWire } from "./api-types.js";
+import { base64ToBytes, bytesToBase64, concatBytes, toBytes, utf8Text } from "./bytes.js";
 import { WrennConnectionError } from "./errors.js";
-import type { ServerMessage, StreamSocket } from "./stream-socket.js";
+import type { StreamSocket } from "./stream-socket.js";
 
 export interface CommandOptions {
   /** Extra environment variables for this command. */
@@ -43,26 +53,17 @@ export interface CommandResult {
   pid: number;
 }
 
-export interface ProcessInfo {
-  pid: number;
-  tag: string;
-  cmd: string;
-  args: string[];
-  cwd: string;
-}
+/** A process started through the API: its pid, tag, command, arguments and working directory. */
+export type ProcessInfo = ProcessView;
 
-export type Signal = "SIGTERM" | "SIGKILL";
+export type Signal = SignalName;
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 /** Extra time the HTTP request gets beyond the command's own timeout. */
 const REQUEST_GRACE_MS = 15_000;
 
 function decode(data: string, encoding: "utf8" | "base64"): Uint8Array {
-  return encoding === "base64" ? new Uint8Array(Buffer.from(data, "base64")) : new TextEncoder().encode(data);
-}
-
-function toBytes(data: string | Uint8Array): Buffer {
-  return typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data);
+  return encoding === "base64" ? base64ToBytes(data) : toBytes(data);
 }
 
 /**
@@ -89,8 +90,8 @@ export class CommandHandle {
     options: CommandOptions & { timeoutMs: number },
   ): Promise<CommandHandle> {
     const path = apiPath("sandboxes", sandboxId, "exec", "ws");
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
+    const stdout: Uint8Array[] = [];
+    const stderr: Uint8Array[] = [];
     let pid = 0;
     let exit: { code: number; error: string | null } | undefined;
     let onStarted: () => void = () => undefined;
@@ -100,22 +101,26 @@ export class CommandHandle {
     const socket = await api.openStream(
       path,
       {
+        type: "start",
         command: cmd,
         envs: options.envs,
         cwd: options.cwd,
         user: options.user,
         timeout_ms: options.timeoutMs,
-      },
-      (msg: ServerMessage) => {
+      } satisfies ExecStartMessage,
+      (raw) => {
+        const parsed = ExecServerMessageSchema.safeParse(raw);
+        if (!parsed.success) return;
+        const msg = parsed.data;
         if (msg.type === "started") {
-          pid = Number(msg.pid);
+          pid = msg.pid;
           onStarted();
-        } else if ((msg.type === "stdout" || msg.type === "stderr") && typeof msg.data === "string") {
-          const chunk = Buffer.from(msg.data, "base64");
+        } else if (msg.type === "stdout" || msg.type === "stderr") {
+          const chunk = base64ToBytes(msg.data);
           (msg.type === "stdout" ? stdout : stderr).push(chunk);
-          (msg.type === "stdout" ? options.onStdout : options.onStderr)?.(chunk.toString("utf8"));
+          (msg.type === "stdout" ? options.onStdout : options.onStderr)?.(utf8Text(chunk));
         } else if (msg.type === "exit") {
-          exit = { code: Number(msg.exit_code), error: typeof msg.error === "string" ? msg.error : null };
+          exit = { code: msg.exit_code, error: msg.error ?? null };
         }
       },
     );
@@ -127,12 +132,12 @@ export class CommandHandle {
           message: "the exec stream closed before the command exited",
         });
       }
-      const stdoutBytes = new Uint8Array(Buffer.concat(stdout));
-      const stderrBytes = new Uint8Array(Buffer.concat(stderr));
+      const stdoutBytes = concatBytes(stdout);
+      const stderrBytes = concatBytes(stderr);
       return {
         exitCode: exit.code,
-        stdout: Buffer.from(stdoutBytes).toString("utf8"),
-        stderr: Buffer.from(stderrBytes).toString("utf8"),
+        stdout: utf8Text(stdoutBytes),
+        stderr: utf8Text(stderrBytes),
         stdoutBytes,
         stderrBytes,
         error: exit.error,
@@ -154,18 +159,18 @@ export class CommandHandle {
   sendStdin(data: string | Uint8Array, options: { close?: boolean } = {}): void {
     this.#socket.send({
       type: "stdin",
-      data: toBytes(data).toString("base64"),
+      data: bytesToBase64(toBytes(data)),
       close: options.close ?? false,
-    });
+    } satisfies ExecInputMessage);
   }
 
   closeStdin(): void {
-    this.#socket.send({ type: "stdin", data: "", close: true });
+    this.#socket.send({ type: "stdin", data: "", close: true } satisfies ExecInputMessage);
   }
 
   /** Kills the command (SIGKILL); `wait()` then resolves with how it ended. */
   kill(): void {
-    this.#socket.send({ type: "kill" });
+    this.#socket.send({ type: "kill" } satisfies ExecInputMessage);
   }
 
   /** Stops receiving output (closes the stream); use `kill()` to stop the command. */
@@ -208,7 +213,7 @@ export class Commands {
       if (options.stdin !== undefined) handle.sendStdin(options.stdin, { close: true });
       return handle.wait();
     }
-    const res = await this.#api.json<ExecWire>("POST", apiPath("sandboxes", this.#sandboxId, "exec"), {
+    const res = await this.#api.json<ExecResultView>("POST", apiPath("sandboxes", this.#sandboxId, "exec"), {
       json: {
         command: cmd,
         envs: options.envs,
@@ -216,15 +221,15 @@ export class Commands {
         user: options.user,
         timeout_ms: timeoutMs > 0 ? timeoutMs : undefined,
         stdin: options.stdin,
-      },
+      } satisfies ExecBody,
       timeoutMs: timeoutMs > 0 ? Math.max(timeoutMs + REQUEST_GRACE_MS, this.#api.timeoutMs) : 0,
     });
     const stdoutBytes = decode(res.stdout, res.stdout_encoding);
     const stderrBytes = decode(res.stderr, res.stderr_encoding);
     return {
       exitCode: res.exit_code,
-      stdout: Buffer.from(stdoutBytes).toString("utf8"),
-      stderr: Buffer.from(stderrBytes).toString("utf8"),
+      stdout: utf8Text(stdoutBytes),
+      stderr: utf8Text(stderrBytes),
       stdoutBytes,
       stderrBytes,
       error: res.error,
@@ -241,7 +246,13 @@ export class Commands {
       "POST",
       apiPath("sandboxes", this.#sandboxId, "processes"),
       {
-        json: { command: cmd, envs: options.envs, cwd: options.cwd, user: options.user, tag: options.tag },
+        json: {
+          command: cmd,
+          envs: options.envs,
+          cwd: options.cwd,
+          user: options.user,
+          tag: options.tag,
+        } satisfies StartProcessBody,
       },
     );
     return { pid: res.pid, tag: options.tag };
@@ -249,7 +260,7 @@ export class Commands {
 
   /** Processes started through the API that are still running. */
   async list(): Promise<ProcessInfo[]> {
-    const res = await this.#api.json<{ items: ProcessWire[] }>(
+    const res = await this.#api.json<{ items: ProcessView[] }>(
       "GET",
       apiPath("sandboxes", this.#sandboxId, "processes"),
     );

@@ -1,6 +1,3 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { readCredentialsFile } from "./credentials-file.js";
 import { WrennConfigError } from "./errors.js";
 
 /** How to reach the API. Every field is optional; see `resolveConnection` for the defaults. */
@@ -25,20 +22,31 @@ export type ConfigSource = "options" | "env" | "credentials-file";
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
-/** `$WRENN_DIR/credentials.env`, `WRENN_DIR` defaulting to `~/.wrenn`. */
-export function credentialsPath(env: Record<string, string | undefined>): string {
-  return join(env.WRENN_DIR || join(homedir(), ".wrenn"), "credentials.env");
+/**
+ * A last source of `WRENN_API_URL` / `WRENN_API_KEY`, read only when options and the
+ * environment leave one unset. `@wrenn/sdk/node` passes the credentials file.
+ */
+export interface ConfigFallback {
+  source: ConfigSource;
+  /** Where it looks, for error messages ("write it to …"). */
+  where: string;
+  read(): Promise<Record<string, string | undefined>>;
+}
+
+/** The process environment where there is one (Node, Deno, Bun), else nothing (browsers). */
+export function platformEnv(): Record<string, string | undefined> {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
 }
 
 /**
  * Resolves the connection: explicit options first, then `WRENN_API_URL` / `WRENN_API_KEY`
- * from the environment, then the same names in `$WRENN_DIR/credentials.env` (the file is
- * read only when something is still missing). This is the one place the SDK reads the
- * environment; pass `env` to use another one.
+ * from `env` (the process environment where there is one), then `fallback`. This and the
+ * Node entry's wrapper are the only places the SDK reads the environment.
  */
 export async function resolveConnection(
   options: ConnectionOptions = {},
-  env: Record<string, string | undefined> = process.env,
+  env: Record<string, string | undefined> = platformEnv(),
+  fallback?: ConfigFallback,
 ): Promise<ResolvedConnection> {
   let apiUrl: [string, ConfigSource] | undefined = options.apiUrl
     ? [options.apiUrl, "options"]
@@ -50,17 +58,21 @@ export async function resolveConnection(
     : env.WRENN_API_KEY
       ? [env.WRENN_API_KEY, "env"]
       : undefined;
-  const file = credentialsPath(env);
-  if (!apiUrl || !apiKey) {
-    const creds = await readCredentialsFile(file);
-    if (!apiUrl && creds.WRENN_API_URL) apiUrl = [creds.WRENN_API_URL, "credentials-file"];
-    if (!apiKey && creds.WRENN_API_KEY) apiKey = [creds.WRENN_API_KEY, "credentials-file"];
+  if (fallback && (!apiUrl || !apiKey)) {
+    const values = await fallback.read();
+    if (!apiUrl && values.WRENN_API_URL) apiUrl = [values.WRENN_API_URL, fallback.source];
+    if (!apiKey && values.WRENN_API_KEY) apiKey = [values.WRENN_API_KEY, fallback.source];
   }
+  const orWhere = fallback ? `, or write it to ${fallback.where}` : "";
   if (!apiUrl) {
-    throw new WrennConfigError(`no API URL: pass apiUrl, set WRENN_API_URL, or write it to ${file}`);
+    throw new WrennConfigError(
+      `no API URL: pass apiUrl${fallback ? "," : " or"} set WRENN_API_URL${orWhere}`,
+    );
   }
   if (!apiKey) {
-    throw new WrennConfigError(`no API key: pass apiKey, set WRENN_API_KEY, or write it to ${file}`);
+    throw new WrennConfigError(
+      `no API key: pass apiKey${fallback ? "," : " or"} set WRENN_API_KEY${orWhere}`,
+    );
   }
   let url: URL;
   try {

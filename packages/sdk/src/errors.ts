@@ -1,4 +1,4 @@
-import type { ErrorCode } from "@wrenn/shared";
+import { type ErrorCode, parseHttpError } from "@wrenn/shared/errors";
 
 /** A code from Wrenn's error registry, or one this SDK version does not know yet. */
 export type ApiErrorCode = ErrorCode | (string & {});
@@ -43,23 +43,7 @@ export class WrennConfigError extends WrennSdkError {
   override readonly name = "WrennConfigError";
 }
 
-/** Fallback code for error answers that do not carry Wrenn's body (a proxy's 502, say). */
-export function codeForStatus(status: number): ErrorCode {
-  if (status === 400 || status === 422) return "invalid_argument";
-  if (status === 401) return "unauthenticated";
-  if (status === 403) return "permission_denied";
-  if (status === 404) return "not_found";
-  if (status === 409) return "conflict";
-  if (status === 412) return "failed_precondition";
-  if (status === 413) return "payload_too_large";
-  if (status === 429) return "resource_exhausted";
-  if (status === 501) return "not_implemented";
-  if (status === 502 || status === 503) return "unavailable";
-  if (status === 504) return "deadline_exceeded";
-  return "internal";
-}
-
-/** Builds the error for a non-2xx answer from its status and body text. */
+/** Builds the error for a non-2xx answer from its status and body text (`@wrenn/shared`'s reading of error bodies). */
 export function apiErrorFromResponse(input: {
   status: number;
   statusText: string;
@@ -67,17 +51,7 @@ export function apiErrorFromResponse(input: {
   method: string;
   path: string;
 }): WrennApiError {
-  let code: ApiErrorCode = codeForStatus(input.status);
-  let message = input.bodyText.trim().slice(0, 500) || input.statusText || `HTTP ${input.status}`;
-  try {
-    const body = JSON.parse(input.bodyText) as { error?: { code?: unknown; message?: unknown } };
-    if (body?.error && typeof body.error.code === "string") {
-      code = body.error.code;
-      if (typeof body.error.message === "string") message = body.error.message;
-    }
-  } catch {
-    // not JSON: keep the status-derived code and the raw text
-  }
+  const { code, message } = parseHttpError(input);
   return new WrennApiError({ code, status: input.status, message, method: input.method, path: input.path });
 }
 

@@ -1,5 +1,6 @@
+import type { DirCreatedView, EntryView, FileWrittenView, MakeDirBody } from "@wrenn/api";
 import { type ApiClient, apiPath } from "./api-client.js";
-import { type EntryInfo, type EntryWire, entryInfoFromWire } from "./api-types.js";
+import { type EntryInfo, entryInfoFromWire } from "./api-types.js";
 
 export interface FileOptions {
   /** The user whose permissions apply (default: the sandbox's default user). */
@@ -10,10 +11,8 @@ export interface FileOptions {
 
 export type FileData = string | Uint8Array | ArrayBuffer | Blob | ReadableStream<Uint8Array>;
 
-export interface WriteInfo {
-  path: string;
-  size: number;
-}
+/** A written file: its path and size in bytes. */
+export type WriteInfo = FileWrittenView;
 
 /** Files in one sandbox, moved over HTTP as streams. */
 export class Files {
@@ -66,7 +65,7 @@ export class Files {
 
   /** Lists a directory (`depth` > 1 descends). */
   async list(path: string, options: FileOptions & { depth?: number } = {}): Promise<EntryInfo[]> {
-    const res = await this.#api.json<{ items: EntryWire[] }>("GET", this.#path("list"), {
+    const res = await this.#api.json<{ items: EntryView[] }>("GET", this.#path("list"), {
       query: { path, user: options.user, depth: options.depth },
       timeoutMs: options.timeoutMs,
     });
@@ -75,8 +74,8 @@ export class Files {
 
   /** Makes a directory and its parents; false when it already existed. */
   async makeDir(path: string, options: FileOptions = {}): Promise<boolean> {
-    const res = await this.#api.json<{ created: boolean }>("POST", this.#path("mkdir"), {
-      json: { path, user: options.user },
+    const res = await this.#api.json<DirCreatedView>("POST", this.#path("mkdir"), {
+      json: { path, user: options.user } satisfies MakeDirBody,
       timeoutMs: options.timeoutMs,
     });
     return res.created;

@@ -1,11 +1,8 @@
+import type { HealthView } from "@wrenn/api";
 import { apiErrorFromResponse, WrennConnectionError } from "./errors.js";
 
-export interface ApiHealth {
-  status: "ok";
-  version: string;
-  database: string;
-  hosts: { id: string; name: string; state: string; last_seen_at: string | null }[];
-}
+/** `GET /health`'s answer (`@wrenn/api`'s HealthSchema). */
+export type ApiHealth = HealthView;
 
 /** `GET /health` (no key needed): whether the API answers, its version and hosts. */
 export async function getHealth(apiUrl: string, options: { timeoutMs?: number } = {}): Promise<ApiHealth> {

@@ -1,6 +1,7 @@
+export { SANDBOX_STATES, type SandboxState } from "@wrenn/api";
 export { ApiClient, type RequestOptions } from "./api-client.js";
 export { ApiKeys } from "./api-keys.js";
-export type { ApiKeyInfo, EntryInfo, SandboxInfo, SandboxState, SnapshotInfo } from "./api-types.js";
+export type { ApiKeyInfo, EntryInfo, SandboxInfo, SnapshotInfo } from "./api-types.js";
 export {
   type BackgroundCommandOptions,
   CommandHandle,
@@ -13,18 +14,16 @@ export {
   type StartOptions,
 } from "./commands.js";
 export {
+  type ConfigFallback,
   type ConfigSource,
   type ConnectionOptions,
-  credentialsPath,
   DEFAULT_REQUEST_TIMEOUT_MS,
   type ResolvedConnection,
   resolveConnection,
 } from "./config.js";
-export { parseCredentials, readCredentialsFile } from "./credentials-file.js";
 export {
   type ApiErrorCode,
   apiErrorFromResponse,
-  codeForStatus,
   isWrennApiError,
   WrennApiError,
   WrennConfigError,

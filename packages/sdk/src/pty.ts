@@ -1,6 +1,8 @@
+import { type PtyInputMessage, PtyServerMessageSchema, type PtyStartMessage } from "@wrenn/api";
 import { type ApiClient, apiPath } from "./api-client.js";
+import { base64ToBytes, bytesToBase64, toBytes } from "./bytes.js";
 import { WrennConnectionError } from "./errors.js";
-import type { ServerMessage, StreamSocket } from "./stream-socket.js";
+import type { StreamSocket } from "./stream-socket.js";
 
 export interface PtySize {
   cols: number;
@@ -37,7 +39,7 @@ export class PtyHandle {
   static async open(
     api: ApiClient,
     sandboxId: string,
-    start: Record<string, unknown>,
+    start: PtyStartMessage,
     onData: (data: Uint8Array) => void,
   ): Promise<PtyHandle> {
     const path = apiPath("sandboxes", sandboxId, "pty", "ws");
@@ -47,14 +49,17 @@ export class PtyHandle {
     const started = new Promise<void>((resolve) => {
       onStarted = resolve;
     });
-    const socket = await api.openStream(path, start, (msg: ServerMessage) => {
+    const socket = await api.openStream(path, start, (raw) => {
+      const parsed = PtyServerMessageSchema.safeParse(raw);
+      if (!parsed.success) return;
+      const msg = parsed.data;
       if (msg.type === "started") {
-        pid = Number(msg.pid);
+        pid = msg.pid;
         onStarted();
-      } else if (msg.type === "data" && typeof msg.data === "string") {
-        onData(new Uint8Array(Buffer.from(msg.data, "base64")));
+      } else if (msg.type === "data") {
+        onData(base64ToBytes(msg.data));
       } else if (msg.type === "exit") {
-        exit = { exitCode: Number(msg.exit_code), error: typeof msg.error === "string" ? msg.error : null };
+        exit = { exitCode: msg.exit_code, error: msg.error ?? null };
       }
     });
     const ended = socket.done.then((): PtyExit => {
@@ -74,16 +79,15 @@ export class PtyHandle {
 
   /** Sends keystrokes or pasted text. */
   sendInput(data: string | Uint8Array): void {
-    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data);
-    this.#socket.send({ type: "input", data: bytes.toString("base64") });
+    this.#socket.send({ type: "input", data: bytesToBase64(toBytes(data)) } satisfies PtyInputMessage);
   }
 
   resize(size: PtySize): void {
-    this.#socket.send({ type: "resize", cols: size.cols, rows: size.rows });
+    this.#socket.send({ type: "resize", cols: size.cols, rows: size.rows } satisfies PtyInputMessage);
   }
 
   kill(): void {
-    this.#socket.send({ type: "kill" });
+    this.#socket.send({ type: "kill" } satisfies PtyInputMessage);
   }
 
   /** Resolves when the terminal's process exits. */
@@ -113,6 +117,7 @@ export class Pty {
       this.#api,
       this.#sandboxId,
       {
+        type: "start",
         cols: options.cols ?? 80,
         rows: options.rows ?? 24,
         command: options.cmd,
@@ -129,7 +134,7 @@ export class Pty {
     return PtyHandle.open(
       this.#api,
       this.#sandboxId,
-      { pid, cols: options.cols ?? 80, rows: options.rows ?? 24 },
+      { type: "start", pid, cols: options.cols ?? 80, rows: options.rows ?? 24 },
       options.onData,
     );
   }

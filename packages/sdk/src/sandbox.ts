@@ -1,11 +1,16 @@
+import type {
+  CreatedSandboxView,
+  SandboxCreateBody,
+  SandboxForkBody,
+  SandboxListQuery,
+  SandboxMetricsView,
+  SandboxResumeBody,
+  SandboxSetTimeoutBody,
+  SandboxState,
+  SandboxView,
+} from "@wrenn/api";
 import { ApiClient, apiPath } from "./api-client.js";
-import {
-  type PageWire,
-  type SandboxInfo,
-  type SandboxState,
-  type SandboxWire,
-  sandboxInfoFromWire,
-} from "./api-types.js";
+import { type SandboxInfo, sandboxInfoFromWire } from "./api-types.js";
 import { Commands } from "./commands.js";
 import type { ConnectionOptions } from "./config.js";
 import { WrennConfigError } from "./errors.js";
@@ -72,7 +77,7 @@ function listQuery(options: SandboxListOptions & { cursor?: string }) {
     metadata: options.metadata ? new URLSearchParams(options.metadata).toString() : undefined,
     limit: options.limit,
     cursor: options.cursor,
-  };
+  } satisfies SandboxListQuery;
 }
 
 /** A microVM sandbox: run commands, open terminals, move files, pause, resume, snapshot, fork, kill. */
@@ -110,7 +115,7 @@ export class Sandbox {
       throw new WrennConfigError("pass either template or snapshot, not both");
     }
     const api = await clientFrom(options);
-    const wire = await api.json<SandboxWire>("POST", "/v1/sandboxes", {
+    const wire = await api.json<CreatedSandboxView>("POST", "/v1/sandboxes", {
       json: {
         template: options.snapshot ?? options.template ?? "base",
         vcpus: options.vcpus,
@@ -121,7 +126,7 @@ export class Sandbox {
         auto_resume: options.autoResume,
         env: options.envs,
         metadata: options.metadata,
-      },
+      } satisfies SandboxCreateBody,
     });
     return new Sandbox(api, sandboxInfoFromWire(wire));
   }
@@ -134,7 +139,7 @@ export class Sandbox {
     const api = await clientFrom(options);
     const sandbox = new Sandbox(
       api,
-      sandboxInfoFromWire(await api.json<SandboxWire>("GET", apiPath("sandboxes", sandboxId))),
+      sandboxInfoFromWire(await api.json<SandboxView>("GET", apiPath("sandboxes", sandboxId))),
     );
     if (sandbox.info.state === "paused" && options.resume !== false) await sandbox.resume();
     return sandbox;
@@ -143,7 +148,11 @@ export class Sandbox {
   /** One page of the team's sandboxes, newest first. */
   static async listPage(options: SandboxListOptions & { cursor?: string } = {}): Promise<SandboxPage> {
     const api = await clientFrom(options);
-    const page = await api.json<PageWire<SandboxWire>>("GET", "/v1/sandboxes", { query: listQuery(options) });
+    const page = await api.json<{ items: SandboxView[]; next_cursor: string | null }>(
+      "GET",
+      "/v1/sandboxes",
+      { query: listQuery(options) },
+    );
     return { items: page.items.map(sandboxInfoFromWire), nextCursor: page.next_cursor };
   }
 
@@ -166,18 +175,18 @@ export class Sandbox {
     await api.json("DELETE", apiPath("sandboxes", sandboxId));
   }
 
-  #update(wire: SandboxWire): SandboxInfo {
+  #update(wire: SandboxView): SandboxInfo {
     this.#info = sandboxInfoFromWire(wire);
     return this.#info;
   }
 
-  #post(action: string, json?: unknown): Promise<SandboxWire> {
-    return this.#api.json<SandboxWire>("POST", apiPath("sandboxes", this.sandboxId, action), { json });
+  #post(action: string, json?: unknown): Promise<SandboxView> {
+    return this.#api.json<SandboxView>("POST", apiPath("sandboxes", this.sandboxId, action), { json });
   }
 
   /** Fetches the sandbox's current state. */
   async getInfo(): Promise<SandboxInfo> {
-    return this.#update(await this.#api.json<SandboxWire>("GET", apiPath("sandboxes", this.sandboxId)));
+    return this.#update(await this.#api.json<SandboxView>("GET", apiPath("sandboxes", this.sandboxId)));
   }
 
   async isRunning(): Promise<boolean> {
@@ -191,12 +200,16 @@ export class Sandbox {
 
   /** Resumes a paused sandbox, optionally with a new inactivity timeout. */
   async resume(options: { timeoutSec?: number } = {}): Promise<SandboxInfo> {
-    return this.#update(await this.#post("resume", { timeout_sec: options.timeoutSec }));
+    return this.#update(
+      await this.#post("resume", { timeout_sec: options.timeoutSec } satisfies SandboxResumeBody),
+    );
   }
 
   /** Sets the inactivity timeout, in seconds, counted from now. */
   async setTimeout(timeoutSec: number): Promise<SandboxInfo> {
-    return this.#update(await this.#post("timeout", { timeout_sec: timeoutSec }));
+    return this.#update(
+      await this.#post("timeout", { timeout_sec: timeoutSec } satisfies SandboxSetTimeoutBody),
+    );
   }
 
   /** Marks activity, pushing the inactivity timeout back. */
@@ -205,16 +218,10 @@ export class Sandbox {
   }
 
   async getMetrics(): Promise<SandboxMetrics> {
-    const m = await this.#api.json<{
-      cpu_count: number;
-      cpu_used_pct: number;
-      mem_total_bytes: number;
-      mem_used_bytes: number;
-      disk_total_bytes: number;
-      disk_used_bytes: number;
-      vmm_rss_bytes: number;
-      timestamp: string | null;
-    }>("GET", apiPath("sandboxes", this.sandboxId, "metrics"));
+    const m = await this.#api.json<SandboxMetricsView>(
+      "GET",
+      apiPath("sandboxes", this.sandboxId, "metrics"),
+    );
     return {
       cpuCount: m.cpu_count,
       cpuUsedPct: m.cpu_used_pct,
@@ -229,11 +236,11 @@ export class Sandbox {
 
   /** Forks this running sandbox into `count` new ones on the same host, each with its own disk and memory. */
   async fork(count = 1, options: { metadata?: Record<string, string> } = {}): Promise<Sandbox[]> {
-    const res = await this.#api.json<{ items: SandboxWire[] }>(
+    const res = await this.#api.json<{ items: CreatedSandboxView[] }>(
       "POST",
       apiPath("sandboxes", this.sandboxId, "fork"),
       {
-        json: { count, metadata: options.metadata },
+        json: { count, metadata: options.metadata } satisfies SandboxForkBody,
       },
     );
     return res.items.map((w) => new Sandbox(this.#api, sandboxInfoFromWire(w)));

@@ -1,5 +1,6 @@
+import type { SnapshotCreateBody, SnapshotDeleteQuery, TemplateView } from "@wrenn/api";
 import { ApiClient, apiPath } from "./api-client.js";
-import { type SnapshotInfo, snapshotInfoFromWire, type TemplateWire } from "./api-types.js";
+import { type SnapshotInfo, snapshotInfoFromWire } from "./api-types.js";
 import { type ClientOptions, Sandbox } from "./sandbox.js";
 
 async function createSnapshot(
@@ -11,18 +12,20 @@ async function createSnapshot(
     options.client ?? (sandbox instanceof Sandbox ? sandbox.client : await ApiClient.create(options));
   const sandboxId = sandbox instanceof Sandbox ? sandbox.sandboxId : sandbox;
   return snapshotInfoFromWire(
-    await api.json<TemplateWire>("POST", "/v1/snapshots", { json: { sandbox_id: sandboxId, name } }),
+    await api.json<TemplateView>("POST", "/v1/snapshots", {
+      json: { sandbox_id: sandboxId, name } satisfies SnapshotCreateBody,
+    }),
   );
 }
 
 async function listSnapshots(options: ClientOptions = {}): Promise<SnapshotInfo[]> {
   const api = options.client ?? (await ApiClient.create(options));
-  return (await api.json<{ items: TemplateWire[] }>("GET", "/v1/snapshots")).items.map(snapshotInfoFromWire);
+  return (await api.json<{ items: TemplateView[] }>("GET", "/v1/snapshots")).items.map(snapshotInfoFromWire);
 }
 
 async function getSnapshot(name: string, options: ClientOptions = {}): Promise<SnapshotInfo> {
   const api = options.client ?? (await ApiClient.create(options));
-  return snapshotInfoFromWire(await api.json<TemplateWire>("GET", apiPath("snapshots", name)));
+  return snapshotInfoFromWire(await api.json<TemplateView>("GET", apiPath("snapshots", name)));
 }
 
 async function deleteSnapshot(
@@ -31,7 +34,7 @@ async function deleteSnapshot(
 ): Promise<void> {
   const api = options.client ?? (await ApiClient.create(options));
   await api.json("DELETE", apiPath("snapshots", name), {
-    query: { force: options.force ? "true" : undefined },
+    query: { force: options.force ? "true" : undefined } satisfies SnapshotDeleteQuery,
   });
 }
 

@@ -1,4 +1,12 @@
-import { HTTP_STATUS_BY_CODE, isErrorCode } from "@wrenn/shared";
+import {
+  type ExecInputMessage,
+  type ExecStartMessage,
+  type PtyInputMessage,
+  type PtyStartMessage,
+  type StreamAuthMessage,
+  StreamErrorMessageSchema,
+} from "@wrenn/api";
+import { HTTP_STATUS_BY_CODE, isErrorCode } from "@wrenn/shared/errors";
 import { WrennApiError, WrennConnectionError } from "./errors.js";
 
 /** The slice of the WHATWG WebSocket both `globalThis.WebSocket` and the `ws` package provide. */
@@ -22,8 +30,6 @@ async function socketConstructor(): Promise<SocketConstructor> {
   return ws.WebSocket as unknown as SocketConstructor;
 }
 
-export type ServerMessage = { type: string } & Record<string, unknown>;
-
 /**
  * One JSON-message WebSocket to the control plane's stream endpoints. Authenticates with the
  * first message (works with every WebSocket implementation: browsers cannot set headers),
@@ -46,8 +52,9 @@ export class StreamSocket {
     url: string;
     path: string;
     apiKey: string;
-    start: Record<string, unknown>;
-    onMessage: (msg: ServerMessage) => void;
+    start: ExecStartMessage | PtyStartMessage;
+    /** Every server message but `error`, parsed from JSON and not yet validated. */
+    onMessage: (msg: unknown) => void;
   }): Promise<StreamSocket> {
     const Ctor = await socketConstructor();
     const socket = new Ctor(input.url);
@@ -56,22 +63,23 @@ export class StreamSocket {
     const done = new Promise<void>((resolve, reject) => {
       socket.addEventListener("open", () => {
         opened = true;
-        socket.send(JSON.stringify({ type: "auth", api_key: input.apiKey }));
-        socket.send(JSON.stringify({ type: "start", ...input.start }));
+        socket.send(JSON.stringify({ type: "auth", api_key: input.apiKey } satisfies StreamAuthMessage));
+        socket.send(JSON.stringify(input.start));
       });
       socket.addEventListener("message", (ev) => {
-        let msg: ServerMessage;
+        let msg: unknown;
         try {
-          msg = JSON.parse(typeof ev.data === "string" ? ev.data : String(ev.data)) as ServerMessage;
+          msg = JSON.parse(typeof ev.data === "string" ? ev.data : String(ev.data));
         } catch {
           return;
         }
-        if (msg.type === "error") {
-          const code = typeof msg.code === "string" ? msg.code : "internal";
+        const error = StreamErrorMessageSchema.safeParse(msg);
+        if (error.success) {
+          const { code, message } = error.data;
           failure = new WrennApiError({
             code,
             status: isErrorCode(code) ? HTTP_STATUS_BY_CODE[code] : 500,
-            message: typeof msg.message === "string" ? msg.message : code,
+            message,
             method: "GET",
             path: input.path,
           });
@@ -96,7 +104,7 @@ export class StreamSocket {
     return new StreamSocket(socket, input.path, done);
   }
 
-  send(msg: Record<string, unknown>): void {
+  send(msg: ExecInputMessage | PtyInputMessage): void {
     if (this.#socket.readyState !== 1) {
       throw new WrennConnectionError({
         url: this.#path,

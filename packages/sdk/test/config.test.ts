@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { credentialsPath, parseCredentials, resolveConnection, WrennConfigError } from "../src/index.js";
+import { resolveConnection as resolveWithoutFiles, WrennConfigError } from "../src/index.js";
+import { credentialsPath, parseCredentials, resolveConnection } from "../src/node.js";
 
 describe("parseCredentials", () => {
   it("reads KEY=value lines, skipping comments and blanks, unquoting and dropping export", () => {
@@ -28,7 +29,7 @@ describe("parseCredentials", () => {
   });
 });
 
-describe("resolveConnection", () => {
+describe("resolveConnection (@wrenn/sdk/node)", () => {
   const dir = mkdtempSync(join(tmpdir(), "wrenn-sdk-config-"));
   const empty = mkdtempSync(join(tmpdir(), "wrenn-sdk-config-empty-"));
   writeFileSync(
@@ -80,5 +81,32 @@ describe("resolveConnection", () => {
     await expect(resolveConnection({ apiUrl: "not a url" }, env)).rejects.toThrow(/is not a URL/);
     await expect(resolveConnection({ apiUrl: "ftp://x" }, env)).rejects.toThrow(/must be http or https/);
     await expect(resolveConnection({ apiUrl: "http://x", timeoutMs: -1 }, env)).rejects.toThrow(/timeoutMs/);
+  });
+});
+
+describe("resolveConnection (the browser-safe entry)", () => {
+  it("reads options, then env, and never a file", async () => {
+    expect(
+      await resolveWithoutFiles({ apiKey: "wrn_opt" }, { WRENN_API_URL: "http://env.example/" }),
+    ).toEqual({
+      apiUrl: "http://env.example",
+      apiKey: "wrn_opt",
+      timeoutMs: 120_000,
+      source: { apiUrl: "env", apiKey: "options" },
+    });
+    await expect(resolveWithoutFiles({}, { WRENN_DIR: "/nowhere" })).rejects.toThrow(
+      "no API URL: pass apiUrl or set WRENN_API_URL",
+    );
+  });
+
+  it("defaults env to the process environment when there is one", async () => {
+    const before = process.env.WRENN_API_URL;
+    process.env.WRENN_API_URL = "http://from-process.example";
+    try {
+      expect((await resolveWithoutFiles({ apiKey: "k" })).apiUrl).toBe("http://from-process.example");
+    } finally {
+      if (before === undefined) delete process.env.WRENN_API_URL;
+      else process.env.WRENN_API_URL = before;
+    }
   });
 });

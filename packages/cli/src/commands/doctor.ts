@@ -4,7 +4,8 @@ import { readdir, readFile, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { ApiClient, getHealth, resolveConnection, WrennConfigError } from "@wrenn/sdk";
+import { ApiClient, getHealth, WrennConfigError } from "@wrenn/sdk";
+import { resolveConnection } from "@wrenn/sdk/node";
 import { AGENT_MAIN, REPO_ROOT } from "../repo-paths.js";
 
 const run = promisify(execFile);

@@ -5,7 +5,13 @@ import { basename, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
-import { Sandbox, type SandboxInfo, type SandboxState, WrennConnectionError } from "@wrenn/sdk";
+import {
+  SANDBOX_STATES,
+  Sandbox,
+  type SandboxInfo,
+  type SandboxState,
+  WrennConnectionError,
+} from "@wrenn/sdk";
 import { type CliIo, UsageError } from "../cli-io.js";
 import { intFlag, parseCommand, required, str, strs } from "../command-context.js";
 import { commandLineOf } from "../command-line.js";
@@ -88,7 +94,7 @@ async function list(io: CliIo, args: string[]): Promise<number> {
   const items = await Sandbox.list({
     client: await ctx.client(),
     // Stopped sandboxes stay listed by the API; people mostly want the live ones.
-    state: state ?? (values.all ? undefined : ["pending", "running", "paused", "error", "missing"]),
+    state: state ?? (values.all ? undefined : SANDBOX_STATES.filter((s) => s !== "stopped")),
     metadata: parsePairs(strs(values, "metadata"), "metadata"),
   });
   ctx.print(items, () => (items.length === 0 ? "no sandboxes" : sandboxRows(items)));

@@ -1,3 +1,4 @@
+import type { SandboxState } from "@wrenn/api";
 import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 
 /** Row types of the control plane's tables (migrations/*.sql is their source). */
@@ -94,7 +95,8 @@ export interface TemplatesTable {
   created_at: CreatedAt;
 }
 
-export type SandboxStateName = "pending" | "running" | "paused" | "stopped" | "error" | "missing";
+/** The /v1 state vocabulary is the contract's; the database stores the same names. */
+export type SandboxStateName = SandboxState;
 
 export interface SandboxesTable {
   id: string;

@@ -1,21 +1,10 @@
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from "@wrenn/api";
 import type { Logger } from "@wrenn/shared";
 import { newEventId } from "../ids.js";
 
-export const EVENT_TYPES = [
-  "sandbox.created",
-  "sandbox.running",
-  "sandbox.paused",
-  "sandbox.resumed",
-  "sandbox.destroyed",
-  "sandbox.error",
-  "sandbox.missing",
-  "snapshot.created",
-  "snapshot.deleted",
-  "host.up",
-  "host.down",
-] as const;
-
-export type EventType = (typeof EVENT_TYPES)[number];
+/** The event types are the /v1 contract's: channels subscribe to them by name. */
+export const EVENT_TYPES = WEBHOOK_EVENT_TYPES;
+export type EventType = WebhookEventType;
 
 export interface WrennEvent {
   id: string;

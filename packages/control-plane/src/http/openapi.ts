@@ -1,9 +1,6 @@
+import { ErrorBodySchema } from "@wrenn/api";
 import { type ZodType, z } from "zod";
 import type { AnyRouteSpec } from "./route-spec.js";
-
-const ErrorBodySchema = z.object({
-  error: z.object({ code: z.string(), message: z.string() }),
-});
 
 function jsonSchema(schema: ZodType, io: "input" | "output"): Record<string, unknown> {
   return z.toJSONSchema(schema, { io, unrepresentable: "any", target: "openapi-3.0" }) as Record<

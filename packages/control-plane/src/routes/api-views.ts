@@ -1,4 +1,12 @@
-import { z } from "zod";
+import type {
+  ApiKeyView,
+  AuditLogView,
+  ChannelView,
+  HostView,
+  SandboxView,
+  TeamView,
+  TemplateView,
+} from "@wrenn/api";
 import type {
   ApiKeyRow,
   AuditLogRow,
@@ -9,34 +17,10 @@ import type {
   TemplateRow,
 } from "../db/schema.js";
 
-/** Response shapes of the REST API and the functions that make them from rows. */
-const Timestamp = z.string().describe("RFC 3339 timestamp");
+/** The /v1 views (their schemas are the contract in `@wrenn/api`) made from database rows. */
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-export const SandboxStateSchema = z.enum(["pending", "running", "paused", "stopped", "error", "missing"]);
-
-export const SandboxSchema = z.object({
-  id: z.string(),
-  team_id: z.string(),
-  host_id: z.string().nullable(),
-  template: z.string(),
-  snapshot_id: z.string().nullable(),
-  state: SandboxStateSchema,
-  vcpus: z.number().int(),
-  memory_mb: z.number().int(),
-  disk_mb: z.number().int(),
-  timeout_sec: z.number().int(),
-  on_timeout: z.enum(["destroy", "pause"]),
-  auto_resume: z.boolean().describe("resumed by the first request through the sandbox proxy while paused"),
-  metadata: z.record(z.string(), z.string()),
-  error: z.string().nullable(),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-  expires_at: Timestamp.nullable(),
-  stopped_at: Timestamp.nullable(),
-});
-
-export function sandboxView(row: SandboxRow): z.infer<typeof SandboxSchema> {
+export function sandboxView(row: SandboxRow): SandboxView {
   return {
     id: row.id,
     team_id: row.team_id,
@@ -59,30 +43,11 @@ export function sandboxView(row: SandboxRow): z.infer<typeof SandboxSchema> {
   };
 }
 
-/** A created sandbox also carries the token envd requires (shown at creation only). */
-export const CreatedSandboxSchema = SandboxSchema.extend({ envd_access_token: z.string() });
-
-export const TeamSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  is_admin: z.boolean(),
-  created_at: Timestamp,
-});
-
-export function teamView(row: TeamRow): z.infer<typeof TeamSchema> {
+export function teamView(row: TeamRow): TeamView {
   return { id: row.id, name: row.name, is_admin: row.is_admin, created_at: row.created_at.toISOString() };
 }
 
-export const ApiKeySchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  prefix: z.string().describe("first characters of the key, for recognising it"),
-  created_at: Timestamp,
-  last_used_at: Timestamp.nullable(),
-  revoked_at: Timestamp.nullable(),
-});
-
-export function apiKeyView(row: ApiKeyRow): z.infer<typeof ApiKeySchema> {
+export function apiKeyView(row: ApiKeyRow): ApiKeyView {
   return {
     id: row.id,
     name: row.name,
@@ -93,27 +58,7 @@ export function apiKeyView(row: ApiKeyRow): z.infer<typeof ApiKeySchema> {
   };
 }
 
-const ResourcesSchema = z.object({ vcpus: z.number(), memory_mb: z.number(), disk_mb: z.number() });
-
-export const HostSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  shared: z.boolean(),
-  state: z.enum(["pending", "up", "unreachable"]),
-  url: z.string().nullable(),
-  agent_host_id: z.string().nullable(),
-  version: z.string().nullable(),
-  vmm: z.string().nullable(),
-  accel: z.string().nullable(),
-  capacity: ResourcesSchema,
-  allocated: ResourcesSchema,
-  sandbox_count: z.number().int(),
-  templates: z.array(z.string()),
-  last_seen_at: Timestamp.nullable(),
-  created_at: Timestamp,
-});
-
-export function hostView(row: HostRow): z.infer<typeof HostSchema> {
+export function hostView(row: HostRow): HostView {
   return {
     id: row.id,
     name: row.name,
@@ -141,20 +86,7 @@ export function hostView(row: HostRow): z.infer<typeof HostSchema> {
   };
 }
 
-export const TemplateSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  kind: z.enum(["base", "snapshot"]),
-  host_id: z.string().nullable(),
-  source_sandbox_id: z.string().nullable(),
-  base_template: z.string().nullable(),
-  vcpus: z.number().int().nullable(),
-  memory_mb: z.number().int().nullable(),
-  disk_mb: z.number().int().nullable(),
-  created_at: Timestamp,
-});
-
-export function templateView(row: TemplateRow): z.infer<typeof TemplateSchema> {
+export function templateView(row: TemplateRow): TemplateView {
   return {
     id: row.id,
     name: row.name,
@@ -169,20 +101,7 @@ export function templateView(row: TemplateRow): z.infer<typeof TemplateSchema> {
   };
 }
 
-export const AuditLogSchema = z.object({
-  id: z.string(),
-  actor_type: z.enum(["user", "api_key", "host", "system"]),
-  actor_id: z.string().nullable(),
-  action: z.string(),
-  resource_type: z.string(),
-  resource_id: z.string().nullable(),
-  result: z.enum(["success", "failure"]),
-  error_code: z.string().nullable(),
-  details: z.record(z.string(), z.unknown()),
-  created_at: Timestamp,
-});
-
-export function auditLogView(row: AuditLogRow): z.infer<typeof AuditLogSchema> {
+export function auditLogView(row: AuditLogRow): AuditLogView {
   return {
     id: row.id,
     actor_type: row.actor_type,
@@ -197,16 +116,7 @@ export function auditLogView(row: AuditLogRow): z.infer<typeof AuditLogSchema> {
   };
 }
 
-export const ChannelSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  url: z.string(),
-  events: z.array(z.string()),
-  enabled: z.boolean(),
-  created_at: Timestamp,
-});
-
-export function channelView(row: ChannelRow): z.infer<typeof ChannelSchema> {
+export function channelView(row: ChannelRow): ChannelView {
   return {
     id: row.id,
     name: row.name,

@@ -1,13 +1,16 @@
-import { z } from "zod";
+import {
+  CreatedHostSchema,
+  HeartbeatSchema,
+  HostCreateBodySchema,
+  HostRegisterBodySchema,
+  HostSchema,
+  IdParamsSchema,
+  listSchema,
+  RegisteredHostSchema,
+} from "@wrenn/api";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
-import { IdParamsSchema } from "../validation.js";
-import { HostSchema, hostView } from "./api-views.js";
-
-const AgentUrlSchema = z
-  .string()
-  .url()
-  .refine((u) => /^https?:\/\//.test(u), "must be an http:// (h2c) or https:// URL");
+import { hostView } from "./api-views.js";
 
 /** Hosts and agent registration. */
 export function hostRoutes(services: Services): AnyRouteSpec[] {
@@ -18,15 +21,9 @@ export function hostRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create a host and its one-time registration token",
       tag: "Hosts",
       auth: "api_key",
-      body: z.object({
-        name: z.string().min(1).max(128),
-        shared: z.boolean().default(false).describe("offer it to every team (admin team only)"),
-      }),
+      body: HostCreateBodySchema,
       responses: {
-        201: {
-          description: "The host and its registration token (shown once)",
-          schema: z.object({ host: HostSchema, registration_token: z.string(), expires_at: z.string() }),
-        },
+        201: { description: "The host and its registration token (shown once)", schema: CreatedHostSchema },
       },
       handler: async (ctx) => {
         const created = await services.hosts.create(ctx.principal, ctx.body);
@@ -43,7 +40,7 @@ export function hostRoutes(services: Services): AnyRouteSpec[] {
       summary: "List hosts",
       tag: "Hosts",
       auth: "api_key",
-      responses: { 200: { description: "Hosts", schema: z.object({ items: z.array(HostSchema) }) } },
+      responses: { 200: { description: "Hosts", schema: listSchema(HostSchema) } },
       handler: async (ctx) => ({ items: (await services.hosts.list(ctx.principal)).map(hostView) }),
     }),
     defineRoute({
@@ -74,15 +71,11 @@ export function hostRoutes(services: Services): AnyRouteSpec[] {
       summary: "Register an agent: trade a registration token for the host credential",
       tag: "Hosts",
       auth: "none",
-      body: z.object({
-        token: z.string().min(1).describe("the host's one-time registration token (wrnr_…)"),
-        url: AgentUrlSchema.describe("where the agent's RPC listener is reached"),
-        agent_token: z.string().min(16).describe("the bearer token the agent requires on every RPC"),
-      }),
+      body: HostRegisterBodySchema,
       responses: {
         200: {
           description: "The host and its long-lived credential (shown once)",
-          schema: z.object({ host: HostSchema, credential: z.string() }),
+          schema: RegisteredHostSchema,
         },
       },
       handler: async (ctx) => {
@@ -101,7 +94,7 @@ export function hostRoutes(services: Services): AnyRouteSpec[] {
       tag: "Hosts",
       auth: "host",
       responses: {
-        200: { description: "Recorded", schema: z.object({ host_id: z.string(), last_seen_at: z.string() }) },
+        200: { description: "Recorded", schema: HeartbeatSchema },
       },
       handler: async (ctx) => {
         const host = await services.hosts.heartbeat(ctx.hostId);

@@ -1,16 +1,22 @@
-import { z } from "zod";
-import { EVENT_TYPES } from "../events/event-bus.js";
-import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
-import { IdParamsSchema, NameSchema, PaginationQuerySchema, pageOf, pageSchema } from "../validation.js";
 import {
   AuditLogSchema,
-  auditLogView,
+  ChannelCreateBodySchema,
   ChannelSchema,
-  channelView,
+  CreatedChannelSchema,
+  DeliverySchema,
+  IdParamsSchema,
+  listSchema,
+  PaginationQuerySchema,
+  pageSchema,
+  SnapshotCreateBodySchema,
+  SnapshotDeleteQuerySchema,
   TemplateSchema,
-  templateView,
-} from "./api-views.js";
+} from "@wrenn/api";
+import { z } from "zod";
+import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
+import type { Services } from "../services/services.js";
+import { pageOf } from "../validation.js";
+import { auditLogView, channelView, templateView } from "./api-views.js";
 
 /** Snapshots, templates, the audit log and webhook channels. */
 export function miscRoutes(services: Services): AnyRouteSpec[] {
@@ -21,7 +27,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "Freeze a running or paused sandbox into a named snapshot template",
       tag: "Snapshots",
       auth: "api_key",
-      body: z.object({ sandbox_id: z.string().min(1).max(128), name: NameSchema }),
+      body: SnapshotCreateBodySchema,
       responses: { 201: { description: "The snapshot", schema: TemplateSchema } },
       handler: async (ctx) =>
         templateView(
@@ -37,7 +43,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "List the team's snapshots",
       tag: "Snapshots",
       auth: "api_key",
-      responses: { 200: { description: "Snapshots", schema: z.object({ items: z.array(TemplateSchema) }) } },
+      responses: { 200: { description: "Snapshots", schema: listSchema(TemplateSchema) } },
       handler: async (ctx) => ({ items: (await services.snapshots.list(ctx.principal)).map(templateView) }),
     }),
     defineRoute({
@@ -57,13 +63,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       tag: "Snapshots",
       auth: "api_key",
       params: z.object({ name: z.string().min(1).max(128) }),
-      query: z.object({
-        force: z
-          .enum(["true", "false"])
-          .default("false")
-          .transform((v) => v === "true")
-          .describe("delete even while sandboxes depend on it"),
-      }),
+      query: SnapshotDeleteQuerySchema,
       responses: { 204: { description: "Deleted" } },
       handler: async (ctx) => {
         await services.snapshots.delete(ctx.principal, ctx.params.name, ctx.query.force);
@@ -75,7 +75,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "List templates: the hosts' base images and the team's snapshots",
       tag: "Snapshots",
       auth: "api_key",
-      responses: { 200: { description: "Templates", schema: z.object({ items: z.array(TemplateSchema) }) } },
+      responses: { 200: { description: "Templates", schema: listSchema(TemplateSchema) } },
       handler: async (ctx) => ({
         items: (await services.snapshots.listTemplates(ctx.principal)).map(templateView),
       }),
@@ -107,16 +107,9 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create a webhook channel (its signing secret is in this response only)",
       tag: "Channels",
       auth: "api_key",
-      body: z.object({
-        name: z.string().min(1).max(128),
-        url: z
-          .string()
-          .url()
-          .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL"),
-        events: z.array(z.enum(EVENT_TYPES)).default([]).describe("event types to deliver; empty means all"),
-      }),
+      body: ChannelCreateBodySchema,
       responses: {
-        201: { description: "The channel", schema: ChannelSchema.extend({ secret: z.string() }) },
+        201: { description: "The channel", schema: CreatedChannelSchema },
       },
       handler: async (ctx) => {
         const row = await services.channels.create(ctx.principal, ctx.body);
@@ -129,7 +122,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "List webhook channels",
       tag: "Channels",
       auth: "api_key",
-      responses: { 200: { description: "Channels", schema: z.object({ items: z.array(ChannelSchema) }) } },
+      responses: { 200: { description: "Channels", schema: listSchema(ChannelSchema) } },
       handler: async (ctx) => ({ items: (await services.channels.list(ctx.principal)).map(channelView) }),
     }),
     defineRoute({
@@ -164,20 +157,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       responses: {
         200: {
           description: "Deliveries, newest first",
-          schema: z.object({
-            items: z.array(
-              z.object({
-                id: z.string(),
-                event_id: z.string(),
-                event_type: z.string(),
-                status: z.enum(["pending", "delivered", "failed"]),
-                attempts: z.number().int(),
-                last_error: z.string().nullable(),
-                created_at: z.string(),
-                delivered_at: z.string().nullable(),
-              }),
-            ),
-          }),
+          schema: listSchema(DeliverySchema),
         },
       },
       handler: async (ctx) => ({

@@ -1,34 +1,33 @@
 import { Readable } from "node:stream";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import {
+  CreatedSandboxSchema,
+  DirCreatedSchema,
+  EntrySchema,
+  ExecBodySchema,
+  ExecResultSchema,
+  FileWrittenSchema,
+  IdParamsSchema,
+  ListDirQuerySchema,
+  listSchema,
+  MakeDirBodySchema,
+  PathQuerySchema,
+  ProcessSchema,
+  pageSchema,
+  SandboxListQuerySchema,
+  SandboxMetricsSchema,
+  SandboxSchema,
+  SignalNameSchema,
+  StartedProcessSchema,
+  StartProcessBodySchema,
+  sandboxBodySchemas,
+} from "@wrenn/api";
 import { EntryType } from "@wrenn/proto";
 import { z } from "zod";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
-import {
-  EnvVarsSchema,
-  IdParamsSchema,
-  MetadataSchema,
-  PaginationQuerySchema,
-  pageOf,
-  pageSchema,
-} from "../validation.js";
-import { CreatedSandboxSchema, SandboxSchema, SandboxStateSchema, sandboxView } from "./api-views.js";
-
-const ProcessSchema = z.object({
-  command: z
-    .string()
-    .min(1)
-    .max(128 * 1024)
-    .describe("run as /bin/bash -l -c <command>"),
-  envs: EnvVarsSchema.optional(),
-  cwd: z.string().max(4096).optional(),
-  user: z.string().max(64).optional(),
-});
-
-const PathQuerySchema = z.object({
-  path: z.string().min(1).max(4096),
-  user: z.string().max(64).optional(),
-});
+import { pageOf } from "../validation.js";
+import { sandboxView } from "./api-views.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -48,20 +47,13 @@ const ENTRY_TYPE: Record<EntryType, string> = {
   [EntryType.SYMLINK]: "symlink",
 };
 
-/** `metadata=a%3D1%26b%3D2`: a URL-encoded query string of key=value pairs. */
-const MetadataFilterSchema = z
-  .string()
-  .max(4096)
-  .transform((s) => Object.fromEntries(new URLSearchParams(s)))
-  .pipe(MetadataSchema);
-
 /** Sandboxes: lifecycle, commands, files, processes. */
 export function sandboxRoutes(
   services: Services,
   limits: { maxTimeoutSec: number; maxForkCount: number },
 ): AnyRouteSpec[] {
   const sandboxes = services.sandboxes;
-  const TimeoutSecSchema = z.number().int().min(1).max(limits.maxTimeoutSec);
+  const bodies = sandboxBodySchemas(limits);
   return [
     defineRoute({
       method: "POST",
@@ -69,32 +61,7 @@ export function sandboxRoutes(
       summary: "Create a sandbox (from a base template or one of the team's snapshots)",
       tag: "Sandboxes",
       auth: "api_key",
-      body: z.object({
-        template: z.string().min(1).max(128).default("base"),
-        vcpus: z.number().int().min(1).max(64).optional(),
-        memory_mb: z
-          .number()
-          .int()
-          .min(128)
-          .max(1024 * 1024)
-          .optional(),
-        disk_mb: z
-          .number()
-          .int()
-          .min(256)
-          .max(16 * 1024 * 1024)
-          .optional(),
-        timeout_sec: TimeoutSecSchema.optional().describe("inactivity timeout"),
-        on_timeout: z.enum(["destroy", "pause"]).default("pause"),
-        auto_resume: z
-          .boolean()
-          .default(false)
-          .describe(
-            "while paused, the first request through the sandbox proxy resumes it (needs on_timeout pause)",
-          ),
-        env: EnvVarsSchema.default({}),
-        metadata: MetadataSchema.default({}),
-      }),
+      body: bodies.create,
       responses: { 201: { description: "The running sandbox", schema: CreatedSandboxSchema } },
       handler: async (ctx) => {
         const row = await sandboxes.create(ctx.principal, {
@@ -117,15 +84,7 @@ export function sandboxRoutes(
       summary: "List sandboxes (filter by state and metadata; paginated)",
       tag: "Sandboxes",
       auth: "api_key",
-      query: PaginationQuerySchema.extend({
-        state: z
-          .string()
-          .transform((s) => s.split(",").filter(Boolean))
-          .pipe(z.array(SandboxStateSchema))
-          .optional()
-          .describe("comma-separated states"),
-        metadata: MetadataFilterSchema.optional().describe("URL-encoded key=value pairs, all must match"),
-      }),
+      query: SandboxListQuerySchema,
       responses: { 200: { description: "A page of sandboxes", schema: pageSchema(SandboxSchema) } },
       handler: async (ctx) => {
         const rows = await sandboxes.list(ctx.principal, {
@@ -176,7 +135,7 @@ export function sandboxRoutes(
       tag: "Sandboxes",
       auth: "api_key",
       params: IdParamsSchema,
-      body: z.object({ timeout_sec: TimeoutSecSchema }),
+      body: bodies.setTimeout,
       responses: { 200: { description: "The sandbox", schema: SandboxSchema } },
       handler: async (ctx) =>
         sandboxView(await sandboxes.keepAlive(ctx.principal, ctx.params.id, ctx.body.timeout_sec)),
@@ -198,7 +157,7 @@ export function sandboxRoutes(
       tag: "Sandboxes",
       auth: "api_key",
       params: IdParamsSchema,
-      body: z.object({ timeout_sec: TimeoutSecSchema.optional() }),
+      body: bodies.resume,
       responses: { 200: { description: "The running sandbox", schema: SandboxSchema } },
       handler: async (ctx) =>
         sandboxView(await sandboxes.resume(ctx.principal, ctx.params.id, ctx.body.timeout_sec)),
@@ -210,14 +169,11 @@ export function sandboxRoutes(
       tag: "Sandboxes",
       auth: "api_key",
       params: IdParamsSchema,
-      body: z.object({
-        count: z.number().int().min(1).max(limits.maxForkCount).default(1),
-        metadata: MetadataSchema.default({}),
-      }),
+      body: bodies.fork,
       responses: {
         201: {
           description: "The forks, each with its own envd access token",
-          schema: z.object({ items: z.array(CreatedSandboxSchema) }),
+          schema: listSchema(CreatedSandboxSchema),
         },
       },
       handler: async (ctx) => ({
@@ -236,16 +192,7 @@ export function sandboxRoutes(
       responses: {
         200: {
           description: "Metrics",
-          schema: z.object({
-            cpu_count: z.number(),
-            cpu_used_pct: z.number(),
-            mem_total_bytes: z.number(),
-            mem_used_bytes: z.number(),
-            disk_total_bytes: z.number(),
-            disk_used_bytes: z.number(),
-            vmm_rss_bytes: z.number(),
-            timestamp: z.string().nullable(),
-          }),
+          schema: SandboxMetricsSchema,
         },
       },
       handler: async (ctx) => {
@@ -269,30 +216,11 @@ export function sandboxRoutes(
       tag: "Commands",
       auth: "api_key",
       params: IdParamsSchema,
-      body: ProcessSchema.extend({
-        timeout_ms: z
-          .number()
-          .int()
-          .min(1)
-          .max(24 * 3600 * 1000)
-          .optional(),
-        stdin: z
-          .string()
-          .max(4 * 1024 * 1024)
-          .optional(),
-      }),
+      body: ExecBodySchema,
       responses: {
         200: {
           description: "Exit code and output (base64 when not UTF-8)",
-          schema: z.object({
-            exit_code: z.number().int(),
-            stdout: z.string(),
-            stderr: z.string(),
-            stdout_encoding: z.enum(["utf8", "base64"]),
-            stderr_encoding: z.enum(["utf8", "base64"]),
-            error: z.string().nullable(),
-            pid: z.number().int(),
-          }),
+          schema: ExecResultSchema,
         },
       },
       handler: async (ctx) => {
@@ -324,8 +252,8 @@ export function sandboxRoutes(
       tag: "Commands",
       auth: "api_key",
       params: IdParamsSchema,
-      body: ProcessSchema.extend({ tag: z.string().max(128).optional() }),
-      responses: { 201: { description: "Its pid", schema: z.object({ pid: z.number().int() }) } },
+      body: StartProcessBodySchema,
+      responses: { 201: { description: "Its pid", schema: StartedProcessSchema } },
       handler: async (ctx) => ({
         pid: (await sandboxes.startProcess(ctx.principal, ctx.params.id, ctx.body)).pid,
       }),
@@ -340,17 +268,7 @@ export function sandboxRoutes(
       responses: {
         200: {
           description: "Processes",
-          schema: z.object({
-            items: z.array(
-              z.object({
-                pid: z.number().int(),
-                tag: z.string(),
-                cmd: z.string(),
-                args: z.array(z.string()),
-                cwd: z.string(),
-              }),
-            ),
-          }),
+          schema: listSchema(ProcessSchema),
         },
       },
       handler: async (ctx) => ({
@@ -370,7 +288,7 @@ export function sandboxRoutes(
       tag: "Commands",
       auth: "api_key",
       params: z.object({ id: z.string().min(1), process: z.string().min(1).max(128) }),
-      query: z.object({ signal: z.enum(["SIGTERM", "SIGKILL"]).default("SIGKILL") }),
+      query: z.object({ signal: SignalNameSchema.default("SIGKILL") }),
       responses: { 204: { description: "Signalled" } },
       handler: async (ctx) => {
         const selector = /^\d+$/.test(ctx.params.process)
@@ -389,7 +307,7 @@ export function sandboxRoutes(
       query: PathQuerySchema,
       bodyKind: "binary",
       responses: {
-        200: { description: "Written", schema: z.object({ path: z.string(), size: z.number() }) },
+        200: { description: "Written", schema: FileWrittenSchema },
       },
       handler: async (ctx) => {
         const res = await sandboxes.writeFile(
@@ -437,23 +355,11 @@ export function sandboxRoutes(
       tag: "Files",
       auth: "api_key",
       params: IdParamsSchema,
-      query: PathQuerySchema.extend({ depth: z.coerce.number().int().min(1).max(16).default(1) }),
+      query: ListDirQuerySchema,
       responses: {
         200: {
           description: "Entries",
-          schema: z.object({
-            items: z.array(
-              z.object({
-                name: z.string(),
-                path: z.string(),
-                type: z.string(),
-                size: z.number(),
-                mode: z.number(),
-                owner: z.string(),
-                modified_at: z.string().nullable(),
-              }),
-            ),
-          }),
+          schema: listSchema(EntrySchema),
         },
       },
       handler: async (ctx) => ({
@@ -483,9 +389,9 @@ export function sandboxRoutes(
       tag: "Files",
       auth: "api_key",
       params: IdParamsSchema,
-      body: z.object({ path: z.string().min(1).max(4096), user: z.string().max(64).optional() }),
+      body: MakeDirBodySchema,
       responses: {
-        200: { description: "Whether it was created", schema: z.object({ created: z.boolean() }) },
+        200: { description: "Whether it was created", schema: DirCreatedSchema },
       },
       handler: async (ctx) => ({
         created: await sandboxes.makeDir(ctx.principal, ctx.params.id, ctx.body.path, ctx.body.user),

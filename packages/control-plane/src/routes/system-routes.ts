@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { HealthSchema } from "@wrenn/api";
 import { docsPageHtml } from "../http/docs-page.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { HostsService } from "../services/hosts-service.js";
@@ -20,19 +20,7 @@ export function systemRoutes(
       responses: {
         200: {
           description: "Healthy",
-          schema: z.object({
-            status: z.literal("ok"),
-            version: z.string(),
-            database: z.enum(["postgres", "pglite"]),
-            hosts: z.array(
-              z.object({
-                id: z.string(),
-                name: z.string(),
-                state: z.string(),
-                last_seen_at: z.string().nullable(),
-              }),
-            ),
-          }),
+          schema: HealthSchema,
         },
       },
       handler: async () => {

@@ -1,16 +1,20 @@
+import {
+  AddMemberBodySchema,
+  ApiKeyCreateBodySchema,
+  ApiKeySchema,
+  CreatedApiKeySchema,
+  CreatedTeamSchema,
+  IdParamsSchema,
+  listSchema,
+  MemberSchema,
+  type MemberView,
+  TeamNameBodySchema,
+  TeamSchema,
+} from "@wrenn/api";
 import { z } from "zod";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
-import { IdParamsSchema } from "../validation.js";
-import { ApiKeySchema, apiKeyView, TeamSchema, teamView } from "./api-views.js";
-
-const MemberSchema = z.object({
-  user_id: z.string(),
-  email: z.string(),
-  name: z.string(),
-  role: z.enum(["owner", "admin", "member"]),
-  created_at: z.string(),
-});
+import { apiKeyView, teamView } from "./api-views.js";
 
 const memberView = (m: {
   user_id: string;
@@ -18,7 +22,7 @@ const memberView = (m: {
   name: string;
   role: "owner" | "admin" | "member";
   created_at: Date;
-}) => ({
+}): MemberView => ({
   ...m,
   created_at: m.created_at.toISOString(),
 });
@@ -32,7 +36,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "List the caller's teams",
       tag: "Teams",
       auth: "api_key",
-      responses: { 200: { description: "Teams", schema: z.object({ items: z.array(TeamSchema) }) } },
+      responses: { 200: { description: "Teams", schema: listSchema(TeamSchema) } },
       handler: async (ctx) => ({ items: (await services.teams.list(ctx.principal)).map(teamView) }),
     }),
     defineRoute({
@@ -41,15 +45,9 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create a team with its first API key (admin team only)",
       tag: "Teams",
       auth: "api_key",
-      body: z.object({ name: z.string().min(1).max(128) }),
+      body: TeamNameBodySchema,
       responses: {
-        201: {
-          description: "The team and its first key (shown once)",
-          schema: z.object({
-            team: TeamSchema,
-            api_key: z.object({ id: z.string(), key: z.string(), prefix: z.string() }),
-          }),
-        },
+        201: { description: "The team and its first key (shown once)", schema: CreatedTeamSchema },
       },
       handler: async (ctx) => {
         const created = await services.teams.create(ctx.principal, ctx.body.name);
@@ -76,7 +74,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       tag: "Teams",
       auth: "api_key",
       params: IdParamsSchema,
-      body: z.object({ name: z.string().min(1).max(128) }),
+      body: TeamNameBodySchema,
       responses: { 200: { description: "The team", schema: TeamSchema } },
       handler: async (ctx) =>
         teamView(await services.teams.rename(ctx.principal, ctx.params.id, ctx.body.name)),
@@ -88,7 +86,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       tag: "Teams",
       auth: "api_key",
       params: IdParamsSchema,
-      responses: { 200: { description: "Members", schema: z.object({ items: z.array(MemberSchema) }) } },
+      responses: { 200: { description: "Members", schema: listSchema(MemberSchema) } },
       handler: async (ctx) => ({
         items: (await services.teams.listMembers(ctx.principal, ctx.params.id)).map(memberView),
       }),
@@ -100,11 +98,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       tag: "Teams",
       auth: "api_key",
       params: IdParamsSchema,
-      body: z.object({
-        email: z.email(),
-        name: z.string().max(128).optional(),
-        role: z.enum(["owner", "admin", "member"]).default("member"),
-      }),
+      body: AddMemberBodySchema,
       responses: { 201: { description: "The member", schema: MemberSchema } },
       handler: async (ctx) =>
         memberView(await services.teams.addMember(ctx.principal, ctx.params.id, ctx.body)),
@@ -127,7 +121,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "List the team's API keys (never the keys themselves)",
       tag: "API keys",
       auth: "api_key",
-      responses: { 200: { description: "Keys", schema: z.object({ items: z.array(ApiKeySchema) }) } },
+      responses: { 200: { description: "Keys", schema: listSchema(ApiKeySchema) } },
       handler: async (ctx) => ({ items: (await services.apiKeys.list(ctx.principal)).map(apiKeyView) }),
     }),
     defineRoute({
@@ -136,15 +130,8 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create an API key (the key is in this response only)",
       tag: "API keys",
       auth: "api_key",
-      body: z.object({ name: z.string().min(1).max(128) }),
-      responses: {
-        201: {
-          description: "The key",
-          schema: ApiKeySchema.extend({
-            key: z.string().describe("wrn_… (also accepted as e2b_… with the same secret)"),
-          }),
-        },
-      },
+      body: ApiKeyCreateBodySchema,
+      responses: { 201: { description: "The key", schema: CreatedApiKeySchema } },
       handler: async (ctx) => {
         const created = await services.apiKeys.create(ctx.principal, ctx.body.name);
         return { ...apiKeyView(created.row), key: created.value };

@@ -17,9 +17,16 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import {
+  StreamAuthMessageSchema as AuthMessage,
+  ExecInputMessageSchema as ExecInput,
+  ExecStartMessageSchema as ExecStart,
+  PtyInputMessageSchema as PtyInput,
+  PtyStartMessageSchema as PtyStart,
+} from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
-import { z } from "zod";
+import type { z } from "zod";
 import { authenticateApiKey, presentedApiKey } from "../auth/authenticate.js";
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/database.js";
@@ -28,46 +35,6 @@ import type { SandboxesService } from "../services/sandboxes-service.js";
 
 const AUTH_TIMEOUT_MS = 10_000;
 const PATH_RE = /^\/v1\/sandboxes\/([A-Za-z0-9_-]{1,128})\/(exec|pty)\/ws$/;
-
-const AuthMessage = z.object({ type: z.literal("auth"), api_key: z.string().min(1) });
-const ExecStart = z.object({
-  type: z.literal("start"),
-  command: z
-    .string()
-    .min(1)
-    .max(1024 * 1024),
-  envs: z.record(z.string(), z.string()).default({}),
-  cwd: z.string().default(""),
-  user: z.string().default(""),
-  timeout_ms: z.number().int().min(0).default(0),
-});
-const PtyStart = z.object({
-  type: z.literal("start"),
-  cols: z.number().int().min(1).max(1000),
-  rows: z.number().int().min(1).max(1000),
-  command: z
-    .string()
-    .max(64 * 1024)
-    .default(""),
-  envs: z.record(z.string(), z.string()).default({}),
-  cwd: z.string().default(""),
-  user: z.string().default(""),
-  pid: z.number().int().min(0).default(0),
-});
-const Base64 = z.base64();
-const ExecInput = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("stdin"), data: Base64.default(""), close: z.boolean().default(false) }),
-  z.object({ type: z.literal("kill") }),
-]);
-const PtyInput = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("input"), data: Base64 }),
-  z.object({
-    type: z.literal("resize"),
-    cols: z.number().int().min(1).max(1000),
-    rows: z.number().int().min(1).max(1000),
-  }),
-  z.object({ type: z.literal("kill") }),
-]);
 
 export interface SandboxStreamsDeps {
   db: Db;

@@ -9,7 +9,7 @@ import {
   type ProcessInfo,
   Signal,
 } from "@wrenn/proto";
-import { type ErrorCode, WrennError } from "@wrenn/shared";
+import { ERROR_CODE_BY_CONNECT_CODE, errorCodeForStatus, WrennError } from "@wrenn/shared";
 import { Agent as FetchAgent, fetch, type Response } from "undici";
 
 export interface EnvdClientOptions {
@@ -57,24 +57,10 @@ export interface ExecResult {
   error: string | undefined;
 }
 
-/** Connect codes envd answers with, mapped onto the registry. */
-const CODE_MAP: Partial<Record<Code, ErrorCode>> = {
-  [Code.InvalidArgument]: "invalid_argument",
-  [Code.NotFound]: "not_found",
-  [Code.AlreadyExists]: "already_exists",
-  [Code.PermissionDenied]: "permission_denied",
-  [Code.Unauthenticated]: "unauthenticated",
-  [Code.FailedPrecondition]: "failed_precondition",
-  [Code.ResourceExhausted]: "resource_exhausted",
-  [Code.DeadlineExceeded]: "deadline_exceeded",
-  [Code.Unavailable]: "unavailable",
-  [Code.Unimplemented]: "not_implemented",
-};
-
 export function envdErrorToWrenn(err: unknown, what: string): WrennError {
   if (err instanceof WrennError) return err;
   if (err instanceof ConnectError) {
-    return new WrennError(CODE_MAP[err.code] ?? "internal", `${what}: ${err.rawMessage}`, { cause: err });
+    return new WrennError(ERROR_CODE_BY_CONNECT_CODE[err.code], `${what}: ${err.rawMessage}`, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new WrennError("unavailable", `${what}: envd unreachable (${message})`, { cause: err });
@@ -194,18 +180,7 @@ export class EnvdClient {
     try {
       message = (JSON.parse(text) as { message?: string }).message ?? text;
     } catch {}
-    const code: ErrorCode =
-      res.status === 404
-        ? "not_found"
-        : res.status === 400
-          ? "invalid_argument"
-          : res.status === 401
-            ? "unauthenticated"
-            : res.status === 403
-              ? "permission_denied"
-              : res.status === 507 || res.status === 413
-                ? "resource_exhausted"
-                : "internal";
+    const code = errorCodeForStatus(res.status);
     throw new WrennError(code, `${what}: ${message || `HTTP ${res.status}`}`);
   }
 

@@ -1,12 +1,11 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { EntryType, FileType, type HostAgentService, SandboxState, TimeoutAction } from "@wrenn/proto";
-import { WrennError } from "@wrenn/shared";
+import { toConnectError, WrennError } from "@wrenn/shared";
 import type { ProcessStreamEvent, ProcessTarget } from "../envd-client/envd-client.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import type { SandboxRecord, SandboxStateName } from "../sandbox/sandbox-record.js";
 import type { TemplateRecord } from "../sandbox/template-store.js";
-import { toConnectError } from "./connect-errors.js";
 import { validateGuestPath } from "./guest-path.js";
 
 export interface HostAgentInfo {

@@ -1,0 +1,87 @@
+import { z } from "zod";
+import { TimestampSchema } from "./fields.js";
+
+/** Response shapes of /v1 teams, keys, hosts, templates, the audit log and channels. */
+
+export const TeamSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  is_admin: z.boolean(),
+  created_at: TimestampSchema,
+});
+export type TeamView = z.infer<typeof TeamSchema>;
+
+export const ApiKeySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string().describe("first characters of the key, for recognising it"),
+  created_at: TimestampSchema,
+  last_used_at: TimestampSchema.nullable(),
+  revoked_at: TimestampSchema.nullable(),
+});
+export type ApiKeyView = z.infer<typeof ApiKeySchema>;
+
+/** A new key: the secret is in this response only. */
+export const CreatedApiKeySchema = ApiKeySchema.extend({
+  key: z.string().describe("wrn_… (also accepted as e2b_… with the same secret)"),
+});
+export type CreatedApiKeyView = z.infer<typeof CreatedApiKeySchema>;
+
+const ResourcesSchema = z.object({ vcpus: z.number(), memory_mb: z.number(), disk_mb: z.number() });
+
+export const HostSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  shared: z.boolean(),
+  state: z.enum(["pending", "up", "unreachable"]),
+  url: z.string().nullable(),
+  agent_host_id: z.string().nullable(),
+  version: z.string().nullable(),
+  vmm: z.string().nullable(),
+  accel: z.string().nullable(),
+  capacity: ResourcesSchema,
+  allocated: ResourcesSchema,
+  sandbox_count: z.number().int(),
+  templates: z.array(z.string()),
+  last_seen_at: TimestampSchema.nullable(),
+  created_at: TimestampSchema,
+});
+export type HostView = z.infer<typeof HostSchema>;
+
+export const TemplateSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.enum(["base", "snapshot"]),
+  host_id: z.string().nullable(),
+  source_sandbox_id: z.string().nullable(),
+  base_template: z.string().nullable(),
+  vcpus: z.number().int().nullable(),
+  memory_mb: z.number().int().nullable(),
+  disk_mb: z.number().int().nullable(),
+  created_at: TimestampSchema,
+});
+export type TemplateView = z.infer<typeof TemplateSchema>;
+
+export const AuditLogSchema = z.object({
+  id: z.string(),
+  actor_type: z.enum(["user", "api_key", "host", "system"]),
+  actor_id: z.string().nullable(),
+  action: z.string(),
+  resource_type: z.string(),
+  resource_id: z.string().nullable(),
+  result: z.enum(["success", "failure"]),
+  error_code: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  created_at: TimestampSchema,
+});
+export type AuditLogView = z.infer<typeof AuditLogSchema>;
+
+export const ChannelSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  url: z.string(),
+  events: z.array(z.string()),
+  enabled: z.boolean(),
+  created_at: TimestampSchema,
+});
+export type ChannelView = z.infer<typeof ChannelSchema>;

@@ -1,0 +1,122 @@
+import { z } from "zod";
+import { ChannelSchema, HostSchema, TeamSchema } from "./account-views.js";
+import { TimestampSchema } from "./fields.js";
+
+/** Bodies and views of /v1 teams and members, hosts and agent registration, webhook channels, health. */
+
+export const TeamNameBodySchema = z.object({ name: z.string().min(1).max(128) });
+export type TeamNameBody = z.input<typeof TeamNameBodySchema>;
+
+/** A new team and its first API key (the key is in this response only). */
+export const CreatedTeamSchema = z.object({
+  team: TeamSchema,
+  api_key: z.object({ id: z.string(), key: z.string(), prefix: z.string() }),
+});
+
+export const MemberRoleSchema = z.enum(["owner", "admin", "member"]);
+
+export const MemberSchema = z.object({
+  user_id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role: MemberRoleSchema,
+  created_at: TimestampSchema,
+});
+export type MemberView = z.infer<typeof MemberSchema>;
+
+export const AddMemberBodySchema = z.object({
+  email: z.email(),
+  name: z.string().max(128).optional(),
+  role: MemberRoleSchema.default("member"),
+});
+export type AddMemberBody = z.input<typeof AddMemberBodySchema>;
+
+export const HostCreateBodySchema = z.object({
+  name: z.string().min(1).max(128),
+  shared: z.boolean().default(false).describe("offer it to every team (admin team only)"),
+});
+export type HostCreateBody = z.input<typeof HostCreateBodySchema>;
+
+/** A new host and its one-time registration token (shown once). */
+export const CreatedHostSchema = z.object({
+  host: HostSchema,
+  registration_token: z.string(),
+  expires_at: TimestampSchema,
+});
+
+const AgentUrlSchema = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), "must be an http:// (h2c) or https:// URL");
+
+export const HostRegisterBodySchema = z.object({
+  token: z.string().min(1).describe("the host's one-time registration token (wrnr_…)"),
+  url: AgentUrlSchema.describe("where the agent's RPC listener is reached"),
+  agent_token: z.string().min(16).describe("the bearer token the agent requires on every RPC"),
+});
+export type HostRegisterBody = z.input<typeof HostRegisterBodySchema>;
+
+/** A registered host and its long-lived credential (shown once). */
+export const RegisteredHostSchema = z.object({ host: HostSchema, credential: z.string() });
+
+export const HeartbeatSchema = z.object({ host_id: z.string(), last_seen_at: TimestampSchema });
+
+/** What a webhook channel can subscribe to. */
+export const WEBHOOK_EVENT_TYPES = [
+  "sandbox.created",
+  "sandbox.running",
+  "sandbox.paused",
+  "sandbox.resumed",
+  "sandbox.destroyed",
+  "sandbox.error",
+  "sandbox.missing",
+  "snapshot.created",
+  "snapshot.deleted",
+  "host.up",
+  "host.down",
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export const ChannelCreateBodySchema = z.object({
+  name: z.string().min(1).max(128),
+  url: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL"),
+  events: z
+    .array(z.enum(WEBHOOK_EVENT_TYPES))
+    .default([])
+    .describe("event types to deliver; empty means all"),
+});
+export type ChannelCreateBody = z.input<typeof ChannelCreateBodySchema>;
+
+/** A new channel and its signing secret (shown once). */
+export const CreatedChannelSchema = ChannelSchema.extend({ secret: z.string() });
+
+export const DeliverySchema = z.object({
+  id: z.string(),
+  event_id: z.string(),
+  event_type: z.string(),
+  status: z.enum(["pending", "delivered", "failed"]),
+  attempts: z.number().int(),
+  last_error: z.string().nullable(),
+  created_at: TimestampSchema,
+  delivered_at: TimestampSchema.nullable(),
+});
+export type DeliveryView = z.infer<typeof DeliverySchema>;
+
+/** `GET /health` (no key): version, database kind and each host's state. */
+export const HealthSchema = z.object({
+  status: z.literal("ok"),
+  version: z.string(),
+  database: z.enum(["postgres", "pglite"]),
+  hosts: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      state: z.string(),
+      last_seen_at: TimestampSchema.nullable(),
+    }),
+  ),
+});
+export type HealthView = z.infer<typeof HealthSchema>;
