@@ -33,6 +33,17 @@ export interface ConfigFallback {
   read(): Promise<Record<string, string | undefined>>;
 }
 
+let defaultFallback: ConfigFallback | undefined;
+
+/**
+ * The fallback every resolution without one of its own uses. Set once by the Node entry
+ * (`src/index.node.ts`, what `@wrenn/sdk` resolves to under Node) to the credentials file,
+ * so `Sandbox.create()` finds what `wrenn up` wrote, as it always has; browsers have none.
+ */
+export function setDefaultConfigFallback(fallback: ConfigFallback | undefined): void {
+  defaultFallback = fallback;
+}
+
 /** The process environment where there is one (Node, Deno, Bun), else nothing (browsers). */
 export function platformEnv(): Record<string, string | undefined> {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
@@ -46,7 +57,7 @@ export function platformEnv(): Record<string, string | undefined> {
 export async function resolveConnection(
   options: ConnectionOptions = {},
   env: Record<string, string | undefined> = platformEnv(),
-  fallback?: ConfigFallback,
+  fallback: ConfigFallback | undefined = defaultFallback,
 ): Promise<ResolvedConnection> {
   let apiUrl: [string, ConfigSource] | undefined = options.apiUrl
     ? [options.apiUrl, "options"]

@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { ApiClient } from "./api-client.js";
 import {
+  type ConfigFallback,
   type ConnectionOptions,
   type ResolvedConnection,
   resolveConnection as resolveFrom,
@@ -29,12 +30,13 @@ export function resolveConnection(
   options: ConnectionOptions = {},
   env: Record<string, string | undefined> = process.env,
 ): Promise<ResolvedConnection> {
+  return resolveFrom(options, env, credentialsFallback(env));
+}
+
+/** The credentials file as a fallback source of `WRENN_API_URL` / `WRENN_API_KEY`. */
+export function credentialsFallback(env: Record<string, string | undefined> = process.env): ConfigFallback {
   const file = credentialsPath(env);
-  return resolveFrom(options, env, {
-    source: "credentials-file",
-    where: file,
-    read: () => readCredentialsFile(file),
-  });
+  return { source: "credentials-file", where: file, read: () => readCredentialsFile(file) };
 }
 
 /** A client resolved as `resolveConnection` does; pass it as `client` to `Sandbox`, `Snapshot`, `ApiKeys`. */

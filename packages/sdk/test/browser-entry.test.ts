@@ -61,10 +61,28 @@ describe("the @wrenn/sdk main entry in a browser", () => {
     expect(ties.join("\n")).toMatch(/node:(os|path|fs)/);
   }, 60_000);
 
-  it("keeps the main entry's package export free of the Node entry", () => {
+  it("keeps the main entry's browser export free of the Node entry", () => {
     const pkg = JSON.parse(readFileSync(join(SDK_DIR, "package.json"), "utf8")) as {
-      exports: Record<string, string>;
+      exports: Record<string, unknown>;
     };
-    expect(pkg.exports).toEqual({ ".": "./src/index.ts", "./node": "./src/node.ts" });
+    expect(pkg.exports).toEqual({
+      ".": { browser: "./src/index.ts", node: "./src/index.node.ts", default: "./src/index.ts" },
+      "./node": "./src/node.ts",
+    });
   });
+
+  it("resolves `@wrenn/sdk` to the browser-safe entry when bundled for a browser", async () => {
+    const result = await build({
+      stdin: { contents: 'export { Sandbox } from "@wrenn/sdk";', resolveDir: REPO_DIR, loader: "ts" },
+      bundle: true,
+      platform: "browser",
+      format: "esm",
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+    });
+    const inputs = Object.keys(result.metafile?.inputs ?? {}).join("\n");
+    expect(inputs).toContain("packages/sdk/src/index.ts");
+    expect(inputs).not.toContain("index.node.ts");
+  }, 60_000);
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -107,6 +108,33 @@ describe("resolveConnection (the browser-safe entry)", () => {
     } finally {
       if (before === undefined) delete process.env.WRENN_API_URL;
       else process.env.WRENN_API_URL = before;
+    }
+  });
+});
+
+describe("`@wrenn/sdk` under Node", () => {
+  it("finds the credentials file `wrenn up` wrote, with no options and no env", () => {
+    const dir = mkdtempSync(join(tmpdir(), "wrenn-sdk-node-entry-"));
+    try {
+      writeFileSync(
+        join(dir, "credentials.env"),
+        "WRENN_API_URL=http://file.example:9/\nWRENN_API_KEY=wrn_fromfile\n",
+      );
+      // A child process: the Node entry sets the process's default fallback once, on import.
+      const script =
+        'import { resolveConnection } from "@wrenn/sdk"; const c = await resolveConnection(); console.log(JSON.stringify(c));';
+      const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        env: { PATH: process.env.PATH ?? "", WRENN_DIR: dir },
+        encoding: "utf8",
+        cwd: join(import.meta.dirname, ".."),
+      });
+      expect(JSON.parse(out)).toMatchObject({
+        apiUrl: "http://file.example:9",
+        apiKey: "wrn_fromfile",
+        source: { apiUrl: "credentials-file", apiKey: "credentials-file" },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,0 +1,12 @@
+/**
+ * What `@wrenn/sdk` resolves to under Node (the `node` export condition): the same API as
+ * the browser-safe `index.ts`, with the credentials file that `wrenn up` writes as the last
+ * source of the API URL and key. A re-export of the whole entry (`export *`) on purpose:
+ * two hand-kept export lists would drift.
+ */
+import { setDefaultConfigFallback } from "./config.js";
+import { credentialsFallback } from "./node.js";
+
+setDefaultConfigFallback(credentialsFallback());
+
+export * from "./index.js";
