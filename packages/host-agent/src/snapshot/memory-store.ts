@@ -8,11 +8,25 @@
  *   <id>.hdr  the header (memory-header.ts) mapping all of guest memory onto builds.
  * The header is written last: a snapshot exists exactly when its header does.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { type FileHandle, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { WrennError } from "@wrenn/shared";
-import { isZeroPage, PAGE_SIZE, type PageRun } from "./guest-memory.js";
+import { PAGE_SIZE, type PageRun } from "./guest-memory.js";
+import {
+  BuildFiles,
+  checkSnapshotId,
+  corrupt,
+  fsyncFile,
+  IO_CHUNK,
+  injectedRanges,
+  newSnapshotId,
+  readPages,
+  type SnapshotId,
+  storageError,
+  verifyBuild,
+  writeBlocks,
+} from "./memory-files.js";
 import {
   BLOCK_SIZE,
   HEADER_VERSION,
@@ -32,7 +46,7 @@ import {
   zeroMapping,
 } from "./memory-mapping.js";
 
-export type SnapshotId = BuildId;
+export type { SnapshotId };
 
 /** What a VMM must put back on restore: the base file it maps lazily, and the pages on top. */
 export interface RestorePlan {
@@ -72,24 +86,6 @@ export interface MemoryStoreOptions {
   maxDiffChain: number;
 }
 
-const ID_RE = /^[0-9a-f]{32}$/;
-const WRITE_CHUNK = 1024 * 1024;
-
-/** Maps file-system failures to the registry's codes (a full disk is resource_exhausted). */
-function storageError(what: string, err: unknown): WrennError {
-  if (err instanceof WrennError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === "ENOSPC" || code === "EDQUOT") {
-    return new WrennError("resource_exhausted", `${what}: no space left for the snapshot`, { cause: err });
-  }
-  return new WrennError("internal", `${what}: ${(err as Error).message}`, { cause: err });
-}
-
-function corrupt(id: string, err: unknown): WrennError {
-  const why = err instanceof Error ? err.message : String(err);
-  return new WrennError("snapshot_corrupt", `memory snapshot ${id} is unusable: ${why}`, { cause: err });
-}
-
 export class MemorySnapshotStore {
   constructor(
     readonly dir: string,
@@ -97,15 +93,15 @@ export class MemorySnapshotStore {
   ) {}
 
   dataPath(id: BuildId): string {
-    return join(this.dir, `${checkId(id)}.mem`);
+    return join(this.dir, `${checkSnapshotId(id)}.mem`);
   }
 
   deviceStatePath(id: SnapshotId): string {
-    return join(this.dir, `${checkId(id)}.dev`);
+    return join(this.dir, `${checkSnapshotId(id)}.dev`);
   }
 
   headerPath(id: SnapshotId): string {
-    return join(this.dir, `${checkId(id)}.hdr`);
+    return join(this.dir, `${checkSnapshotId(id)}.hdr`);
   }
 
   /** Reads and verifies a header (checksum, mapping invariants); snapshot_corrupt or not_found otherwise. */
@@ -142,7 +138,7 @@ export class MemorySnapshotStore {
         `memory size ${input.memorySize} differs from the parent snapshot's ${parent.memorySize}`,
       );
     }
-    const id = newId();
+    const id = newSnapshotId();
     const created: string[] = [];
     try {
       const dataFile = this.dataPath(id);
@@ -195,7 +191,7 @@ export class MemorySnapshotStore {
 
   /** Drops the pages of `runs` that still hold what `parent` has there; splits runs around them. */
   private async *changedPages(runs: AsyncIterable<PageRun>, parent: MemoryHeader): AsyncGenerator<PageRun> {
-    const files = new Map<BuildId, FileHandle>();
+    const files = new BuildFiles((b) => this.dataPath(b));
     try {
       for await (const run of runs) {
         const offset = run.index * PAGE_SIZE;
@@ -216,7 +212,7 @@ export class MemorySnapshotStore {
         }
       }
     } finally {
-      await Promise.all([...files.values()].map((f) => f.close()));
+      await files.close();
     }
   }
 
@@ -225,7 +221,7 @@ export class MemorySnapshotStore {
     header: MemoryHeader,
     offset: number,
     length: number,
-    files: Map<BuildId, FileHandle>,
+    files: BuildFiles,
   ): Promise<Buffer> {
     const out = Buffer.alloc(length);
     let done = 0;
@@ -233,13 +229,9 @@ export class MemorySnapshotStore {
       const at = resolveOffset(header.ranges, offset + done);
       const n = Math.min(at.runLength, length - done);
       if (at.buildId !== ZERO_BUILD) {
-        let file = files.get(at.buildId);
-        if (!file) {
-          file = await open(this.dataPath(at.buildId), "r").catch((err: unknown) => {
-            throw corrupt(header.buildId, err);
-          });
-          files.set(at.buildId, file);
-        }
+        const file = await files.get(at.buildId).catch((err: unknown) => {
+          throw corrupt(header.buildId, err);
+        });
         await file.read(out, done, n, at.buildOffset);
       }
       done += n;
@@ -270,23 +262,16 @@ export class MemorySnapshotStore {
     const ranges: MemoryRange[] = [];
     let at = 0;
     try {
-      const sources = new Map<BuildId, FileHandle>();
+      const sources = new BuildFiles((b) => this.dataPath(b));
       try {
         for (const r of header.ranges) {
           if (r.buildId === ZERO_BUILD || r.buildId === header.baseBuildId) {
             ranges.push(r);
             continue;
           }
-          let src = sources.get(r.buildId);
-          if (!src) {
-            src = await open(this.dataPath(r.buildId), "r");
-            sources.set(r.buildId, src);
-          }
-          for (let done = 0; done < r.length; done += WRITE_CHUNK) {
-            const len = Math.min(WRITE_CHUNK, r.length - done);
-            const buf = Buffer.allocUnsafe(len);
-            const { bytesRead } = await src.read(buf, 0, len, r.buildOffset + done);
-            if (bytesRead !== len) throw corrupt(r.buildId, new Error("data file is truncated"));
+          for (let done = 0; done < r.length; done += IO_CHUNK) {
+            const len = Math.min(IO_CHUNK, r.length - done);
+            const buf = await sources.read(r.buildId, r.buildOffset + done, len);
             await out.write(buf, 0, len, at + done);
             hash.update(buf);
           }
@@ -294,7 +279,7 @@ export class MemorySnapshotStore {
           at += r.length;
         }
       } finally {
-        await Promise.all([...sources.values()].map((f) => f.close()));
+        await sources.close();
       }
       await out.sync();
     } finally {
@@ -331,7 +316,7 @@ export class MemorySnapshotStore {
     }
     for (const build of header.builds) {
       if (build.buildId === header.baseBuildId) continue;
-      await this.verifyBuild(id, build.buildId, build.fileSize, build.sha256);
+      await verifyBuild(id, this.dataPath(build.buildId), build);
     }
     const injected = injectedRanges(header, baseHeader);
     const injectedBytes = injected.reduce((n, r) => n + r.length, 0);
@@ -340,64 +325,8 @@ export class MemorySnapshotStore {
       baseFile,
       deviceStateFile,
       injectedBytes,
-      pages: () => this.readInjected(injected),
+      pages: () => readPages(injected, (b) => this.dataPath(b)),
     };
-  }
-
-  private async verifyBuild(id: SnapshotId, buildId: BuildId, size: number, sha256: string): Promise<void> {
-    const path = this.dataPath(buildId);
-    let file: FileHandle;
-    try {
-      file = await open(path, "r");
-    } catch (err) {
-      throw corrupt(id, new Error(`memory file ${buildId} is missing (${(err as Error).message})`));
-    }
-    try {
-      const info = await file.stat();
-      if (info.size !== size) {
-        throw corrupt(id, new Error(`memory file ${buildId} is ${info.size} bytes, expected ${size}`));
-      }
-      const hash = createHash("sha256");
-      const buf = Buffer.allocUnsafe(WRITE_CHUNK);
-      for (let at = 0; at < size; at += WRITE_CHUNK) {
-        const { bytesRead } = await file.read(buf, 0, Math.min(WRITE_CHUNK, size - at), at);
-        hash.update(buf.subarray(0, bytesRead));
-      }
-      if (hash.digest("hex") !== sha256)
-        throw corrupt(id, new Error(`memory file ${buildId} fails its checksum`));
-    } finally {
-      await file.close();
-    }
-  }
-
-  private async *readInjected(
-    ranges: readonly MemoryRange[],
-  ): AsyncGenerator<{ offset: number; data: Buffer | undefined }> {
-    const files = new Map<BuildId, FileHandle>();
-    try {
-      for (const r of ranges) {
-        if (r.buildId === ZERO_BUILD) {
-          for (let at = 0; at < r.length; at += PAGE_SIZE) yield { offset: r.offset + at, data: undefined };
-          continue;
-        }
-        let file = files.get(r.buildId);
-        if (!file) {
-          file = await open(this.dataPath(r.buildId), "r");
-          files.set(r.buildId, file);
-        }
-        for (let done = 0; done < r.length; done += WRITE_CHUNK) {
-          const len = Math.min(WRITE_CHUNK, r.length - done);
-          const buf = Buffer.allocUnsafe(len);
-          const { bytesRead } = await file.read(buf, 0, len, r.buildOffset + done);
-          if (bytesRead !== len) throw corrupt(r.buildId, new Error("data file is truncated"));
-          for (let at = 0; at < len; at += PAGE_SIZE) {
-            yield { offset: r.offset + done + at, data: buf.subarray(at, at + PAGE_SIZE) };
-          }
-        }
-      }
-    } finally {
-      await Promise.all([...files.values()].map((f) => f.close()));
-    }
   }
 
   /** Builds, device states and headers reachable from the given snapshots. */
@@ -425,98 +354,4 @@ export class MemorySnapshotStore {
     }
     return removed;
   }
-}
-
-/**
- * The ranges a restore must write into guest memory on top of the mapped base: everything
- * a diff build holds, and zero ranges where the base file has data.
- */
-export function injectedRanges(header: MemoryHeader, baseHeader: MemoryHeader): MemoryRange[] {
-  const baseData = baseHeader.ranges.filter((r) => r.buildId !== ZERO_BUILD);
-  const out: MemoryRange[] = [];
-  for (const r of header.ranges) {
-    if (r.buildId === header.baseBuildId) continue;
-    if (r.buildId !== ZERO_BUILD) {
-      out.push(r);
-      continue;
-    }
-    for (const b of baseData) {
-      const start = Math.max(r.offset, b.offset);
-      const end = Math.min(r.offset + r.length, b.offset + b.length);
-      if (start < end) out.push({ offset: start, length: end - start, buildId: ZERO_BUILD, buildOffset: 0 });
-    }
-  }
-  return out.sort((x, y) => x.offset - y.offset);
-}
-
-/**
- * Writes the pages of `runs` to `path`: at their guest offsets in a sparse file of
- * `flatSize` bytes, or packed one after another. Zero pages are not stored; they map to
- * ZERO_BUILD. Returns the diff ranges, the file's size and its checksum (over the stored
- * blocks in guest order, which for a packed file is the whole file).
- */
-async function writeBlocks(
-  path: string,
-  buildId: BuildId,
-  runs: AsyncIterable<PageRun>,
-  flatSize: number | undefined,
-): Promise<{ ranges: MemoryRange[]; fileSize: number; sha256: string; bytesWritten: number }> {
-  const file = await open(path, "wx", 0o600);
-  const hash = createHash("sha256");
-  const ranges: MemoryRange[] = [];
-  let packedAt = 0;
-  let bytesWritten = 0;
-  try {
-    if (flatSize !== undefined) await file.truncate(flatSize);
-    for await (const run of runs) {
-      const pages = run.data.length / PAGE_SIZE;
-      let i = 0;
-      while (i < pages) {
-        const zero = isZeroPage(run.data, i * PAGE_SIZE);
-        let n = 1;
-        while (i + n < pages && isZeroPage(run.data, (i + n) * PAGE_SIZE) === zero) n++;
-        const offset = (run.index + i) * PAGE_SIZE;
-        const length = n * PAGE_SIZE;
-        if (zero) {
-          ranges.push({ offset, length, buildId: ZERO_BUILD, buildOffset: 0 });
-        } else {
-          const chunk = run.data.subarray(i * PAGE_SIZE, (i + n) * PAGE_SIZE);
-          const at = flatSize !== undefined ? offset : packedAt;
-          await file.write(chunk, 0, chunk.length, at);
-          hash.update(chunk);
-          ranges.push({ offset, length, buildId, buildOffset: at });
-          packedAt += length;
-          bytesWritten += length;
-        }
-        i += n;
-      }
-    }
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  return {
-    ranges: coalesce(ranges),
-    fileSize: flatSize ?? packedAt,
-    sha256: hash.digest("hex"),
-    bytesWritten,
-  };
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const file = await open(path, "r+");
-  try {
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-}
-
-function newId(): SnapshotId {
-  return randomBytes(16).toString("hex");
-}
-
-function checkId(id: string): string {
-  if (!ID_RE.test(id)) throw new WrennError("invalid_argument", `"${id}" is not a snapshot id`);
-  return id;
 }
