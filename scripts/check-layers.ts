@@ -10,8 +10,9 @@ export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   proto: [],
   shared: [],
   envd: ["proto", "shared"],
-  "host-agent": ["proto", "shared"],
-  "control-plane": ["proto", "shared"],
+  "guest-client": ["proto", "shared"],
+  "host-agent": ["proto", "shared", "guest-client"],
+  "control-plane": ["proto", "shared", "guest-client"],
   sdk: ["shared"],
   cli: ["sdk", "shared"],
 };

@@ -1,8 +1,9 @@
 /**
  * Real microVMs, in one run: cold boot to envd ready through the host agent beside a bare
  * QEMU boot of the same kernel and initramfs to the first line its init prints (the floor),
- * and a command's round trip through the agent's Exec and through the control plane's
- * `/v1/sandboxes/{id}/exec` beside envd's Process.Start direct, interleaved in one loop.
+ * and a command's round trip through the control plane's `/v1/sandboxes/{id}/exec` and
+ * through the agent's traffic listener (envd's protocol, the hop /v1 takes) beside envd's
+ * Process.Start direct, interleaved in one loop.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -14,6 +15,7 @@ import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
 import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
 import { Process } from "@wrenn/proto";
 import { createSilentLogger } from "@wrenn/shared";
+import { guestThroughTraffic } from "../../tests/e2e/agent-fixture.js";
 import { agentClient } from "../lib/agent-client.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
@@ -128,8 +130,10 @@ export async function run(ctx: SuiteContext): Promise<void> {
         Process,
         createConnectTransport({ baseUrl: `http://${record.hostIp}:49983`, httpVersion: "1.1" }),
       );
+      const { trafficPort } = await client.ping({});
+      const hop = guestThroughTraffic(trafficPort, token, id, record.envdAccessToken);
       const direct: number[] = [];
-      const viaAgent: number[] = [];
+      const viaHop: number[] = [];
       const viaApi: number[] = [];
       for (let i = 0; i < EXEC_RUNS; i++) {
         direct.push(
@@ -141,9 +145,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
             }
           }),
         );
-        viaAgent.push(
-          await timeMs(() => client.exec({ sandboxId: id, process: { command: "exec /bin/echo hi" } })),
-        );
+        viaHop.push(await timeMs(() => hop.exec({ command: "exec /bin/echo hi" })));
         viaApi.push(
           await timeMs(async () => {
             const r = await api("POST", `/v1/sandboxes/${id}/exec`, { command: "exec /bin/echo hi" });
@@ -155,7 +157,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       }
       // All run the same `bash -l -c "exec /bin/echo hi"`, so each ratio is that path's overhead.
       ctx.measurements.record("echo via envd Process.Start, direct", "ms", direct);
-      ctx.measurements.record("echo via agent Exec", "ms", viaAgent, {
+      ctx.measurements.record("echo via the agent's traffic listener (envd protocol)", "ms", viaHop, {
         baseline: "echo via envd Process.Start, direct",
       });
       ctx.measurements.record("echo via /v1 exec (control plane)", "ms", viaApi, {

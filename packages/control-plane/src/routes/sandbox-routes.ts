@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { EntryType } from "@wrenn/proto";
+import { FileType } from "@wrenn/proto";
 import { z } from "zod";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
@@ -41,11 +41,11 @@ function encodeOutput(bytes: Uint8Array): { data: string; encoding: "utf8" | "ba
   }
 }
 
-const ENTRY_TYPE: Record<EntryType, string> = {
-  [EntryType.UNSPECIFIED]: "unknown",
-  [EntryType.FILE]: "file",
-  [EntryType.DIRECTORY]: "directory",
-  [EntryType.SYMLINK]: "symlink",
+const ENTRY_TYPE: Record<FileType, string> = {
+  [FileType.UNSPECIFIED]: "unknown",
+  [FileType.FILE]: "file",
+  [FileType.DIRECTORY]: "directory",
+  [FileType.SYMLINK]: "symlink",
 };
 
 /** `metadata=a%3D1%26b%3D2`: a URL-encoded query string of key=value pairs. */

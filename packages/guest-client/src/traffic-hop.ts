@@ -1,0 +1,37 @@
+/**
+ * The host agent's traffic hop: an authenticated HTTP listener on each host (its port is
+ * in the agent's Ping) that forwards a request to one port of one running sandbox. The
+ * control plane's proxy, its `/v1` guest operations and the tests all reach envd this way.
+ */
+
+/** The hop's credential: the host token, in a header of its own so `authorization` passes through. */
+export const AGENT_TOKEN_HEADER = "wrenn-agent-token";
+export const SANDBOX_ID_HEADER = "e2b-sandbox-id";
+export const SANDBOX_PORT_HEADER = "e2b-sandbox-port";
+/** envd's port in every guest. */
+export const ENVD_PORT = 49983;
+/**
+ * The exact registry code of a refusal the hop itself answers (beside its e2b-shaped body),
+ * and of every Wrenn RPC error.
+ */
+export const WRENN_ERROR_CODE_HEADER = "wrenn-error-code";
+
+export interface TrafficHopTarget {
+  /** The agent's traffic listener, e.g. `http://10.0.0.5:5017`. */
+  trafficUrl: string;
+  /** The host token. */
+  hostToken: string;
+  sandboxId: string;
+  /** The sandbox's envd access token (sent as `x-access-token`). */
+  accessToken: string;
+}
+
+/** The headers that take a request through the hop to a sandbox's envd. */
+export function trafficHopHeaders(target: Omit<TrafficHopTarget, "trafficUrl">): Record<string, string> {
+  return {
+    [AGENT_TOKEN_HEADER]: target.hostToken,
+    [SANDBOX_ID_HEADER]: target.sandboxId,
+    [SANDBOX_PORT_HEADER]: String(ENVD_PORT),
+    ...(target.accessToken ? { "x-access-token": target.accessToken } : {}),
+  };
+}
