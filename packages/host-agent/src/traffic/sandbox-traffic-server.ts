@@ -111,7 +111,11 @@ export async function startSandboxTrafficServer(
     }
     const address = await options.sandboxAddress(sandboxId);
     if (!address) return notFound(sandboxId);
-    options.touch?.(sandboxId);
+    try {
+      options.touch?.(sandboxId);
+    } catch {
+      // Gone since it was routed: the relay finds out and answers for it.
+    }
     return { ok: true, sandboxId, address, port };
   }
 
@@ -145,9 +149,12 @@ export async function startSandboxTrafficServer(
     // can read, when the bytes relayed so far end between two messages; else it is reset.
     let upstream: IncomingMessage | undefined;
     let boundary: EnvelopeBoundary | undefined;
+    let cutting = false;
     const forget = exchanges.add(routed.sandboxId, {
       address: routed.address,
       cut: (reason) => {
+        if (cutting) return;
+        cutting = true;
         if (upstream && boundary?.atBoundary() && !res.writableEnded) {
           const from = upstream;
           from.unpipe(res);
