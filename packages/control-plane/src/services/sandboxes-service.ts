@@ -7,13 +7,13 @@ import type { Principal } from "../auth/principal.js";
 import type { HostRow, SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
-import type { Resources } from "../scheduler/placement.js";
 import { type Cursor, decodeCursor } from "../validation.js";
 import { endpointOf } from "./host-endpoint.js";
 import { auditSandbox, type SandboxAction } from "./sandbox-audit.js";
 import { forkSandbox } from "./sandbox-fork.js";
 import { type ExecResult, type OpenGuest, type ProcessInput, SandboxGuest } from "./sandbox-guest.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
+import { resourcesFor } from "./sandbox-resources.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 export type { ExecResult, ProcessInput };
@@ -143,31 +143,6 @@ export class SandboxesService {
       .executeTakeFirst();
   }
 
-  private resourcesFor(input: CreateSandboxInput, snapshot: TemplateRow | undefined): Resources {
-    const { config } = this.deps;
-    if (!snapshot) {
-      return {
-        vcpus: input.vcpus ?? config.defaultVcpus,
-        memoryMiB: input.memoryMiB ?? config.defaultMemoryMiB,
-        diskMiB: input.diskMiB ?? config.defaultDiskMiB,
-      };
-    }
-    const fixed = {
-      vcpus: snapshot.vcpus ?? config.defaultVcpus,
-      memoryMiB: snapshot.memory_mib ?? config.defaultMemoryMiB,
-    };
-    if (input.vcpus !== undefined && input.vcpus !== fixed.vcpus) {
-      throw new WrennError("invalid_argument", `vcpus: snapshot ${snapshot.name} has ${fixed.vcpus} vCPUs`);
-    }
-    if (input.memoryMiB !== undefined && input.memoryMiB !== fixed.memoryMiB) {
-      throw new WrennError(
-        "invalid_argument",
-        `memory_mb: snapshot ${snapshot.name} has ${fixed.memoryMiB} MiB`,
-      );
-    }
-    return { ...fixed, diskMiB: snapshot.disk_mib ?? input.diskMiB ?? config.defaultDiskMiB };
-  }
-
   async create(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
     const { audit } = this.deps;
     return audit.track(
@@ -192,7 +167,7 @@ export class SandboxesService {
       );
     }
     const snapshot = await this.findSnapshot(principal.teamId, input.template);
-    const resources = this.resourcesFor(input, snapshot);
+    const resources = resourcesFor(this.deps.config, input, snapshot);
     const timeoutSec = input.timeoutSec ?? config.defaultTimeoutSec;
     const id = newSandboxId();
     const envdAccessToken = randomBytes(24).toString("hex");
