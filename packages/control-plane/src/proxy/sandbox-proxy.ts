@@ -1,19 +1,11 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { AGENT_TOKEN_HEADER, SANDBOX_ID_HEADER, SANDBOX_PORT_HEADER } from "@wrenn/guest-client";
 import type { Logger } from "@wrenn/shared";
 import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
-import {
-  type BadProxyTarget,
-  type ProxyTarget,
-  parseProxyTarget,
-  SANDBOX_ID_HEADER,
-  SANDBOX_PORT_HEADER,
-} from "./proxy-target.js";
+import { type BadProxyTarget, type ProxyTarget, parseProxyTarget } from "./proxy-target.js";
 import type { SandboxAddress } from "./sandbox-address.js";
-
-/** The hop credential the agent's traffic listener checks (its host token). */
-export const AGENT_TOKEN_HEADER = "wrenn-agent-token";
 
 export interface SandboxProxyOptions {
   logger: Logger;
