@@ -42,7 +42,7 @@ describe("guest client through the traffic hop", () => {
 
   beforeAll(async () => {
     envd = await startEnvd({ host: GUEST_ADDRESS, port: 49983 });
-    const init = await fetch(`${envd.url}/init`, {
+    const init = await fetch(`http://${GUEST_ADDRESS}:49983/init`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ accessToken: ACCESS_TOKEN, envVars: {}, timestamp: new Date().toISOString() }),
