@@ -11,8 +11,9 @@ export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   api: ["shared"],
   shared: [],
   envd: ["proto", "shared"],
-  "host-agent": ["proto", "shared"],
-  "control-plane": ["api", "proto", "shared"],
+  "guest-client": ["proto", "shared"],
+  "host-agent": ["proto", "shared", "guest-client"],
+  "control-plane": ["api", "proto", "shared", "guest-client"],
   sdk: ["api", "shared"],
   cli: ["sdk", "shared"],
 };

@@ -8,8 +8,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import type { GuestClient } from "@wrenn/guest-client";
 import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
 import { createSilentLogger } from "@wrenn/shared";
+import { guestThroughTraffic } from "../../tests/e2e/agent-fixture.js";
 import { agentClient } from "../lib/agent-client.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
@@ -21,10 +23,11 @@ const FORK_RUNS = 10;
 const FORK_COUNT = 10;
 const MIB = 1024 * 1024;
 
-type AgentClient = ReturnType<typeof agentClient>;
+/** A sandbox's envd through the agent's traffic listener. */
+type GuestOf = (sandboxId: string) => GuestClient;
 
-async function firstExec(client: AgentClient, sandboxId: string): Promise<void> {
-  const res = await client.exec({ sandboxId, process: { command: "true" } });
+async function firstExec(guestOf: GuestOf, sandboxId: string): Promise<void> {
+  const res = await guestOf(sandboxId).exec({ command: "true" });
   if (res.exitCode !== 0) throw new Error(`exec in ${sandboxId} failed: ${res.exitCode}`);
 }
 
@@ -53,6 +56,9 @@ export async function run(ctx: SuiteContext): Promise<void> {
     createSilentLogger(),
   );
   const client = agentClient(agent.port, token);
+  const { trafficPort } = await client.ping({});
+  const guestOf: GuestOf = (id) =>
+    guestThroughTraffic(trafficPort, token, id, agent.manager.get(id).envdAccessToken);
 
   try {
     const cold: number[] = [];
@@ -68,12 +74,12 @@ export async function run(ctx: SuiteContext): Promise<void> {
       cold.push(
         await timeMs(async () => {
           id = (await client.createSandbox({ template: "base", timeoutSec: 3600 })).sandbox?.sandboxId ?? "";
-          await firstExec(client, id);
+          await firstExec(guestOf, id);
         }),
       );
       await new Promise((r) => setTimeout(r, 1000));
       coldPss.push(memoryOf(agent.manager.vmmPid(id) ?? 0).pss);
-      let r: Awaited<ReturnType<AgentClient["pauseSandbox"]>> | undefined;
+      let r: Awaited<ReturnType<typeof client.pauseSandbox>> | undefined;
       pauseFull.push(
         await timeMs(async () => {
           r = await client.pauseSandbox({ sandboxId: id });
@@ -83,7 +89,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       resume.push(
         await timeMs(async () => {
           await client.resumeSandbox({ sandboxId: id });
-          await firstExec(client, id);
+          await firstExec(guestOf, id);
         }),
       );
       pauseIdle.push(
@@ -93,10 +99,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       );
       written.idle.push(Number(r?.memoryBytesWritten ?? 0) / MIB);
       await client.resumeSandbox({ sandboxId: id });
-      await client.exec({
-        sandboxId: id,
-        process: { command: "head -c 104857600 /dev/urandom > /dev/shm/dirty" },
-      });
+      await guestOf(id).exec({ command: "head -c 104857600 /dev/urandom > /dev/shm/dirty" });
       pauseDirty.push(
         await timeMs(async () => {
           r = await client.pauseSandbox({ sandboxId: id });
@@ -106,7 +109,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       resumeDirty.push(
         await timeMs(async () => {
           await client.resumeSandbox({ sandboxId: id });
-          await firstExec(client, id);
+          await firstExec(guestOf, id);
         }),
       );
       await client.destroySandbox({ sandboxId: id });
@@ -150,7 +153,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
             resources: { memoryMib: sizes[k] },
           })
         ).sandbox?.sandboxId ?? "";
-      await firstExec(client, ids[k]);
+      await firstExec(guestOf, ids[k]);
       await client.pauseSandbox({ sandboxId: ids[k] });
     }
     const sized = {
@@ -162,7 +165,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
         sized[k].resume.push(
           await timeMs(async () => {
             await client.resumeSandbox({ sandboxId: ids[k] });
-            await firstExec(client, ids[k]);
+            await firstExec(guestOf, ids[k]);
           }),
         );
         sized[k].pause.push(
@@ -194,7 +197,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
           const id = (await client.createSandbox({ snapshot: "bench-template", timeoutSec: 3600 })).sandbox
             ?.sandboxId;
           clones.push(id ?? "");
-          await firstExec(client, id ?? "");
+          await firstExec(guestOf, id ?? "");
         }),
       );
     }
@@ -219,7 +222,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
         await timeMs(async () => {
           const res = await client.forkSandbox({ sandboxId: sourceId, count: FORK_COUNT });
           ids = res.sandboxes.map((s) => s.sandboxId);
-          await Promise.all(ids.map((id) => firstExec(client, id)));
+          await Promise.all(ids.map((id) => firstExec(guestOf, id)));
         }),
       );
       ctx.log(`fork ${i + 1}/${FORK_RUNS}: ${forks.at(-1)?.toFixed(0)} ms`);

@@ -1,7 +1,9 @@
 /**
  * Real microVMs, in one run: cold boot to envd ready through the host agent beside a bare
  * QEMU boot of the same kernel and initramfs to the first line its init prints (the floor),
- * and a command's round trip through the agent's Exec beside envd's Process.Start direct.
+ * and a command's round trip through the control plane's `/v1/sandboxes/{id}/exec` and
+ * through the agent's traffic listener (envd's protocol, the hop /v1 takes) beside envd's
+ * Process.Start direct, interleaved in one loop.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -9,17 +11,19 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
 import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
 import { Process } from "@wrenn/proto";
 import { createSilentLogger } from "@wrenn/shared";
+import { guestThroughTraffic } from "../../tests/e2e/agent-fixture.js";
 import { agentClient } from "../lib/agent-client.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
 export const name = "vm";
 
-const BOOTS = 5;
-const EXEC_RUNS = 30;
+const BOOTS = Number(process.env.WRENN_BENCH_BOOTS || 5);
+const EXEC_RUNS = Number(process.env.WRENN_BENCH_EXEC_RUNS || 30);
 
 function tscKhz(cpuinfo: string): number {
   return Math.round(Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1] ?? "0") * 1000);
@@ -92,35 +96,77 @@ export async function run(ctx: SuiteContext): Promise<void> {
       baseline: "bare QEMU boot to first line from init (floor)",
     });
 
-    const { sandbox } = await client.createSandbox({ template: "base" });
-    const id = sandbox?.sandboxId ?? "";
-    const record = agent.manager.get(id);
-    const envd = createClient(
-      Process,
-      createConnectTransport({ baseUrl: `http://${record.hostIp}:49983`, httpVersion: "1.1" }),
-    );
-    const direct: number[] = [];
-    const viaAgent: number[] = [];
-    for (let i = 0; i < EXEC_RUNS; i++) {
-      direct.push(
-        await timeMs(async () => {
-          for await (const _ of envd.start(
-            { process: { cmd: "/bin/bash", args: ["-l", "-c", "exec /bin/echo hi"] } },
-            { headers: { "x-access-token": record.envdAccessToken } },
-          )) {
-          }
-        }),
-      );
-      viaAgent.push(
-        await timeMs(() => client.exec({ sandboxId: id, process: { command: "exec /bin/echo hi" } })),
-      );
-    }
-    // Both run the same `bash -l -c "exec /bin/echo hi"`, so the ratio is the agent's overhead.
-    ctx.measurements.record("echo via envd Process.Start, direct", "ms", direct);
-    ctx.measurements.record("echo via agent Exec", "ms", viaAgent, {
-      baseline: "echo via envd Process.Start, direct",
+    // A control plane with this agent as its host, so /v1 exec takes its real path.
+    const cp = await createControlPlane({
+      config: { port: 0, pgliteDir: "memory", heartbeatIntervalMs: 1000, reconcileIntervalMs: 2000 },
+      logger: createSilentLogger(),
     });
-    await client.destroySandbox({ sandboxId: id });
+    await cp.start();
+    try {
+      const key = (await bootstrapAdminTeam(cp.context)).apiKey.value;
+      const api = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${cp.url}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${key}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await res.text();
+        return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+      };
+      const host = await api("POST", "/v1/hosts", { name: "bench", shared: true });
+      await api("POST", "/v1/hosts/register", {
+        token: host.body.registration_token,
+        url: `http://127.0.0.1:${agent.port}`,
+        agent_token: token,
+      });
+      const created = await api("POST", "/v1/sandboxes", { template: "base", timeout_sec: 3600 });
+      if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`);
+      const id = String(created.body.id);
+      const record = agent.manager.get(id);
+      const envd = createClient(
+        Process,
+        createConnectTransport({ baseUrl: `http://${record.hostIp}:49983`, httpVersion: "1.1" }),
+      );
+      const { trafficPort } = await client.ping({});
+      const hop = guestThroughTraffic(trafficPort, token, id, record.envdAccessToken);
+      const direct: number[] = [];
+      const viaHop: number[] = [];
+      const viaApi: number[] = [];
+      for (let i = 0; i < EXEC_RUNS; i++) {
+        direct.push(
+          await timeMs(async () => {
+            for await (const _ of envd.start(
+              { process: { cmd: "/bin/bash", args: ["-l", "-c", "exec /bin/echo hi"] } },
+              { headers: { "x-access-token": record.envdAccessToken } },
+            )) {
+            }
+          }),
+        );
+        viaHop.push(await timeMs(() => hop.exec({ command: "exec /bin/echo hi" })));
+        viaApi.push(
+          await timeMs(async () => {
+            const r = await api("POST", `/v1/sandboxes/${id}/exec`, { command: "exec /bin/echo hi" });
+            if (r.status !== 200 || r.body.stdout !== "hi\n") {
+              throw new Error(`/v1 exec failed: ${r.status} ${JSON.stringify(r.body)}`);
+            }
+          }),
+        );
+      }
+      // All run the same `bash -l -c "exec /bin/echo hi"`, so each ratio is that path's overhead.
+      ctx.measurements.record("echo via envd Process.Start, direct", "ms", direct);
+      ctx.measurements.record("echo via the agent's traffic listener (envd protocol)", "ms", viaHop, {
+        baseline: "echo via envd Process.Start, direct",
+      });
+      ctx.measurements.record("echo via /v1 exec (control plane)", "ms", viaApi, {
+        baseline: "echo via envd Process.Start, direct",
+      });
+      await api("DELETE", `/v1/sandboxes/${id}`);
+    } finally {
+      await cp.stop();
+    }
   } finally {
     await agent.close({ destroySandboxes: true });
   }

@@ -2,12 +2,15 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SandboxState } from "@wrenn/proto";
+import { WrennError } from "@wrenn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotAddresses } from "../../packages/host-agent/src/network/slot-addresses.js";
 import { type AgentFixture, exec, startAgent, TEST_FIRST_SLOT, TEST_NET_PREFIX } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
+/** The Connect code and registry code of an agent RPC's error, or of a guest call's WrennError. */
 function codeOf(err: unknown): { code: Code; wrenn: string | null } {
+  if (err instanceof WrennError) return { code: Code.Unknown, wrenn: err.code };
   const e = ConnectError.from(err);
   return { code: e.code, wrenn: e.metadata.get("wrenn-error-code") };
 }
@@ -60,7 +63,7 @@ describe("host agent: bad input and failures", () => {
       const { sandbox } = await fx.client.createSandbox({ template: "base" });
       const id = sandbox?.sandboxId ?? "";
       expect(sandbox?.hostIp).toBe(slotAddresses(TEST_FIRST_SLOT + 1, TEST_NET_PREFIX).hostReachableIp);
-      expect((await exec(fx.client, id, "echo up")).stdout).toBe("up\n");
+      expect((await exec(fx, id, "echo up")).stdout).toBe("up\n");
       await fx.client.destroySandbox({ sandboxId: id });
       expect(execFileSync("ip", ["-o", "addr", "show", "dev", foreign], { encoding: "utf8" })).toContain(
         first.vethHostIp,
@@ -76,8 +79,8 @@ describe("host agent: bad input and failures", () => {
     for (const call of [
       () => fx.client.getSandbox({ sandboxId }),
       () => fx.client.destroySandbox({ sandboxId }),
-      () => fx.client.exec({ sandboxId, process: { command: "true" } }),
-      () => fx.client.readFile({ sandboxId, path: "/etc/hostname" }),
+      () => exec(fx, sandboxId, "true"),
+      async () => (await fx.guest(sandboxId)).readFile("/etc/hostname"),
       () => fx.client.pingSandbox({ sandboxId }),
     ]) {
       expect(codeOf(await call().catch((e: unknown) => e)).wrenn).toBe("not_found");
@@ -87,7 +90,7 @@ describe("host agent: bad input and failures", () => {
   it("notices a VMM killed by hand, reports the sandbox as error, and frees its resources", async () => {
     const { sandbox } = await fx.client.createSandbox({ template: "base" });
     const sandboxId = sandbox?.sandboxId ?? "";
-    expect((await exec(fx.client, sandboxId, "echo alive")).stdout).toBe("alive\n");
+    expect((await exec(fx, sandboxId, "echo alive")).stdout).toBe("alive\n");
     const pid = sandbox?.vmmPid ?? 0;
     expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toContain("qemu-system");
     execFileSync("kill", ["-9", String(pid)]);

@@ -4,13 +4,19 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { GuestClient, trafficHopHeaders } from "@wrenn/guest-client";
 import { createHostAgent, type HostAgent, parseAgentConfig } from "@wrenn/host-agent";
 import { HostAgentService } from "@wrenn/proto";
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 
 export type AgentClient = Client<typeof HostAgentService>;
 
-export interface AgentFixture {
+/** Something that reaches a sandbox's guest: an agent fixture, or an agent run as its own process. */
+export interface GuestRoute {
+  guest(sandboxId: string): Promise<GuestClient>;
+}
+
+export interface AgentFixture extends GuestRoute {
   agent: HostAgent;
   client: AgentClient;
   dataDir: string;
@@ -44,6 +50,34 @@ function clientFor(port: number, token: string): AgentClient {
   return createClient(HostAgentService, transport);
 }
 
+/**
+ * A sandbox's envd through the agent's traffic listener (the port its Ping reports), with
+ * envd's own protocol: the way the control plane reaches a guest.
+ */
+export async function guestThroughAgent(
+  client: AgentClient,
+  hostToken: string,
+  sandboxId: string,
+  accessToken: string,
+): Promise<GuestClient> {
+  const { trafficPort } = await client.ping({});
+  return guestThroughTraffic(trafficPort, hostToken, sandboxId, accessToken);
+}
+
+/** As guestThroughAgent, for a caller that already knows the traffic port. */
+export function guestThroughTraffic(
+  trafficPort: number,
+  hostToken: string,
+  sandboxId: string,
+  accessToken: string,
+): GuestClient {
+  return new GuestClient({
+    baseUrl: `http://127.0.0.1:${trafficPort}`,
+    headers: trafficHopHeaders({ hostToken, sandboxId, accessToken }),
+    requestTimeoutMs: 30_000,
+  });
+}
+
 /** Starts a real host agent (real QEMU, namespaces, disks) with its own data dir, on a free port. */
 export async function startAgent(
   overrides: Record<string, unknown> = {},
@@ -70,6 +104,14 @@ export async function startAgent(
     dataDir,
     token,
     clientWithToken: (other) => clientFor(agent.port, other),
+    // The agent's record holds the sandbox's envd token; an unknown sandbox goes without one.
+    guest: (sandboxId) =>
+      guestThroughAgent(
+        client,
+        token,
+        sandboxId,
+        agent.manager.list().find((r) => r.id === sandboxId)?.envdAccessToken ?? "",
+      ),
     async close(options = {}) {
       await agent.close({ destroySandboxes: options.destroySandboxes ?? true });
       if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -77,22 +119,22 @@ export async function startAgent(
   };
 }
 
-/** Runs a shell command in a sandbox through the agent and decodes the output. */
+/** Runs a shell command in a sandbox through the agent's traffic listener and decodes the output. */
 export async function exec(
-  client: AgentClient,
+  route: GuestRoute,
   sandboxId: string,
   command: string,
   options: { user?: string; timeoutMs?: number; envs?: Record<string, string> } = {},
 ): Promise<{ exitCode: number; stdout: string; stderr: string; error: string }> {
-  const res = await client.exec({
-    sandboxId,
-    process: { command, user: options.user ?? "", envs: options.envs ?? {} },
-    timeoutMs: options.timeoutMs ?? 0,
-  });
+  const guest = await route.guest(sandboxId);
+  const res = await guest.exec(
+    { command, user: options.user, envs: options.envs },
+    options.timeoutMs ? { timeoutMs: options.timeoutMs } : {},
+  );
   return {
     exitCode: res.exitCode,
     stdout: Buffer.from(res.stdout).toString("utf8"),
     stderr: Buffer.from(res.stderr).toString("utf8"),
-    error: res.error,
+    error: res.error ?? "",
   };
 }

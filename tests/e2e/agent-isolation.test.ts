@@ -30,10 +30,10 @@ describe("host agent: three sandboxes at once", () => {
 
   it("gives each its own disk and environment", async () => {
     for (const [i, s] of sandboxes.entries()) {
-      await exec(fx.client, s.id, `echo $WHO > /home/user/who`);
+      await exec(fx, s.id, `echo $WHO > /home/user/who`);
       expect(s.hostIp).toMatch(/^10\.11\./);
       expect(new Set(sandboxes.map((x) => x.hostIp)).size).toBe(3);
-      expect((await exec(fx.client, s.id, "cat /home/user/who")).stdout).toBe(`sandbox-${i + 1}\n`);
+      expect((await exec(fx, s.id, "cat /home/user/who")).stdout).toBe(`sandbox-${i + 1}\n`);
     }
   });
 
@@ -44,7 +44,7 @@ describe("host agent: three sandboxes at once", () => {
     const other = slotAddresses(slotOf(b.hostIp), TEST_NET_PREFIX);
     for (const target of [b.hostIp, c.hostIp, other.vethHostIp, other.vethNsIp]) {
       const res = await exec(
-        fx.client,
+        fx,
         a.id,
         `curl -s -m 2 -o /dev/null -w '%{http_code}' http://${target}:49983/health; echo " rc=$?"`,
       );
@@ -52,7 +52,7 @@ describe("host agent: three sandboxes at once", () => {
     }
     // The agent's own RPC port on the host's loopback-facing addresses is out of reach too.
     const agent = await exec(
-      fx.client,
+      fx,
       a.id,
       `curl -s -m 2 http://${own.vethHostIp}:${fx.agent.port}/; echo " rc=$?"`,
     );
@@ -67,8 +67,8 @@ describe("host agent: three sandboxes at once", () => {
   it("destroys one without disturbing the others", async () => {
     const [a, b, c] = sandboxes as [(typeof sandboxes)[0], (typeof sandboxes)[0], (typeof sandboxes)[0]];
     await fx.client.destroySandbox({ sandboxId: b.id });
-    expect((await exec(fx.client, a.id, "cat /home/user/who")).stdout).toBe("sandbox-1\n");
-    expect((await exec(fx.client, c.id, "cat /home/user/who")).stdout).toBe("sandbox-3\n");
+    expect((await exec(fx, a.id, "cat /home/user/who")).stdout).toBe("sandbox-1\n");
+    expect((await exec(fx, c.id, "cat /home/user/who")).stdout).toBe("sandbox-3\n");
     const left = findHostLeftovers(fx.dataDir);
     expect(left.namespaces).toHaveLength(2);
     expect(left.qemuProcesses).toHaveLength(2);

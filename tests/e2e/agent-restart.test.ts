@@ -7,7 +7,14 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService, SandboxState } from "@wrenn/proto";
 import { afterAll, describe, expect, it } from "vitest";
-import { exec, IMAGES_DIR, startAgent, TEST_FIRST_SLOT, TEST_NET_PREFIX } from "./agent-fixture.js";
+import {
+  exec,
+  guestThroughAgent,
+  IMAGES_DIR,
+  startAgent,
+  TEST_FIRST_SLOT,
+  TEST_NET_PREFIX,
+} from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -68,9 +75,12 @@ describe("host agent: restart recovery", () => {
   it("re-adopts a running VM after a crash and cleans up a create the crash interrupted", async () => {
     const first = await spawnAgentProcess(dataDir, token);
     const client = clientFor(first.port, token);
-    const { sandbox } = await client.createSandbox({ template: "base" });
+    // The agent runs as its own process here, so the test holds the sandbox's envd token.
+    const envdAccessToken = randomBytes(24).toString("hex");
+    const { sandbox } = await client.createSandbox({ template: "base", envdAccessToken });
     const keptId = sandbox?.sandboxId ?? "";
-    expect((await exec(client, keptId, "echo before > /tmp/mark; echo ok")).stdout).toBe("ok\n");
+    const firstRoute = { guest: (id: string) => guestThroughAgent(client, token, id, envdAccessToken) };
+    expect((await exec(firstRoute, keptId, "echo before > /tmp/mark; echo ok")).stdout).toBe("ok\n");
 
     // Start a second create and crash the agent while the VM boots.
     const pending = client
@@ -85,7 +95,7 @@ describe("host agent: restart recovery", () => {
     try {
       const { sandboxes } = await second.client.listSandboxes({});
       expect(sandboxes.map((s) => [s.sandboxId, s.state])).toEqual([[keptId, SandboxState.RUNNING]]);
-      expect((await exec(second.client, keptId, "cat /tmp/mark")).stdout).toBe("before\n");
+      expect((await exec(second, keptId, "cat /tmp/mark")).stdout).toBe("before\n");
       const leftovers = findHostLeftovers(dataDir);
       expect(leftovers.qemuProcesses).toHaveLength(1);
       expect(leftovers.namespaces).toHaveLength(1);

@@ -1,10 +1,12 @@
-import { ConnectError } from "@connectrpc/connect";
 import { SandboxState } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
-/** Real microVMs under QEMU: one sandbox through its whole life, driven over the agent's RPC. */
+/**
+ * Real microVMs under QEMU: one sandbox through its whole life, driven over the agent's RPC
+ * (lifecycle) and through its traffic listener with envd's protocol (commands, files, terminals).
+ */
 describe("host agent: one sandbox", () => {
   let fx: AgentFixture;
   let sandboxId = "";
@@ -36,36 +38,34 @@ describe("host agent: one sandbox", () => {
   });
 
   it("runs a Linux kernel of its own, not the host's", async () => {
-    const res = await exec(fx.client, sandboxId, "uname -a && cat /proc/cmdline");
+    const res = await exec(fx, sandboxId, "uname -a && cat /proc/cmdline");
     expect(res.exitCode).toBe(0);
     expect(res.stdout).toContain("cloud-amd64");
     expect(res.stdout).toContain("wrenn-init");
   });
 
   it("runs python3 and sees the env vars given at create", async () => {
-    const res = await exec(
-      fx.client,
-      sandboxId,
-      `python3 -c 'import os; print(6*7, os.environ["WRENN_TEST_VAR"])'`,
-    );
+    const res = await exec(fx, sandboxId, `python3 -c 'import os; print(6*7, os.environ["WRENN_TEST_VAR"])'`);
     expect(res).toMatchObject({ exitCode: 0, stdout: "42 from-create\n" });
   });
 
   it("runs as user by default and as root on request, with non-zero exits reported", async () => {
-    expect((await exec(fx.client, sandboxId, "whoami")).stdout.trim()).toBe("user");
-    expect((await exec(fx.client, sandboxId, "whoami", { user: "root" })).stdout.trim()).toBe("root");
-    const failed = await exec(fx.client, sandboxId, "echo oops >&2; exit 3");
+    expect((await exec(fx, sandboxId, "whoami")).stdout.trim()).toBe("user");
+    expect((await exec(fx, sandboxId, "whoami", { user: "root" })).stdout.trim()).toBe("root");
+    const failed = await exec(fx, sandboxId, "echo oops >&2; exit 3");
     expect(failed).toMatchObject({ exitCode: 3, stderr: "oops\n" });
   });
 
   it("writes a file and reads it back, byte for byte", async () => {
     const data = new Uint8Array(256 * 1024).map((_, i) => (i * 7) % 256);
-    await fx.client.writeFile({ sandboxId, path: "/home/user/dir/data.bin", data });
-    const back = await fx.client.readFile({ sandboxId, path: "/home/user/dir/data.bin" });
-    expect(Buffer.from(back.data).equals(Buffer.from(data))).toBe(true);
-    const listed = await fx.client.listDir({ sandboxId, path: "/home/user/dir" });
-    expect(listed.entries.map((e) => [e.name, Number(e.size)])).toEqual([["data.bin", data.length]]);
-    const sum = await exec(fx.client, sandboxId, "sha256sum /home/user/dir/data.bin | cut -c1-16");
+    const guest = await fx.guest(sandboxId);
+    await guest.writeFile("/home/user/dir/data.bin", data);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await guest.readFile("/home/user/dir/data.bin")) chunks.push(chunk);
+    expect(Buffer.concat(chunks).equals(Buffer.from(data))).toBe(true);
+    const listed = await guest.listDir("/home/user/dir", 1);
+    expect(listed.map((e) => [e.name, Number(e.size)])).toEqual([["data.bin", data.length]]);
+    const sum = await exec(fx, sandboxId, "sha256sum /home/user/dir/data.bin | cut -c1-16");
     const { createHash } = await import("node:crypto");
     expect(sum.stdout.trim()).toBe(createHash("sha256").update(data).digest("hex").slice(0, 16));
   });
@@ -74,13 +74,13 @@ describe("host agent: one sandbox", () => {
     const chunks: { at: number; text: string }[] = [];
     let exitCode: number | undefined;
     const started = Date.now();
-    for await (const res of fx.client.execStream({
-      sandboxId,
-      process: { command: "for i in 1 2 3 4 5; do echo line-$i; sleep 0.3; done" },
+    const guest = await fx.guest(sandboxId);
+    for await (const event of guest.start({
+      command: "for i in 1 2 3 4 5; do echo line-$i; sleep 0.3; done",
     })) {
-      if (res.event.case === "stdout")
-        chunks.push({ at: Date.now() - started, text: Buffer.from(res.event.value).toString() });
-      if (res.event.case === "exited") exitCode = res.event.value.exitCode;
+      if (event.kind === "stdout")
+        chunks.push({ at: Date.now() - started, text: Buffer.from(event.data).toString() });
+      if (event.kind === "exited") exitCode = event.exitCode;
     }
     expect(exitCode).toBe(0);
     expect(chunks.map((c) => c.text).join("")).toBe("line-1\nline-2\nline-3\nline-4\nline-5\n");
@@ -90,41 +90,39 @@ describe("host agent: one sandbox", () => {
 
   it("opens a terminal, takes input, resizes, and is killed", async () => {
     const abort = new AbortController();
-    const stream = fx.client.ptyAttach({ sandboxId, cols: 100, rows: 30 }, { signal: abort.signal });
-    const iterator = stream[Symbol.asyncIterator]();
-    const first = await iterator.next();
-    expect(first.value?.event.case).toBe("started");
-    const pid = first.value?.event.case === "started" ? first.value.event.value.pid : 0;
-    await fx.client.ptyResize({ sandboxId, pid, cols: 132, rows: 43 });
-    await fx.client.ptyInput({ sandboxId, pid, data: Buffer.from("stty size; echo pty-$((40+2))\n") });
+    const guest = await fx.guest(sandboxId);
+    const stream = guest.start(
+      { command: "exec /bin/bash -i -l", envs: { TERM: "xterm-256color" } },
+      { signal: abort.signal, stdin: true, pty: { cols: 100, rows: 30 } },
+    );
+    const first = await stream.next();
+    expect(first.value?.kind).toBe("started");
+    const pid = first.value?.kind === "started" ? first.value.pid : 0;
+    await guest.ptyResize(pid, 132, 43);
+    await guest.ptyInput(pid, Buffer.from("stty size; echo pty-$((40+2))\n"));
     let output = "";
     while (!output.includes("pty-42")) {
-      const next = await iterator.next();
+      const next = await stream.next();
       if (next.done) break;
-      if (next.value.event.case === "data") output += Buffer.from(next.value.event.value).toString();
+      if (next.value.kind === "pty") output += Buffer.from(next.value.data).toString();
     }
     expect(output).toContain("43 132");
     expect(output).toContain("pty-42");
-    await fx.client.ptyKill({ sandboxId, pid });
+    await guest.signal({ pid }, "SIGKILL");
     let exited = false;
     for (;;) {
-      const next = await iterator.next();
+      const next = await stream.next();
       if (next.done) break;
-      if (next.value.event.case === "exited") exited = true;
+      if (next.value.kind === "exited") exited = true;
     }
     expect(exited).toBe(true);
   });
 
-  it("rejects paths outside the files API and oversized unary uploads, keeping the sandbox healthy", async () => {
-    await expect(fx.client.readFile({ sandboxId, path: "/proc/1/environ" })).rejects.toThrow(
-      /outside the files API/,
-    );
-    const huge = new Uint8Array(64 * 1024 * 1024 + 1);
-    const err = await fx.client
-      .writeFile({ sandboxId, path: "/tmp/huge", data: huge })
-      .catch((e: unknown) => e);
-    expect(ConnectError.from(err).message).toMatch(/WriteFileStream|too large|exceeds/i);
-    expect((await exec(fx.client, sandboxId, "test -e /tmp/huge; echo $?")).stdout.trim()).toBe("1");
+  it("rejects paths outside the files API, keeping the sandbox healthy", async () => {
+    const guest = await fx.guest(sandboxId);
+    await expect(guest.readFile("/proc/1/environ")).rejects.toThrow(/outside the files API/);
+    await expect(guest.writeFile("/proc/huge", new Uint8Array(16))).rejects.toThrow(/outside the files API/);
+    expect((await exec(fx, sandboxId, "test -e /tmp/huge; echo $?")).stdout.trim()).toBe("1");
   });
 
   it("destroys the sandbox and leaves nothing behind", async () => {

@@ -21,7 +21,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
     });
     id = sandbox?.sandboxId ?? "";
     const start = await exec(
-      fx.client,
+      fx,
       id,
       [
         "echo before-any-pause > /home/user/f0.txt",
@@ -41,7 +41,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
   }, 120_000);
 
   async function counter(sandboxId: string): Promise<number> {
-    return Number((await exec(fx.client, sandboxId, "cat /tmp/counter")).stdout.trim());
+    return Number((await exec(fx, sandboxId, "cat /tmp/counter")).stdout.trim());
   }
 
   async function httpGet(hostIp: string, port: number): Promise<string> {
@@ -61,7 +61,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
     expect(await httpGet(before.sandbox?.hostIp ?? "", 8081)).toContain("served");
     let last = await counter(id);
     for (let cycle = 1; cycle <= 3; cycle++) {
-      expect((await exec(fx.client, id, `echo cycle-${cycle} > /home/user/f${cycle}.txt`)).exitCode).toBe(0);
+      expect((await exec(fx, id, `echo cycle-${cycle} > /home/user/f${cycle}.txt`)).exitCode).toBe(0);
       const paused = await fx.client.pauseSandbox({ sandboxId: id });
       expect(paused.sandbox?.state).toBe(SandboxState.PAUSED);
       expect(paused.generation).toBe(cycle - 1);
@@ -74,7 +74,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
       const resumed = await fx.client.resumeSandbox({ sandboxId: id });
       expect(resumed.sandbox?.state).toBe(SandboxState.RUNNING);
       const sentAt = Date.now();
-      const files = await exec(fx.client, id, "cat /home/user/f*.txt; echo $WRENN_TEST_ENV; date +%s.%N");
+      const files = await exec(fx, id, "cat /home/user/f*.txt; echo $WRENN_TEST_ENV; date +%s.%N");
       const answeredAt = Date.now();
       const lines = files.stdout.trim().split("\n");
       expect(lines.slice(0, cycle + 1)).toEqual([
@@ -97,7 +97,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
   }, 240_000);
 
   it("fails a stream that was open across the pause with a clean error", async () => {
-    const stream = fx.client.execStream({ sandboxId: id, process: { command: "sleep 600" } });
+    const stream = (await fx.guest(id)).start({ command: "sleep 600" });
     const consumed = (async () => {
       for await (const _ of stream) {
         // Output is not expected; the stream must end in an error once the VM is paused.
@@ -109,11 +109,11 @@ describe("snapshots: pause/resume, templates, fork", () => {
     expect(await consumed).toBeInstanceOf(Error);
     expect(String(await consumed)).toMatch(/paused/);
     await fx.client.resumeSandbox({ sandboxId: id });
-    expect((await exec(fx.client, id, "echo alive")).stdout.trim()).toBe("alive");
+    expect((await exec(fx, id, "echo alive")).stdout.trim()).toBe("alive");
   }, 120_000);
 
   it("creates a template; sandboxes from it share its state, diverge, and get their own entropy", async () => {
-    await exec(fx.client, id, "echo template-file > /home/user/t.txt");
+    await exec(fx, id, "echo template-file > /home/user/t.txt");
     const created = await fx.client.createSnapshot({ sandboxId: id, name: "tpl-one" });
     expect(created.snapshot?.name).toBe("tpl-one");
     expect(created.sandbox?.state).toBe(SandboxState.RUNNING);
@@ -136,7 +136,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
     const seen = await Promise.all(
       clones.map((c) =>
         exec(
-          fx.client,
+          fx,
           c,
           "cat /home/user/t.txt; echo $CLONE; cat /proc/sys/kernel/random/uuid; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'",
         ),
@@ -169,11 +169,9 @@ describe("snapshots: pause/resume, templates, fork", () => {
     }
     expect(totalPssMiB).toBeLessThan(3 * 512 * 0.6);
     // They diverge: a write in one is not seen by the others or the source.
-    await exec(fx.client, clones[0] ?? "", "echo only-zero > /home/user/t.txt");
-    expect((await exec(fx.client, clones[1] ?? "", "cat /home/user/t.txt")).stdout.trim()).toBe(
-      "template-file",
-    );
-    expect((await exec(fx.client, id, "cat /home/user/t.txt")).stdout.trim()).toBe("template-file");
+    await exec(fx, clones[0] ?? "", "echo only-zero > /home/user/t.txt");
+    expect((await exec(fx, clones[1] ?? "", "cat /home/user/t.txt")).stdout.trim()).toBe("template-file");
+    expect((await exec(fx, id, "cat /home/user/t.txt")).stdout.trim()).toBe("template-file");
 
     const list = await fx.client.listSnapshots({});
     const tpl = list.snapshots.find((s) => s.name === "tpl-one");
@@ -183,7 +181,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
   }, 300_000);
 
   it("forks a running sandbox three times; the source keeps running", async () => {
-    await exec(fx.client, id, "echo fork-point > /home/user/fork.txt");
+    await exec(fx, id, "echo fork-point > /home/user/fork.txt");
     const { sandboxes } = await fx.client.forkSandbox({
       sandboxId: id,
       count: 3,
@@ -193,9 +191,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
     for (const f of sandboxes) {
       expect(f.state).toBe(SandboxState.RUNNING);
       expect(f.metadata.forked).toBe("yes");
-      expect((await exec(fx.client, f.sandboxId, "cat /home/user/fork.txt")).stdout.trim()).toBe(
-        "fork-point",
-      );
+      expect((await exec(fx, f.sandboxId, "cat /home/user/fork.txt")).stdout.trim()).toBe("fork-point");
     }
     expect((await fx.client.getSandbox({ sandboxId: id })).sandbox?.state).toBe(SandboxState.RUNNING);
     await expect(fx.client.forkSandbox({ sandboxId: id, count: 101 })).rejects.toThrow(/1\.\.100/);
@@ -211,7 +207,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
     fx = await startAgent({ netNamePrefix: "wsn", firstSlot: 700, maxSlots: 20 }, { dataDir, token });
     expect((await fx.client.getSandbox({ sandboxId: id })).sandbox?.state).toBe(SandboxState.PAUSED);
     await fx.client.resumeSandbox({ sandboxId: id });
-    const files = await exec(fx.client, id, "cat /home/user/f0.txt /home/user/fork.txt");
+    const files = await exec(fx, id, "cat /home/user/f0.txt /home/user/fork.txt");
     expect(files.stdout.trim().split("\n")).toEqual(["before-any-pause", "fork-point"]);
     // Deleting the source and then the template leaves no snapshot files behind.
     await fx.client.destroySandbox({ sandboxId: id });
@@ -232,11 +228,11 @@ describe("snapshots: failure paths", () => {
   it("marks a sandbox error when its snapshot lost a file; others are unharmed", async () => {
     fx = await startAgent({ netNamePrefix: "wsf", firstSlot: 800, maxSlots: 5 });
     const a = (await fx.client.createSandbox({ template: "base", timeoutSec: 600 })).sandbox?.sandboxId ?? "";
-    await exec(fx.client, a, "echo a > /home/user/a.txt");
+    await exec(fx, a, "echo a > /home/user/a.txt");
     await fx.client.pauseSandbox({ sandboxId: a });
     // A second generation, then lose it: the newest diff is gone, the base is still there.
     await fx.client.resumeSandbox({ sandboxId: a });
-    await exec(fx.client, a, "head -c 4000000 /dev/urandom > /tmp/noise");
+    await exec(fx, a, "head -c 4000000 /dev/urandom > /tmp/noise");
     await fx.client.pauseSandbox({ sandboxId: a });
     const memDir = join(fx.dataDir, "memory");
     const generations = readdirSync(memDir).filter((f) => f.endsWith(".hdr"));
@@ -268,11 +264,11 @@ describe("snapshots: failure paths", () => {
       const a =
         (await fx.client.createSandbox({ template: "base", timeoutSec: 600 })).sandbox?.sandboxId ?? "";
       // Make sure the guest holds more non-zero memory than the 96 MiB data dir can take.
-      await exec(fx.client, a, "head -c 120000000 /dev/urandom > /dev/shm/fill && echo ok");
+      await exec(fx, a, "head -c 120000000 /dev/urandom > /dev/shm/fill && echo ok");
       await expect(fx.client.pauseSandbox({ sandboxId: a })).rejects.toThrow(/no space/);
       const info = await fx.client.getSandbox({ sandboxId: a });
       expect(info.sandbox?.state).toBe(SandboxState.RUNNING);
-      expect((await exec(fx.client, a, "echo still-here")).stdout.trim()).toBe("still-here");
+      expect((await exec(fx, a, "echo still-here")).stdout.trim()).toBe("still-here");
       expect(readdirSync(join(mountPoint, "memory"))).toEqual([]);
       await fx.client.destroySandbox({ sandboxId: a });
       await fx.agent.close({ destroySandboxes: true });

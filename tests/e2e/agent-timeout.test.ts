@@ -25,7 +25,7 @@ describe("host agent: inactivity timeout", () => {
     const firstExpiry = sandbox?.expiresAt?.seconds ?? 0n;
     await sleep(6000);
     // Activity (an exec) pushes the deadline out.
-    expect((await exec(fx.client, sandboxId, "echo busy")).stdout).toBe("busy\n");
+    expect((await exec(fx, sandboxId, "echo busy")).stdout).toBe("busy\n");
     await sleep(4000);
     const pinged = await fx.client.pingSandbox({ sandboxId, timeoutSec: 12 });
     expect(pinged.sandbox?.expiresAt?.seconds ?? 0n).toBeGreaterThan(firstExpiry);
@@ -48,7 +48,7 @@ describe("host agent: inactivity timeout", () => {
   it("pauses an idle sandbox by default (VM and slot freed), and it resumes on request", async () => {
     const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 5 });
     const sandboxId = sandbox?.sandboxId ?? "";
-    await exec(fx.client, sandboxId, "echo before > /home/user/idle.txt");
+    await exec(fx, sandboxId, "echo before > /home/user/idle.txt");
     // Paused, and the pause finished (`busy` false): the record says paused before the VM is
     // gone (so a crash mid-way still finds the snapshot), which observers must not act on.
     let state = SandboxState.RUNNING;
@@ -64,7 +64,7 @@ describe("host agent: inactivity timeout", () => {
     expect(paused?.vmmPid).toBe(0);
     expect(findHostLeftovers(fx.dataDir).qemuProcesses).toEqual([]);
     await fx.client.resumeSandbox({ sandboxId, timeoutSec: 600 });
-    expect((await exec(fx.client, sandboxId, "cat /home/user/idle.txt")).stdout).toBe("before\n");
+    expect((await exec(fx, sandboxId, "cat /home/user/idle.txt")).stdout).toBe("before\n");
     await fx.client.destroySandbox({ sandboxId });
   }, 180_000);
 });

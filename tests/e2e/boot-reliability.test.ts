@@ -27,7 +27,7 @@ describe("cold boot reliability", () => {
         Array.from({ length: AT_ONCE }, async () => {
           const { sandbox } = await fx.client.createSandbox({ template: "base" });
           const id = sandbox?.sandboxId ?? "";
-          expect((await exec(fx.client, id, "echo up")).stdout).toBe("up\n");
+          expect((await exec(fx, id, "echo up")).stdout).toBe("up\n");
           await fx.client.destroySandbox({ sandboxId: id });
           booted += 1;
         }),

@@ -74,12 +74,6 @@ export const AgentConfigSchema = z.object({
   envdReadyTimeoutMs: z.number().int().min(1000).default(120_000),
   envdPollIntervalMs: z.number().int().min(1).default(10),
   envdRequestTimeoutMs: z.number().int().min(100).default(30_000),
-  /** Largest file moved by the unary WriteFile/ReadFile RPCs. */
-  maxUnaryFileBytes: z
-    .number()
-    .int()
-    .min(1024)
-    .default(64 * 1024 * 1024),
   /** Diff generations a paused sandbox's memory may read from before they are merged into one. */
   maxMemoryDiffChain: z.number().int().min(1).max(64).default(4),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */

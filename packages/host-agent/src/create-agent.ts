@@ -133,6 +133,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     hostToken: config.hostToken,
     tlsCertPath: config.tlsCertPath,
     tlsKeyPath: config.tlsKeyPath,
+    touch: (id) => manager.ping(id),
     sandboxAddress: async (id) => {
       // A request racing a resume or a pause waits for it to finish (bounded).
       await Promise.race([manager.settled(id), new Promise((r) => setTimeout(r, 60_000).unref())]);
@@ -151,7 +152,6 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       memoryMiB: config.hostMemoryMiB - config.memoryReserveMiB,
       diskMiB: Math.floor((await fileSystemMiB(config.dataDir)) * config.diskOvercommit),
     },
-    maxUnaryFileBytes: config.maxUnaryFileBytes,
     trafficPort: traffic.port,
     listTemplates: () => images.list(),
     vmmRssBytes,
@@ -162,7 +162,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     hostToken: config.hostToken,
     tlsCertPath: config.tlsCertPath,
     tlsKeyPath: config.tlsKeyPath,
-    readMaxBytes: config.maxUnaryFileBytes + 1024 * 1024,
+    // The agent's messages are lifecycle calls; files and output go through the traffic hop.
+    readMaxBytes: 4 * 1024 * 1024,
   }).catch(async (err: unknown) => {
     await traffic.close();
     throw err;

@@ -10,11 +10,7 @@ export {
 } from "./gen/filesystem/filesystem_pb.js";
 export {
   type CreateSandboxRequest,
-  EntryType,
-  type ExecRequest,
-  type ExecStreamResponse,
   HostAgentService,
-  type PtyOutput,
   type SandboxInfo,
   SandboxInfoSchema,
   SandboxState,

@@ -29,6 +29,8 @@ export interface RelayTarget {
    * it just went away (no route answers a SYN). An open stream may stay quiet for long.
    */
   connectTimeoutMs: number;
+  /** Sees the target's response before its body is piped on (a hop that watches what it relays). */
+  onResponse?: ((upstream: IncomingMessage, res: ServerResponse) => void) | undefined;
 }
 
 /** Headers that describe one hop and are not forwarded. */
@@ -101,6 +103,7 @@ export function relayRequest(
   upstream.on("response", (upRes) => {
     res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEndHeaders(upRes.headers, false));
     res.flushHeaders();
+    target.onResponse?.(upRes, res);
     upRes.pipe(res);
     upRes.on("error", () => res.destroy());
   });

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { SANDBOX_ID_HEADER, SANDBOX_PORT_HEADER } from "@wrenn/guest-client";
 
 /** Which sandbox port a request is for. */
 export interface ProxyTarget {
@@ -10,10 +11,6 @@ export interface ProxyTarget {
 export interface BadProxyTarget {
   error: string;
 }
-
-/** The header pair the e2b SDK sends with every envd request when it talks to one URL. */
-export const SANDBOX_ID_HEADER = "e2b-sandbox-id";
-export const SANDBOX_PORT_HEADER = "e2b-sandbox-port";
 
 const SANDBOX_ID = /^[a-z0-9]{1,64}$/;
 const HOST_LABEL = /^(\d{1,5})-([a-z0-9]{1,64})\.(.+)$/;

@@ -1,19 +1,16 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import type { Logger } from "@wrenn/shared";
-import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
 import {
-  type BadProxyTarget,
-  type ProxyTarget,
-  parseProxyTarget,
+  ACTIVITY_HEADER,
+  AGENT_TOKEN_HEADER,
   SANDBOX_ID_HEADER,
   SANDBOX_PORT_HEADER,
-} from "./proxy-target.js";
+} from "@wrenn/guest-client";
+import type { Logger } from "@wrenn/shared";
+import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
+import { type BadProxyTarget, type ProxyTarget, parseProxyTarget } from "./proxy-target.js";
 import type { SandboxAddress } from "./sandbox-address.js";
-
-/** The hop credential the agent's traffic listener checks (its host token). */
-export const AGENT_TOKEN_HEADER = "wrenn-agent-token";
 
 export interface SandboxProxyOptions {
   logger: Logger;
@@ -102,8 +99,8 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
         [SANDBOX_ID_HEADER]: target.sandboxId,
         [SANDBOX_PORT_HEADER]: String(target.port),
       },
-      // Whatever a client sends as the hop credential is never passed on.
-      drop: [AGENT_TOKEN_HEADER],
+      // Whatever a client sends as the hop credential or as activity is never passed on.
+      drop: [AGENT_TOKEN_HEADER, ACTIVITY_HEADER],
       connectTimeoutMs,
     };
   }

@@ -22,7 +22,7 @@ import {
   StartProcessBodySchema,
   sandboxBodySchemas,
 } from "@wrenn/api";
-import { EntryType } from "@wrenn/proto";
+import { FileType } from "@wrenn/proto";
 import { z } from "zod";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { Services } from "../services/services.js";
@@ -40,11 +40,11 @@ function encodeOutput(bytes: Uint8Array): { data: string; encoding: "utf8" | "ba
   }
 }
 
-const ENTRY_TYPE: Record<EntryType, string> = {
-  [EntryType.UNSPECIFIED]: "unknown",
-  [EntryType.FILE]: "file",
-  [EntryType.DIRECTORY]: "directory",
-  [EntryType.SYMLINK]: "symlink",
+const ENTRY_TYPE: Record<FileType, string> = {
+  [FileType.UNSPECIFIED]: "unknown",
+  [FileType.FILE]: "file",
+  [FileType.DIRECTORY]: "directory",
+  [FileType.SYMLINK]: "symlink",
 };
 
 /** Sandboxes: lifecycle, commands, files, processes. */

@@ -5,14 +5,18 @@ import { newSandboxId, WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
 import type { Principal } from "../auth/principal.js";
 import type { HostRow, SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
-import { fromHostError } from "../drivers/host-errors.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
-import type { Resources } from "../scheduler/placement.js";
 import { type Cursor, decodeCursor } from "../validation.js";
 import { endpointOf } from "./host-endpoint.js";
+import { auditSandbox, type SandboxAction } from "./sandbox-audit.js";
+import { forkSandbox } from "./sandbox-fork.js";
+import { type ExecResult, type OpenGuest, type ProcessInput, SandboxGuest } from "./sandbox-guest.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
+import { resourcesFor } from "./sandbox-resources.js";
 import type { ServiceDeps } from "./service-deps.js";
+
+export type { ExecResult, ProcessInput };
 
 export interface CreateSandboxInput {
   template: string;
@@ -34,24 +38,20 @@ export interface ListSandboxesInput {
   cursor?: string | undefined;
 }
 
-export interface ProcessInput {
-  command: string;
-  envs?: Record<string, string> | undefined;
-  cwd?: string | undefined;
-  user?: string | undefined;
-}
-
-export type ExecResult = Awaited<ReturnType<HostAgentClient["exec"]>>;
-
 /** Agent errors that mean the request itself was wrong: nothing of it is kept. */
 const REJECTED_INPUT = new Set(["invalid_argument", "not_found", "failed_precondition"]);
 
 /**
  * Sandboxes: placement, creation and every operation on a running one. State changes
- * are written to the database first and undone when the host's RPC fails.
+ * are written to the database first and undone when the host's RPC fails. Commands and
+ * files go to the guest itself (SandboxGuest), not through the agent's RPC.
  */
 export class SandboxesService {
-  constructor(private readonly deps: ServiceDeps) {}
+  private readonly guest: SandboxGuest;
+
+  constructor(private readonly deps: ServiceDeps) {
+    this.guest = new SandboxGuest(deps, (principal, id) => this.running(principal, id));
+  }
 
   /** A sandbox of the caller's team; any other id is not found. */
   async get(principal: Principal, id: string): Promise<SandboxRow> {
@@ -101,17 +101,15 @@ export class SandboxesService {
     return host;
   }
 
-  /** Calls the agent holding a sandbox. */
   /**
-   * The agent client of a running sandbox's host, for streams (exec, terminals) that outlive
-   * one call; the caller checked the sandbox with running().
+   * The guest client of a running sandbox, for streams (exec, terminals) that outlive one
+   * call; the caller checked the sandbox with running().
    */
-  async streamClient(row: SandboxRow): Promise<HostAgentClient> {
-    const host = await this.host(row.host_id);
-    if (host.state !== "up") throw new WrennError("unavailable", `host ${host.id} is ${host.state}`);
-    return this.deps.hosts.client(endpointOf(host));
+  guestFor(row: SandboxRow): Promise<OpenGuest> {
+    return this.guest.open(row);
   }
 
+  /** Calls the agent holding a sandbox. */
   private async onHost<T>(row: SandboxRow, rpc: (client: HostAgentClient) => Promise<T>): Promise<T> {
     const host = await this.host(row.host_id);
     if (host.state !== "up") throw new WrennError("unavailable", `host ${host.id} is ${host.state}`);
@@ -126,30 +124,13 @@ export class SandboxesService {
     return row;
   }
 
-  /** Runs `work` recorded in the audit log as `what` by `principal` on sandbox `id`. */
   private audited<T>(
     principal: Principal,
     id: string,
-    what: string | { action: string; details: Record<string, unknown> },
+    what: SandboxAction,
     work: () => Promise<T>,
   ): Promise<T> {
-    const { action, details } = typeof what === "string" ? { action: what, details: undefined } : what;
-    return this.deps.audit.track(
-      {
-        teamId: principal.teamId,
-        actor: principal.actor,
-        action,
-        resourceType: "sandbox",
-        resourceId: id,
-        ...(details ? { details } : {}),
-      },
-      work,
-    );
-  }
-
-  /** The agent's process spec for a command. */
-  private processSpec(input: ProcessInput) {
-    return { command: input.command, envs: input.envs ?? {}, cwd: input.cwd ?? "", user: input.user ?? "" };
+    return auditSandbox(this.deps.audit, principal, id, what, work);
   }
 
   private async findSnapshot(teamId: string, name: string): Promise<TemplateRow | undefined> {
@@ -160,31 +141,6 @@ export class SandboxesService {
       .where("kind", "=", "snapshot")
       .where("name", "=", name)
       .executeTakeFirst();
-  }
-
-  private resourcesFor(input: CreateSandboxInput, snapshot: TemplateRow | undefined): Resources {
-    const { config } = this.deps;
-    if (!snapshot) {
-      return {
-        vcpus: input.vcpus ?? config.defaultVcpus,
-        memoryMiB: input.memoryMiB ?? config.defaultMemoryMiB,
-        diskMiB: input.diskMiB ?? config.defaultDiskMiB,
-      };
-    }
-    const fixed = {
-      vcpus: snapshot.vcpus ?? config.defaultVcpus,
-      memoryMiB: snapshot.memory_mib ?? config.defaultMemoryMiB,
-    };
-    if (input.vcpus !== undefined && input.vcpus !== fixed.vcpus) {
-      throw new WrennError("invalid_argument", `vcpus: snapshot ${snapshot.name} has ${fixed.vcpus} vCPUs`);
-    }
-    if (input.memoryMiB !== undefined && input.memoryMiB !== fixed.memoryMiB) {
-      throw new WrennError(
-        "invalid_argument",
-        `memory_mb: snapshot ${snapshot.name} has ${fixed.memoryMiB} MiB`,
-      );
-    }
-    return { ...fixed, diskMiB: snapshot.disk_mib ?? input.diskMiB ?? config.defaultDiskMiB };
   }
 
   async create(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
@@ -211,7 +167,7 @@ export class SandboxesService {
       );
     }
     const snapshot = await this.findSnapshot(principal.teamId, input.template);
-    const resources = this.resourcesFor(input, snapshot);
+    const resources = resourcesFor(this.deps.config, input, snapshot);
     const timeoutSec = input.timeoutSec ?? config.defaultTimeoutSec;
     const id = newSandboxId();
     const envdAccessToken = randomBytes(24).toString("hex");
@@ -382,131 +338,56 @@ export class SandboxesService {
     return this.onHost(row, (c) => c.getSandboxMetrics({ sandboxId: id }));
   }
 
-  async exec(
+  exec(
     principal: Principal,
     id: string,
     input: ProcessInput & { timeoutMs?: number | undefined; stdin?: Uint8Array | undefined },
   ): Promise<ExecResult> {
-    const row = await this.running(principal, id);
-    return this.audited(principal, id, "sandbox.exec", () =>
-      this.onHost(row, (c) =>
-        c.exec({
-          sandboxId: id,
-          process: this.processSpec(input),
-          timeoutMs: input.timeoutMs ?? 0,
-          stdin: input.stdin ?? new Uint8Array(),
-        }),
-      ),
-    );
+    return this.guest.exec(principal, id, input);
   }
 
-  async startProcess(principal: Principal, id: string, input: ProcessInput & { tag?: string | undefined }) {
-    const row = await this.running(principal, id);
-    return this.audited(principal, id, "sandbox.process.start", () =>
-      this.onHost(row, (c) =>
-        c.startBackground({
-          sandboxId: id,
-          process: this.processSpec(input),
-          tag: input.tag ?? "",
-        }),
-      ),
-    );
+  startProcess(principal: Principal, id: string, input: ProcessInput & { tag?: string | undefined }) {
+    return this.guest.startProcess(principal, id, input);
   }
 
-  async listProcesses(principal: Principal, id: string) {
-    const row = await this.running(principal, id);
-    return (await this.onHost(row, (c) => c.listProcesses({ sandboxId: id }))).processes;
+  listProcesses(principal: Principal, id: string) {
+    return this.guest.listProcesses(principal, id);
   }
 
-  async killProcess(
+  killProcess(
     principal: Principal,
     id: string,
     selector: { pid: number } | { tag: string },
     signal?: string,
   ) {
-    const row = await this.running(principal, id);
-    await this.audited(principal, id, { action: "sandbox.process.kill", details: selector }, () =>
-      this.onHost(row, (c) =>
-        c.killProcess({
-          sandboxId: id,
-          process: {
-            selector:
-              "pid" in selector ? { case: "pid", value: selector.pid } : { case: "tag", value: selector.tag },
-          },
-          signal: signal ?? "",
-        }),
-      ),
-    );
+    return this.guest.killProcess(principal, id, selector, signal);
   }
 
   /** Streams a request body into a file in the sandbox. */
-  async writeFile(principal: Principal, id: string, path: string, user: string | undefined, body: Readable) {
-    const row = await this.running(principal, id);
-    const host = await this.host(row.host_id);
-    async function* parts() {
-      yield { part: { case: "header" as const, value: { sandboxId: id, path, user: user ?? "" } } };
-      for await (const chunk of body) {
-        yield { part: { case: "chunk" as const, value: new Uint8Array(chunk as Buffer) } };
-      }
-    }
-    return this.audited(principal, id, { action: "sandbox.file.write", details: { path } }, () =>
-      this.deps.hosts.call(endpointOf(host), (c) => c.writeFileStream(parts())),
-    );
+  writeFile(principal: Principal, id: string, path: string, user: string | undefined, body: Readable) {
+    return this.guest.writeFile(principal, id, path, user, body);
   }
 
-  /**
-   * Opens a file in the sandbox as a stream of chunks. The first chunk is awaited here so
-   * a missing file is an error response, not a truncated download.
-   */
-  async readFile(
+  /** Opens a file in the sandbox as a stream of chunks (a missing file fails here, not mid-download). */
+  readFile(
     principal: Principal,
     id: string,
     path: string,
     user?: string,
   ): Promise<AsyncIterable<Uint8Array>> {
-    const row = await this.running(principal, id);
-    const host = await this.host(row.host_id);
-    const client = this.deps.hosts.client(endpointOf(host));
-    const iterator = client.readFileStream({ sandboxId: id, path, user: user ?? "" })[Symbol.asyncIterator]();
-    let first: IteratorResult<{ chunk: Uint8Array }>;
-    try {
-      first = await iterator.next();
-    } catch (err) {
-      throw fromHostError(err, host.id);
-    }
-    return (async function* () {
-      if (first.done) return;
-      yield first.value.chunk;
-      while (true) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value.chunk;
-      }
-    })();
+    return this.guest.readFile(principal, id, path, user);
   }
 
-  async listDir(principal: Principal, id: string, path: string, depth: number, user?: string) {
-    const row = await this.running(principal, id);
-    return (await this.onHost(row, (c) => c.listDir({ sandboxId: id, path, depth, user: user ?? "" })))
-      .entries;
+  listDir(principal: Principal, id: string, path: string, depth: number, user?: string) {
+    return this.guest.listDir(principal, id, path, depth, user);
   }
 
-  async makeDir(principal: Principal, id: string, path: string, user?: string): Promise<boolean> {
-    const row = await this.running(principal, id);
-    return this.audited(
-      principal,
-      id,
-      { action: "sandbox.file.mkdir", details: { path } },
-      async () =>
-        (await this.onHost(row, (c) => c.makeDir({ sandboxId: id, path, user: user ?? "" }))).created,
-    );
+  makeDir(principal: Principal, id: string, path: string, user?: string): Promise<boolean> {
+    return this.guest.makeDir(principal, id, path, user);
   }
 
-  async removePath(principal: Principal, id: string, path: string, user?: string): Promise<void> {
-    const row = await this.running(principal, id);
-    await this.audited(principal, id, { action: "sandbox.file.remove", details: { path } }, () =>
-      this.onHost(row, (c) => c.removePath({ sandboxId: id, path, user: user ?? "" })),
-    );
+  removePath(principal: Principal, id: string, path: string, user?: string): Promise<void> {
+    return this.guest.removePath(principal, id, path, user);
   }
 
   /**
@@ -520,60 +401,9 @@ export class SandboxesService {
     metadata: Record<string, string>,
   ): Promise<SandboxRow[]> {
     const row = await this.running(principal, id);
-    return this.audited(principal, id, { action: "sandbox.fork", details: { count } }, async () => {
-      const { db, scheduler, events } = this.deps;
-      await db.transaction().execute((tx) =>
-        scheduler.place(tx, {
-          teamId: principal.teamId,
-          requiredHostId: row.host_id ?? "",
-          resources: {
-            vcpus: row.vcpus * count,
-            memoryMiB: row.memory_mib * count,
-            diskMiB: row.disk_mib * count,
-          },
-        }),
-      );
-      // Each fork gets its own envd token; the agent answers in the order asked.
-      const envdAccessTokens = Array.from({ length: count }, () => randomBytes(24).toString("hex"));
-      const res = await this.onHost(row, (c) =>
-        c.forkSandbox({ sandboxId: id, count, metadata, envdAccessTokens }),
-      );
-      const rows: SandboxRow[] = [];
-      for (const [index, info] of res.sandboxes.entries()) {
-        const fields = rowFieldsFromAgent(info);
-        const inserted = await db
-          .insertInto("sandboxes")
-          .values({
-            id: info.sandboxId,
-            team_id: principal.teamId,
-            host_id: row.host_id,
-            template: row.template,
-            snapshot_id: row.snapshot_id,
-            state: "running",
-            vcpus: fields.vcpus ?? row.vcpus,
-            memory_mib: fields.memory_mib ?? row.memory_mib,
-            disk_mib: fields.disk_mib ?? row.disk_mib,
-            timeout_sec: info.timeoutSec || row.timeout_sec,
-            metadata: JSON.stringify({ ...row.metadata, ...metadata }),
-            envd_access_token: envdAccessTokens[index] ?? row.envd_access_token,
-            on_timeout: row.on_timeout,
-            auto_resume: row.auto_resume,
-            host_ip: fields.host_ip ?? null,
-            error: null,
-            expires_at: fields.expires_at ?? null,
-            stopped_at: null,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        rows.push(inserted);
-        events.publish("sandbox.created", principal.teamId, { sandbox_id: inserted.id, forked_from: id });
-        events.publish("sandbox.running", principal.teamId, {
-          sandbox_id: inserted.id,
-          host_id: row.host_id,
-        });
-      }
-      return rows;
-    });
+    return this.audited(principal, id, { action: "sandbox.fork", details: { count } }, () =>
+      forkSandbox(this.deps, principal, row, count, metadata, (rpc) => this.onHost(row, rpc)),
+    );
   }
 
   /** Live sandboxes of a host (used by the reconciler and host deletion). */

@@ -7,12 +7,7 @@
  * AUTH_TIMEOUT_MS. Then the client sends one `start` message. Every message is JSON; bytes
  * travel base64-encoded in `data`.
  *
- * exec:  client → {type:"start", command, envs?, cwd?, user?, timeout_ms?}
- *                 {type:"stdin", data, close?}  {type:"kill"}
- *        server → {type:"started", pid} {type:"stdout"|"stderr", data} {type:"exit", exit_code, error?}
- * pty:   client → {type:"start", cols, rows, command?, envs?, cwd?, user?, pid?}
- *                 {type:"input", data} {type:"resize", cols, rows} {type:"kill"}
- *        server → {type:"started", pid} {type:"data", data} {type:"exit", exit_code, error?}
+ * The messages of both directions are the `@wrenn/api` stream schemas (`ExecStartMessageSchema`, …).
  * Errors: {type:"error", code, message}, then the socket closes.
  */
 import type { IncomingMessage } from "node:http";
@@ -24,13 +19,14 @@ import {
   PtyInputMessageSchema as PtyInput,
   PtyStartMessageSchema as PtyStart,
 } from "@wrenn/api";
+import type { ProcessStreamEvent } from "@wrenn/guest-client";
 import { WrennError } from "@wrenn/shared";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { z } from "zod";
 import { authenticateApiKey, presentedApiKey } from "../auth/authenticate.js";
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/database.js";
-import { fromHostError } from "../drivers/host-errors.js";
+import { fromGuestError } from "../services/sandbox-guest.js";
 import type { SandboxesService } from "../services/sandboxes-service.js";
 
 const AUTH_TIMEOUT_MS = 10_000;
@@ -69,49 +65,59 @@ export class SandboxStreams {
     const principal = await this.authenticate(req, inbox);
     const start = await inbox.next(AUTH_TIMEOUT_MS);
     const row = await this.deps.sandboxes.running(principal, sandboxId);
-    const client = await this.deps.sandboxes.streamClient(row);
+    const { guest, hostId } = await this.deps.sandboxes.guestFor(row);
     const abort = new AbortController();
     ws.once("close", () => abort.abort());
+    type Output = ProcessStreamEvent & { kind: "stdout" | "stderr" | "pty" };
+    const forward = async (events: AsyncIterable<ProcessStreamEvent>, output: (event: Output) => void) => {
+      try {
+        for await (const event of events) {
+          if (event.kind === "started") send(ws, { type: "started", pid: event.pid });
+          else if (event.kind === "exited") {
+            send(ws, { type: "exit", exit_code: event.exitCode, error: event.error || undefined });
+          } else output(event);
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) throw fromGuestError(err, hostId);
+      }
+    };
+    const mapped = (op: () => Promise<void>) =>
+      op().catch((err: unknown) => {
+        throw fromGuestError(err, hostId);
+      });
     if (kind === "exec") {
       const spec = parse(ExecStart, start);
       let pid = 0;
+      let timer: NodeJS.Timeout | undefined;
       inbox.onMessage(async (raw) => {
         const msg = parse(ExecInput, raw);
         if (!pid) throw new WrennError("failed_precondition", "the process has not started yet");
-        if (msg.type === "kill") {
-          await client.killProcess({ sandboxId, process: { selector: { case: "pid", value: pid } } });
-        } else {
-          await client.sendProcessInput({
-            sandboxId,
-            process: { selector: { case: "pid", value: pid } },
-            data: Buffer.from(msg.data, "base64"),
-            closeStdin: msg.close,
-          });
-        }
+        const target = { pid };
+        if (msg.type === "kill") await mapped(() => guest.signal(target, "SIGKILL"));
+        else await mapped(() => guest.sendInput(target, Buffer.from(msg.data, "base64"), msg.close));
       });
-      const stream = client.execStream(
-        {
-          sandboxId,
-          process: { command: spec.command, envs: spec.envs, cwd: spec.cwd, user: spec.user },
-          timeoutMs: spec.timeout_ms,
-          openStdin: true,
-        },
-        { signal: abort.signal },
+      const events = guest.start(
+        { command: spec.command, envs: spec.envs, cwd: spec.cwd, user: spec.user },
+        { signal: abort.signal, stdin: true },
       );
-      try {
-        for await (const res of stream) {
-          const e = res.event;
-          if (e.case === "started") {
-            pid = e.value.pid;
-            send(ws, { type: "started", pid });
-          } else if (e.case === "stdout" || e.case === "stderr") {
-            send(ws, { type: e.case, data: Buffer.from(e.value).toString("base64") });
-          } else if (e.case === "exited") {
-            send(ws, { type: "exit", exit_code: e.value.exitCode, error: e.value.error || undefined });
+      const started = async function* () {
+        for await (const event of events) {
+          if (event.kind === "started") {
+            pid = event.pid;
+            if (spec.timeout_ms > 0) {
+              timer = setTimeout(() => guest.signal({ pid }, "SIGKILL").catch(() => {}), spec.timeout_ms);
+            }
           }
+          yield event;
         }
-      } catch (err) {
-        if (!abort.signal.aborted) throw fromHostError(err, row.host_id ?? "?");
+      };
+      try {
+        await forward(started(), (event) => {
+          const type = event.kind === "stderr" ? "stderr" : "stdout";
+          send(ws, { type, data: Buffer.from(event.data).toString("base64") });
+        });
+      } finally {
+        clearTimeout(timer);
       }
     } else {
       const spec = parse(PtyStart, start);
@@ -119,40 +125,31 @@ export class SandboxStreams {
       inbox.onMessage(async (raw) => {
         const msg = parse(PtyInput, raw);
         if (!pid) throw new WrennError("failed_precondition", "the terminal has not started yet");
-        if (msg.type === "input")
-          await client.ptyInput({ sandboxId, pid, data: Buffer.from(msg.data, "base64") });
-        else if (msg.type === "resize")
-          await client.ptyResize({ sandboxId, pid, cols: msg.cols, rows: msg.rows });
-        else await client.ptyKill({ sandboxId, pid });
+        if (msg.type === "input") await mapped(() => guest.ptyInput(pid, Buffer.from(msg.data, "base64")));
+        else if (msg.type === "resize") await mapped(() => guest.ptyResize(pid, msg.cols, msg.rows));
+        else await mapped(() => guest.signal({ pid }, "SIGKILL"));
       });
-      const stream = client.ptyAttach(
-        {
-          sandboxId,
-          pid: spec.pid,
-          cols: spec.cols,
-          rows: spec.rows,
-          command: spec.command,
-          envs: spec.envs,
-          cwd: spec.cwd,
-          user: spec.user,
-        },
-        { signal: abort.signal },
-      );
-      try {
-        for await (const res of stream) {
-          const e = res.event;
-          if (e.case === "started") {
-            pid = e.value.pid;
-            send(ws, { type: "started", pid });
-          } else if (e.case === "data") {
-            send(ws, { type: "data", data: Buffer.from(e.value).toString("base64") });
-          } else if (e.case === "exited") {
-            send(ws, { type: "exit", exit_code: e.value.exitCode, error: e.value.error || undefined });
-          }
+      const events =
+        spec.pid === 0
+          ? guest.start(
+              {
+                command: spec.command || "exec /bin/bash -i -l",
+                envs: { TERM: "xterm-256color", ...spec.envs },
+                cwd: spec.cwd,
+                user: spec.user,
+              },
+              { signal: abort.signal, stdin: true, pty: { cols: spec.cols, rows: spec.rows } },
+            )
+          : guest.connect({ pid: spec.pid }, { signal: abort.signal });
+      const started = async function* () {
+        for await (const event of events) {
+          if (event.kind === "started") pid = event.pid;
+          yield event;
         }
-      } catch (err) {
-        if (!abort.signal.aborted) throw fromHostError(err, row.host_id ?? "?");
-      }
+      };
+      await forward(started(), (event) => {
+        send(ws, { type: "data", data: Buffer.from(event.data).toString("base64") });
+      });
     }
     ws.close(1000, "done");
   }

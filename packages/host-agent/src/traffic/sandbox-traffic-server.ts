@@ -3,13 +3,16 @@ import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { type Logger, listenOn } from "@wrenn/shared";
+import {
+  ACTIVITY_HEADER,
+  AGENT_TOKEN_HEADER,
+  SANDBOX_ID_HEADER,
+  SANDBOX_PORT_HEADER,
+} from "@wrenn/guest-client";
+import type { ErrorCode, Logger } from "@wrenn/shared";
+import { listenOn, WRENN_ERROR_CODE_HEADER } from "@wrenn/shared";
 import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
-
-/** The hop's credential: the host token, in a header of its own so the client's `authorization` passes through. */
-export const AGENT_TOKEN_HEADER = "wrenn-agent-token";
-export const SANDBOX_ID_HEADER = "e2b-sandbox-id";
-export const SANDBOX_PORT_HEADER = "e2b-sandbox-port";
+import { EnvelopeBoundary, endStreamWithError, isConnectStream, OpenExchanges } from "./open-exchanges.js";
 
 export interface SandboxTrafficServerOptions {
   host: string;
@@ -22,6 +25,11 @@ export interface SandboxTrafficServerOptions {
    * undefined; waits out a lifecycle operation under way (a resume) first.
    */
   sandboxAddress(sandboxId: string): Promise<string | undefined>;
+  /**
+   * Marks activity on a sandbox a request reached (extends its inactivity timeout): only
+   * requests of Wrenn's own guest client, which carry `wrenn-activity: 1`.
+   */
+  touch?(sandboxId: string): void;
   logger: Logger;
   connectTimeoutMs?: number;
 }
@@ -41,14 +49,20 @@ function tokensEqual(presented: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * A refusal of the hop itself: the e2b-shaped body e2b clients expect, and the registry
+ * code in `wrenn-error-code` for Wrenn's own callers (a missing sandbox is `not_found`,
+ * a wrong host token `unavailable`: the caller is fine, the host is misconfigured).
+ */
 type Routed =
   | { ok: true; sandboxId: string; address: string; port: number }
-  | { ok: false; status: number; body: string };
+  | { ok: false; status: number; code: ErrorCode; body: string };
 
 function notFound(sandboxId: string): Routed {
   return {
     ok: false,
     status: 502,
+    code: "not_found",
     body: JSON.stringify({ sandboxId, message: "The sandbox was not found", code: 502 }),
   };
 }
@@ -64,6 +78,7 @@ export async function startSandboxTrafficServer(
 ): Promise<SandboxTrafficServer> {
   const { logger } = options;
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  const exchanges = new OpenExchanges(options.sandboxAddress);
   const open = new Set<Duplex>();
   const track = (socket: Duplex) => {
     if (open.has(socket)) return; // a kept-alive connection carries many requests
@@ -76,6 +91,7 @@ export async function startSandboxTrafficServer(
       return {
         ok: false,
         status: 401,
+        code: "unavailable",
         body: JSON.stringify({ code: 401, message: "invalid or missing agent token" }),
       };
     }
@@ -86,6 +102,7 @@ export async function startSandboxTrafficServer(
       return {
         ok: false,
         status: 400,
+        code: "invalid_argument",
         body: JSON.stringify({
           code: 400,
           message: "E2b-Sandbox-Id and E2b-Sandbox-Port (1-65535) are required",
@@ -93,7 +110,13 @@ export async function startSandboxTrafficServer(
       };
     }
     const address = await options.sandboxAddress(sandboxId);
-    return address ? { ok: true, sandboxId, address, port } : notFound(sandboxId);
+    if (!address) return notFound(sandboxId);
+    try {
+      if (single(req.headers[ACTIVITY_HEADER]) === "1") options.touch?.(sandboxId);
+    } catch {
+      // Gone since it was routed: the relay finds out and answers for it.
+    }
+    return { ok: true, sandboxId, address, port };
   }
 
   function target(routed: { address: string; port: number }): RelayTarget {
@@ -109,26 +132,55 @@ export async function startSandboxTrafficServer(
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const routed = await route(req);
-    const answer = (status: number, body: string) => {
+    const answer = (refused: Routed & { ok: false }) => {
       req.resume();
-      res.writeHead(status, {
+      res.writeHead(refused.status, {
         "content-type": "application/json",
-        "content-length": Buffer.byteLength(body),
+        "content-length": Buffer.byteLength(refused.body),
+        [WRENN_ERROR_CODE_HEADER]: refused.code,
       });
-      res.end(body);
+      res.end(refused.body);
     };
     if (!routed.ok) {
-      answer(routed.status, routed.body);
+      answer(routed);
       return;
     }
-    relayRequest(req, res, target(routed), (err) => {
+    // A Connect stream cut because its sandbox stopped ends with a Connect error its client
+    // can read, when the bytes relayed so far end between two messages; else it is reset.
+    let upstream: IncomingMessage | undefined;
+    let boundary: EnvelopeBoundary | undefined;
+    let cutting = false;
+    const forget = exchanges.add(routed.sandboxId, {
+      address: routed.address,
+      cut: (reason) => {
+        if (cutting) return;
+        cutting = true;
+        if (upstream && boundary?.atBoundary() && !res.writableEnded) {
+          const from = upstream;
+          from.unpipe(res);
+          res.end(endStreamWithError("unavailable", reason), () => from.destroy());
+        } else res.destroy();
+      },
+    });
+    res.once("close", forget);
+    const relayed: RelayTarget = {
+      ...target(routed),
+      onResponse: (upRes) => {
+        upstream = upRes;
+        if (!isConnectStream(upRes.headers["content-type"])) return;
+        const seen = new EnvelopeBoundary();
+        boundary = seen;
+        upRes.on("data", (chunk: Buffer) => seen.observe(chunk));
+      },
+    };
+    relayRequest(req, res, relayed, (err) => {
       logger.debug("sandbox traffic: port unreachable", {
         sandboxId: routed.sandboxId,
         port: routed.port,
         err: err.message,
       });
       const failed = notFound(routed.sandboxId);
-      if (!failed.ok) answer(failed.status, failed.body);
+      if (!failed.ok) answer(failed);
     });
   }
 
@@ -138,6 +190,10 @@ export async function startSandboxTrafficServer(
       endSocketWithJson(socket, routed.status, "Refused", routed.body);
       return;
     }
+    socket.once(
+      "close",
+      exchanges.add(routed.sandboxId, { address: routed.address, cut: () => socket.destroy() }),
+    );
     relayUpgrade(req, socket, head, target(routed), () => {
       const failed = notFound(routed.sandboxId);
       if (!failed.ok) endSocketWithJson(socket, failed.status, "Bad Gateway", failed.body);
@@ -166,6 +222,7 @@ export async function startSandboxTrafficServer(
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        exchanges.close();
         for (const socket of open) socket.destroy();
         server.close(() => resolve());
       }),
