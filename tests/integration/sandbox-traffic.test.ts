@@ -30,6 +30,7 @@ describe("sandbox traffic proxy", () => {
   const running = "iproxyrunning0000000";
   const paused = "iproxypaused00000000";
   /** What the stand-in server saw of the last request. */
+  const touched: string[] = [];
   let seen: {
     headers: IncomingMessage["headers"];
     body: string;
@@ -74,6 +75,7 @@ describe("sandbox traffic proxy", () => {
       port: 0,
       hostToken: AGENT_TOKEN,
       sandboxAddress: async (id) => (id === running ? "127.0.0.1" : undefined),
+      touch: (id) => touched.push(id),
       logger: createSilentLogger(),
     });
 
@@ -177,6 +179,23 @@ describe("sandbox traffic proxy", () => {
     });
     expect(res.status).toBe(201);
     expect(seen?.headers["wrenn-agent-token"]).toBeUndefined();
+  });
+
+  it("marks activity only for Wrenn's own guest client: proxied client traffic keeps an absolute timeout", async () => {
+    touched.length = 0;
+    const direct = `http://127.0.0.1:${traffic.port}/activity`;
+    const hop = { ...sandboxHeaders(running, port), "wrenn-agent-token": AGENT_TOKEN };
+    expect((await fetch(direct, { headers: hop })).status).toBe(201);
+    expect(touched).toEqual([]);
+    expect((await fetch(direct, { headers: { ...hop, "wrenn-activity": "1" } })).status).toBe(201);
+    expect(touched).toEqual([running]);
+    expect(seen?.headers["wrenn-activity"]).toBeUndefined();
+    // A client of the proxy cannot claim activity: the header is dropped on the way.
+    const proxied = await fetch(`${fx.url}/activity`, {
+      headers: { ...sandboxHeaders(running, port), "wrenn-activity": "1" },
+    });
+    expect(proxied.status).toBe(201);
+    expect(touched).toEqual([running]);
   });
 
   it("passes bodies larger than the API's JSON limit", async () => {

@@ -125,7 +125,7 @@ export async function startSandboxTrafficServer(
       host: routed.address,
       port: routed.port,
       headers: {},
-      drop: [AGENT_TOKEN_HEADER],
+      drop: [AGENT_TOKEN_HEADER, ACTIVITY_HEADER],
       connectTimeoutMs,
     };
   }
