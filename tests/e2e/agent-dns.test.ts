@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startResponder, type TestResponder } from "../../packages/host-agent/test/dns-test-server.js";
+import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+/**
+ * A real VM resolves names through its gateway: the agent's forwarder, whose upstream here is
+ * a test resolver on the host's loopback that knows a made-up name (no public DNS involved).
+ */
+describe("host agent: sandbox DNS through the gateway", () => {
+  let upstream: TestResponder;
+  let fx: AgentFixture;
+  let id = "";
+
+  beforeAll(async () => {
+    upstream = await startResponder({ records: { "probe.wrenn.test": ["10.1.2.3"] } });
+    fx = await startAgent({ dnsUpstreams: [`${upstream.host}:${upstream.port}`] });
+    const { sandbox } = await fx.client.createSandbox({ template: "base" });
+    id = sandbox?.sandboxId ?? "";
+  }, 240_000);
+
+  afterAll(async () => {
+    await fx?.close();
+    await upstream?.close();
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it("the guest's resolver is its gateway, and a name resolves through it over UDP and TCP", async () => {
+    expect((await exec(fx.client, id, "cat /etc/resolv.conf")).stdout).toBe("nameserver 169.254.0.22\n");
+    const udp = await exec(fx.client, id, "getent hosts probe.wrenn.test");
+    expect(udp.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+    // `use-vc` makes the C library ask over TCP.
+    const tcp = await exec(
+      fx.client,
+      id,
+      "cp /etc/resolv.conf /tmp/r && echo 'options use-vc' >> /etc/resolv.conf && getent hosts probe.wrenn.test; cp /tmp/r /etc/resolv.conf",
+      { user: "root" },
+    );
+    expect(tcp.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+    const transports = upstream.asked.filter((q) => q.name === "probe.wrenn.test").map((q) => q.transport);
+    expect(transports).toContain("udp");
+    expect(transports).toContain("tcp");
+    // A name the upstream does not know: NXDOMAIN, getent exits 2.
+    expect((await exec(fx.client, id, "getent hosts nope.wrenn.test")).exitCode).toBe(2);
+  });
+
+  it("still resolves after a pause and resume (the restored guest keeps its gateway as resolver)", async () => {
+    await fx.client.pauseSandbox({ sandboxId: id });
+    await fx.client.resumeSandbox({ sandboxId: id });
+    const r = await exec(fx.client, id, "getent hosts probe.wrenn.test");
+    expect(r.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+  }, 180_000);
+});
