@@ -394,26 +394,34 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
 
     it("a guest resolves through its gateway (UDP and TCP) by the host's resolver; no other sandbox's forwarder", async () => {
       const [g1, g2] = [guests[0]?.netns as string, guests[1]?.netns as string];
-      for (const transport of ["udp", "tcp"] as const) {
-        expect(await dnsFrom(g1, "169.254.0.22", 53, "probe.wrenn.test", transport)).toEqual({
-          ok: true,
-          rcode: 0,
-          addresses: ["10.1.2.3"],
-        });
-        expect(await dnsFrom(g2, "169.254.0.22", 53, "probe.wrenn.test", transport)).toMatchObject({
-          ok: true,
-          rcode: 0,
-        });
-        // Another sandbox's forwarder address is out of reach; so is the gateway on other ports.
-        expect(await dnsFrom(g1, n2.vethHostIp, DNS_PORT, "probe.wrenn.test", transport)).toEqual({
-          ok: false,
-          error: "timeout",
-        });
-      }
-      expect(await dnsFrom(g1, "169.254.0.22", 5353, "probe.wrenn.test", "udp")).toMatchObject({ ok: false });
-      expect(await dnsFrom(g1, n1.vethHostIp, 53, "probe.wrenn.test", "tcp")).toEqual({
-        ok: false,
-        error: "timeout",
+      const probe = (netns: string, server: string, port: number, transport: "udp" | "tcp") =>
+        dnsFrom(netns, server, port, "probe.wrenn.test", transport);
+      const checks = {
+        g1Udp: probe(g1, "169.254.0.22", 53, "udp"),
+        g1Tcp: probe(g1, "169.254.0.22", 53, "tcp"),
+        g2Udp: probe(g2, "169.254.0.22", 53, "udp"),
+        g2Tcp: probe(g2, "169.254.0.22", 53, "tcp"),
+        // Another sandbox's forwarder is out of reach, and so is its own veth address on 53
+        // (only the forwarder's port is open there), and the gateway on other ports.
+        otherForwarderUdp: probe(g1, n2.vethHostIp, DNS_PORT, "udp"),
+        otherForwarderTcp: probe(g1, n2.vethHostIp, DNS_PORT, "tcp"),
+        ownVethOn53: probe(g1, n1.vethHostIp, 53, "tcp"),
+        gatewayOtherPort: probe(g1, "169.254.0.22", 5353, "tcp"),
+      };
+      const results = Object.fromEntries(
+        await Promise.all(Object.entries(checks).map(async ([k, p]) => [k, await p] as const)),
+      );
+      const answer = { ok: true, rcode: 0, addresses: ["10.1.2.3"] };
+      const blocked = { ok: false, error: "timeout" };
+      expect(results).toEqual({
+        g1Udp: answer,
+        g1Tcp: answer,
+        g2Udp: answer,
+        g2Tcp: answer,
+        otherForwarderUdp: blocked,
+        otherForwarderTcp: blocked,
+        ownVethOn53: blocked,
+        gatewayOtherPort: blocked,
       });
       expect(dnsUpstream.asked.filter((q) => q.name === "probe.wrenn.test").length).toBe(4);
     }, 30_000);
@@ -473,6 +481,39 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       expect((err as WrennError).message).toContain(`address ${a.vethHostIp}/31 on ${foreign}`);
       expect(leftovers(S3)).toEqual(NOTHING);
       expect(sh("ip", ["-o", "addr", "show", "dev", foreign])).toContain(a.vethHostIp);
+    });
+
+    it("a DNS port another server holds on every address makes create fail, naming it; nothing of the slot is left", async () => {
+      const { createSocket } = await import("node:dgram");
+      const squatter = createSocket("udp4");
+      await new Promise<void>((resolve) => squatter.bind(DNS_PORT + 1, "0.0.0.0", resolve));
+      const blockedDns = new DnsForwarder({
+        upstreams: await HostUpstreams.create({
+          kind: "fixed",
+          upstreams: [{ host: dnsUpstream.host, port: dnsUpstream.port, family: 4 }],
+        }),
+        port: DNS_PORT + 1,
+        upstreamTimeoutMs: 1000,
+        maxInflightPerSandbox: 16,
+        logger: createSilentLogger(),
+      });
+      const other = new NetnsNetworkManager(createSilentLogger(), {
+        namePrefix: PREFIX,
+        uplinkInterface: WORLD_HOST_LINK,
+        dns: blockedDns,
+      });
+      try {
+        const err = await other.create(S3).catch((e: unknown) => e);
+        expect(err).toMatchObject({
+          code: "unavailable",
+          message: expect.stringContaining("WRENN_DNS_PORT"),
+        });
+        expect(leftovers(S3)).toEqual(NOTHING);
+        expect(blockedDns.slots()).toEqual([]);
+      } finally {
+        await new Promise<void>((resolve) => squatter.close(() => resolve()));
+        await blockedDns.close();
+      }
     });
 
     it("after a failed create the slot is usable again", async () => {
