@@ -1,6 +1,21 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { HostAgentService } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startResponder, type TestResponder } from "../../packages/host-agent/test/dns-test-server.js";
-import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import {
+  type AgentFixture,
+  exec,
+  IMAGES_DIR,
+  startAgent,
+  TEST_FIRST_SLOT,
+  TEST_NET_PREFIX,
+} from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 /**
@@ -50,4 +65,86 @@ describe("host agent: sandbox DNS through the gateway", () => {
     const r = await exec(fx.client, id, "getent hosts probe.wrenn.test");
     expect(r.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
   }, 180_000);
+});
+
+/** wrenn-agent as its own process (so SIGKILL ends it like a crash, QMP connections and all). */
+async function spawnAgent(
+  dataDir: string,
+  token: string,
+  upstream: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const repo = resolve(import.meta.dirname, "../..");
+  const child = spawn(process.execPath, ["--import", "tsx", join(repo, "packages/host-agent/src/main.ts")], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      WRENN_AGENT_DATA_DIR: dataDir,
+      WRENN_IMAGES_DIR: IMAGES_DIR,
+      WRENN_AGENT_PORT: "0",
+      WRENN_AGENT_TOKEN: token,
+      WRENN_NET_PREFIX: TEST_NET_PREFIX,
+      WRENN_FIRST_SLOT: String(TEST_FIRST_SLOT),
+      WRENN_DNS_UPSTREAMS: upstream,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /wrenn-agent listening on (\d+)/.exec(out);
+      if (m) resolvePort(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`agent exited early (${code}): ${out}`)));
+  });
+  return { child, port };
+}
+
+describe("host agent: sandbox DNS after an agent crash", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-dns-"));
+  const token = randomBytes(24).toString("hex");
+  let upstream: TestResponder;
+
+  beforeAll(async () => {
+    upstream = await startResponder({ records: { "probe.wrenn.test": ["10.1.2.3"] } });
+  });
+
+  afterAll(async () => {
+    await upstream?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("the next agent listens again for the sandboxes it adopts", async () => {
+    const upstreamAddress = `${upstream.host}:${upstream.port}`;
+    const first = await spawnAgent(dataDir, token, upstreamAddress);
+    const client = createClient(
+      HostAgentService,
+      createConnectTransport({
+        baseUrl: `http://127.0.0.1:${first.port}`,
+        httpVersion: "2",
+        interceptors: [
+          (next) => async (req) => {
+            req.header.set("authorization", `Bearer ${token}`);
+            return next(req);
+          },
+        ],
+      }),
+    );
+    let id = "";
+    try {
+      id = (await client.createSandbox({ template: "base" })).sandbox?.sandboxId ?? "";
+      expect((await exec(client, id, "getent hosts probe.wrenn.test")).stdout).toMatch(/^10\.1\.2\.3\s/m);
+    } finally {
+      first.child.kill("SIGKILL");
+      await new Promise((r) => first.child.once("exit", r));
+    }
+    const second = await startAgent({ dnsUpstreams: [upstreamAddress] }, { dataDir, token });
+    try {
+      const r = await exec(second.client, id, "getent hosts probe.wrenn.test");
+      expect(r.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+    } finally {
+      await second.close({ destroySandboxes: true, keepDataDir: true });
+    }
+    expect(findHostLeftovers(dataDir)).toEqual(NO_LEFTOVERS);
+  }, 300_000);
 });
