@@ -39,6 +39,23 @@ export const AgentConfigSchema = z.object({
     .string()
     .regex(/^[a-z][a-z0-9]{0,5}$/)
     .default("wrenn"),
+  /**
+   * Resolvers the sandboxes' DNS forwarder asks, `ip`, `ip:port` or `[ipv6]:port`, tried in
+   * order. WRENN_DNS_UPSTREAMS (comma-separated); default: the `nameserver` lines of
+   * `dnsResolvConfPath`, re-read when that file changes.
+   */
+  dnsUpstreams: z.array(z.string().min(1)).min(1).optional(),
+  /** The host's resolver configuration. WRENN_DNS_RESOLV_CONF, default /etc/resolv.conf. */
+  dnsResolvConfPath: z.string().min(1).default("/etc/resolv.conf"),
+  /**
+   * Port of the forwarder on each sandbox's veth address (the guest always asks its gateway on
+   * 53; its namespace rewrites the port). WRENN_DNS_PORT, default 53.
+   */
+  dnsPort: z.number().int().min(1).max(65535).default(53),
+  /** How long one upstream resolver gets before the next is asked. WRENN_DNS_UPSTREAM_TIMEOUT_MS. */
+  dnsUpstreamTimeoutMs: z.number().int().min(50).default(2000),
+  /** DNS queries one sandbox may have in flight; more are refused. WRENN_DNS_MAX_INFLIGHT. */
+  dnsMaxInflightPerSandbox: z.number().int().min(1).default(64),
   defaultVcpus: z.number().int().min(1).default(1),
   defaultMemoryMiB: z.number().int().min(128).default(512),
   defaultDiskMiB: z.number().int().min(256).default(2048),
@@ -109,6 +126,15 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     maxSlots: envNumber(env.WRENN_MAX_SLOTS),
     firstSlot: envNumber(env.WRENN_FIRST_SLOT),
     netNamePrefix: env.WRENN_NET_PREFIX,
+    dnsUpstreams: env.WRENN_DNS_UPSTREAMS
+      ? env.WRENN_DNS_UPSTREAMS.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined,
+    dnsResolvConfPath: env.WRENN_DNS_RESOLV_CONF,
+    dnsPort: envNumber(env.WRENN_DNS_PORT),
+    dnsUpstreamTimeoutMs: envNumber(env.WRENN_DNS_UPSTREAM_TIMEOUT_MS),
+    dnsMaxInflightPerSandbox: envNumber(env.WRENN_DNS_MAX_INFLIGHT),
     vcpuOvercommit: envNumber(env.WRENN_VCPU_OVERCOMMIT),
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),

@@ -2,6 +2,8 @@ import { mkdir, readFile, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@wrenn/shared";
 import { type AgentConfig, parseAgentConfig } from "./config.js";
+import { DnsForwarder } from "./dns/dns-forwarder.js";
+import { HostUpstreams, parseUpstream } from "./dns/upstreams.js";
 import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
 import { ImageCatalog } from "./images/image-catalog.js";
 import { NetnsNetworkManager } from "./network/netns-network.js";
@@ -71,7 +73,20 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     cgroups,
     logger,
   });
-  const network = new NetnsNetworkManager(logger, { namePrefix: config.netNamePrefix });
+  const upstreams = await HostUpstreams.create(
+    config.dnsUpstreams
+      ? { kind: "fixed", upstreams: config.dnsUpstreams.map(parseUpstream) }
+      : { kind: "resolv-conf", path: config.dnsResolvConfPath },
+  );
+  const dns = new DnsForwarder({
+    upstreams,
+    port: config.dnsPort,
+    upstreamTimeoutMs: config.dnsUpstreamTimeoutMs,
+    maxInflightPerSandbox: config.dnsMaxInflightPerSandbox,
+    logger,
+  });
+  logger.info("sandbox DNS forwarder", { upstreams: upstreams.describe(), port: config.dnsPort });
+  const network = new NetnsNetworkManager(logger, { namePrefix: config.netNamePrefix, dns });
   await network.ensureHostRules();
   const slots = await SlotAllocator.create(
     join(config.dataDir, "slots.json"),
@@ -122,6 +137,11 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   // Anything a crashed run left that no record accounts for: slots, namespaces, cgroups.
   const inUse = manager.slotsInUse();
   for (const [slot] of slots.leases()) if (!inUse.has(slot)) await slots.release(slot);
+  for (const slot of inUse) {
+    await network
+      .attachDns(slot)
+      .catch((err: unknown) => logger.warn("no DNS for an adopted sandbox", { slot, err }));
+  }
   const swept = await network.sweep(inUse);
   if (swept.length > 0) logger.info("swept leftover networks", { slots: swept });
   const reaped = await cgroups.reapStray(new Set(manager.list().map((r) => r.id)));
@@ -165,7 +185,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     // The agent's messages are lifecycle calls; files and output go through the traffic hop.
     readMaxBytes: 4 * 1024 * 1024,
   }).catch(async (err: unknown) => {
-    await traffic.close();
+    await Promise.all([traffic.close(), dns.close()]);
     throw err;
   });
   logger.info("host agent listening", {
@@ -197,6 +217,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   async function closeAll(options: { destroySandboxes?: boolean }): Promise<void> {
     await Promise.all([server.close(), traffic.close()]);
     await manager.close({ destroyAll: options.destroySandboxes ?? false });
+    // Sandboxes left running lose their resolver until the next agent adopts them.
+    await dns.close();
     // Nothing left to hold: the agent's parent cgroup goes too (a busy one stays).
     if (manager.list().length === 0) await cgroups.removeParent().catch(() => {});
   }

@@ -113,6 +113,31 @@ describe("network rules", () => {
     expect(ns).toContain("--clamp-mss-to-pmtu");
   });
 
+  it("with a DNS port: the guest's DNS to its gateway DNATs to the slot's forwarder, and only that is let in", () => {
+    const a = slotAddresses(5);
+    const ns = namespaceRulesDocument(names, 5, a, 10053);
+    for (const proto of ["udp", "tcp"]) {
+      expect(ns).toContain(
+        `-A PREROUTING -i wrenn-tap0 -d 169.254.0.22/32 -p ${proto} -m ${proto} --dport 53 -m comment --comment wrenn-slot-5 -j DNAT --to-destination 10.12.0.10:10053`,
+      );
+    }
+    const host = slotHostRulesDocument(names, 5, a, 10053).split("\n");
+    const slotRules = host.filter((l) => l.startsWith("-A WRENN-SLOTS"));
+    // Anti-spoofing first, then exactly the forwarder's address and port from the slot's own veth.
+    expect(slotRules).toEqual([
+      "-A WRENN-SLOTS -s 10.11.0.5/32 -i wrenn-vh-5 -m comment --comment wrenn-slot-5 -j RETURN",
+      "-A WRENN-SLOTS ! -s 10.12.0.11/32 -i wrenn-vh-5 -m comment --comment wrenn-slot-5 -j DROP",
+      "-A WRENN-SLOTS -s 10.12.0.11/32 -d 10.12.0.10/32 -i wrenn-vh-5 -p udp -m udp --dport 10053 -m comment --comment wrenn-slot-5 -j ACCEPT",
+      "-A WRENN-SLOTS -s 10.12.0.11/32 -d 10.12.0.10/32 -i wrenn-vh-5 -p tcp -m tcp --dport 10053 -m comment --comment wrenn-slot-5 -j ACCEPT",
+    ]);
+    // Every DNS rule carries the slot's tag, so slot removal takes them with the rest.
+    const saved = `*filter\n${slotRules.join("\n")}\nCOMMIT\n`;
+    expect(slotRemovalDocument(names, saved, 5)?.match(/^-D /gm)).toHaveLength(4);
+    // Without a DNS port nothing of it is made.
+    expect(namespaceRulesDocument(names, 5, a)).not.toContain("--dport");
+    expect(slotHostRulesDocument(names, 5, a)).not.toContain("ACCEPT");
+  });
+
   it("parses ip -batch failures", () => {
     const stderr =
       'RTNETLINK answers: File exists\nCommand failed -:2\nCannot find device "x"\nCommand failed -:5\n';

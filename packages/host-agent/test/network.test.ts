@@ -1,6 +1,9 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import { createSilentLogger, WrennError } from "@wrenn/shared";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DnsForwarder } from "../src/dns/dns-forwarder.js";
+import { HostUpstreams } from "../src/dns/upstreams.js";
 import { NetnsNetworkManager } from "../src/network/netns-network.js";
 import {
   ENVD_PORT,
@@ -10,6 +13,7 @@ import {
   TAP_MAC,
   TAP_NAME,
 } from "../src/network/sandbox-network.js";
+import { startResponder, type TestResponder } from "./dns-test-server.js";
 import { connectFrom, sh, startServer, startTestGuest, type TestGuest } from "./network-test-guest.js";
 
 /**
@@ -27,6 +31,8 @@ const WORLD_HOST_LINK = `${PREFIX}-wh`;
 const WORLD_LINK = `${PREFIX}-ww`;
 const WORLD_HOST_IP = "198.51.100.1";
 const WORLD_IP = "198.51.100.2";
+/** The forwarder's port on each slot's veth address (guests still ask their gateway on 53). */
+const DNS_PORT = 10053;
 const S1 = 32001;
 const S2 = 32002;
 const S3 = 32003;
@@ -78,8 +84,68 @@ function hostMainIp(): string {
   return ip;
 }
 
+/**
+ * Asks `server:port` for an A record over UDP or TCP from inside a namespace; prints
+ * {"ok":true,"rcode":N,"addresses":[...]} or {"ok":false,"error":...}.
+ */
+const DNS_CLIENT_JS = `
+const [server, port, name, transport, timeoutMs] = process.argv.slice(1);
+const labels = name.split(".").map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+const q = Buffer.concat([Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+const done = (r) => { process.stdout.write(JSON.stringify(r)); process.exit(0); };
+setTimeout(() => done({ ok: false, error: "timeout" }), Number(timeoutMs));
+const parse = (m) => {
+  const an = m.readUInt16BE(6);
+  const addresses = [];
+  let at = q.length;
+  for (let i = 0; i < an; i++) { at += 2; const rdlen = m.readUInt16BE(at + 8); if (rdlen === 4) addresses.push([...m.subarray(at + 10, at + 14)].join(".")); at += 10 + rdlen; }
+  return { ok: true, rcode: m.readUInt16BE(2) & 15, addresses };
+};
+if (transport === "udp") {
+  const s = require("node:dgram").createSocket("udp4");
+  s.on("error", (e) => done({ ok: false, error: e.code }));
+  s.on("message", (m) => done(parse(m)));
+  s.send(q, Number(port), server);
+} else {
+  const s = require("node:net").connect(Number(port), server);
+  let buf = Buffer.alloc(0);
+  s.on("error", (e) => done({ ok: false, error: e.code }));
+  s.on("connect", () => { const l = Buffer.alloc(2); l.writeUInt16BE(q.length); s.write(Buffer.concat([l, q])); });
+  s.on("data", (d) => { buf = Buffer.concat([buf, d]); if (buf.length >= 2 + buf.readUInt16BE(0)) done(parse(buf.subarray(2))); });
+}
+`;
+
+type DnsResult = { ok: true; rcode: number; addresses: string[] } | { ok: false; error: string };
+
+/** Asynchronous: the forwarder answering runs in this process's event loop. */
+async function dnsFrom(
+  netns: string,
+  server: string,
+  port: number,
+  name: string,
+  transport: "udp" | "tcp",
+): Promise<DnsResult> {
+  const args = [
+    "netns",
+    "exec",
+    netns,
+    "node",
+    "-e",
+    DNS_CLIENT_JS,
+    server,
+    String(port),
+    name,
+    transport,
+    "1500",
+  ];
+  const { stdout } = await promisify(execFile)("ip", args, { encoding: "utf8" });
+  return JSON.parse(stdout) as DnsResult;
+}
+
 describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
   let manager: NetnsNetworkManager;
+  let dnsUpstream: TestResponder;
+  let dns: DnsForwarder;
   const ipForwardBefore = IS_ROOT ? sh("sysctl", ["-n", "net.ipv4.ip_forward"]).trim() : "";
 
   beforeAll(async () => {
@@ -109,9 +175,22 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
         "",
       ].join("\n"),
     );
+    // The host's resolver: a responder on the host's loopback (the forwarder's upstream).
+    dnsUpstream = await startResponder({ records: { "probe.wrenn.test": ["10.1.2.3"] } });
+    dns = new DnsForwarder({
+      upstreams: await HostUpstreams.create({
+        kind: "fixed",
+        upstreams: [{ host: dnsUpstream.host, port: dnsUpstream.port, family: 4 }],
+      }),
+      port: DNS_PORT,
+      upstreamTimeoutMs: 1000,
+      maxInflightPerSandbox: 16,
+      logger: createSilentLogger(),
+    });
     manager = new NetnsNetworkManager(createSilentLogger(), {
       namePrefix: PREFIX,
       uplinkInterface: WORLD_HOST_LINK,
+      dns,
     });
     const state = await manager.ensureHostRules();
     expect(state.uplink).toBe(WORLD_HOST_LINK);
@@ -122,6 +201,10 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       await manager.sweep(new Set());
       await manager.teardownHostRules();
     }
+    // Every slot's DNS listener went with its network.
+    expect(dns?.slots()).toEqual([]);
+    await dns?.close();
+    await dnsUpstream?.close();
     // Deleting a namespace destroys the veth end inside it asynchronously, so the host end
     // could still be listed right after; deleting the host end removes both ends at once.
     tryRun("ip", ["link", "del", WORLD_HOST_LINK]);
@@ -227,7 +310,10 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       expect(hostRules).toEqual([
         `-A WRTST-SLOTS -s 10.11.125.1/32 -i ${n1.vethHostName} -m comment --comment ${PREFIX}-slot-${S1} -j RETURN`,
         `-A WRTST-SLOTS ! -s 10.12.250.3/32 -i ${n1.vethHostName} -m comment --comment ${PREFIX}-slot-${S1} -j DROP`,
+        `-A WRTST-SLOTS -s 10.12.250.3/32 -d 10.12.250.2/32 -i ${n1.vethHostName} -p udp -m udp --dport ${DNS_PORT} -m comment --comment ${PREFIX}-slot-${S1} -j ACCEPT`,
+        `-A WRTST-SLOTS -s 10.12.250.3/32 -d 10.12.250.2/32 -i ${n1.vethHostName} -p tcp -m tcp --dport ${DNS_PORT} -m comment --comment ${PREFIX}-slot-${S1} -j ACCEPT`,
       ]);
+      expect(dns.addressOf(S1)).toEqual({ address: n1.vethHostIp, port: DNS_PORT });
       const nsRules = sh("ip", ["netns", "exec", n1.netnsName, "iptables-save"]);
       expect(nsRules).toContain(`-A PREROUTING -d 10.11.125.1/32 -i ${PREFIX}-vn-${S1}`);
       expect(nsRules).toContain("-j DNAT --to-destination 169.254.0.21");
@@ -306,6 +392,40 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       }
     }, 30_000);
 
+    it("a guest resolves through its gateway (UDP and TCP) by the host's resolver; no other sandbox's forwarder", async () => {
+      const [g1, g2] = [guests[0]?.netns as string, guests[1]?.netns as string];
+      const probe = (netns: string, server: string, port: number, transport: "udp" | "tcp") =>
+        dnsFrom(netns, server, port, "probe.wrenn.test", transport);
+      const checks = {
+        g1Udp: probe(g1, "169.254.0.22", 53, "udp"),
+        g1Tcp: probe(g1, "169.254.0.22", 53, "tcp"),
+        g2Udp: probe(g2, "169.254.0.22", 53, "udp"),
+        g2Tcp: probe(g2, "169.254.0.22", 53, "tcp"),
+        // Another sandbox's forwarder is out of reach, and so is its own veth address on 53
+        // (only the forwarder's port is open there), and the gateway on other ports.
+        otherForwarderUdp: probe(g1, n2.vethHostIp, DNS_PORT, "udp"),
+        otherForwarderTcp: probe(g1, n2.vethHostIp, DNS_PORT, "tcp"),
+        ownVethOn53: probe(g1, n1.vethHostIp, 53, "tcp"),
+        gatewayOtherPort: probe(g1, "169.254.0.22", 5353, "tcp"),
+      };
+      const results = Object.fromEntries(
+        await Promise.all(Object.entries(checks).map(async ([k, p]) => [k, await p] as const)),
+      );
+      const answer = { ok: true, rcode: 0, addresses: ["10.1.2.3"] };
+      const blocked = { ok: false, error: "timeout" };
+      expect(results).toEqual({
+        g1Udp: answer,
+        g1Tcp: answer,
+        g2Udp: answer,
+        g2Tcp: answer,
+        otherForwarderUdp: blocked,
+        otherForwarderTcp: blocked,
+        ownVethOn53: blocked,
+        gatewayOtherPort: blocked,
+      });
+      expect(dnsUpstream.asked.filter((q) => q.name === "probe.wrenn.test").length).toBe(4);
+    }, 30_000);
+
     it("create of a slot that exists fails with conflict and leaves the live slot intact", async () => {
       const err = await manager.create(S1).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SlotAddressesTakenError);
@@ -363,6 +483,39 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       expect(sh("ip", ["-o", "addr", "show", "dev", foreign])).toContain(a.vethHostIp);
     });
 
+    it("a DNS port another server holds on every address makes create fail, naming it; nothing of the slot is left", async () => {
+      const { createSocket } = await import("node:dgram");
+      const squatter = createSocket("udp4");
+      await new Promise<void>((resolve) => squatter.bind(DNS_PORT + 1, "0.0.0.0", resolve));
+      const blockedDns = new DnsForwarder({
+        upstreams: await HostUpstreams.create({
+          kind: "fixed",
+          upstreams: [{ host: dnsUpstream.host, port: dnsUpstream.port, family: 4 }],
+        }),
+        port: DNS_PORT + 1,
+        upstreamTimeoutMs: 1000,
+        maxInflightPerSandbox: 16,
+        logger: createSilentLogger(),
+      });
+      const other = new NetnsNetworkManager(createSilentLogger(), {
+        namePrefix: PREFIX,
+        uplinkInterface: WORLD_HOST_LINK,
+        dns: blockedDns,
+      });
+      try {
+        const err = await other.create(S3).catch((e: unknown) => e);
+        expect(err).toMatchObject({
+          code: "unavailable",
+          message: expect.stringContaining("WRENN_DNS_PORT"),
+        });
+        expect(leftovers(S3)).toEqual(NOTHING);
+        expect(blockedDns.slots()).toEqual([]);
+      } finally {
+        await new Promise<void>((resolve) => squatter.close(() => resolve()));
+        await blockedDns.close();
+      }
+    });
+
     it("after a failed create the slot is usable again", async () => {
       const n = await manager.create(S3);
       expect(leftovers(S3).namespaces).toEqual([n.netnsName]);
@@ -391,7 +544,8 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       const createMs = performance.now() - started;
       expect(new Set(nets.map((n) => n.hostReachableIp)).size).toBe(4);
       for (const s of slots) expect(leftovers(s).namespaces).toEqual([`${PREFIX}-ns-${s}`]);
-      for (const s of slots) expect(leftovers(s).rules).toHaveLength(2);
+      for (const s of slots) expect(leftovers(s).rules).toHaveLength(4);
+      expect(dns.slots().sort()).toEqual(slots);
       const t = performance.now();
       await Promise.all(slots.map((s) => manager.destroy(s)));
       console.log(

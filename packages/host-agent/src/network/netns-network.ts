@@ -30,6 +30,7 @@ import {
   GUEST_MAC,
   GUEST_PREFIX_LENGTH,
   type NetworkManager,
+  type SandboxDnsListener,
   type SandboxNetwork,
   SlotAddressesTakenError,
   TAP_MAC,
@@ -51,6 +52,11 @@ export interface NetnsNetworkOptions {
    * `<prefix>-slot-N`); default "wrenn". Tests use another so they can run beside a live agent.
    */
   namePrefix?: string | undefined;
+  /**
+   * The DNS forwarder guests use through their gateway. Without it no DNS rules are made and
+   * the gateway answers no DNS (guests then need `wrenn.dns=` resolvers they can reach).
+   */
+  dns?: SandboxDnsListener | undefined;
 }
 
 /** What ensureHostRules found and installed. */
@@ -76,7 +82,8 @@ const NS_SYSCTLS = [
  *
  * Slot N: namespace wrenn-ns-N; veth wrenn-vh-N (host, 10.12.0.0+2N/31) ↔ wrenn-vn-N (ns, +1);
  * TAP wrenn-tap0 (TAP_MAC, 169.254.0.22/30) for the guest at 169.254.0.21; the host reaches the
- * guest at 10.11.0.0+N through a host route to the ns end of the veth and a DNAT inside.
+ * guest at 10.11.0.0+N through a host route to the ns end of the veth and a DNAT inside. With
+ * a DNS listener, the guest's DNS to 169.254.0.22:53 goes to the listener at 10.12.0.0+2N.
  *
  * Host sysctls: net.ipv4.ip_forward is set to 1 (restored by teardownHostRules if it was 0).
  */
@@ -184,7 +191,8 @@ export class NetnsNetworkManager implements NetworkManager {
 
   private async build(slot: number, a: SlotAddresses, mtu: number): Promise<SandboxNetwork> {
     const started = performance.now();
-    const done = { netns: false, veth: false, hostRules: false };
+    const done = { netns: false, veth: false, hostRules: false, dns: false };
+    const dns = this.options.dns;
     const hostLines = [
       `netns add ${a.netnsName}`,
       `link add ${a.vethHostName} mtu ${mtu} type veth peer name ${a.vethNsName} mtu ${mtu} netns ${a.netnsName}`,
@@ -218,11 +226,15 @@ export class NetnsNetworkManager implements NetworkManager {
           throw batchStepError(slot, nsLines, err);
         }),
         sysctlWrite(NS_SYSCTLS, a.netnsName, { ignoreUnknown: true }),
-        iptablesRestore(namespaceRulesDocument(this.names, slot, a), { netns: a.netnsName }),
+        iptablesRestore(namespaceRulesDocument(this.names, slot, a, dns?.port), { netns: a.netnsName }),
         this.withHostTables(() =>
-          iptablesRestore(slotHostRulesDocument(this.names, slot, a), { noflush: true }),
+          iptablesRestore(slotHostRulesDocument(this.names, slot, a, dns?.port), { noflush: true }),
         ).then(() => {
           done.hostRules = true;
+        }),
+        // The veth's host address exists now (the host batch added it).
+        dns?.attach(slot, a.vethHostIp).then(() => {
+          done.dns = true;
         }),
       ]);
       for (const step of steps) if (step.status === "rejected") throw step.reason;
@@ -250,13 +262,14 @@ export class NetnsNetworkManager implements NetworkManager {
   private async undo(
     slot: number,
     a: SlotAddresses,
-    done: { netns: boolean; veth: boolean; hostRules: boolean },
+    done: { netns: boolean; veth: boolean; hostRules: boolean; dns: boolean },
   ): Promise<void> {
     const lines = [
       ...(done.veth ? [`link del ${a.vethHostName}`] : []),
       ...(done.netns ? [`netns del ${a.netnsName}`] : []),
     ];
     await Promise.all([
+      done.dns ? this.options.dns?.detach(slot) : Promise.resolve(),
       done.hostRules ? this.removeSlotHostRules(slot) : Promise.resolve(),
       lines.length ? deleteIgnoringMissing(lines) : Promise.resolve(),
     ]);
@@ -270,6 +283,7 @@ export class NetnsNetworkManager implements NetworkManager {
         // Deleting the host end takes the ns end (and the host route) with it at once; the
         // namespace (TAP, its rules) goes when its name is removed and no VMM holds it.
         await Promise.all([
+          this.options.dns?.detach(slot),
           this.removeSlotHostRules(slot),
           deleteIgnoringMissing([
             `link del ${a.vethHostName}`,
@@ -323,6 +337,16 @@ export class NetnsNetworkManager implements NetworkManager {
 
   netnsName(slot: number): string {
     return this.addresses(slot).netnsName;
+  }
+
+  /**
+   * Starts the DNS listener of a slot whose network outlived the agent (a sandbox adopted after
+   * a restart): its namespace rules already send the guest's DNS to the veth's host address.
+   */
+  async attachDns(slot: number): Promise<void> {
+    const dns = this.options.dns;
+    if (!dns) return;
+    await this.withSlot(slot, () => dns.attach(slot, this.addresses(slot).vethHostIp));
   }
 
   /** Names and addresses of a slot under this manager's prefix. */

@@ -1,4 +1,4 @@
-import { GUEST_IP, TAP_NAME } from "./sandbox-network.js";
+import { GUEST_GATEWAY_IP, GUEST_IP, TAP_NAME } from "./sandbox-network.js";
 import {
   checkNamePrefix,
   DEFAULT_NAME_PREFIX,
@@ -17,7 +17,9 @@ import {
  *   WRENN-INPUT.
  * - WRENN-INPUT (from INPUT): a sandbox reaches no address of the host itself (the veth gateway,
  *   the host's main IP, any port: agent, control plane, ssh...) except replies to connections
- *   the host opened (the agent talking to envd).
+ *   the host opened (the agent talking to envd), and, when the agent runs its DNS forwarder,
+ *   the forwarder's port (UDP and TCP) on the host end of its own veth only (a per-slot rule in
+ *   WRENN-SLOTS; another slot's veth address stays out of reach).
  * - WRENN-FWD (from FORWARD): nothing new is forwarded into a sandbox (neither from another
  *   sandbox nor from outside the host), only replies; from a sandbox, nothing to 10.11.0.0/16,
  *   10.12.0.0/16 or the blocked ranges (default 169.254.0.0/16, cloud metadata), and the rest
@@ -26,8 +28,13 @@ import {
  * Namespace side (per sandbox, in its own tables): the guest may only send as GUEST_IP and only
  * out of the veth (egress SNAT to the veth's ns address); the namespace itself accepts nothing
  * from the guest but ICMP and replies; the host-reachable address DNATs (all ports) to GUEST_IP;
- * TCP MSS is clamped to the path MTU.
+ * DNS from the guest to its gateway (port 53, UDP and TCP) DNATs to the forwarder on the host end
+ * of the veth, so every guest's resolver is its gateway, the same address in every sandbox and in
+ * every snapshot; TCP MSS is clamped to the path MTU.
  */
+
+/** The port guests send DNS to (on their gateway). */
+export const GUEST_DNS_PORT = 53;
 
 /** Chain, wildcard and comment names for one name prefix ("wrenn" in production). */
 export interface RuleNames {
@@ -152,12 +159,22 @@ export function anyHostChainSet(current: string): boolean {
  * slot's veth may only come from the namespace's veth address (guest egress, SNATed) or from its
  * host-reachable address (replies to the host's connections, un-DNATed).
  */
-export function slotHostRulesDocument(names: RuleNames, slot: number, a: SlotAddresses): string {
+export function slotHostRulesDocument(
+  names: RuleNames,
+  slot: number,
+  a: SlotAddresses,
+  dnsPort?: number | undefined,
+): string {
   const tag = `-m comment --comment ${names.slotTag(slot)}`;
+  // Only the slot's own forwarder address and port; the chain is also entered from FORWARD,
+  // where a packet to a local address never passes, so the ACCEPT means "to the host" only.
+  const dns = (proto: string) =>
+    `-A ${names.slots} -s ${a.vethNsIp}/32 -d ${a.vethHostIp}/32 -i ${a.vethHostName} -p ${proto} -m ${proto} --dport ${dnsPort} ${tag} -j ACCEPT`;
   return [
     "*filter",
     `-A ${names.slots} -s ${a.hostReachableIp}/32 -i ${a.vethHostName} ${tag} -j RETURN`,
     `-A ${names.slots} ! -s ${a.vethNsIp}/32 -i ${a.vethHostName} ${tag} -j DROP`,
+    ...(dnsPort === undefined ? [] : [dns("udp"), dns("tcp")]),
     "COMMIT",
     "",
   ].join("\n");
@@ -197,10 +214,20 @@ export function slotRemovalDocument(names: RuleNames, saved: string, slot: numbe
   return out.length ? `${out.join("\n")}\n` : undefined;
 }
 
-/** The namespace's own tables, applied with a plain iptables-restore into the fresh namespace. */
-export function namespaceRulesDocument(names: RuleNames, slot: number, a: SlotAddresses): string {
+/**
+ * The namespace's own tables, applied with a plain iptables-restore into the fresh namespace.
+ * With `dnsPort`, the guest's DNS to its gateway goes to the forwarder at `vethHostIp:dnsPort`.
+ */
+export function namespaceRulesDocument(
+  names: RuleNames,
+  slot: number,
+  a: SlotAddresses,
+  dnsPort?: number | undefined,
+): string {
   const tag = `-m comment --comment ${names.slotTag(slot)}`;
   const vn = a.vethNsName;
+  const dns = (proto: string) =>
+    `-A PREROUTING -i ${TAP_NAME} -d ${GUEST_GATEWAY_IP}/32 -p ${proto} -m ${proto} --dport ${GUEST_DNS_PORT} ${tag} -j DNAT --to-destination ${a.vethHostIp}:${dnsPort}`;
   return [
     "*filter",
     ":INPUT ACCEPT [0:0]",
@@ -226,6 +253,7 @@ export function namespaceRulesDocument(names: RuleNames, slot: number, a: SlotAd
     ":OUTPUT ACCEPT [0:0]",
     ":POSTROUTING ACCEPT [0:0]",
     `-A PREROUTING -i ${vn} -d ${a.hostReachableIp}/32 ${tag} -j DNAT --to-destination ${GUEST_IP}`,
+    ...(dnsPort === undefined ? [] : [dns("udp"), dns("tcp")]),
     `-A POSTROUTING -o ${vn} -s ${GUEST_IP}/32 ${tag} -j SNAT --to-source ${a.vethNsIp}`,
     "COMMIT",
     "",

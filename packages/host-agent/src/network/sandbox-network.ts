@@ -31,6 +31,19 @@ export interface SandboxNetwork {
   mtu: number;
 }
 
+/**
+ * The DNS forwarder as the network sees it: something that listens at a slot's address. The
+ * network DNATs each guest's DNS to its gateway to `<host end of the slot's veth>:port` and
+ * opens that port (only that, only from that slot) in the host's rules.
+ */
+export interface SandboxDnsListener {
+  readonly port: number;
+  /** Listen for `slot` at `address` (the host end of its veth, which exists by then). */
+  attach(slot: number, address: string): Promise<void>;
+  /** Stop listening for `slot`; idempotent. */
+  detach(slot: number): Promise<void>;
+}
+
 export interface NetworkManager {
   /**
    * Builds the namespace, veth, TAP and NAT rules for a slot; undoes partial work on failure.

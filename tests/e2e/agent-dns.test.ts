@@ -1,0 +1,150 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { HostAgentService } from "@wrenn/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startResponder, type TestResponder } from "../../packages/host-agent/test/dns-test-server.js";
+import {
+  type AgentFixture,
+  exec,
+  IMAGES_DIR,
+  startAgent,
+  TEST_FIRST_SLOT,
+  TEST_NET_PREFIX,
+} from "./agent-fixture.js";
+import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+/**
+ * A real VM resolves names through its gateway: the agent's forwarder, whose upstream here is
+ * a test resolver on the host's loopback that knows a made-up name (no public DNS involved).
+ */
+describe("host agent: sandbox DNS through the gateway", () => {
+  let upstream: TestResponder;
+  let fx: AgentFixture;
+  let id = "";
+
+  beforeAll(async () => {
+    upstream = await startResponder({ records: { "probe.wrenn.test": ["10.1.2.3"] } });
+    fx = await startAgent({ dnsUpstreams: [`${upstream.host}:${upstream.port}`] });
+    const { sandbox } = await fx.client.createSandbox({ template: "base" });
+    id = sandbox?.sandboxId ?? "";
+  }, 240_000);
+
+  afterAll(async () => {
+    await fx?.close();
+    await upstream?.close();
+    expect(findHostLeftovers(fx.dataDir)).toEqual(NO_LEFTOVERS);
+  });
+
+  it("the guest's resolver is its gateway, and a name resolves through it over UDP and TCP", async () => {
+    expect((await exec(fx.client, id, "cat /etc/resolv.conf")).stdout).toBe("nameserver 169.254.0.22\n");
+    const udp = await exec(fx.client, id, "getent hosts probe.wrenn.test");
+    expect(udp.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+    // `use-vc` makes the C library ask over TCP.
+    const tcp = await exec(
+      fx.client,
+      id,
+      "cp /etc/resolv.conf /tmp/r && echo 'options use-vc' >> /etc/resolv.conf && getent hosts probe.wrenn.test; cp /tmp/r /etc/resolv.conf",
+      { user: "root" },
+    );
+    expect(tcp.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+    const transports = upstream.asked.filter((q) => q.name === "probe.wrenn.test").map((q) => q.transport);
+    expect(transports).toContain("udp");
+    expect(transports).toContain("tcp");
+    // A name the upstream does not know: NXDOMAIN, getent exits 2.
+    expect((await exec(fx.client, id, "getent hosts nope.wrenn.test")).exitCode).toBe(2);
+  });
+
+  it("still resolves after a pause and resume (the restored guest keeps its gateway as resolver)", async () => {
+    await fx.client.pauseSandbox({ sandboxId: id });
+    await fx.client.resumeSandbox({ sandboxId: id });
+    const r = await exec(fx.client, id, "getent hosts probe.wrenn.test");
+    expect(r.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+  }, 180_000);
+});
+
+/** wrenn-agent as its own process (so SIGKILL ends it like a crash, QMP connections and all). */
+async function spawnAgent(
+  dataDir: string,
+  token: string,
+  upstream: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const repo = resolve(import.meta.dirname, "../..");
+  const child = spawn(process.execPath, ["--import", "tsx", join(repo, "packages/host-agent/src/main.ts")], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      WRENN_AGENT_DATA_DIR: dataDir,
+      WRENN_IMAGES_DIR: IMAGES_DIR,
+      WRENN_AGENT_PORT: "0",
+      WRENN_AGENT_TOKEN: token,
+      WRENN_NET_PREFIX: TEST_NET_PREFIX,
+      WRENN_FIRST_SLOT: String(TEST_FIRST_SLOT),
+      WRENN_DNS_UPSTREAMS: upstream,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /wrenn-agent listening on (\d+)/.exec(out);
+      if (m) resolvePort(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`agent exited early (${code}): ${out}`)));
+  });
+  return { child, port };
+}
+
+describe("host agent: sandbox DNS after an agent crash", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-dns-"));
+  const token = randomBytes(24).toString("hex");
+  let upstream: TestResponder;
+
+  beforeAll(async () => {
+    upstream = await startResponder({ records: { "probe.wrenn.test": ["10.1.2.3"] } });
+  });
+
+  afterAll(async () => {
+    await upstream?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("the next agent listens again for the sandboxes it adopts", async () => {
+    const upstreamAddress = `${upstream.host}:${upstream.port}`;
+    const first = await spawnAgent(dataDir, token, upstreamAddress);
+    const client = createClient(
+      HostAgentService,
+      createConnectTransport({
+        baseUrl: `http://127.0.0.1:${first.port}`,
+        httpVersion: "2",
+        interceptors: [
+          (next) => async (req) => {
+            req.header.set("authorization", `Bearer ${token}`);
+            return next(req);
+          },
+        ],
+      }),
+    );
+    let id = "";
+    try {
+      id = (await client.createSandbox({ template: "base" })).sandbox?.sandboxId ?? "";
+      expect((await exec(client, id, "getent hosts probe.wrenn.test")).stdout).toMatch(/^10\.1\.2\.3\s/m);
+    } finally {
+      first.child.kill("SIGKILL");
+      await new Promise((r) => first.child.once("exit", r));
+    }
+    const second = await startAgent({ dnsUpstreams: [upstreamAddress] }, { dataDir, token });
+    try {
+      const r = await exec(second.client, id, "getent hosts probe.wrenn.test");
+      expect(r.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
+    } finally {
+      await second.close({ destroySandboxes: true, keepDataDir: true });
+    }
+    expect(findHostLeftovers(dataDir)).toEqual(NO_LEFTOVERS);
+  }, 300_000);
+});
