@@ -11,6 +11,7 @@ import { startResponder, type TestResponder } from "../../packages/host-agent/te
 import {
   type AgentFixture,
   exec,
+  guestThroughAgent,
   IMAGES_DIR,
   startAgent,
   TEST_FIRST_SLOT,
@@ -41,12 +42,12 @@ describe("host agent: sandbox DNS through the gateway", () => {
   });
 
   it("the guest's resolver is its gateway, and a name resolves through it over UDP and TCP", async () => {
-    expect((await exec(fx.client, id, "cat /etc/resolv.conf")).stdout).toBe("nameserver 169.254.0.22\n");
-    const udp = await exec(fx.client, id, "getent hosts probe.wrenn.test");
+    expect((await exec(fx, id, "cat /etc/resolv.conf")).stdout).toBe("nameserver 169.254.0.22\n");
+    const udp = await exec(fx, id, "getent hosts probe.wrenn.test");
     expect(udp.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
     // `use-vc` makes the C library ask over TCP.
     const tcp = await exec(
-      fx.client,
+      fx,
       id,
       "cp /etc/resolv.conf /tmp/r && echo 'options use-vc' >> /etc/resolv.conf && getent hosts probe.wrenn.test; cp /tmp/r /etc/resolv.conf",
       { user: "root" },
@@ -56,13 +57,13 @@ describe("host agent: sandbox DNS through the gateway", () => {
     expect(transports).toContain("udp");
     expect(transports).toContain("tcp");
     // A name the upstream does not know: NXDOMAIN, getent exits 2.
-    expect((await exec(fx.client, id, "getent hosts nope.wrenn.test")).exitCode).toBe(2);
+    expect((await exec(fx, id, "getent hosts nope.wrenn.test")).exitCode).toBe(2);
   });
 
   it("still resolves after a pause and resume (the restored guest keeps its gateway as resolver)", async () => {
     await fx.client.pauseSandbox({ sandboxId: id });
     await fx.client.resumeSandbox({ sandboxId: id });
-    const r = await exec(fx.client, id, "getent hosts probe.wrenn.test");
+    const r = await exec(fx, id, "getent hosts probe.wrenn.test");
     expect(r.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
   }, 180_000);
 });
@@ -130,17 +131,19 @@ describe("host agent: sandbox DNS after an agent crash", () => {
         ],
       }),
     );
+    const envdAccessToken = randomBytes(16).toString("hex");
+    const firstRoute = { guest: (sid: string) => guestThroughAgent(client, token, sid, envdAccessToken) };
     let id = "";
     try {
-      id = (await client.createSandbox({ template: "base" })).sandbox?.sandboxId ?? "";
-      expect((await exec(client, id, "getent hosts probe.wrenn.test")).stdout).toMatch(/^10\.1\.2\.3\s/m);
+      id = (await client.createSandbox({ template: "base", envdAccessToken })).sandbox?.sandboxId ?? "";
+      expect((await exec(firstRoute, id, "getent hosts probe.wrenn.test")).stdout).toMatch(/^10\.1\.2\.3\s/m);
     } finally {
       first.child.kill("SIGKILL");
       await new Promise((r) => first.child.once("exit", r));
     }
     const second = await startAgent({ dnsUpstreams: [upstreamAddress] }, { dataDir, token });
     try {
-      const r = await exec(second.client, id, "getent hosts probe.wrenn.test");
+      const r = await exec(second, id, "getent hosts probe.wrenn.test");
       expect(r.stdout).toMatch(/^10\.1\.2\.3\s+probe\.wrenn\.test$/m);
     } finally {
       await second.close({ destroySandboxes: true, keepDataDir: true });
