@@ -73,7 +73,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       let id = "";
       cold.push(
         await timeMs(async () => {
-          id = (await client.createSandbox({ template: "base", timeoutSec: 3600 })).sandbox?.sandboxId ?? "";
+          id = (await client.createSandbox({ image: "base", timeoutSec: 3600 })).sandbox?.sandboxId ?? "";
           await firstExec(guestOf, id);
         }),
       );
@@ -148,7 +148,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       ids[k] =
         (
           await client.createSandbox({
-            template: "base",
+            image: "base",
             timeoutSec: 3600,
             resources: { memoryMib: sizes[k] },
           })
@@ -185,7 +185,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       baseline: "resume to first exec, 512 MiB guest",
     });
 
-    const { sandbox: source } = await client.createSandbox({ template: "base", timeoutSec: 3600 });
+    const { sandbox: source } = await client.createSandbox({ image: "base", timeoutSec: 3600 });
     const sourceId = source?.sandboxId ?? "";
     await client.createSnapshot({ sandboxId: sourceId, name: "bench-template", leavePaused: true });
 

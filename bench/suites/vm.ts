@@ -86,7 +86,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       let id = "";
       boots.push(
         await timeMs(async () => {
-          id = (await client.createSandbox({ template: "base" })).sandbox?.sandboxId ?? "";
+          id = (await client.createSandbox({ image: "base" })).sandbox?.sandboxId ?? "";
         }),
       );
       ctx.log(`cold boot ${i + 1}/${BOOTS}: ${boots.at(-1)?.toFixed(0)} ms`);

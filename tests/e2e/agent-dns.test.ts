@@ -31,7 +31,7 @@ describe("host agent: sandbox DNS through the gateway", () => {
   beforeAll(async () => {
     upstream = await startResponder({ records: { "probe.wrenn.test": ["10.1.2.3"] } });
     fx = await startAgent({ dnsUpstreams: [`${upstream.host}:${upstream.port}`] });
-    const { sandbox } = await fx.client.createSandbox({ template: "base" });
+    const { sandbox } = await fx.client.createSandbox({ image: "base" });
     id = sandbox?.sandboxId ?? "";
   }, 240_000);
 
@@ -135,7 +135,7 @@ describe("host agent: sandbox DNS after an agent crash", () => {
     const firstRoute = { guest: (sid: string) => guestThroughAgent(client, token, sid, envdAccessToken) };
     let id = "";
     try {
-      id = (await client.createSandbox({ template: "base", envdAccessToken })).sandbox?.sandboxId ?? "";
+      id = (await client.createSandbox({ image: "base", envdAccessToken })).sandbox?.sandboxId ?? "";
       expect((await exec(firstRoute, id, "getent hosts probe.wrenn.test")).stdout).toMatch(/^10\.1\.2\.3\s/m);
     } finally {
       first.child.kill("SIGKILL");

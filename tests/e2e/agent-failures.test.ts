@@ -36,15 +36,15 @@ describe("host agent: bad input and failures", () => {
   });
 
   it.each([
-    ["unknown template", { template: "no-such-template" }, "not_found"],
-    ["malformed template name", { template: "../etc" }, "invalid_argument"],
-    ["zero vCPUs", { template: "base", resources: { vcpus: 0 } }, "invalid_argument"],
-    ["huge vCPUs", { template: "base", resources: { vcpus: 4096 } }, "invalid_argument"],
-    ["zero memory", { template: "base", resources: { memoryMib: 0 } }, "invalid_argument"],
-    ["huge memory", { template: "base", resources: { memoryMib: 10_000_000 } }, "invalid_argument"],
-    ["disk below the image", { template: "base", resources: { diskMib: 300 } }, "invalid_argument"],
-    ["bad env var name", { template: "base", envVars: { "1BAD=": "x" } }, "invalid_argument"],
-    ["bad sandbox id", { template: "base", sandboxId: "Not Valid!" }, "invalid_argument"],
+    ["unknown image", { image: "no-such-image" }, "not_found"],
+    ["malformed image name", { image: "../etc" }, "invalid_argument"],
+    ["zero vCPUs", { image: "base", resources: { vcpus: 0 } }, "invalid_argument"],
+    ["huge vCPUs", { image: "base", resources: { vcpus: 4096 } }, "invalid_argument"],
+    ["zero memory", { image: "base", resources: { memoryMib: 0 } }, "invalid_argument"],
+    ["huge memory", { image: "base", resources: { memoryMib: 10_000_000 } }, "invalid_argument"],
+    ["disk below the image", { image: "base", resources: { diskMib: 300 } }, "invalid_argument"],
+    ["bad env var name", { image: "base", envVars: { "1BAD=": "x" } }, "invalid_argument"],
+    ["bad sandbox id", { image: "base", sandboxId: "Not Valid!" }, "invalid_argument"],
   ])("rejects %s with a clear code and leaves nothing", async (_name, req, wrenn) => {
     const err = await fx.client.createSandbox(req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);
@@ -60,7 +60,7 @@ describe("host agent: bad input and failures", () => {
     execFileSync("ip", ["tuntap", "add", "dev", foreign, "mode", "tap"]);
     try {
       execFileSync("ip", ["addr", "add", `${first.vethHostIp}/31`, "dev", foreign]);
-      const { sandbox } = await fx.client.createSandbox({ template: "base" });
+      const { sandbox } = await fx.client.createSandbox({ image: "base" });
       const id = sandbox?.sandboxId ?? "";
       expect(sandbox?.hostIp).toBe(slotAddresses(TEST_FIRST_SLOT + 1, TEST_NET_PREFIX).hostReachableIp);
       expect((await exec(fx, id, "echo up")).stdout).toBe("up\n");
@@ -88,7 +88,7 @@ describe("host agent: bad input and failures", () => {
   });
 
   it("notices a VMM killed by hand, reports the sandbox as error, and frees its resources", async () => {
-    const { sandbox } = await fx.client.createSandbox({ template: "base" });
+    const { sandbox } = await fx.client.createSandbox({ image: "base" });
     const sandboxId = sandbox?.sandboxId ?? "";
     expect((await exec(fx, sandboxId, "echo alive")).stdout).toBe("alive\n");
     const pid = sandbox?.vmmPid ?? 0;

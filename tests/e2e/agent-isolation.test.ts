@@ -17,7 +17,7 @@ describe("host agent: three sandboxes at once", () => {
   beforeAll(async () => {
     fx = await startAgent();
     const created = await Promise.all(
-      [1, 2, 3].map((n) => fx.client.createSandbox({ template: "base", envVars: { WHO: `sandbox-${n}` } })),
+      [1, 2, 3].map((n) => fx.client.createSandbox({ image: "base", envVars: { WHO: `sandbox-${n}` } })),
     );
     for (const c of created)
       sandboxes.push({ id: c.sandbox?.sandboxId ?? "", hostIp: c.sandbox?.hostIp ?? "" });

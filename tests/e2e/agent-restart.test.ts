@@ -77,14 +77,14 @@ describe("host agent: restart recovery", () => {
     const client = clientFor(first.port, token);
     // The agent runs as its own process here, so the test holds the sandbox's envd token.
     const envdAccessToken = randomBytes(24).toString("hex");
-    const { sandbox } = await client.createSandbox({ template: "base", envdAccessToken });
+    const { sandbox } = await client.createSandbox({ image: "base", envdAccessToken });
     const keptId = sandbox?.sandboxId ?? "";
     const firstRoute = { guest: (id: string) => guestThroughAgent(client, token, id, envdAccessToken) };
     expect((await exec(firstRoute, keptId, "echo before > /tmp/mark; echo ok")).stdout).toBe("ok\n");
 
     // Start a second create and crash the agent while the VM boots.
     const pending = client
-      .createSandbox({ template: "base", sandboxId: "interrupted-create" })
+      .createSandbox({ image: "base", sandboxId: "interrupted-create" })
       .catch(() => null);
     await new Promise((r) => setTimeout(r, 1500));
     first.child.kill("SIGKILL");

@@ -14,7 +14,7 @@ describe("host agent: one sandbox", () => {
   beforeAll(async () => {
     fx = await startAgent();
     const res = await fx.client.createSandbox({
-      template: "base",
+      image: "base",
       resources: { vcpus: 1, memoryMib: 512 },
       envVars: { WRENN_TEST_VAR: "from-create" },
       metadata: { purpose: "e2e" },

@@ -15,7 +15,7 @@ describe("snapshots: pause/resume, templates, fork", () => {
   beforeAll(async () => {
     fx = await startAgent({ netNamePrefix: "wsn", firstSlot: 700, maxSlots: 20 });
     const { sandbox } = await fx.client.createSandbox({
-      template: "base",
+      image: "base",
       timeoutSec: 900,
       envVars: { WRENN_TEST_ENV: "kept" },
     });
@@ -227,7 +227,7 @@ describe("snapshots: failure paths", () => {
 
   it("marks a sandbox error when its snapshot lost a file; others are unharmed", async () => {
     fx = await startAgent({ netNamePrefix: "wsf", firstSlot: 800, maxSlots: 5 });
-    const a = (await fx.client.createSandbox({ template: "base", timeoutSec: 600 })).sandbox?.sandboxId ?? "";
+    const a = (await fx.client.createSandbox({ image: "base", timeoutSec: 600 })).sandbox?.sandboxId ?? "";
     await exec(fx, a, "echo a > /home/user/a.txt");
     await fx.client.pauseSandbox({ sandboxId: a });
     // A second generation, then lose it: the newest diff is gone, the base is still there.
@@ -261,8 +261,7 @@ describe("snapshots: failure paths", () => {
           token: "disk-full-test-token-0123456789",
         },
       );
-      const a =
-        (await fx.client.createSandbox({ template: "base", timeoutSec: 600 })).sandbox?.sandboxId ?? "";
+      const a = (await fx.client.createSandbox({ image: "base", timeoutSec: 600 })).sandbox?.sandboxId ?? "";
       // Make sure the guest holds more non-zero memory than the 96 MiB data dir can take.
       await exec(fx, a, "head -c 120000000 /dev/urandom > /dev/shm/fill && echo ok");
       await expect(fx.client.pauseSandbox({ sandboxId: a })).rejects.toThrow(/no space/);

@@ -17,7 +17,7 @@ describe("host agent: inactivity timeout", () => {
 
   it("is extended by activity and PingSandbox, then destroys an idle sandbox and frees everything", async () => {
     const { sandbox } = await fx.client.createSandbox({
-      template: "base",
+      image: "base",
       timeoutSec: 12,
       timeoutAction: TimeoutAction.DESTROY,
     });
@@ -46,7 +46,7 @@ describe("host agent: inactivity timeout", () => {
   }, 180_000);
 
   it("pauses an idle sandbox by default (VM and slot freed), and it resumes on request", async () => {
-    const { sandbox } = await fx.client.createSandbox({ template: "base", timeoutSec: 5 });
+    const { sandbox } = await fx.client.createSandbox({ image: "base", timeoutSec: 5 });
     const sandboxId = sandbox?.sandboxId ?? "";
     await exec(fx, sandboxId, "echo before > /home/user/idle.txt");
     // Paused, and the pause finished (`busy` false): the record says paused before the VM is

@@ -25,7 +25,7 @@ describe("cold boot reliability", () => {
     for (let round = 0; round < BOOTS / AT_ONCE; round++) {
       await Promise.all(
         Array.from({ length: AT_ONCE }, async () => {
-          const { sandbox } = await fx.client.createSandbox({ template: "base" });
+          const { sandbox } = await fx.client.createSandbox({ image: "base" });
           const id = sandbox?.sandboxId ?? "";
           expect((await exec(fx, id, "echo up")).stdout).toBe("up\n");
           await fx.client.destroySandbox({ sandboxId: id });

@@ -96,7 +96,7 @@ describe("sandbox traffic proxy", () => {
         version: null,
         vmm: null,
         accel: null,
-        templates: "[]",
+        images: "[]",
         traffic_port: traffic.port,
         last_seen_at: null,
         registered_at: null,

@@ -42,6 +42,9 @@ export const HostSchema = z.object({
   capacity: ResourcesSchema,
   allocated: ResourcesSchema,
   sandbox_count: z.number().int(),
+  /** Names of the images (built kernel + rootfs) the host can boot. */
+  images: z.array(z.string()),
+  /** The same as `images` (its earlier name). */
   templates: z.array(z.string()),
   last_seen_at: TimestampSchema.nullable(),
   created_at: TimestampSchema,
@@ -54,6 +57,9 @@ export const TemplateSchema = z.object({
   kind: z.enum(["base", "snapshot"]),
   host_id: z.string().nullable(),
   source_sandbox_id: z.string().nullable(),
+  /** A snapshot template's image (what its lineage booted from); a base template's own name. */
+  image: z.string().nullable(),
+  /** The same as `image` (its earlier name). */
   base_template: z.string().nullable(),
   vcpus: z.number().int().nullable(),
   memory_mb: z.number().int().nullable(),

@@ -208,7 +208,7 @@ describe("e2b-compatible API", () => {
         host_id: host.body.host.id,
         agent_name: "sb",
         source_sandbox_id: theirs,
-        base_template: "base",
+        image: "base",
         vcpus: 1,
         memory_mib: 512,
         disk_mib: 2048,

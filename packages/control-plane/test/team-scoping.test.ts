@@ -60,7 +60,7 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
         host_id: ids.host,
         agent_name: "sb",
         source_sandbox_id: ids.sandbox,
-        base_template: "base",
+        image: "base",
         vcpus: 1,
         memory_mib: 512,
         disk_mib: 2048,

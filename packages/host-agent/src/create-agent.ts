@@ -173,7 +173,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       diskMiB: Math.floor((await fileSystemMiB(config.dataDir)) * config.diskOvercommit),
     },
     trafficPort: traffic.port,
-    listTemplates: () => images.list(),
+    listImages: () => images.list(),
     vmmRssBytes,
   });
   const server = await startAgentServer(service, {

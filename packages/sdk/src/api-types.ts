@@ -60,6 +60,9 @@ export interface SnapshotInfo {
   kind: "base" | "snapshot";
   hostId: string | null;
   sourceSandboxId: string | null;
+  /** A snapshot's image (what its lineage booted from); a base template's own name. */
+  image: string | null;
+  /** @deprecated The same as `image`. */
   baseTemplate: string | null;
   vcpus: number | null;
   memoryMiB: number | null;
@@ -74,7 +77,8 @@ export function snapshotInfoFromWire(w: TemplateView): SnapshotInfo {
     kind: w.kind,
     hostId: w.host_id,
     sourceSandboxId: w.source_sandbox_id,
-    baseTemplate: w.base_template,
+    image: w.image,
+    baseTemplate: w.image,
     vcpus: w.vcpus,
     memoryMiB: w.memory_mb,
     diskMiB: w.disk_mb,

@@ -61,7 +61,8 @@ export interface HostsTable {
   allocated_memory_mib: Generated<number>;
   allocated_disk_mib: Generated<number>;
   sandbox_count: Generated<number>;
-  templates: Json<string[]>;
+  /** Names of the images the host can boot (from its Ping). */
+  images: Json<string[]>;
   /** The agent's sandbox traffic port (migration 002); null until a Ping reports one. */
   traffic_port: Generated<number | null>;
   last_seen_at: Date | null;
@@ -88,7 +89,8 @@ export interface TemplatesTable {
   host_id: string | null;
   agent_name: string | null;
   source_sandbox_id: string | null;
-  base_template: string | null;
+  /** A snapshot template's image (what its lineage booted from); a base template's own name. */
+  image: string | null;
   vcpus: number | null;
   memory_mib: number | null;
   disk_mib: number | null;

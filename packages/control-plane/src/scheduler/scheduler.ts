@@ -84,7 +84,7 @@ export class Scheduler {
     }
     if (request.baseTemplate) {
       const template = request.baseTemplate;
-      hosts = hosts.filter((h) => h.templates.includes(template));
+      hosts = hosts.filter((h) => h.images.includes(template));
       if (hosts.length === 0) {
         throw new WrennError("invalid_argument", `template: no host offers template "${template}"`);
       }

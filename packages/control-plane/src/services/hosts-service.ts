@@ -37,14 +37,14 @@ export async function applyPing(db: Db, hostId: string, ping: AgentPing, now: Da
       allocated_memory_mib: ping.allocated?.memoryMib ?? 0,
       allocated_disk_mib: ping.allocated?.diskMib ?? 0,
       sandbox_count: ping.sandboxCount,
-      templates: JSON.stringify(ping.templates),
+      images: JSON.stringify(ping.images),
       traffic_port: ping.trafficPort || null,
     })
     .where("id", "=", hostId)
     .returningAll()
     .executeTakeFirstOrThrow();
   // Base templates are whatever images the hosts offer; list them once each.
-  for (const name of ping.templates) {
+  for (const name of ping.images) {
     const known = await db
       .selectFrom("templates")
       .select("id")
@@ -63,7 +63,7 @@ export async function applyPing(db: Db, hostId: string, ping: AgentPing, now: Da
           host_id: null,
           agent_name: name,
           source_sandbox_id: null,
-          base_template: null,
+          image: null,
           vcpus: null,
           memory_mib: null,
           disk_mib: null,
@@ -104,7 +104,7 @@ export class HostsService {
               version: null,
               vmm: null,
               accel: null,
-              templates: "[]",
+              images: "[]",
               last_seen_at: null,
               registered_at: null,
             })

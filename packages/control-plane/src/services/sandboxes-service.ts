@@ -183,7 +183,7 @@ export class SandboxesService {
           id,
           team_id: principal.teamId,
           host_id: chosen.id,
-          template: snapshot ? (snapshot.base_template ?? input.template) : input.template,
+          template: snapshot ? (snapshot.image ?? input.template) : input.template,
           snapshot_id: snapshot?.id ?? null,
           state: "pending",
           vcpus: resources.vcpus,
@@ -212,7 +212,7 @@ export class SandboxesService {
       info = await this.deps.hosts.call(endpointOf(host), (c) =>
         c.createSandbox({
           sandboxId: id,
-          template: snapshot ? (snapshot.base_template ?? "") : input.template,
+          image: snapshot ? (snapshot.image ?? "") : input.template,
           snapshot: snapshot?.agent_name ?? "",
           resources: { vcpus: resources.vcpus, memoryMib: resources.memoryMiB, diskMib: resources.diskMiB },
           timeoutSec,

@@ -76,10 +76,10 @@ export class SnapshotsService {
           ? ((
               await db
                 .selectFrom("templates")
-                .select("base_template")
+                .select("image")
                 .where("id", "=", sandbox.snapshot_id)
                 .executeTakeFirst()
-            )?.base_template ?? sandbox.template)
+            )?.image ?? sandbox.template)
           : sandbox.template;
         // The row is written first (it also claims the name); it goes again if the host fails.
         const template = await db
@@ -92,7 +92,7 @@ export class SnapshotsService {
             host_id: host.id,
             agent_name: `s${randomId(19)}`,
             source_sandbox_id: sandbox.id,
-            base_template: baseTemplate,
+            image: baseTemplate,
             vcpus: sandbox.vcpus,
             memory_mib: sandbox.memory_mib,
             disk_mib: sandbox.disk_mib,
@@ -120,7 +120,7 @@ export class SnapshotsService {
           .set({
             ...(resources?.vcpus ? { vcpus: resources.vcpus } : {}),
             ...(resources?.memoryMib ? { memory_mib: resources.memoryMib } : {}),
-            ...(res.snapshot?.baseTemplate ? { base_template: res.snapshot.baseTemplate } : {}),
+            ...(res.snapshot?.image ? { image: res.snapshot.image } : {}),
           })
           .where("id", "=", template.id)
           .returningAll()

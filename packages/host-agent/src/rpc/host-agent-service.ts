@@ -14,7 +14,7 @@ export interface HostAgentInfo {
   capacity: { vcpus: number; memoryMiB: number; diskMiB: number };
   /** Port of the sandbox traffic listener (0: none). */
   trafficPort: number;
-  listTemplates(): Promise<string[]>;
+  listImages(): Promise<string[]>;
   /** Resident memory of a VMM process, 0 when unknown. */
   vmmRssBytes(pid: number | undefined): Promise<number>;
 }
@@ -60,18 +60,18 @@ export function createHostAgentService(
         },
         allocated: { vcpus: allocated.vcpus, memoryMib: allocated.memoryMiB, diskMib: allocated.diskMiB },
         sandboxCount: manager.list().length,
-        templates: await info.listTemplates(),
+        images: await info.listImages(),
         trafficPort: info.trafficPort,
       };
     }),
 
     createSandbox: guard(async (req) => {
-      if (!req.template && !req.snapshot) {
-        throw new WrennError("invalid_argument", "template or snapshot is required");
+      if (!req.image && !req.snapshot) {
+        throw new WrennError("invalid_argument", "image or snapshot is required");
       }
       const record = await manager.create({
         sandboxId: req.sandboxId,
-        template: req.template,
+        template: req.image,
         snapshot: req.snapshot || undefined,
         resources: {
           vcpus: req.resources?.vcpus,

@@ -16,7 +16,7 @@ export function sandboxInfo(record: SandboxRecord, busy = false) {
   return {
     busy,
     sandboxId: record.id,
-    template: record.template,
+    image: record.template,
     state: STATE[record.state],
     resources: {
       vcpus: record.resources.vcpus,
@@ -46,6 +46,6 @@ export function snapshotInfo(template: TemplateRecord, dependents: string[]) {
     },
     createdAt: timestampFromDate(new Date(template.createdAt)),
     dependents,
-    baseTemplate: template.baseTemplate,
+    image: template.baseTemplate,
   };
 }
