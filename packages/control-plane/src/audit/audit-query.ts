@@ -1,5 +1,6 @@
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/database.js";
+import { afterCursor } from "../db/keyset.js";
 import type { AuditLogRow } from "../db/schema.js";
 import { decodeCursor } from "../validation.js";
 
@@ -24,13 +25,6 @@ export async function listAuditLogs(
     .limit(input.limit + 1);
   if (input.action) query = query.where("action", "=", input.action);
   if (input.resourceId) query = query.where("resource_id", "=", input.resourceId);
-  if (cursor) {
-    query = query.where((eb) =>
-      eb.or([
-        eb("created_at", ">", cursor.createdAt),
-        eb.and([eb("created_at", "=", cursor.createdAt), eb("id", ">", cursor.id)]),
-      ]),
-    );
-  }
+  if (cursor) query = query.where(afterCursor(cursor));
   return query.execute();
 }

@@ -4,6 +4,7 @@ import { TimeoutAction } from "@wrenn/proto";
 import { newSandboxId, WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
 import type { Principal } from "../auth/principal.js";
+import { afterCursor } from "../db/keyset.js";
 import type { HostRow, SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
@@ -79,14 +80,7 @@ export class SandboxesService {
       const wanted = JSON.stringify(input.metadata);
       query = query.where(sql<boolean>`metadata @> ${wanted}::jsonb`);
     }
-    if (cursor) {
-      query = query.where((eb) =>
-        eb.or([
-          eb("created_at", ">", cursor.createdAt),
-          eb.and([eb("created_at", "=", cursor.createdAt), eb("id", ">", cursor.id)]),
-        ]),
-      );
-    }
+    if (cursor) query = query.where(afterCursor(cursor));
     return query.execute();
   }
 
