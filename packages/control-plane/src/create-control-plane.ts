@@ -23,6 +23,7 @@ import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
 import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
 import { hostRoutes } from "./routes/host-routes.js";
 import { miscRoutes } from "./routes/misc-routes.js";
+import { sandboxGuestRoutes } from "./routes/sandbox-guest-routes.js";
 import { sandboxRoutes } from "./routes/sandbox-routes.js";
 import { systemRoutes } from "./routes/system-routes.js";
 import { teamRoutes } from "./routes/team-routes.js";
@@ -127,6 +128,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...teamRoutes(services),
     ...hostRoutes(services),
     ...sandboxRoutes(services, { maxTimeoutSec: config.maxTimeoutSec, maxForkCount: config.maxForkCount }),
+    ...sandboxGuestRoutes(services),
     ...miscRoutes(services),
     ...extensionRoutes,
   ];
