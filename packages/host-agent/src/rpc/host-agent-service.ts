@@ -5,7 +5,7 @@ import { toConnectError, WrennError } from "@wrenn/shared";
 import type { ProcessStreamEvent, ProcessTarget } from "../envd-client/envd-client.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import type { SandboxRecord, SandboxStateName } from "../sandbox/sandbox-record.js";
-import type { TemplateRecord } from "../sandbox/template-store.js";
+import type { SnapshotRecord } from "../sandbox/snapshot-store.js";
 import { validateGuestPath } from "./guest-path.js";
 
 export interface HostAgentInfo {
@@ -35,7 +35,7 @@ function sandboxInfo(record: SandboxRecord, busy = false) {
   return {
     busy,
     sandboxId: record.id,
-    template: record.template,
+    template: record.image,
     state: STATE[record.state],
     resources: {
       vcpus: record.resources.vcpus,
@@ -54,7 +54,7 @@ function sandboxInfo(record: SandboxRecord, busy = false) {
   };
 }
 
-function snapshotInfo(template: TemplateRecord, dependents: string[]) {
+function snapshotInfo(template: SnapshotRecord, dependents: string[]) {
   return {
     name: template.name,
     sourceSandboxId: template.sourceSandboxId,
@@ -65,7 +65,7 @@ function snapshotInfo(template: TemplateRecord, dependents: string[]) {
     },
     createdAt: timestampFromDate(new Date(template.createdAt)),
     dependents,
-    baseTemplate: template.baseTemplate,
+    baseTemplate: template.image,
   };
 }
 
@@ -166,7 +166,7 @@ export function createHostAgentService(
       }
       const record = await manager.create({
         sandboxId: req.sandboxId,
-        template: req.template,
+        image: req.template,
         snapshot: req.snapshot || undefined,
         resources: {
           vcpus: req.resources?.vcpus,
@@ -199,10 +199,10 @@ export function createHostAgentService(
 
     createSnapshot: guard(async (req) => {
       if (!req.name) throw new WrennError("invalid_argument", "name is required");
-      const { template, record } = await manager.snapshots.create(requireId(req.sandboxId), req.name, {
+      const { snapshot, record } = await manager.snapshots.create(requireId(req.sandboxId), req.name, {
         leavePaused: req.leavePaused,
       });
-      return { snapshot: snapshotInfo(template, [record.id]), sandbox: sandboxInfo(record) };
+      return { snapshot: snapshotInfo(snapshot, [record.id]), sandbox: sandboxInfo(record) };
     }),
 
     deleteSnapshot: guard(async (req) => {
@@ -214,7 +214,7 @@ export function createHostAgentService(
     listSnapshots: guard(async () => ({
       snapshots: manager.snapshots
         .list()
-        .map(({ template, dependents }) => snapshotInfo(template, dependents)),
+        .map(({ snapshot, dependents }) => snapshotInfo(snapshot, dependents)),
     })),
 
     forkSandbox: guard(async (req) => {
