@@ -12,7 +12,7 @@ import { startAgentServer } from "./rpc/agent-server.js";
 import { createHostAgentService } from "./rpc/host-agent-service.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
-import { TemplateStore } from "./sandbox/template-store.js";
+import { SnapshotStore } from "./sandbox/snapshot-store.js";
 import { MemorySnapshotStore } from "./snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
 import { startSandboxTrafficServer } from "./traffic/sandbox-traffic-server.js";
@@ -21,7 +21,7 @@ import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
 
 export const AGENT_VERSION = "0.1.0";
 const QEMU_BINARY = "qemu-system-x86_64";
-const DEFAULT_TEMPLATE = "base";
+const DEFAULT_IMAGE = "base";
 
 export interface HostAgent {
   readonly port: number;
@@ -33,11 +33,11 @@ export interface HostAgent {
   close(options?: { destroySandboxes?: boolean }): Promise<void>;
 }
 
-/** Probes KVM with the default template's kernel (or decides TCG without one). */
+/** Probes KVM with the default image's kernel (or decides TCG without one). */
 export async function probeAccelFromConfig(raw: Record<string, unknown>): Promise<AccelVerdict> {
   const imagesDir = String(raw.imagesDir);
   const requested = (raw.accel as AgentConfig["accel"] | undefined) ?? "auto";
-  const image = await new ImageCatalog(imagesDir).get(DEFAULT_TEMPLATE).catch(() => null);
+  const image = await new ImageCatalog(imagesDir).get(DEFAULT_IMAGE).catch(() => null);
   if (!image) {
     if (requested === "kvm") throw new Error("KVM requested but no guest kernel to probe with");
     return { accel: "tcg", reason: "no guest image to probe KVM with yet; using TCG" };
@@ -99,10 +99,10 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   const memoryDir = join(config.dataDir, "memory");
   await mkdir(memoryDir, { recursive: true });
   const memory = new MemorySnapshotStore(memoryDir, { maxDiffChain: config.maxMemoryDiffChain });
-  const templates = await TemplateStore.open(join(config.dataDir, "templates"));
+  const snapshots = await SnapshotStore.open(join(config.dataDir, "templates"));
 
   const manager = new SandboxManager(
-    { driver, network, slots, disks, images, records, memory, templates, logger },
+    { driver, network, slots, disks, images, records, memory, snapshots, logger },
     {
       limits: {
         minVcpus: 1,

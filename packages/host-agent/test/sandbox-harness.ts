@@ -2,7 +2,7 @@
  * What SandboxManager's unit tests run it over: a fake VmmDriver (no VMs), a fake network
  * (no namespaces, no root), a fake guest envd (one HTTP server; each sandbox's host-reachable
  * address is its own 127.x.y.z, so a request's local address names the sandbox's slot), and
- * the real record store, slot allocator, qcow2 overlays, memory store and template store on a
+ * the real record store, slot allocator, qcow2 overlays, memory store and snapshot store on a
  * temp dir.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -18,7 +18,7 @@ import { SlotAllocator } from "../src/network/slot-allocator.js";
 import type { SandboxManagerOptions } from "../src/sandbox/sandbox-deps.js";
 import { SandboxManager } from "../src/sandbox/sandbox-manager.js";
 import { type SandboxRecord, SandboxRecordStore } from "../src/sandbox/sandbox-record.js";
-import { TemplateStore } from "../src/sandbox/template-store.js";
+import { SnapshotStore } from "../src/sandbox/snapshot-store.js";
 import { MemorySnapshotStore } from "../src/snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "../src/storage/qcow2-overlays.js";
 import type {
@@ -335,7 +335,7 @@ export class Harness {
         images: new ImageCatalog(join(this.dir, "images")),
         records: this.records,
         memory: new MemorySnapshotStore(join(this.dir, "memory"), { maxDiffChain: 4 }),
-        templates: await TemplateStore.open(join(this.dir, "templates")),
+        snapshots: await SnapshotStore.open(join(this.dir, "templates")),
         logger: createSilentLogger(),
       },
       { ...TEST_OPTIONS, envdPort: this.envd.port, ...this.options },

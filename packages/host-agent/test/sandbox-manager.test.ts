@@ -42,7 +42,7 @@ describe("SandboxManager create", () => {
   it("boots a VM in a slot with a disk layer, inits envd, records it running; destroy frees it all", async () => {
     const record = await h.manager.create({
       sandboxId: "sbx-one",
-      template: "base",
+      image: "base",
       envVars: { A: "1" },
       envdAccessToken: "tok-one",
     });
@@ -92,7 +92,7 @@ describe("SandboxManager create", () => {
   for (const [step, code, breakIt] of failures) {
     it(`unwinds everything when the ${step} step fails`, async () => {
       breakIt();
-      expect(await codeOf(h.manager.create({ sandboxId: "sbx-bad", template: "base" }))).toBe(code);
+      expect(await codeOf(h.manager.create({ sandboxId: "sbx-bad", image: "base" }))).toBe(code);
       expectNothingLeft();
       expect(h.driver.vms.every((vm) => !vm.alive)).toBe(true);
       expect(h.manager.stateOf("sbx-bad")).toBeUndefined();
@@ -103,7 +103,7 @@ describe("SandboxManager create", () => {
     await h.close();
     h = await Harness.create({ envdReadyTimeoutMs: 300 });
     h.envd.healthy = false;
-    expect(await codeOf(h.manager.create({ sandboxId: "sbx-slow", template: "base" }))).toBe(
+    expect(await codeOf(h.manager.create({ sandboxId: "sbx-slow", image: "base" }))).toBe(
       "deadline_exceeded",
     );
     expectNothingLeft();
@@ -111,7 +111,7 @@ describe("SandboxManager create", () => {
 
   it("unwinds when no slot is free, and the slot leased before stays with its owner", async () => {
     for (let i = 0; i < 4; i++) await h.slots.acquire(`other-${i}`);
-    expect(await codeOf(h.manager.create({ sandboxId: "sbx-noslot", template: "base" }))).toBe("no_capacity");
+    expect(await codeOf(h.manager.create({ sandboxId: "sbx-noslot", image: "base" }))).toBe("no_capacity");
     expect(h.manager.list()).toEqual([]);
     expect(readdirSync(h.sandboxesDir)).toEqual([]);
     expect(h.slots.slotsOf("sbx-noslot")).toEqual([]);
@@ -120,21 +120,19 @@ describe("SandboxManager create", () => {
   });
 
   it("admission refuses with no_capacity past the host's vCPU or memory budget, leaving nothing", async () => {
-    await h.manager.create({ sandboxId: "sbx-big", template: "base", resources: { vcpus: 3 } });
+    await h.manager.create({ sandboxId: "sbx-big", image: "base", resources: { vcpus: 3 } });
     expect(
-      await codeOf(h.manager.create({ sandboxId: "sbx-cpu", template: "base", resources: { vcpus: 2 } })),
+      await codeOf(h.manager.create({ sandboxId: "sbx-cpu", image: "base", resources: { vcpus: 2 } })),
     ).toBe("no_capacity");
     expect(
-      await codeOf(
-        h.manager.create({ sandboxId: "sbx-mem", template: "base", resources: { memoryMiB: 2048 } }),
-      ),
+      await codeOf(h.manager.create({ sandboxId: "sbx-mem", image: "base", resources: { memoryMiB: 2048 } })),
     ).toBe("no_capacity");
     expect(h.manager.list().map((r) => r.id)).toEqual(["sbx-big"]);
     expect(readdirSync(h.sandboxesDir)).toEqual(["sbx-big"]);
     expect(h.driver.vms).toHaveLength(1);
     // A paused sandbox holds no vCPUs; resuming it is admitted like a create.
     await h.manager.pause("sbx-big");
-    await h.manager.create({ sandboxId: "sbx-fill", template: "base", resources: { vcpus: 2 } });
+    await h.manager.create({ sandboxId: "sbx-fill", image: "base", resources: { vcpus: 2 } });
     expect(await codeOf(h.manager.resume("sbx-big"))).toBe("no_capacity");
     expect(h.manager.get("sbx-big").state).toBe("paused");
     expect(h.slots.slotsOf("sbx-big")).toEqual([]);
@@ -143,7 +141,7 @@ describe("SandboxManager create", () => {
 
 describe("SandboxManager pause and resume", () => {
   it("pause frees VM and slot and keeps the disk; resume restores through the same start sequence", async () => {
-    await h.manager.create({ sandboxId: "sbx-p", template: "base", envdAccessToken: "tok-p" });
+    await h.manager.create({ sandboxId: "sbx-p", image: "base", envdAccessToken: "tok-p" });
     const first = h.driver.liveOf("sbx-p");
     const paused = await h.manager.pause("sbx-p");
     expect(paused.generation).toBe(0);
@@ -179,7 +177,7 @@ describe("SandboxManager pause and resume", () => {
   ];
   for (const [step, breakIt] of resumeFailures) {
     it(`a resume failing at the ${step} step leaves the sandbox paused as it was, and it resumes later`, async () => {
-      await h.manager.create({ sandboxId: "sbx-r", template: "base" });
+      await h.manager.create({ sandboxId: "sbx-r", image: "base" });
       await h.manager.pause("sbx-r");
       const before = structuredClone(onDisk("sbx-r"));
       breakIt();
@@ -200,7 +198,7 @@ describe("SandboxManager pause and resume", () => {
   }
 
   it("a snapshot failing its checks marks the sandbox error and leaves nothing running", async () => {
-    await h.manager.create({ sandboxId: "sbx-c", template: "base" });
+    await h.manager.create({ sandboxId: "sbx-c", image: "base" });
     const { record } = await h.manager.pause("sbx-c");
     rmSync(join(h.dir, "memory", `${record.memorySnapshot}.hdr`));
     expect(await codeOf(h.manager.resume("sbx-c"))).toBe("snapshot_corrupt");
@@ -210,8 +208,8 @@ describe("SandboxManager pause and resume", () => {
     expect(h.driver.live()).toEqual([]);
   });
 
-  it("fork clones a running sandbox through the same start sequence (template token first, then its own)", async () => {
-    await h.manager.create({ sandboxId: "sbx-src", template: "base", envdAccessToken: "tok-src" });
+  it("fork clones a running sandbox through the same start sequence (snapshot token first, then its own)", async () => {
+    await h.manager.create({ sandboxId: "sbx-src", image: "base", envdAccessToken: "tok-src" });
     const forks = await h.manager.snapshots.fork("sbx-src", 2, { role: "fork" }, ["tok-f1", "tok-f2"]);
     expect(forks.map((f) => f.state)).toEqual(["running", "running"]);
     expect(h.manager.get("sbx-src").state).toBe("running");
@@ -228,13 +226,13 @@ describe("SandboxManager pause and resume", () => {
 
 describe("SandboxManager inactivity timeout", () => {
   it("destroys a sandbox whose timeout action is destroy", async () => {
-    await h.manager.create({ sandboxId: "sbx-t", template: "base", timeoutSec: 1, timeoutAction: "destroy" });
+    await h.manager.create({ sandboxId: "sbx-t", image: "base", timeoutSec: 1, timeoutAction: "destroy" });
     await expect.poll(() => h.manager.stateOf("sbx-t"), { timeout: 5000 }).toBeUndefined();
     expectNothingLeft();
   });
 
   it("pauses a sandbox whose timeout action is pause", async () => {
-    await h.manager.create({ sandboxId: "sbx-t", template: "base", timeoutSec: 1 });
+    await h.manager.create({ sandboxId: "sbx-t", image: "base", timeoutSec: 1 });
     await expect.poll(() => h.manager.stateOf("sbx-t"), { timeout: 5000 }).toBe("paused");
     // The state turns paused once the snapshot is saved; the VM and slot go after, under the lock.
     await h.manager.settled("sbx-t");
@@ -243,7 +241,7 @@ describe("SandboxManager inactivity timeout", () => {
   });
 
   it("ping re-arms the timer (and can change the timeout)", async () => {
-    await h.manager.create({ sandboxId: "sbx-t", template: "base", timeoutSec: 1, timeoutAction: "destroy" });
+    await h.manager.create({ sandboxId: "sbx-t", image: "base", timeoutSec: 1, timeoutAction: "destroy" });
     for (let i = 0; i < 4; i++) {
       await new Promise((r) => setTimeout(r, 500));
       h.manager.ping("sbx-t");
@@ -259,9 +257,9 @@ describe("SandboxManager inactivity timeout", () => {
 describe("SandboxManager recovery after an agent restart", () => {
   it("adopts live VMs, keeps paused sandboxes, marks dead ones error and removes half-created ones", async () => {
     const old = h.manager;
-    await old.create({ sandboxId: "sbx-live", template: "base" });
-    await old.create({ sandboxId: "sbx-dead", template: "base" });
-    await old.create({ sandboxId: "sbx-paused", template: "base" });
+    await old.create({ sandboxId: "sbx-live", image: "base" });
+    await old.create({ sandboxId: "sbx-dead", image: "base" });
+    await old.create({ sandboxId: "sbx-paused", image: "base" });
     await old.pause("sbx-paused");
     // A create the old agent never finished: pending, with a slot and a network.
     const pendingSlot = await h.slots.acquire("sbx-half");
@@ -303,7 +301,7 @@ describe("SandboxManager recovery after an agent restart", () => {
   });
 
   it("a VM that dies while the agent runs marks its sandbox error and frees its slot", async () => {
-    await h.manager.create({ sandboxId: "sbx-crash", template: "base" });
+    await h.manager.create({ sandboxId: "sbx-crash", image: "base" });
     h.driver.liveOf("sbx-crash")?.die();
     await expect.poll(() => h.manager.stateOf("sbx-crash"), { timeout: 5000 }).toBe("error");
     await h.manager.settled("sbx-crash");

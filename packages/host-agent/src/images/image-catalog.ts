@@ -17,7 +17,7 @@ export interface GuestImage {
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
-/** Finds guest images by template name. Reads the disk on every lookup: builds can land while the agent runs. */
+/** Finds guest images by name. Reads the disk on every lookup: builds can land while the agent runs. */
 export class ImageCatalog {
   constructor(private readonly imagesDir: string) {}
 
@@ -25,7 +25,7 @@ export class ImageCatalog {
     if (!NAME_RE.test(name)) {
       throw new WrennError(
         "invalid_argument",
-        `template name "${name}" is not valid (lowercase letters, digits, . _ -)`,
+        `image name "${name}" is not valid (lowercase letters, digits, . _ -)`,
       );
     }
     const link = join(this.imagesDir, name, "current");
@@ -33,7 +33,7 @@ export class ImageCatalog {
     try {
       dir = await realpath(link);
     } catch {
-      throw new WrennError("not_found", `template "${name}" not found on this host`);
+      throw new WrennError("not_found", `image "${name}" not found on this host`);
     }
     const image: GuestImage = {
       name,
@@ -48,7 +48,7 @@ export class ImageCatalog {
       try {
         await access(path);
       } catch {
-        throw new WrennError("failed_precondition", `template "${name}" is incomplete: ${path} is missing`);
+        throw new WrennError("failed_precondition", `image "${name}" is incomplete: ${path} is missing`);
       }
     }
     try {

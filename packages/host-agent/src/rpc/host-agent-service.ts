@@ -71,7 +71,7 @@ export function createHostAgentService(
       }
       const record = await manager.create({
         sandboxId: req.sandboxId,
-        template: req.image,
+        image: req.image,
         snapshot: req.snapshot || undefined,
         resources: {
           vcpus: req.resources?.vcpus,
@@ -104,10 +104,10 @@ export function createHostAgentService(
 
     createSnapshot: guard(async (req) => {
       if (!req.name) throw new WrennError("invalid_argument", "name is required");
-      const { template, record } = await manager.snapshots.create(requireId(req.sandboxId), req.name, {
+      const { snapshot, record } = await manager.snapshots.create(requireId(req.sandboxId), req.name, {
         leavePaused: req.leavePaused,
       });
-      return { snapshot: snapshotInfo(template, [record.id]), sandbox: sandboxInfo(record) };
+      return { snapshot: snapshotInfo(snapshot, [record.id]), sandbox: sandboxInfo(record) };
     }),
 
     deleteSnapshot: guard(async (req) => {
@@ -119,7 +119,7 @@ export function createHostAgentService(
     listSnapshots: guard(async () => ({
       snapshots: manager.snapshots
         .list()
-        .map(({ template, dependents }) => snapshotInfo(template, dependents)),
+        .map(({ snapshot, dependents }) => snapshotInfo(snapshot, dependents)),
     })),
 
     forkSandbox: guard(async (req) => {

@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { SandboxState, TimeoutAction } from "@wrenn/proto";
 import type { SandboxRecord, SandboxStateName } from "../sandbox/sandbox-record.js";
-import type { TemplateRecord } from "../sandbox/template-store.js";
+import type { SnapshotRecord } from "../sandbox/snapshot-store.js";
 
 /** The agent's records as the RPC's SandboxInfo and SnapshotInfo messages. */
 const STATE: Record<SandboxStateName, SandboxState> = {
@@ -16,7 +16,7 @@ export function sandboxInfo(record: SandboxRecord, busy = false) {
   return {
     busy,
     sandboxId: record.id,
-    image: record.template,
+    image: record.image,
     state: STATE[record.state],
     resources: {
       vcpus: record.resources.vcpus,
@@ -35,17 +35,17 @@ export function sandboxInfo(record: SandboxRecord, busy = false) {
   };
 }
 
-export function snapshotInfo(template: TemplateRecord, dependents: string[]) {
+export function snapshotInfo(snapshot: SnapshotRecord, dependents: string[]) {
   return {
-    name: template.name,
-    sourceSandboxId: template.sourceSandboxId,
+    name: snapshot.name,
+    sourceSandboxId: snapshot.sourceSandboxId,
     resources: {
-      vcpus: template.resources.vcpus,
-      memoryMib: template.resources.memoryMiB,
-      diskMib: template.resources.diskMiB,
+      vcpus: snapshot.resources.vcpus,
+      memoryMib: snapshot.resources.memoryMiB,
+      diskMib: snapshot.resources.diskMiB,
     },
-    createdAt: timestampFromDate(new Date(template.createdAt)),
+    createdAt: timestampFromDate(new Date(snapshot.createdAt)),
     dependents,
-    image: template.baseTemplate,
+    image: snapshot.image,
   };
 }

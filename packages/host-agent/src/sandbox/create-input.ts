@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { SandboxRecord, SandboxResources, TimeoutActionName } from "./sandbox-record.js";
-import type { TemplateRecord } from "./template-store.js";
+import type { SnapshotRecord } from "./snapshot-store.js";
 
 /** What a create asks for; everything unset takes the agent's defaults. */
 export interface CreateSandboxInput {
   sandboxId?: string | undefined;
-  template: string;
+  /** The guest image to start from (a name under the images dir). */
+  image: string;
   /** Unset sizes take the defaults; explicit zeros are rejected. */
   resources?:
     | { vcpus?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined }
@@ -17,19 +18,19 @@ export interface CreateSandboxInput {
   metadata?: Record<string, string> | undefined;
   defaultUser?: string | undefined;
   defaultWorkdir?: string | undefined;
-  /** Start from this snapshot template (its vCPUs and memory) instead of booting `template`. */
+  /** Start from this named snapshot (its vCPUs and memory) instead of from `image`. */
   snapshot?: string | undefined;
 }
 
-/** A new sandbox's record, `pending` until its VM runs; a clone takes its template's user, workdir and lineage. */
+/** A new sandbox's record, `pending` until its VM runs; a clone takes its snapshot's user, workdir and lineage. */
 export function newSandboxRecord(args: {
   id: string;
   input: CreateSandboxInput;
-  template: string;
+  image: string;
   resources: SandboxResources;
   timeoutSec: number;
   envVars: Record<string, string>;
-  source: TemplateRecord | undefined;
+  source: SnapshotRecord | undefined;
   defaultUser: string;
   runDir: string;
   createdAt: Date;
@@ -37,7 +38,7 @@ export function newSandboxRecord(args: {
   const { input, source, createdAt, timeoutSec } = args;
   return {
     id: args.id,
-    template: args.template,
+    image: args.image,
     state: "pending",
     resources: args.resources,
     createdAt: createdAt.toISOString(),

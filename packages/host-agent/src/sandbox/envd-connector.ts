@@ -66,7 +66,7 @@ export class EnvdConnector {
   /**
    * Sends envd /init until it lands or `readyTimeoutMs` passes: a guest starved of CPU (many
    * VMs starting on few cores) can miss one request's deadline. `first` presents the token the
-   * guest holds now (a clone's: its template's); once an earlier attempt has landed the guest
+   * guest holds now (a clone's: its snapshot's); once an earlier attempt has landed the guest
    * answers 401 to it, and `own` finishes the job (/init is idempotent).
    */
   async init(first: EnvdClient, own: EnvdClient, record: SandboxRecord, restored: boolean): Promise<void> {

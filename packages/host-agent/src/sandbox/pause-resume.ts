@@ -114,7 +114,7 @@ export class PauseResume {
     if (timeoutSec) validateTimeout(timeoutSec, this.deps.limits);
     this.deps.admit(record.resources);
     const started = performance.now();
-    const image = await this.deps.images.get(record.template);
+    const image = await this.deps.images.get(record.image);
     const { injectedBytes } = await this.deps.start.run(entry, {
       image,
       memorySnapshot: record.memorySnapshot,

@@ -7,7 +7,7 @@ import type { DiskLayerStore } from "../storage/disk-layer.js";
 import type { VmHandle, VmmDriver } from "../vmm/vmm-driver.js";
 import type { SandboxLimits } from "./sandbox-limits.js";
 import type { SandboxRecord, SandboxRecordStore, SandboxResources } from "./sandbox-record.js";
-import type { TemplateStore } from "./template-store.js";
+import type { SnapshotStore } from "./snapshot-store.js";
 
 /** Network slots, leased per sandbox and persisted so they survive an agent restart. */
 export interface SlotLeases {
@@ -25,7 +25,8 @@ export interface SandboxManagerDeps {
   images: ImageCatalog;
   records: SandboxRecordStore;
   memory: MemorySnapshotStore;
-  templates: TemplateStore;
+  /** Named (and fork-internal) snapshots. */
+  snapshots: SnapshotStore;
   logger: Logger;
   now?: () => Date;
 }

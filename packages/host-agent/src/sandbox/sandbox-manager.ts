@@ -16,7 +16,7 @@ import { validateEnvVars, validateResources, validateTimeout } from "./sandbox-l
 import type { SandboxRecord, SandboxResources, SandboxStateName } from "./sandbox-record.js";
 import { recoverSandboxes } from "./sandbox-recovery.js";
 import { type ReleaseDeps, releaseVmResources } from "./sandbox-release.js";
-import { type PausedRecord, type SandboxesPort, SnapshotTemplates } from "./snapshot-templates.js";
+import { type PausedRecord, type SandboxesPort, Snapshots } from "./snapshots.js";
 import { StartGate } from "./start-gate.js";
 import { StartSequence } from "./start-sequence.js";
 
@@ -31,8 +31,8 @@ const ID_RE = /^[a-z0-9][a-z0-9-]{2,62}$/;
  * inactivity timeout InactivityTimers', and re-adoption after a restart recoverSandboxes'.
  */
 export class SandboxManager implements SandboxesPort {
-  /** Snapshot templates and fork (they call back into this manager through SandboxesPort). */
-  readonly snapshots: SnapshotTemplates;
+  /** Named snapshots and fork (they call back into this manager through SandboxesPort). */
+  readonly snapshots: Snapshots;
   private readonly entries = new Map<string, SandboxEntry>();
   /** Serialises lifecycle operations per sandbox. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -91,9 +91,9 @@ export class SandboxManager implements SandboxesPort {
       admit: (resources) => this.admit(resources),
       withStorage: (fn) => this.withStorage(fn),
     });
-    this.snapshots = new SnapshotTemplates(
+    this.snapshots = new Snapshots(
       {
-        templates: deps.templates,
+        store: deps.snapshots,
         disks: deps.disks,
         memory: deps.memory,
         records: deps.records,
@@ -221,14 +221,14 @@ export class SandboxManager implements SandboxesPort {
     validateTimeout(timeoutSec, limits);
     const envVars = input.envVars ?? {};
     validateEnvVars(envVars);
-    const template = source ? source.baseTemplate : input.template;
-    const image = await this.deps.images.get(template);
+    const imageName = source ? source.image : input.image;
+    const image = await this.deps.images.get(imageName);
     this.admit(resources);
 
     const record = newSandboxRecord({
       id,
       input,
-      template,
+      image: imageName,
       resources,
       timeoutSec,
       envVars,
@@ -259,7 +259,7 @@ export class SandboxManager implements SandboxesPort {
           sandbox: id,
           slot: record.slot,
           pid: entry.vm?.pid,
-          template: record.template,
+          image: record.image,
           snapshot: input.snapshot,
         });
         return record;

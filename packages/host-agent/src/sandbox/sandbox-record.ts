@@ -17,7 +17,8 @@ export interface SandboxResources {
  */
 export interface SandboxRecord {
   id: string;
-  template: string;
+  /** The guest image the sandbox (or its snapshot lineage) booted from. */
+  image: string;
   state: SandboxStateName;
   resources: SandboxResources;
   createdAt: string;
@@ -40,9 +41,9 @@ export interface SandboxRecord {
    * was saved into (paused). Absent for a cold-booted VM never paused.
    */
   memorySnapshot?: string;
-  /** Snapshot templates whose files this sandbox reads (disk layers, memory builds). */
+  /** Snapshots whose files this sandbox reads (disk layers, memory builds). */
   dependsOn?: string[];
-  /** Name of the snapshot template it was created from. */
+  /** Name of the snapshot it was created from. */
   fromSnapshot?: string;
   pausedAt?: string;
 }
@@ -74,13 +75,20 @@ export class SandboxRecordStore {
     const ids = await readdir(this.sandboxesDir).catch(() => [] as string[]);
     for (const id of ids) {
       try {
-        records.push(
-          JSON.parse(await readFile(join(this.dirFor(id), "record.json"), "utf8")) as SandboxRecord,
-        );
+        records.push(parseSandboxRecord(await readFile(join(this.dirFor(id), "record.json"), "utf8")));
       } catch {
         unreadable.push(id);
       }
     }
     return { records, unreadable };
   }
+}
+
+/** A record as JSON; one an older agent wrote names the image `template`. */
+export function parseSandboxRecord(text: string): SandboxRecord {
+  const raw = JSON.parse(text) as SandboxRecord & { template?: string };
+  const { template, ...record } = raw;
+  if (record.image === undefined && typeof template === "string") record.image = template;
+  if (typeof record.image !== "string") throw new Error("sandbox record names no image");
+  return record;
 }

@@ -78,7 +78,7 @@ export async function recoverSandboxes(
 async function adoptVm(deps: RecoveryDeps, record: SandboxRecord): Promise<VmHandle | null> {
   if (record.state !== "running" || !record.vmmPid || record.slot === undefined || !record.hostIp)
     return null;
-  const image = await deps.images.get(record.template).catch(() => null);
+  const image = await deps.images.get(record.image).catch(() => null);
   if (!image) return null;
   const network = {
     netnsName: deps.release.network.netnsName(record.slot),

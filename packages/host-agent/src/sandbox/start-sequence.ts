@@ -38,7 +38,7 @@ export interface StartPlan {
   memorySnapshot?: string | undefined;
   /** A new sandbox: its record is saved first (and removed on failure) and it gets a new disk layer over this base. */
   create?: { diskBasePath: string; diskBaseFormat?: BaseImageFormat | undefined } | undefined;
-  /** The envd token the guest holds until /init (a clone's: its template's); default the record's. */
+  /** The envd token the guest holds until /init (a clone's: its snapshot's); default the record's. */
   guestToken?: string | undefined;
   /** A new inactivity timeout, taken once the sandbox runs. */
   timeoutSec?: number | undefined;
@@ -59,7 +59,7 @@ export type StartStep =
   | "running";
 
 /**
- * The one way a sandbox's VM starts, for create, resume, and clones of snapshot templates
+ * The one way a sandbox's VM starts, for create, resume, and clones of named snapshots
  * (fork): record → restore plan → slot and network → disk layer → boot or restore → vCPUs →
  * envd ready → envd init → running (record saved, exit watch, inactivity timer). Each step
  * that makes something pushes its undo, so a failure at any step leaves nothing behind: a new

@@ -5,21 +5,21 @@ import { WrennError } from "@wrenn/shared";
 import type { SandboxResources } from "./sandbox-record.js";
 
 /**
- * A snapshot template: a frozen VM (memory snapshot + disk layer) new sandboxes start from.
+ * A snapshot: a frozen VM (memory snapshot + disk layer) new sandboxes start from.
  * Its files stay while anything reads them, even after the name is deleted.
  */
-export interface TemplateRecord {
+export interface SnapshotRecord {
   /** Internal id; names the directory (names can be deleted and reused). */
   id: string;
-  /** Unique among live templates; empty once deleted. */
+  /** Unique among live snapshots; empty once deleted. */
   name: string;
-  /** Fork templates are not listed and go away with their last dependent. */
+  /** Fork-internal snapshots are not listed and go away with their last dependent. */
   hidden: boolean;
   /** Deleted by name; kept on disk until no sandbox depends on it. */
   deleted: boolean;
   sourceSandboxId: string;
   /** The guest image the lineage booted from. */
-  baseTemplate: string;
+  image: string;
   resources: SandboxResources;
   createdAt: string;
   memorySnapshot: string;
@@ -29,14 +29,14 @@ export interface TemplateRecord {
   envdAccessToken: string;
   defaultUser: string;
   defaultWorkdir: string;
-  /** Templates whose files this one reads (its disk's backing layers, its memory builds). */
+  /** Snapshots whose files this one reads (its disk's backing layers, its memory builds). */
   dependsOn: string[];
 }
 
 export const DISK_LAYER_FILE = "disk.qcow2";
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/;
 
-export function validateTemplateName(name: string): void {
+export function validateSnapshotName(name: string): void {
   if (!NAME_RE.test(name)) {
     throw new WrennError(
       "invalid_argument",
@@ -45,21 +45,24 @@ export function validateTemplateName(name: string): void {
   }
 }
 
-/** One JSON file per template under `<dir>/<id>/template.json`, written atomically. */
-export class TemplateStore {
-  private readonly templates = new Map<string, TemplateRecord>();
+/**
+ * One JSON file per snapshot under `<dir>/<id>/template.json`, written atomically (the file
+ * name is the one agents already have on disk).
+ */
+export class SnapshotStore {
+  private readonly snapshots = new Map<string, SnapshotRecord>();
 
   private constructor(readonly dir: string) {}
 
-  static async open(dir: string): Promise<TemplateStore> {
-    const store = new TemplateStore(dir);
+  static async open(dir: string): Promise<SnapshotStore> {
+    const store = new SnapshotStore(dir);
     await mkdir(dir, { recursive: true });
     for (const id of await readdir(dir)) {
       try {
-        const record = JSON.parse(await readFile(join(dir, id, "template.json"), "utf8")) as TemplateRecord;
-        store.templates.set(record.id, record);
+        const record = JSON.parse(await readFile(join(dir, id, "template.json"), "utf8")) as SnapshotRecord;
+        store.snapshots.set(record.id, record);
       } catch {
-        // A template whose record never got written (crash mid-create): nothing points at it.
+        // A snapshot whose record never got written (crash mid-create): nothing points at it.
         await rm(join(dir, id), { recursive: true, force: true });
       }
     }
@@ -74,30 +77,30 @@ export class TemplateStore {
     return join(this.dir, id);
   }
 
-  all(): TemplateRecord[] {
-    return [...this.templates.values()];
+  all(): SnapshotRecord[] {
+    return [...this.snapshots.values()];
   }
 
-  /** The live template with this name (not deleted). */
-  byName(name: string): TemplateRecord | undefined {
+  /** The live snapshot with this name (not deleted). */
+  byName(name: string): SnapshotRecord | undefined {
     return this.all().find((t) => !t.deleted && t.name === name);
   }
 
-  byId(id: string): TemplateRecord | undefined {
-    return this.templates.get(id);
+  byId(id: string): SnapshotRecord | undefined {
+    return this.snapshots.get(id);
   }
 
-  async save(record: TemplateRecord): Promise<void> {
+  async save(record: SnapshotRecord): Promise<void> {
     const dir = this.dirFor(record.id);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, "template.json.tmp");
     await writeFile(tmp, JSON.stringify(record, null, 2));
     await rename(tmp, join(dir, "template.json"));
-    this.templates.set(record.id, record);
+    this.snapshots.set(record.id, record);
   }
 
   async remove(id: string): Promise<void> {
-    this.templates.delete(id);
+    this.snapshots.delete(id);
     await rm(this.dirFor(id), { recursive: true, force: true });
   }
 }

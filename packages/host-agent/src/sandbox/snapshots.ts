@@ -8,12 +8,12 @@ import type { CreateSandboxInput } from "./create-input.js";
 import type { SandboxRecord, SandboxRecordStore, SandboxResources } from "./sandbox-record.js";
 import {
   DISK_LAYER_FILE,
-  type TemplateRecord,
-  type TemplateStore,
-  validateTemplateName,
-} from "./template-store.js";
+  type SnapshotRecord,
+  type SnapshotStore,
+  validateSnapshotName,
+} from "./snapshot-store.js";
 
-/** What template operations need of the sandboxes on this host (the sandbox manager). */
+/** What snapshot operations need of the sandboxes on this host (the sandbox manager). */
 export interface SandboxesPort {
   list(): SandboxRecord[];
   get(id: string): SandboxRecord;
@@ -30,8 +30,8 @@ export interface SandboxesPort {
 /** A paused sandbox's record: it has a memory snapshot. */
 export type PausedRecord = SandboxRecord & { memorySnapshot: string };
 
-export interface SnapshotTemplatesDeps {
-  templates: TemplateStore;
+export interface SnapshotsDeps {
+  store: SnapshotStore;
   disks: DiskLayerStore;
   memory: MemorySnapshotStore;
   records: SandboxRecordStore;
@@ -42,52 +42,52 @@ export interface SnapshotTemplatesDeps {
 }
 
 /**
- * Snapshot templates: freezing a sandbox into a named template (memory snapshot plus a
+ * Named snapshots: freezing a sandbox into a named snapshot (memory snapshot plus a
  * read-only disk layer), listing and deleting them, forking a running sandbox through a
  * hidden one, and collecting the files nothing reaches any more.
  */
-export class SnapshotTemplates {
+export class Snapshots {
   constructor(
-    private readonly deps: SnapshotTemplatesDeps,
+    private readonly deps: SnapshotsDeps,
     private readonly sandboxes: SandboxesPort,
   ) {}
 
-  /** A template by name; fork-internal (hidden) ones only for creating sandboxes. */
-  live(name: string, includeHidden = false): TemplateRecord {
-    const template = this.deps.templates.byName(name);
-    if (!template || (template.hidden && !includeHidden)) {
+  /** A snapshot by name; fork-internal (hidden) ones only for creating sandboxes. */
+  live(name: string, includeHidden = false): SnapshotRecord {
+    const snapshot = this.deps.store.byName(name);
+    if (!snapshot || (snapshot.hidden && !includeHidden)) {
       throw new WrennError("not_found", `snapshot ${name} not found`);
     }
-    return template;
+    return snapshot;
   }
 
-  /** A template's sizes are fixed by its frozen VM; a request may only repeat them (or grow the disk). */
-  resourcesFor(template: TemplateRecord, requested: CreateSandboxInput["resources"]): SandboxResources {
-    const t = template.resources;
+  /** A snapshot's sizes are fixed by its frozen VM; a request may only repeat them (or grow the disk). */
+  resourcesFor(snapshot: SnapshotRecord, requested: CreateSandboxInput["resources"]): SandboxResources {
+    const t = snapshot.resources;
     if (requested?.vcpus !== undefined && requested.vcpus !== t.vcpus) {
       throw new WrennError(
         "invalid_argument",
-        `snapshot ${template.name} has ${t.vcpus} vCPUs; a sandbox from it cannot have ${requested.vcpus}`,
+        `snapshot ${snapshot.name} has ${t.vcpus} vCPUs; a sandbox from it cannot have ${requested.vcpus}`,
       );
     }
     if (requested?.memoryMiB !== undefined && requested.memoryMiB !== t.memoryMiB) {
       throw new WrennError(
         "invalid_argument",
-        `snapshot ${template.name} has ${t.memoryMiB} MiB of memory; a sandbox from it cannot have ${requested.memoryMiB}`,
+        `snapshot ${snapshot.name} has ${t.memoryMiB} MiB of memory; a sandbox from it cannot have ${requested.memoryMiB}`,
       );
     }
     if (requested?.diskMiB !== undefined && requested.diskMiB < t.diskMiB) {
       throw new WrennError(
         "invalid_argument",
-        `snapshot ${template.name} has a ${t.diskMiB} MiB disk; a sandbox from it cannot have less`,
+        `snapshot ${snapshot.name} has a ${t.diskMiB} MiB disk; a sandbox from it cannot have less`,
       );
     }
     return { vcpus: t.vcpus, memoryMiB: t.memoryMiB, diskMiB: requested?.diskMiB ?? t.diskMiB };
   }
 
   /**
-   * Freezes a sandbox into a named snapshot template: pauses it if running, turns its disk
-   * layer into the template's read-only layer (the sandbox continues on a new layer on
+   * Freezes a sandbox into a named snapshot: pauses it if running, turns its disk
+   * layer into the snapshot's read-only layer (the sandbox continues on a new layer on
    * top), and records the memory snapshot. A sandbox that was running is resumed unless
    * `leavePaused`.
    */
@@ -95,29 +95,29 @@ export class SnapshotTemplates {
     id: string,
     name: string,
     options: { leavePaused?: boolean; hidden?: boolean } = {},
-  ): Promise<{ template: TemplateRecord; record: SandboxRecord }> {
-    validateTemplateName(name);
+  ): Promise<{ snapshot: SnapshotRecord; record: SandboxRecord }> {
+    validateSnapshotName(name);
     const taken = () => {
-      if (this.deps.templates.byName(name)) {
+      if (this.deps.store.byName(name)) {
         throw new WrennError("already_exists", `snapshot ${name} already exists`);
       }
     };
     taken();
     return this.sandboxes.whilePaused(id, !options.leavePaused, async (record) => {
       taken();
-      const templates = this.deps.templates;
-      const templateId = templates.newId();
-      const dir = templates.dirFor(templateId);
+      const store = this.deps.store;
+      const snapshotId = store.newId();
+      const dir = store.dirFor(snapshotId);
       const diskPath = join(dir, DISK_LAYER_FILE);
       const overlay = this.deps.disks.overlayPath(id);
       await mkdir(dir, { recursive: true });
-      const template: TemplateRecord = {
-        id: templateId,
+      const snapshot: SnapshotRecord = {
+        id: snapshotId,
         name,
         hidden: options.hidden ?? false,
         deleted: false,
         sourceSandboxId: id,
-        baseTemplate: record.template,
+        image: record.image,
         resources: { ...record.resources },
         createdAt: this.deps.now().toISOString(),
         memorySnapshot: record.memorySnapshot,
@@ -134,7 +134,7 @@ export class SnapshotTemplates {
           record.overlayPath = await this.deps.disks.createOverlay(id, diskPath, record.resources.diskMiB, {
             baseFormat: "qcow2",
           });
-          await templates.save(template);
+          await store.save(snapshot);
         } catch (err) {
           await this.deps.disks.removeOverlay(id);
           await chmod(diskPath, 0o600);
@@ -146,46 +146,46 @@ export class SnapshotTemplates {
         await rm(dir, { recursive: true, force: true });
         throw WrennError.from(err);
       }
-      record.dependsOn = [...(record.dependsOn ?? []), templateId];
+      record.dependsOn = [...(record.dependsOn ?? []), snapshotId];
       await this.deps.records.save(record);
-      this.deps.logger.info("snapshot template created", { sandbox: id, name, template: templateId });
-      return { template, record };
+      this.deps.logger.info("snapshot created", { sandbox: id, name, snapshot: snapshotId });
+      return { snapshot, record };
     });
   }
 
-  /** Live templates (not deleted, not fork-internal) and the sandboxes that depend on each. */
-  list(): Array<{ template: TemplateRecord; dependents: string[] }> {
-    return this.deps.templates
+  /** Live snapshots (not deleted, not fork-internal) and the sandboxes that depend on each. */
+  list(): Array<{ snapshot: SnapshotRecord; dependents: string[] }> {
+    return this.deps.store
       .all()
       .filter((t) => !t.deleted && !t.hidden)
-      .map((template) => ({ template, dependents: this.dependentsOf(template.id) }))
-      .sort((a, b) => a.template.createdAt.localeCompare(b.template.createdAt));
+      .map((snapshot) => ({ snapshot, dependents: this.dependentsOf(snapshot.id) }))
+      .sort((a, b) => a.snapshot.createdAt.localeCompare(b.snapshot.createdAt));
   }
 
-  private dependentsOf(templateId: string): string[] {
+  private dependentsOf(snapshotId: string): string[] {
     return this.sandboxes
       .list()
-      .filter((r) => r.state !== "stopped" && r.dependsOn?.includes(templateId))
+      .filter((r) => r.state !== "stopped" && r.dependsOn?.includes(snapshotId))
       .map((r) => r.id);
   }
 
   /**
-   * Deletes a template by name. Refused while sandboxes depend on it unless `force`; then the
+   * Deletes a snapshot by name. Refused while sandboxes depend on it unless `force`; then the
    * name goes at once and the files when the last dependent is gone.
    */
   async delete(name: string, force = false): Promise<void> {
-    const template = this.live(name);
-    const dependents = this.dependentsOf(template.id);
+    const snapshot = this.live(name);
+    const dependents = this.dependentsOf(snapshot.id);
     if (dependents.length > 0 && !force) {
       throw new WrennError(
         "failed_precondition",
         `snapshot ${name} is in use by ${dependents.length} sandbox(es): ${dependents.slice(0, 5).join(", ")}; delete them first or force`,
       );
     }
-    await this.deps.templates.save({ ...template, deleted: true, name: "" });
-    this.deps.logger.info("snapshot template deleted", {
+    await this.deps.store.save({ ...snapshot, deleted: true, name: "" });
+    this.deps.logger.info("snapshot deleted", {
       name,
-      template: template.id,
+      snapshot: snapshot.id,
       dependents: dependents.length,
     });
     await this.collectGarbage();
@@ -212,14 +212,14 @@ export class SnapshotTemplates {
       throw new WrennError("failed_precondition", `sandbox ${id} is ${source.state}, not running`);
     }
     const name = `fork-${id}-${randomBytes(4).toString("hex")}`;
-    const { template } = await this.create(id, name, { hidden: true });
+    const { snapshot } = await this.create(id, name, { hidden: true });
     // In the order asked, so the caller can pair forks with the tokens it gave.
     const forks: (SandboxRecord | undefined)[] = Array.from({ length: count }, () => undefined);
     try {
       // Four at a time; after a failure no new fork starts, so the cleanup below sees them all.
       await runLimited(count, 4, async (i) => {
         forks[i] = await this.sandboxes.create({
-          template: source.template,
+          image: source.image,
           snapshot: name,
           timeoutSec: source.timeoutSec,
           timeoutAction: source.timeoutAction,
@@ -234,29 +234,29 @@ export class SnapshotTemplates {
       await Promise.allSettled(forks.map((f) => (f ? this.sandboxes.destroy(f.id) : undefined)));
       throw WrennError.from(err);
     } finally {
-      await this.deps.templates.save({ ...template, deleted: true, name: "" });
+      await this.deps.store.save({ ...snapshot, deleted: true, name: "" });
       await this.collectGarbage();
     }
     return forks.filter((f): f is SandboxRecord => f !== undefined);
   }
 
   /**
-   * Removes deleted templates nothing depends on any more, then every memory file no
-   * sandbox or template reaches.
+   * Removes deleted snapshots nothing depends on any more, then every memory file no
+   * sandbox or snapshot reaches.
    */
   async collectGarbage(): Promise<void> {
     await this.deps.withStorage(async () => {
       const records = this.sandboxes.list();
-      for (const t of this.deps.templates.all()) {
+      for (const t of this.deps.store.all()) {
         if (!t.deleted) continue;
         const needed =
           records.some((r) => r.dependsOn?.includes(t.id)) ||
-          this.deps.templates.all().some((o) => o.id !== t.id && o.dependsOn.includes(t.id));
-        if (!needed) await this.deps.templates.remove(t.id);
+          this.deps.store.all().some((o) => o.id !== t.id && o.dependsOn.includes(t.id));
+        if (!needed) await this.deps.store.remove(t.id);
       }
       const live = [
         ...records.map((r) => r.memorySnapshot),
-        ...this.deps.templates.all().map((t) => t.memorySnapshot),
+        ...this.deps.store.all().map((t) => t.memorySnapshot),
       ].filter((s): s is string => s !== undefined);
       const removed = await this.deps.memory.collectGarbage(live);
       if (removed.length > 0) this.deps.logger.info("snapshot files collected", { files: removed.length });
