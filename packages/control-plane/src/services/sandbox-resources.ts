@@ -2,7 +2,6 @@ import { WrennError } from "@wrenn/shared";
 import type { ControlPlaneConfig } from "../config.js";
 import type { TemplateRow } from "../db/schema.js";
 import type { Resources } from "../scheduler/placement.js";
-import type { CreateSandboxInput } from "./sandboxes-service.js";
 
 /**
  * What a new sandbox gets: the caller's sizes or the defaults; from a snapshot, its vCPUs
@@ -10,7 +9,7 @@ import type { CreateSandboxInput } from "./sandboxes-service.js";
  */
 export function resourcesFor(
   config: ControlPlaneConfig,
-  input: Pick<CreateSandboxInput, "vcpus" | "memoryMiB" | "diskMiB">,
+  input: { vcpus?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined },
   snapshot: TemplateRow | undefined,
 ): Resources {
   if (!snapshot) {
