@@ -77,7 +77,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const ownsDatabase = !options.database;
   const database =
     options.database ??
-    (await openDatabase({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }));
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      pgliteDir: config.pgliteDir,
+      onIdleConnectionError: (err) => logger.warn("idle database connection failed", { error: err.message }),
+    }));
   const applied = await applyMigrations(database.db, await loadMigrations());
   if (applied.length > 0) logger.info("migrations applied", { applied, database: database.kind });
 

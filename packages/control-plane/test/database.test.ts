@@ -202,6 +202,23 @@ describe.each(DATABASE_KINDS)("database contract (%s)", (kind) => {
   });
 });
 
+describe("PostgreSQL: an idle pooled connection the server ends", () => {
+  it("is reported, does not end the process, and the next query opens a new one", async () => {
+    const errors: Error[] = [];
+    const t = await openTestDatabase("postgres", { onIdleConnectionError: (err) => errors.push(err) });
+    try {
+      await sql`SELECT 1`.execute(t.database.db);
+      await t.terminateConnections?.();
+      for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(errors.map((e) => e.message).join()).toMatch(/terminat/);
+      const again = await sql<{ n: number }>`SELECT 1 AS n`.execute(t.database.db);
+      expect(again.rows[0]?.n).toBe(1);
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
 describe("migration files", () => {
   it("split into statements at line-ending semicolons, comments dropped", () => {
     expect(

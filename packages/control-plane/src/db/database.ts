@@ -20,11 +20,18 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   /** PGlite data directory, or "memory". */
   pgliteDir: string;
+  /**
+   * A pooled PostgreSQL connection failed while idle (the server restarted, or an admin
+   * ended it). The pool drops that connection and opens another on the next query; this
+   * only reports it. Without a listener the pool's error event would end the process.
+   */
+  onIdleConnectionError?: ((err: Error) => void) | undefined;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    pool.on("error", (err) => options.onIdleConnectionError?.(err));
     const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: "postgres", close: () => db.destroy() };
   }

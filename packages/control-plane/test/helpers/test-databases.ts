@@ -7,6 +7,8 @@ import pg from "pg";
 /** A database for one test file and how to throw it away. */
 export interface TestDatabase {
   database: Database;
+  /** PostgreSQL only: ends every server connection to this database, as an admin (or a restart) would. */
+  terminateConnections?(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -40,7 +42,10 @@ async function adminQuery(adminUrl: string, text: string): Promise<void> {
 }
 
 /** Opens an empty database of the given kind: in-memory PGlite, or a fresh PostgreSQL database. */
-export async function openTestDatabase(kind: DatabaseKindName): Promise<TestDatabase> {
+export async function openTestDatabase(
+  kind: DatabaseKindName,
+  options: { onIdleConnectionError?: (err: Error) => void } = {},
+): Promise<TestDatabase> {
   if (kind === "pglite") {
     const database = await openDatabase({ pgliteDir: "memory" });
     return { database, dispose: () => database.close() };
@@ -50,9 +55,18 @@ export async function openTestDatabase(kind: DatabaseKindName): Promise<TestData
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const database = await openDatabase({ databaseUrl: url.toString(), pgliteDir: "memory" });
+  const database = await openDatabase({
+    databaseUrl: url.toString(),
+    pgliteDir: "memory",
+    onIdleConnectionError: options.onIdleConnectionError,
+  });
   return {
     database,
+    terminateConnections: () =>
+      adminQuery(
+        adminUrl,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`,
+      ),
     async dispose() {
       await database.close();
       await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
