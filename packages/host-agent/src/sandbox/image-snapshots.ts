@@ -152,7 +152,7 @@ export class ImageSnapshots {
       const bootMs = Math.round(performance.now() - started);
       if (this.closed) throw new WrennError("unavailable", "host agent is shutting down");
       await deps.pauses.pause(entry);
-      const snapshot = await this.freeze(entry, key, build);
+      const snapshot = await this.freeze(entry, key, build, bootMs);
       await this.retireOlderBuilds(image.name, build);
       log.info("image snapshot ready", { ms: Math.round(performance.now() - started), bootMs });
       return snapshot;
@@ -176,7 +176,12 @@ export class ImageSnapshots {
   }
 
   /** Turns the paused build VM into the hidden snapshot record; the build VM's record goes. */
-  private async freeze(entry: SandboxEntry, key: string, build: string): Promise<SnapshotRecord> {
+  private async freeze(
+    entry: SandboxEntry,
+    key: string,
+    build: string,
+    bootMs: number,
+  ): Promise<SnapshotRecord> {
     const { deps } = this;
     const { record } = entry;
     if (!record.memorySnapshot || !record.overlayPath) {
@@ -207,6 +212,7 @@ export class ImageSnapshots {
       dependsOn: [],
       imageKey: key,
       imageBuild: build,
+      imageBootMs: bootMs,
     };
     try {
       await mkdir(dir, { recursive: true });

@@ -35,6 +35,8 @@ export interface SnapshotRecord {
   imageKey?: string;
   /** The image build an image snapshot was made from. */
   imageBuild?: string;
+  /** How long an image snapshot's cold boot took, to envd ready and initialised (ms). */
+  imageBootMs?: number;
 }
 
 export const DISK_LAYER_FILE = "disk.qcow2";
