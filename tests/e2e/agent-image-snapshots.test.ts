@@ -13,7 +13,9 @@ describe("image snapshots: creates from an image restore", () => {
   const sandboxes: { id: string; hostIp: string; token: string }[] = [];
 
   beforeAll(async () => {
-    fx = await startAgent({ netNamePrefix: "wis", firstSlot: 1500, maxSlots: 10 });
+    fx = await startAgent({ netNamePrefix: "wis", firstSlot: 1500, maxSlots: 10 }, undefined, {
+      waitForImageSnapshot: false,
+    });
   }, 60_000);
 
   afterAll(async () => {
