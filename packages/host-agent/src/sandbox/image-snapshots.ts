@@ -153,7 +153,10 @@ export class ImageSnapshots {
       if (this.closed) throw new WrennError("unavailable", "host agent is shutting down");
       await deps.pauses.pause(entry);
       const snapshot = await this.freeze(entry, key, build, bootMs);
-      await this.retireOlderBuilds(image.name, build);
+      // The snapshot is made: tidying older builds' must not fail the creates waiting for it.
+      await this.retireOlderBuilds(image.name, build).catch((err: unknown) =>
+        log.warn("deleting older image snapshots failed", { err }),
+      );
       log.info("image snapshot ready", { ms: Math.round(performance.now() - started), bootMs });
       return snapshot;
     } catch (err) {
