@@ -14,6 +14,7 @@ import type { StartGate } from "./start-gate.js";
 import type { StartSequence } from "./start-sequence.js";
 
 const MIB = 1024 * 1024;
+const WARM_UP_RUNS = 3;
 
 export interface ImageSnapshotsDeps {
   store: SnapshotStore;
@@ -151,6 +152,7 @@ export class ImageSnapshots {
       clearTimer(entry);
       const bootMs = Math.round(performance.now() - started);
       if (this.closed) throw new WrennError("unavailable", "host agent is shutting down");
+      await this.warmUp(entry, log);
       await deps.pauses.pause(entry);
       const snapshot = await this.freeze(entry, key, build, bootMs);
       // The snapshot is made: tidying older builds' must not fail the creates waiting for it.
@@ -175,6 +177,23 @@ export class ImageSnapshots {
       );
     } finally {
       this.builders.delete(entry);
+    }
+  }
+
+  /**
+   * Runs a command the way a user's exec does (envd process start, a login shell) a few
+   * times before the snapshot, so every sandbox restored from it starts with envd's code
+   * paths compiled and the shell's files in the guest's page cache. Best effort.
+   */
+  private async warmUp(entry: SandboxEntry, log: Logger): Promise<void> {
+    for (let i = 0; i < WARM_UP_RUNS; i++) {
+      const result = await entry.envd
+        ?.exec({ command: "exec /bin/echo warm" }, { timeoutMs: 30_000 })
+        .catch((err: unknown) => ({ exitCode: -1, error: String(err) }));
+      if (result?.exitCode !== 0) {
+        log.warn("image snapshot warm-up command failed", { error: result?.error });
+        return;
+      }
     }
   }
 
