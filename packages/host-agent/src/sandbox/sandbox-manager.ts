@@ -241,15 +241,16 @@ export class SandboxManager implements SandboxesPort {
 
     return this.withLock(id, () =>
       this.starts.run(async () => {
+        let stepMs: Record<string, number> = {};
         try {
-          await this.start.run(entry, {
+          ({ stepMs } = await this.start.run(entry, {
             image,
             memorySnapshot: from?.memorySnapshot,
             create: from
               ? { diskBasePath: from.diskPath, diskBaseFormat: "qcow2" }
               : { diskBasePath: image.rootfsPath },
             guestToken: from?.envdAccessToken,
-          });
+          }));
         } catch (err) {
           this.entries.delete(id);
           throw err;
@@ -261,6 +262,7 @@ export class SandboxManager implements SandboxesPort {
           image: record.image,
           snapshot: input.snapshot,
           restored: from !== undefined,
+          stepMs,
         });
         return record;
       }),
