@@ -59,6 +59,8 @@ function startService(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
+  /** Lines of its output after `ready` that the user should see (progress of background work). */
+  relay?: RegExp,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   // Plain node (no tsx wrapper between us and the service), in its own process group and
   // logging to a file, not to us: a terminal's Ctrl-C reaches only this script, which
@@ -82,7 +84,15 @@ function startService(
       const match = ready.exec(out);
       if (match) {
         child.stdout?.off("data", onData);
-        child.stdout?.on("data", () => {});
+        let rest = out.slice(match.index + match[0].length);
+        const relayLines = (chunk: string) => {
+          rest += chunk;
+          const lines = rest.split("\n");
+          rest = lines.pop() ?? "";
+          for (const line of lines) if (relay?.test(line)) info(line.replace(/^wrenn-agent /, ""));
+        };
+        child.stdout?.on("data", (d: Buffer) => relayLines(d.toString()));
+        relayLines("");
         resolveReady({ child, match });
       }
     };
@@ -209,6 +219,7 @@ async function main(): Promise<void> {
       ["packages/host-agent/src/main.ts", "serve"],
       { WRENN_AGENT_TOKEN: token, WRENN_AGENT_PORT: String(agentPort), WRENN_AGENT_DESTROY_ON_EXIT: "1" },
       /wrenn-agent listening on (\d+)/,
+      /^wrenn-agent .*image snapshot/,
     );
     children.push(agent.child);
     const agentUrl = `http://127.0.0.1:${agent.match[1]}`;

@@ -52,6 +52,8 @@ export async function run(ctx: SuiteContext): Promise<void> {
       maxSlots: 40,
       // Idle clones cost little CPU; the default (4 per core) would cap this suite at 8 VMs.
       vcpuOvercommit: 16,
+      // "cold boot" below is measured as such: creates must not restore an image snapshot.
+      imageSnapshots: false,
     }),
     createSilentLogger(),
   );

@@ -75,7 +75,14 @@ export async function run(ctx: SuiteContext): Promise<void> {
 
   const token = randomBytes(24).toString("hex");
   const agent = await createHostAgent(
-    parseAgentConfig({ dataDir: join(ctx.scratchDir, "agent"), imagesDir, port: 0, hostToken: token }),
+    // Cold boots are what this suite measures: creates must not restore an image snapshot.
+    parseAgentConfig({
+      dataDir: join(ctx.scratchDir, "agent"),
+      imagesDir,
+      port: 0,
+      hostToken: token,
+      imageSnapshots: false,
+    }),
     createSilentLogger(),
   );
   const client = agentClient(agent.port, token);

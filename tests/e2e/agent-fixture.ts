@@ -82,6 +82,7 @@ export function guestThroughTraffic(
 export async function startAgent(
   overrides: Record<string, unknown> = {},
   existing?: { dataDir: string; token: string },
+  options: { waitForImageSnapshot?: boolean } = {},
 ): Promise<AgentFixture> {
   const dataDir = existing?.dataDir ?? mkdtempSync(join(tmpdir(), "wrenn-agent-test-"));
   const token = existing?.token ?? randomBytes(24).toString("hex");
@@ -97,6 +98,9 @@ export async function startAgent(
   });
   const logger = process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger();
   const agent = await createHostAgent(config, logger);
+  // The default image's snapshot builds in the background from start; tests that look at the
+  // host's state want it done (a failed build shows in the first create instead).
+  if (options.waitForImageSnapshot !== false) await agent.defaultImageSnapshot.ready.catch(() => {});
   const client = clientFor(agent.port, token);
   return {
     agent,

@@ -23,6 +23,7 @@ const REPO = resolve(import.meta.dirname, "../..");
 async function spawnAgentProcess(
   dataDir: string,
   token: string,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ child: ChildProcess; port: number }> {
   // node --import tsx (not the tsx wrapper) so SIGKILL hits the agent itself, like a real crash.
   const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "packages/host-agent/src/main.ts")], {
@@ -35,6 +36,7 @@ async function spawnAgentProcess(
       WRENN_AGENT_TOKEN: token,
       WRENN_NET_PREFIX: TEST_NET_PREFIX,
       WRENN_FIRST_SLOT: String(TEST_FIRST_SLOT),
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -73,7 +75,8 @@ describe("host agent: restart recovery", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("re-adopts a running VM after a crash and cleans up a create the crash interrupted", async () => {
-    const first = await spawnAgentProcess(dataDir, token);
+    // Cold boots, so the crash below lands while the interrupted create's VM boots.
+    const first = await spawnAgentProcess(dataDir, token, { WRENN_IMAGE_SNAPSHOTS: "0" });
     const client = clientFor(first.port, token);
     // The agent runs as its own process here, so the test holds the sandbox's envd token.
     const envdAccessToken = randomBytes(24).toString("hex");
@@ -104,5 +107,32 @@ describe("host agent: restart recovery", () => {
       await second.close({ destroySandboxes: true, keepDataDir: true });
     }
     expect(findHostLeftovers(dataDir)).toEqual(NO_LEFTOVERS);
+  }, 300_000);
+
+  it("cleans away an image snapshot build a crash interrupted, and builds it again", async () => {
+    const buildDir = mkdtempSync(join(tmpdir(), "wrenn-agent-restart-build-"));
+    try {
+      const first = await spawnAgentProcess(buildDir, token);
+      // The agent builds the base image snapshot from start (a cold boot of several seconds here).
+      await new Promise((r) => setTimeout(r, 1500));
+      first.child.kill("SIGKILL");
+      await new Promise((r) => first.child.once("exit", r));
+
+      const second = await startAgent({}, { dataDir: buildDir, token });
+      try {
+        expect(await second.agent.defaultImageSnapshot.ready).toBeDefined();
+        expect((await second.client.listSandboxes({})).sandboxes).toEqual([]);
+        const leftovers = findHostLeftovers(buildDir);
+        expect(leftovers.qemuProcesses).toEqual([]);
+        expect(leftovers.sandboxDirs).toEqual([]);
+        const { sandbox } = await second.client.createSandbox({ image: "base" });
+        expect((await exec(second, sandbox?.sandboxId ?? "", "echo ok")).stdout).toBe("ok\n");
+      } finally {
+        await second.close({ destroySandboxes: true, keepDataDir: true });
+      }
+      expect(findHostLeftovers(buildDir)).toEqual(NO_LEFTOVERS);
+    } finally {
+      rmSync(buildDir, { recursive: true, force: true });
+    }
   }, 300_000);
 });

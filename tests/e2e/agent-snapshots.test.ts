@@ -64,7 +64,8 @@ describe("snapshots: pause/resume, templates, fork", () => {
       expect((await exec(fx, id, `echo cycle-${cycle} > /home/user/f${cycle}.txt`)).exitCode).toBe(0);
       const paused = await fx.client.pauseSandbox({ sandboxId: id });
       expect(paused.sandbox?.state).toBe(SandboxState.PAUSED);
-      expect(paused.generation).toBe(cycle - 1);
+      // Generation 0 is the image snapshot the sandbox was restored from.
+      expect(paused.generation).toBe(cycle);
       // Paused means no VM: no slot and no VMM process.
       expect(paused.sandbox?.vmmPid).toBe(0);
       expect(paused.sandbox?.slot).toBe(0);
@@ -209,12 +210,23 @@ describe("snapshots: pause/resume, templates, fork", () => {
     await fx.client.resumeSandbox({ sandboxId: id });
     const files = await exec(fx, id, "cat /home/user/f0.txt /home/user/fork.txt");
     expect(files.stdout.trim().split("\n")).toEqual(["before-any-pause", "fork-point"]);
-    // Deleting the source and then the template leaves no snapshot files behind.
+    // Deleting the source and then the template leaves no snapshot files behind but the
+    // image snapshot's (kept for the next create from the image).
     await fx.client.destroySandbox({ sandboxId: id });
     await fx.client.deleteSnapshot({ name: "tpl-one" });
     expect((await fx.client.listSnapshots({})).snapshots).toEqual([]);
-    expect(readdirSync(join(fx.dataDir, "memory"))).toEqual([]);
-    expect(readdirSync(join(fx.dataDir, "templates"))).toEqual([]);
+    const templatesDir = join(fx.dataDir, "templates");
+    const kept = readdirSync(templatesDir).map(
+      (t) =>
+        JSON.parse(readFileSync(join(templatesDir, t, "template.json"), "utf8")) as {
+          imageKey?: string;
+          memorySnapshot: string;
+        },
+    );
+    expect(kept).toEqual([expect.objectContaining({ imageKey: expect.any(String) })]);
+    expect(readdirSync(join(fx.dataDir, "memory")).filter((f) => f.endsWith(".hdr"))).toEqual([
+      `${kept[0]?.memorySnapshot}.hdr`,
+    ]);
   }, 240_000);
 });
 
@@ -255,7 +267,8 @@ describe("snapshots: failure paths", () => {
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=96m", "tmpfs", mountPoint]);
     try {
       fx = await startAgent(
-        { netNamePrefix: "wsf", firstSlot: 800, maxSlots: 5 },
+        // A cold-booted sandbox: the image snapshot itself would not fit in this data dir.
+        { netNamePrefix: "wsf", firstSlot: 800, maxSlots: 5, imageSnapshots: false },
         {
           dataDir: mountPoint,
           token: "disk-full-test-token-0123456789",

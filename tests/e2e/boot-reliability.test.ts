@@ -13,7 +13,8 @@ const AT_ONCE = 2;
 describe("cold boot reliability", () => {
   let fx: AgentFixture;
   beforeAll(async () => {
-    fx = await startAgent({ envdReadyTimeoutMs: 90_000 });
+    // Cold boots are what this measures: creates must not restore an image snapshot.
+    fx = await startAgent({ envdReadyTimeoutMs: 90_000, imageSnapshots: false });
   });
   afterAll(async () => {
     await fx?.close();

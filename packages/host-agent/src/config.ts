@@ -93,6 +93,14 @@ export const AgentConfigSchema = z.object({
   envdRequestTimeoutMs: z.number().int().min(100).default(30_000),
   /** Diff generations a paused sandbox's memory may read from before they are merged into one. */
   maxMemoryDiffChain: z.number().int().min(1).max(64).default(4),
+  /**
+   * Every create from an image restores a snapshot of that image instead of cold-booting. The
+   * snapshot is made by one cold boot per image build, VM size (vCPUs, memory) and accelerator:
+   * for the default image at the default size in the background when the agent starts, for
+   * any other image or size (a variant) by the first create asking for it, which waits.
+   * WRENN_IMAGE_SNAPSHOTS=0 turns this off (every create from an image cold-boots).
+   */
+  imageSnapshots: z.boolean().default(true),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
   destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),
@@ -138,6 +146,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     vcpuOvercommit: envNumber(env.WRENN_VCPU_OVERCOMMIT),
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
+    imageSnapshots: env.WRENN_IMAGE_SNAPSHOTS === undefined ? undefined : env.WRENN_IMAGE_SNAPSHOTS !== "0",
     destroyOnExit:
       env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
   };

@@ -30,6 +30,8 @@ export interface HostAgent {
   readonly config: AgentConfig;
   readonly manager: SandboxManager;
   readonly accel: AccelVerdict;
+  /** The default image's snapshot, prepared in the background from start. */
+  readonly defaultImageSnapshot: DefaultImageSnapshot;
   close(options?: { destroySandboxes?: boolean }): Promise<void>;
 }
 
@@ -124,6 +126,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       envdPollIntervalMs: config.envdPollIntervalMs,
       envdRequestTimeoutMs: config.envdRequestTimeoutMs,
       maxConcurrentStarts: config.maxConcurrentStarts,
+      imageSnapshots: config.imageSnapshots,
       capacity: {
         vcpus: config.hostCores * config.vcpuOvercommit,
         memoryMiB: Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB),
@@ -146,6 +149,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   if (swept.length > 0) logger.info("swept leftover networks", { slots: swept });
   const reaped = await cgroups.reapStray(new Set(manager.list().map((r) => r.id)));
   if (reaped.length > 0) logger.info("removed leftover VMM cgroups", { sandboxes: reaped });
+
+  const defaultImageSnapshot = await prepareDefaultImageSnapshot(manager, images, config, logger);
 
   const traffic = await startSandboxTrafficServer({
     host: config.host,
@@ -201,6 +206,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     config,
     manager,
     accel,
+    defaultImageSnapshot,
     async close(options = {}) {
       // VMM processes and their exit pollers do not hold the event loop open (they are
       // meant to outlive the agent), so without this the process could run out of work
@@ -222,6 +228,46 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     // Nothing left to hold: the agent's parent cgroup goes too (a busy one stays).
     if (manager.list().length === 0) await cgroups.removeParent().catch(() => {});
   }
+}
+
+/** What the agent does about the default image's snapshot at start. */
+export interface DefaultImageSnapshot {
+  image: string;
+  /** True when it is being built now (a cold boot); false when it exists, is off, or has no image. */
+  building: boolean;
+  /** Resolves once ready (ms: the build's time, 0 when it existed); rejects when the build failed. */
+  ready: Promise<{ ms: number } | undefined>;
+}
+
+/** Starts building the default image's snapshot at the default size unless it exists (see ImageSnapshots). */
+async function prepareDefaultImageSnapshot(
+  manager: SandboxManager,
+  images: ImageCatalog,
+  config: AgentConfig,
+  logger: Logger,
+): Promise<DefaultImageSnapshot> {
+  const snapshots = manager.imageSnapshots;
+  const image = snapshots ? await images.get(DEFAULT_IMAGE).catch(() => null) : null;
+  if (!snapshots || !image) {
+    if (snapshots)
+      logger.info("no default image yet; its snapshot is made on first create", { image: DEFAULT_IMAGE });
+    return { image: DEFAULT_IMAGE, building: false, ready: Promise.resolve(undefined) };
+  }
+  const sizes = { vcpus: config.defaultVcpus, memoryMiB: config.defaultMemoryMiB };
+  const building = !snapshots.has(image, sizes);
+  const started = performance.now();
+  const ready = snapshots.ready(image, sizes).then(
+    () => ({ ms: building ? Math.round(performance.now() - started) : 0 }),
+    (err: unknown) => {
+      logger.error("default image snapshot failed; the next create tries again", {
+        image: DEFAULT_IMAGE,
+        err,
+      });
+      throw err;
+    },
+  );
+  ready.catch(() => {});
+  return { image: DEFAULT_IMAGE, building, ready };
 }
 
 /** Size of the file system holding `path`, in MiB. */

@@ -23,6 +23,21 @@ const config = parseAgentConfig(agentConfigFromEnv(process.env));
 const agent = await createHostAgent(config, logger);
 // Tests and `wrenn up` read the bound port from this line.
 process.stdout.write(`wrenn-agent listening on ${agent.port}\n`);
+// `wrenn up` shows these lines: the first create from the default image waits for this build.
+const snapshot = agent.defaultImageSnapshot;
+if (snapshot.building) {
+  process.stdout.write(`wrenn-agent preparing the ${snapshot.image} image snapshot (one cold boot)…\n`);
+  snapshot.ready.then(
+    (done) =>
+      process.stdout.write(
+        `wrenn-agent ${snapshot.image} image snapshot ready in ${((done?.ms ?? 0) / 1000).toFixed(1)} s\n`,
+      ),
+    (err: unknown) =>
+      process.stdout.write(
+        `wrenn-agent ${snapshot.image} image snapshot failed (creates will retry): ${err instanceof Error ? err.message : String(err)}\n`,
+      ),
+  );
+}
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -1,3 +1,4 @@
+import { GuestClient } from "@wrenn/guest-client";
 import { errorCodeForStatus, WrennError } from "@wrenn/shared";
 import { Agent as FetchAgent, fetch, type Response } from "undici";
 
@@ -42,6 +43,18 @@ export class EnvdClient {
   private readonly fetchAgent = new FetchAgent({ keepAliveTimeout: 4000 });
 
   constructor(private readonly options: EnvdClientOptions) {}
+
+  /**
+   * envd's own Process/Filesystem client for this guest, for the agent's own runs inside a
+   * VM it is preparing (an image snapshot's warm-up); users' commands go through the hop.
+   */
+  guest(accessToken: string): GuestClient {
+    return new GuestClient({
+      baseUrl: this.options.baseUrl,
+      headers: { "x-access-token": accessToken },
+      requestTimeoutMs: this.options.requestTimeoutMs,
+    });
+  }
 
   /** Fails every request in flight and any later one (the VM is going away: pause, destroy). */
   close(reason: string): void {

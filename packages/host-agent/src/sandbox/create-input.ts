@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { type SandboxLimits, validateEnvVars, validateResources, validateTimeout } from "./sandbox-limits.js";
 import type { SandboxRecord, SandboxResources, TimeoutActionName } from "./sandbox-record.js";
 import type { SnapshotRecord } from "./snapshot-store.js";
 
@@ -31,6 +32,8 @@ export function newSandboxRecord(args: {
   timeoutSec: number;
   envVars: Record<string, string>;
   source: SnapshotRecord | undefined;
+  /** The source is an image snapshot, not one a user named (the record names no snapshot). */
+  fromImageSnapshot?: boolean;
   defaultUser: string;
   runDir: string;
   createdAt: Date;
@@ -53,10 +56,35 @@ export function newSandboxRecord(args: {
     runDir: args.runDir,
     ...(source
       ? {
-          fromSnapshot: source.name,
+          ...(args.fromImageSnapshot ? {} : { fromSnapshot: source.name }),
           memorySnapshot: source.memorySnapshot,
           dependsOn: [...source.dependsOn, source.id],
         }
       : {}),
   };
+}
+
+/**
+ * A create's sizes, timeout and env vars with the agent's defaults applied, validated.
+ * `snapshotSizes` decides the sizes of a create from a named snapshot (fixed by its VM).
+ */
+export function createSettings(
+  input: CreateSandboxInput,
+  options: { defaults: SandboxResources & { timeoutSec: number }; limits: SandboxLimits },
+  snapshotSizes: ((requested: CreateSandboxInput["resources"]) => SandboxResources) | undefined,
+): { resources: SandboxResources; timeoutSec: number; envVars: Record<string, string> } {
+  const { defaults, limits } = options;
+  const resources: SandboxResources = snapshotSizes
+    ? snapshotSizes(input.resources)
+    : {
+        vcpus: input.resources?.vcpus ?? defaults.vcpus,
+        memoryMiB: input.resources?.memoryMiB ?? defaults.memoryMiB,
+        diskMiB: input.resources?.diskMiB ?? defaults.diskMiB,
+      };
+  validateResources(resources, limits);
+  const timeoutSec = input.timeoutSec || defaults.timeoutSec;
+  validateTimeout(timeoutSec, limits);
+  const envVars = input.envVars ?? {};
+  validateEnvVars(envVars);
+  return { resources, timeoutSec, envVars };
 }

@@ -45,6 +45,11 @@ export interface SandboxManagerOptions {
   capacity: { vcpus: number; memoryMiB: number };
   /** VM boots and restores running at once (the rest queue). */
   maxConcurrentStarts: number;
+  /**
+   * Creates from an image restore a snapshot of it (ImageSnapshots) instead of cold-booting;
+   * default off here, on in the agent's config.
+   */
+  imageSnapshots?: boolean | undefined;
 }
 
 /** A sandbox as the manager holds it in memory: the record plus live handles. */

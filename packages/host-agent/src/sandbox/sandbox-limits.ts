@@ -1,5 +1,5 @@
 import { WrennError } from "@wrenn/shared";
-import type { SandboxResources } from "./sandbox-record.js";
+import type { SandboxRecord, SandboxResources } from "./sandbox-record.js";
 
 export interface SandboxLimits {
   minVcpus: number;
@@ -39,5 +39,37 @@ export function validateEnvVars(env: Record<string, string>): void {
     if (!ENV_NAME_RE.test(key))
       throw new WrennError("invalid_argument", `env var name "${key}" is not valid`);
     if (value.includes("\0")) throw new WrennError("invalid_argument", `env var ${key} contains a NUL byte`);
+  }
+}
+
+/** Resources held by these sandboxes: vCPUs and memory of those occupying a VM, disk of all but stopped ones. */
+export function allocatedResources(records: Iterable<SandboxRecord>): SandboxResources {
+  let vcpus = 0;
+  let memoryMiB = 0;
+  let diskMiB = 0;
+  for (const record of records) {
+    if (record.state === "running" || record.state === "pending") {
+      vcpus += record.resources.vcpus;
+      memoryMiB += record.resources.memoryMiB;
+    }
+    if (record.state !== "stopped") diskMiB += record.resources.diskMiB;
+  }
+  return { vcpus, memoryMiB, diskMiB };
+}
+
+/** Refuses a start (no_capacity) that would take the host past its vCPU or memory budget. */
+export function admitStart(
+  used: SandboxResources,
+  capacity: { vcpus: number; memoryMiB: number },
+  resources: Pick<SandboxResources, "vcpus" | "memoryMiB">,
+): void {
+  if (
+    used.vcpus + resources.vcpus > capacity.vcpus ||
+    used.memoryMiB + resources.memoryMiB > capacity.memoryMiB
+  ) {
+    throw new WrennError(
+      "no_capacity",
+      `host is full: ${used.vcpus}/${capacity.vcpus} vCPUs and ${used.memoryMiB}/${capacity.memoryMiB} MiB in use`,
+    );
   }
 }

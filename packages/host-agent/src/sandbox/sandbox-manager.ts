@@ -2,8 +2,9 @@ import { join } from "node:path";
 import { type Logger, newSandboxId, WrennError } from "@wrenn/shared";
 import type { EnvdClient } from "../envd-client/envd-client.js";
 import type { VmExit, VmHandle } from "../vmm/vmm-driver.js";
-import { type CreateSandboxInput, newSandboxRecord } from "./create-input.js";
+import { type CreateSandboxInput, createSettings, newSandboxRecord } from "./create-input.js";
 import { EnvdConnector } from "./envd-connector.js";
+import { ImageSnapshots } from "./image-snapshots.js";
 import { clearTimer, InactivityTimers } from "./inactivity-timers.js";
 import { type PauseResult, PauseResume } from "./pause-resume.js";
 import {
@@ -12,7 +13,7 @@ import {
   type SandboxManagerDeps,
   type SandboxManagerOptions,
 } from "./sandbox-deps.js";
-import { validateEnvVars, validateResources, validateTimeout } from "./sandbox-limits.js";
+import { admitStart, allocatedResources, validateTimeout } from "./sandbox-limits.js";
 import type { SandboxRecord, SandboxResources, SandboxStateName } from "./sandbox-record.js";
 import { recoverSandboxes } from "./sandbox-recovery.js";
 import { type ReleaseDeps, releaseVmResources } from "./sandbox-release.js";
@@ -33,6 +34,8 @@ const ID_RE = /^[a-z0-9][a-z0-9-]{2,62}$/;
 export class SandboxManager implements SandboxesPort {
   /** Named snapshots and fork (they call back into this manager through SandboxesPort). */
   readonly snapshots: Snapshots;
+  /** Snapshots of images every create from an image restores; absent when turned off. */
+  readonly imageSnapshots: ImageSnapshots | undefined;
   private readonly entries = new Map<string, SandboxEntry>();
   /** Serialises lifecycle operations per sandbox. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -100,9 +103,27 @@ export class SandboxManager implements SandboxesPort {
         logger,
         now,
         withStorage: (fn) => this.withStorage(fn),
+        pinnedMemory: () => this.imageSnapshots?.pinnedMemory() ?? [],
       },
       this,
     );
+    this.imageSnapshots = options.imageSnapshots
+      ? new ImageSnapshots({
+          store: deps.snapshots,
+          records: deps.records,
+          start: this.start,
+          pauses: this.pauses,
+          starts: this.starts,
+          release: this.release,
+          logger,
+          now,
+          accel: deps.driver.accel,
+          defaults: options.defaults,
+          runDirFor: (id) => join(deps.records.dirFor(id), "run"),
+          admit: (resources) => this.admit(resources),
+          collectGarbage: () => this.snapshots.collectGarbage(),
+        })
+      : undefined;
   }
 
   private get logger(): Logger {
@@ -151,33 +172,12 @@ export class SandboxManager implements SandboxesPort {
   }
 
   /** Resources held by sandboxes that occupy a VM right now. */
-  allocated(): { vcpus: number; memoryMiB: number; diskMiB: number } {
-    let vcpus = 0;
-    let memoryMiB = 0;
-    let diskMiB = 0;
-    for (const { record } of this.entries.values()) {
-      if (record.state === "running" || record.state === "pending") {
-        vcpus += record.resources.vcpus;
-        memoryMiB += record.resources.memoryMiB;
-      }
-      if (record.state !== "stopped") diskMiB += record.resources.diskMiB;
-    }
-    return { vcpus, memoryMiB, diskMiB };
+  allocated(): SandboxResources {
+    return allocatedResources(this.list());
   }
 
-  /** Refuses a start (no_capacity) that would take the host past its vCPU or memory budget. */
   private admit(resources: SandboxResources): void {
-    const used = this.allocated();
-    const { capacity } = this.options;
-    if (
-      used.vcpus + resources.vcpus > capacity.vcpus ||
-      used.memoryMiB + resources.memoryMiB > capacity.memoryMiB
-    ) {
-      throw new WrennError(
-        "no_capacity",
-        `host is full: ${used.vcpus}/${capacity.vcpus} vCPUs and ${used.memoryMiB}/${capacity.memoryMiB} MiB in use`,
-      );
-    }
+    admitStart(this.allocated(), this.options.capacity, resources);
   }
 
   /** The envd client of a running sandbox; marks activity (extends its inactivity timeout). */
@@ -208,21 +208,19 @@ export class SandboxManager implements SandboxesPort {
     }
     if (this.entries.has(id)) throw new WrennError("already_exists", `sandbox ${id} already exists`);
     const source = input.snapshot ? this.snapshots.live(input.snapshot, true) : undefined;
-    const { defaults, limits } = this.options;
-    const resources: SandboxResources = source
-      ? this.snapshots.resourcesFor(source, input.resources)
-      : {
-          vcpus: input.resources?.vcpus ?? defaults.vcpus,
-          memoryMiB: input.resources?.memoryMiB ?? defaults.memoryMiB,
-          diskMiB: input.resources?.diskMiB ?? defaults.diskMiB,
-        };
-    validateResources(resources, limits);
-    const timeoutSec = input.timeoutSec || defaults.timeoutSec;
-    validateTimeout(timeoutSec, limits);
-    const envVars = input.envVars ?? {};
-    validateEnvVars(envVars);
+    const { defaults } = this.options;
+    const { resources, timeoutSec, envVars } = createSettings(
+      input,
+      this.options,
+      source && ((requested) => this.snapshots.resourcesFor(source, requested)),
+    );
     const imageName = source ? source.image : input.image;
     const image = await this.deps.images.get(imageName);
+    // A create from an image restores the image's snapshot (waiting for its build if need be).
+    const imageSnapshot = source ? undefined : await this.imageSnapshots?.ready(image, resources);
+    if (this.closed) throw new WrennError("unavailable", "host agent is shutting down");
+    if (this.entries.has(id)) throw new WrennError("already_exists", `sandbox ${id} already exists`);
+    const from = source ?? imageSnapshot;
     this.admit(resources);
 
     const record = newSandboxRecord({
@@ -232,7 +230,8 @@ export class SandboxManager implements SandboxesPort {
       resources,
       timeoutSec,
       envVars,
-      source,
+      source: from,
+      fromImageSnapshot: imageSnapshot !== undefined,
       defaultUser: defaults.user,
       runDir: join(this.deps.records.dirFor(id), "run"),
       createdAt: this.now(),
@@ -242,15 +241,16 @@ export class SandboxManager implements SandboxesPort {
 
     return this.withLock(id, () =>
       this.starts.run(async () => {
+        let stepMs: Record<string, number> = {};
         try {
-          await this.start.run(entry, {
+          ({ stepMs } = await this.start.run(entry, {
             image,
-            memorySnapshot: source?.memorySnapshot,
-            create: source
-              ? { diskBasePath: source.diskPath, diskBaseFormat: "qcow2" }
+            memorySnapshot: from?.memorySnapshot,
+            create: from
+              ? { diskBasePath: from.diskPath, diskBaseFormat: "qcow2" }
               : { diskBasePath: image.rootfsPath },
-            guestToken: source?.envdAccessToken,
-          });
+            guestToken: from?.envdAccessToken,
+          }));
         } catch (err) {
           this.entries.delete(id);
           throw err;
@@ -261,6 +261,8 @@ export class SandboxManager implements SandboxesPort {
           pid: entry.vm?.pid,
           image: record.image,
           snapshot: input.snapshot,
+          restored: from !== undefined,
+          stepMs,
         });
         return record;
       }),
@@ -379,6 +381,7 @@ export class SandboxManager implements SandboxesPort {
 
   /** Stops timers; with destroyAll, destroys every sandbox, else leaves VMs running for re-adoption. */
   async close(options: { destroyAll: boolean }): Promise<void> {
+    await this.imageSnapshots?.close();
     for (const entry of this.entries.values()) clearTimer(entry);
     if (options.destroyAll) {
       const ids = [...this.entries.keys()];

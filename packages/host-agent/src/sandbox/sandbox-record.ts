@@ -46,6 +46,8 @@ export interface SandboxRecord {
   /** Name of the snapshot it was created from. */
   fromSnapshot?: string;
   pausedAt?: string;
+  /** The VM building an image snapshot: not a user's sandbox, never re-adopted after a restart. */
+  internal?: boolean;
 }
 
 /** One JSON file per sandbox under `<dataDir>/sandboxes/<id>/record.json`, written atomically. */

@@ -41,6 +41,13 @@ export async function recoverSandboxes(
     deps.logger.error("recovery cleanup failed", { sandbox: record.id, err });
   for (const record of records) {
     const entry = newEntry(record);
+    if (record.internal) {
+      // An image snapshot build the restart interrupted: the next create builds it again.
+      await releaseVmResources(deps.release, entry).catch(cleanupFailed(record));
+      await deps.records.remove(record.id);
+      cleaned.push(record.id);
+      continue;
+    }
     if (record.state === "paused") {
       // Paused: no VM by design. A crash mid-pause may have left the VMM and its slot.
       await releaseRuntime(deps.release, entry).catch(cleanupFailed(record));

@@ -31,6 +31,12 @@ export interface SnapshotRecord {
   defaultWorkdir: string;
   /** Snapshots whose files this one reads (its disk's backing layers, its memory builds). */
   dependsOn: string[];
+  /** Set on an image snapshot (see ImageSnapshots): its image build, size and accelerator. */
+  imageKey?: string;
+  /** The image build an image snapshot was made from. */
+  imageBuild?: string;
+  /** How long an image snapshot's cold boot took, to envd ready and initialised (ms). */
+  imageBootMs?: number;
 }
 
 export const DISK_LAYER_FILE = "disk.qcow2";

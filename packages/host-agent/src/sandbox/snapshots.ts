@@ -39,6 +39,8 @@ export interface SnapshotsDeps {
   now: () => Date;
   /** Serialises snapshot writes and garbage collection of snapshot files. */
   withStorage<T>(fn: () => Promise<T>): Promise<T>;
+  /** Memory snapshots held outside the registry (image snapshot builds in flight). */
+  pinnedMemory?: (() => string[]) | undefined;
 }
 
 /**
@@ -257,6 +259,7 @@ export class Snapshots {
       const live = [
         ...records.map((r) => r.memorySnapshot),
         ...this.deps.store.all().map((t) => t.memorySnapshot),
+        ...(this.deps.pinnedMemory?.() ?? []),
       ].filter((s): s is string => s !== undefined);
       const removed = await this.deps.memory.collectGarbage(live);
       if (removed.length > 0) this.deps.logger.info("snapshot files collected", { files: removed.length });

@@ -68,14 +68,28 @@ export type StartStep =
 export class StartSequence {
   constructor(private readonly deps: StartSequenceDeps) {}
 
-  /** Starts the entry's VM; resolves once the sandbox runs. Returns the restore's injected bytes. */
-  async run(entry: SandboxEntry, plan: StartPlan): Promise<{ injectedBytes: number }> {
+  /**
+   * Starts the entry's VM; resolves once the sandbox runs. Returns the restore's injected
+   * bytes and how long each step took (ms, for logs).
+   */
+  async run(
+    entry: SandboxEntry,
+    plan: StartPlan,
+  ): Promise<{ injectedBytes: number; stepMs: Partial<Record<StartStep, number>> }> {
     const { deps } = this;
     const { record } = entry;
     const undo = new UndoStack();
     const log = deps.logger.child({ sandbox: record.id });
     let step: StartStep = "record";
     let unrestorable = false;
+    const stepMs: Partial<Record<StartStep, number>> = {};
+    let stepStarted = performance.now();
+    const enter = (next: StartStep) => {
+      const now = performance.now();
+      stepMs[step] = Math.round(now - stepStarted);
+      stepStarted = now;
+      step = next;
+    };
     try {
       if (plan.create) {
         // The record goes to disk first and after every step, so a crash mid-start can be undone.
@@ -83,7 +97,7 @@ export class StartSequence {
         undo.push("record", () => deps.records.remove(record.id));
       }
 
-      step = "restore-plan";
+      enter("restore-plan");
       let restore: RestorePlan | undefined;
       if (plan.memorySnapshot) {
         restore = await deps.memory.planRestore(plan.memorySnapshot).catch((err: unknown) => {
@@ -92,10 +106,10 @@ export class StartSequence {
         });
       }
 
-      step = "network";
+      enter("network");
       const network = await this.attachNetwork(record, undo, log);
 
-      step = "disk";
+      enter("disk");
       if (plan.create) {
         record.overlayPath = await deps.disks.createOverlay(
           record.id,
@@ -110,7 +124,7 @@ export class StartSequence {
       }
       await mkdir(record.runDir, { recursive: true });
 
-      step = "vm";
+      enter("vm");
       const spec = sandboxVmSpec(record, network, plan.image);
       const vm = restore
         ? await deps.driver
@@ -133,11 +147,11 @@ export class StartSequence {
       record.vmmPid = vm.pid;
       await deps.records.save(record);
 
-      step = "vcpus";
+      enter("vcpus");
       // A restored VM comes back paused.
       if (restore) await vm.resumeVcpus();
 
-      step = "envd-ready";
+      enter("envd-ready");
       const envd = deps.envd.client(record);
       undo.push("envd", async () => {
         envd.close(`sandbox ${record.id} failed to start`);
@@ -145,7 +159,7 @@ export class StartSequence {
       });
       await deps.envd.waitReady(envd, vm, record);
 
-      step = "envd-init";
+      enter("envd-init");
       const guestToken = plan.guestToken ?? record.envdAccessToken;
       const initClient = guestToken !== record.envdAccessToken ? deps.envd.client(record, guestToken) : envd;
       try {
@@ -154,7 +168,7 @@ export class StartSequence {
         if (initClient !== envd) initClient.close("init done");
       }
 
-      step = "running";
+      enter("running");
       const before = {
         state: record.state,
         pausedAt: record.pausedAt,
@@ -171,7 +185,8 @@ export class StartSequence {
       undo.clear();
       deps.watchExit(entry, vm);
       deps.timers.arm(entry);
-      return { injectedBytes: restore?.injectedBytes ?? 0 };
+      enter("running");
+      return { injectedBytes: restore?.injectedBytes ?? 0, stepMs };
     } catch (err) {
       log.warn("sandbox start failed, unwinding", { step, err });
       await undo.unwind(log);
