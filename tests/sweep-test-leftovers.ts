@@ -10,7 +10,18 @@ import { qemuProcessesMatching } from "./e2e/host-leftovers.js";
  * Network/cgroup name prefixes the suite's agents use (tests/e2e fixtures, the network and
  * make-up tests). Never "wrenn": that is a live agent's, and the suite must not touch it.
  */
-export const TEST_NET_PREFIXES = ["wt", "wa", "wb", "we", "wsn", "wsf", "wsdk", "wup", "wrtst", "wis"] as const;
+export const TEST_NET_PREFIXES = [
+  "wt",
+  "wa",
+  "wb",
+  "we",
+  "wsn",
+  "wsf",
+  "wsdk",
+  "wup",
+  "wrtst",
+  "wis",
+] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */
 const RUN_LOCK = join(tmpdir(), "wrenn-test-run.pid");
