@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService } from "@wrenn/proto";
@@ -12,10 +11,8 @@ import {
   type AgentFixture,
   exec,
   guestThroughAgent,
-  IMAGES_DIR,
+  spawnAgentProcess,
   startAgent,
-  TEST_FIRST_SLOT,
-  TEST_NET_PREFIX,
 } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
@@ -68,39 +65,6 @@ describe("host agent: sandbox DNS through the gateway", () => {
   }, 180_000);
 });
 
-/** wrenn-agent as its own process (so SIGKILL ends it like a crash, QMP connections and all). */
-async function spawnAgent(
-  dataDir: string,
-  token: string,
-  upstream: string,
-): Promise<{ child: ChildProcess; port: number }> {
-  const repo = resolve(import.meta.dirname, "../..");
-  const child = spawn(process.execPath, ["--import", "tsx", join(repo, "packages/host-agent/src/main.ts")], {
-    cwd: repo,
-    env: {
-      ...process.env,
-      WRENN_AGENT_DATA_DIR: dataDir,
-      WRENN_IMAGES_DIR: IMAGES_DIR,
-      WRENN_AGENT_PORT: "0",
-      WRENN_AGENT_TOKEN: token,
-      WRENN_NET_PREFIX: TEST_NET_PREFIX,
-      WRENN_FIRST_SLOT: String(TEST_FIRST_SLOT),
-      WRENN_DNS_UPSTREAMS: upstream,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const port = await new Promise<number>((resolvePort, reject) => {
-    let out = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /wrenn-agent listening on (\d+)/.exec(out);
-      if (m) resolvePort(Number(m[1]));
-    });
-    child.once("exit", (code) => reject(new Error(`agent exited early (${code}): ${out}`)));
-  });
-  return { child, port };
-}
-
 describe("host agent: sandbox DNS after an agent crash", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-dns-"));
   const token = randomBytes(24).toString("hex");
@@ -117,7 +81,7 @@ describe("host agent: sandbox DNS after an agent crash", () => {
 
   it("the next agent listens again for the sandboxes it adopts", async () => {
     const upstreamAddress = `${upstream.host}:${upstream.port}`;
-    const first = await spawnAgent(dataDir, token, upstreamAddress);
+    const first = await spawnAgentProcess(dataDir, token, { WRENN_DNS_UPSTREAMS: upstreamAddress });
     const client = createClient(
       HostAgentService,
       createConnectTransport({

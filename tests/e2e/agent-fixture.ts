@@ -1,7 +1,8 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { GuestClient, trafficHopHeaders } from "@wrenn/guest-client";
@@ -141,4 +142,38 @@ export async function exec(
     stderr: Buffer.from(res.stderr).toString("utf8"),
     error: res.error ?? "",
   };
+}
+
+/** Runs wrenn-agent as its own process so the test can SIGKILL it like a crash. */
+export async function spawnAgentProcess(
+  dataDir: string,
+  token: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; port: number }> {
+  const repo = resolve(import.meta.dirname, "../..");
+  // node --import tsx (not the tsx wrapper) so SIGKILL hits the agent itself, like a real crash.
+  const child = spawn(process.execPath, ["--import", "tsx", join(repo, "packages/host-agent/src/main.ts")], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      WRENN_AGENT_DATA_DIR: dataDir,
+      WRENN_IMAGES_DIR: IMAGES_DIR,
+      WRENN_AGENT_PORT: "0",
+      WRENN_AGENT_TOKEN: token,
+      WRENN_NET_PREFIX: TEST_NET_PREFIX,
+      WRENN_FIRST_SLOT: String(TEST_FIRST_SLOT),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /wrenn-agent listening on (\d+)/.exec(out);
+      if (m) resolvePort(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`agent exited early (${code}): ${out}`)));
+  });
+  return { child, port };
 }
