@@ -54,7 +54,8 @@ export type HostView = z.infer<typeof HostSchema>;
 export const TemplateSchema = z.object({
   id: z.string(),
   name: z.string(),
-  kind: z.enum(["base", "snapshot"]),
+  /** base: an image; snapshot: frozen from a sandbox; built: built from steps (see builds). */
+  kind: z.enum(["base", "snapshot", "built"]),
   host_id: z.string().nullable(),
   source_sandbox_id: z.string().nullable(),
   /** A snapshot template's image (what its lineage booted from); a base template's own name. */
@@ -64,6 +65,12 @@ export const TemplateSchema = z.object({
   vcpus: z.number().int().nullable(),
   memory_mb: z.number().int().nullable(),
   disk_mb: z.number().int().nullable(),
+  /** A built template: the build new sandboxes start from (its "latest" tag); null before one is ready. */
+  build_id: z.string().nullable().default(null),
+  /** A built template: its newest build's status. */
+  build_status: z.enum(["waiting", "building", "ready", "error"]).nullable().default(null),
+  /** A built template's tags, each naming one of its builds. */
+  tags: z.array(z.string()).default([]),
   created_at: TimestampSchema,
 });
 export type TemplateView = z.infer<typeof TemplateSchema>;

@@ -72,6 +72,9 @@ export const WEBHOOK_EVENT_TYPES = [
   "sandbox.missing",
   "snapshot.created",
   "snapshot.deleted",
+  "template.built",
+  "template.build_failed",
+  "template.deleted",
   "host.up",
   "host.down",
 ] as const;

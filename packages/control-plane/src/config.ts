@@ -77,6 +77,24 @@ export const ControlPlaneConfigSchema = z.object({
     .int()
     .min(1024)
     .default(4 * 1024 * 1024),
+  /**
+   * Where copy steps' uploaded archives are kept (content-addressed per team), so any host can
+   * build or rebuild a template. WRENN_CP_TEMPLATE_FILES_DIR, default $WRENN_DIR/cp/template-files.
+   */
+  templateFilesDir: z
+    .string()
+    .min(1)
+    .default(join(homedir(), ".wrenn", "cp", "template-files")),
+  /** Largest copy-step archive accepted, bytes. */
+  templateFileMaxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(2 * 1024 * 1024 * 1024),
+  /** Template builds run at once; more wait (status "waiting"). WRENN_CP_MAX_BUILDS. */
+  maxConcurrentBuilds: z.number().int().min(1).default(2),
+  /** One build step's time limit. WRENN_CP_BUILD_STEP_TIMEOUT_SEC. */
+  buildStepTimeoutSec: z.number().int().min(1).default(3600),
   /** Log level. WRENN_LOG_LEVEL. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -114,6 +132,9 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     hostDeadlineMs: envNumber(env.WRENN_CP_HOST_DEADLINE_MS),
     reconcileIntervalMs: envNumber(env.WRENN_CP_RECONCILE_INTERVAL_MS),
     logLevel: env.WRENN_LOG_LEVEL,
+    templateFilesDir: env.WRENN_CP_TEMPLATE_FILES_DIR || join(wrennDir, "cp", "template-files"),
+    maxConcurrentBuilds: envNumber(env.WRENN_CP_MAX_BUILDS),
+    buildStepTimeoutSec: envNumber(env.WRENN_CP_BUILD_STEP_TIMEOUT_SEC),
     sandboxDomain: env.WRENN_SANDBOX_DOMAIN,
     tlsCertPath: env.WRENN_CP_TLS_CERT,
     tlsKeyPath: env.WRENN_CP_TLS_KEY,

@@ -12,6 +12,7 @@ import { HostClientPool } from "./drivers/host-pool.js";
 import { registerE2bRoutes } from "./e2b/e2b-http.js";
 import { e2bRoutes } from "./e2b/e2b-routes.js";
 import { E2bService } from "./e2b/e2b-service.js";
+import { e2bTemplateRoutes } from "./e2b/e2b-template-routes.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
 import type { Extension, Middleware, ServerContext } from "./extensions.js";
@@ -27,6 +28,7 @@ import { sandboxGuestRoutes } from "./routes/sandbox-guest-routes.js";
 import { sandboxRoutes } from "./routes/sandbox-routes.js";
 import { systemRoutes } from "./routes/system-routes.js";
 import { teamRoutes } from "./routes/team-routes.js";
+import { templateRoutes } from "./routes/template-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createServices } from "./services/services.js";
 import { SandboxStreams } from "./streams/sandbox-streams.js";
@@ -101,7 +103,17 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
   const extensionRoutes: AnyRouteSpec[] = [];
   const middlewares: Middleware[] = [];
-  const workers: Worker[] = [createHostMonitor(deps), createReconciler(deps)];
+  const workers: Worker[] = [
+    createHostMonitor(deps),
+    createReconciler(deps),
+    {
+      name: "template-gc",
+      intervalMs: 60_000,
+      tick: async () => {
+        await services.templateGc.collect();
+      },
+    },
+  ];
   for (const extension of options.extensions ?? []) {
     await extension.register(
       {
@@ -134,6 +146,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...sandboxRoutes(services, { maxTimeoutSec: config.maxTimeoutSec, maxForkCount: config.maxForkCount }),
     ...sandboxGuestRoutes(services),
     ...miscRoutes(services),
+    ...templateRoutes(services),
     ...extensionRoutes,
   ];
   let openApi: Record<string, unknown> | null = null;
@@ -150,12 +163,15 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   let tlsPort: number | null = null;
   registerE2bRoutes(
     app,
-    e2bRoutes(services, new E2bService(database.db, services), {
-      maxTimeoutSec: config.maxTimeoutSec,
-      defaultTimeoutSec: config.defaultTimeoutSec,
-      maxForkCount: config.maxForkCount,
-      domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
-    }),
+    [
+      ...e2bRoutes(services, new E2bService(database.db, services), {
+        maxTimeoutSec: config.maxTimeoutSec,
+        defaultTimeoutSec: config.defaultTimeoutSec,
+        maxForkCount: config.maxForkCount,
+        domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
+      }),
+      ...e2bTemplateRoutes(services),
+    ],
     { ...routeDeps, logger },
   );
 
@@ -204,11 +220,15 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         });
         tlsUrl = `https://${host}:${tlsPort}`;
       }
-      if (options.workers ?? true) runner.start();
+      if (options.workers ?? true) {
+        runner.start();
+        await services.templateBuilds.recover();
+      }
       logger.info("control plane listening", { url, tlsUrl: tlsUrl || undefined, database: database.kind });
     },
     async stop() {
       streams.close();
+      await services.templateBuilds.stop();
       await runner.stop();
       proxy.close();
       if (tlsServer?.listening) {

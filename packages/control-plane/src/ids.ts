@@ -7,6 +7,7 @@ export const newApiKeyId = (): string => `key_${randomId(16)}`;
 export const newHostId = (): string => `host_${randomId(16)}`;
 export const newRegistrationTokenId = (): string => `hrt_${randomId(16)}`;
 export const newTemplateId = (): string => `tpl_${randomId(16)}`;
+export const newBuildId = (): string => `bld_${randomId(16)}`;
 export const newAuditLogId = (): string => `aud_${randomId(20)}`;
 export const newChannelId = (): string => `ch_${randomId(16)}`;
 export const newDeliveryId = (): string => `dlv_${randomId(20)}`;

@@ -57,7 +57,7 @@ export function sandboxInfoFromWire(w: SandboxView): SandboxInfo {
 export interface SnapshotInfo {
   id: string;
   name: string;
-  kind: "base" | "snapshot";
+  kind: "base" | "snapshot" | "built";
   hostId: string | null;
   sourceSandboxId: string | null;
   /** A snapshot's image (what its lineage booted from); a base template's own name. */

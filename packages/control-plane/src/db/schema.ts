@@ -79,7 +79,7 @@ export interface HostRegistrationTokensTable {
   created_at: CreatedAt;
 }
 
-export type TemplateKind = "base" | "snapshot";
+export type TemplateKind = "base" | "snapshot" | "built";
 
 export interface TemplatesTable {
   id: string;
@@ -94,6 +94,81 @@ export interface TemplatesTable {
   vcpus: number | null;
   memory_mib: number | null;
   disk_mib: number | null;
+  /** A built template: the build its sandboxes start from (migration 005). */
+  build_id: Generated<string | null>;
+  /** A built template's env vars (its `env` steps), given to every sandbox made from it. */
+  env: ColumnType<Record<string, string>, string | undefined, string>;
+  default_user: Generated<string | null>;
+  default_workdir: Generated<string | null>;
+  created_at: CreatedAt;
+}
+
+export type BuildStatusName = "waiting" | "building" | "ready" | "error";
+
+/** One build of a built template (migration 005). */
+export interface TemplateBuildsTable {
+  id: string;
+  template_id: string;
+  team_id: string;
+  status: BuildStatusName;
+  /** The BuildSpec, null until started. */
+  spec: ColumnType<unknown, string | null | undefined, string | null>;
+  tags: Json<string[]>;
+  vcpus: number;
+  memory_mib: number;
+  disk_mib: number;
+  host_id: Generated<string | null>;
+  sandbox_id: Generated<string | null>;
+  /** The cache key after each step, in order. */
+  step_keys: ColumnType<string[], string | undefined, string>;
+  steps_cached: Generated<number>;
+  env: ColumnType<Record<string, string>, string | undefined, string>;
+  default_user: Generated<string | null>;
+  default_workdir: Generated<string | null>;
+  error_message: Generated<string | null>;
+  error_step: Generated<string | null>;
+  created_at: CreatedAt;
+  started_at: Generated<Date | null>;
+  finished_at: Generated<Date | null>;
+}
+
+export interface TemplateBuildLogsTable {
+  build_id: string;
+  seq: number;
+  created_at: CreatedAt;
+  level: "debug" | "info" | "warn" | "error";
+  step: string;
+  message: string;
+}
+
+/** Where a build's snapshot is (the agent's snapshot name on that host). */
+export interface TemplateBuildHostsTable {
+  build_id: string;
+  host_id: string;
+  agent_name: string;
+  created_at: CreatedAt;
+}
+
+export interface TemplateTagsTable {
+  template_id: string;
+  tag: string;
+  build_id: string;
+  created_at: CreatedAt;
+}
+
+/** A step's result on one host: a snapshot named `agent_name`, keyed by parent and inputs. */
+export interface TemplateStepCacheTable {
+  host_id: string;
+  key: string;
+  agent_name: string;
+  created_at: CreatedAt;
+  used_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface TemplateFilesTable {
+  team_id: string;
+  hash: string;
+  size: ColumnType<number, number | bigint, number | bigint>;
   created_at: CreatedAt;
 }
 
@@ -123,6 +198,8 @@ export interface SandboxesTable {
   on_timeout: Generated<"destroy" | "pause">;
   /** Resumed by the first proxied request while paused (migration 003). */
   auto_resume: Generated<boolean>;
+  /** Set on a template build's VM (migration 005): not listed to users. */
+  build_id: Generated<string | null>;
 }
 
 export type ActorType = "user" | "api_key" | "host" | "system";
@@ -172,6 +249,12 @@ export interface DatabaseSchema {
   hosts: HostsTable;
   host_registration_tokens: HostRegistrationTokensTable;
   templates: TemplatesTable;
+  template_builds: TemplateBuildsTable;
+  template_build_logs: TemplateBuildLogsTable;
+  template_build_hosts: TemplateBuildHostsTable;
+  template_tags: TemplateTagsTable;
+  template_step_cache: TemplateStepCacheTable;
+  template_files: TemplateFilesTable;
   sandboxes: SandboxesTable;
   audit_logs: AuditLogsTable;
   channels: ChannelsTable;
@@ -183,6 +266,7 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type HostRow = Selectable<HostsTable>;
 export type TemplateRow = Selectable<TemplatesTable>;
 export type SandboxRow = Selectable<SandboxesTable>;
+export type TemplateBuildRow = Selectable<TemplateBuildsTable>;
 export type NewSandbox = Insertable<SandboxesTable>;
 export type AuditLogRow = Selectable<AuditLogsTable>;
 export type ChannelRow = Selectable<ChannelsTable>;

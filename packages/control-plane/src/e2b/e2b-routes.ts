@@ -125,7 +125,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
       handler: async (ctx) => {
         refuseUnsupported(ctx.body);
         const row = await sandboxes.create(ctx.principal, {
-          template: stripTag(ctx.body.templateID),
+          template: ctx.body.templateID,
           timeoutSec: ctx.body.timeout,
           onTimeout: ctx.body.autoPause ? "pause" : "destroy",
           autoResume: ctx.body.autoResume?.enabled ?? false,

@@ -218,7 +218,10 @@ export class E2bService {
    * of) still run: its name goes now, its files when the last of them is gone.
    */
   async deleteSnapshot(principal: Principal, templateId: string): Promise<void> {
-    await this.services.snapshots.delete(principal, stripTag(templateId), true);
+    const name = stripTag(templateId);
+    const template = await this.services.templates.get(principal, name).catch(() => undefined);
+    if (template?.kind === "built") return this.services.templates.delete(principal, template.id);
+    await this.services.snapshots.delete(principal, name, true);
   }
 }
 

@@ -87,7 +87,11 @@ export function hostView(row: HostRow): HostView {
   };
 }
 
-export function templateView(row: TemplateRow): TemplateView {
+/** A template; a built one's newest build status and tags come from the templates service. */
+export function templateView(
+  row: TemplateRow,
+  built: { buildStatus: TemplateView["build_status"]; tags: string[] } = { buildStatus: null, tags: [] },
+): TemplateView {
   return {
     id: row.id,
     name: row.name,
@@ -99,6 +103,9 @@ export function templateView(row: TemplateRow): TemplateView {
     vcpus: row.vcpus,
     memory_mb: row.memory_mib,
     disk_mb: row.disk_mib,
+    build_id: row.build_id,
+    build_status: built.buildStatus,
+    tags: built.tags,
     created_at: row.created_at.toISOString(),
   };
 }

@@ -18,7 +18,7 @@ import type { Services } from "../services/services.js";
 import { pageOf } from "../validation.js";
 import { auditLogView, channelView, templateView } from "./api-views.js";
 
-/** Snapshots, templates, the audit log and webhook channels. */
+/** Snapshots, the audit log and webhook channels. */
 export function miscRoutes(services: Services): AnyRouteSpec[] {
   return [
     defineRoute({
@@ -44,7 +44,9 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       tag: "Snapshots",
       auth: "api_key",
       responses: { 200: { description: "Snapshots", schema: listSchema(TemplateSchema) } },
-      handler: async (ctx) => ({ items: (await services.snapshots.list(ctx.principal)).map(templateView) }),
+      handler: async (ctx) => ({
+        items: (await services.snapshots.list(ctx.principal)).map((r) => templateView(r)),
+      }),
     }),
     defineRoute({
       method: "GET",
@@ -68,17 +70,6 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       handler: async (ctx) => {
         await services.snapshots.delete(ctx.principal, ctx.params.name, ctx.query.force);
       },
-    }),
-    defineRoute({
-      method: "GET",
-      path: "/v1/templates",
-      summary: "List templates: the hosts' base images and the team's snapshots",
-      tag: "Snapshots",
-      auth: "api_key",
-      responses: { 200: { description: "Templates", schema: listSchema(TemplateSchema) } },
-      handler: async (ctx) => ({
-        items: (await services.snapshots.listTemplates(ctx.principal)).map(templateView),
-      }),
     }),
     defineRoute({
       method: "GET",

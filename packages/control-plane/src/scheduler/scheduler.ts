@@ -16,6 +16,8 @@ export interface PlacementRequest {
   baseTemplate?: string;
   /** Only this host may take it (snapshot templates live on the host that made them). */
   requiredHostId?: string;
+  /** Only these hosts may take it (the hosts holding a template's snapshot). */
+  allowedHostIds?: readonly string[];
 }
 
 /**
@@ -81,6 +83,11 @@ export class Scheduler {
       if (hosts.length === 0) {
         throw new WrennError("no_capacity", "the host holding this snapshot is not up");
       }
+    }
+    if (request.allowedHostIds) {
+      const allowed = new Set(request.allowedHostIds);
+      hosts = hosts.filter((h) => allowed.has(h.id));
+      if (hosts.length === 0) throw new WrennError("no_capacity", "no host holding this template is up");
     }
     if (request.baseTemplate) {
       const template = request.baseTemplate;

@@ -10,7 +10,7 @@ import type { Resources } from "../scheduler/placement.js";
 export function resourcesFor(
   config: ControlPlaneConfig,
   input: { vcpus?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined },
-  snapshot: TemplateRow | undefined,
+  snapshot: Pick<TemplateRow, "name" | "vcpus" | "memory_mib" | "disk_mib"> | undefined,
 ): Resources {
   if (!snapshot) {
     return {
@@ -24,12 +24,15 @@ export function resourcesFor(
     memoryMiB: snapshot.memory_mib ?? config.defaultMemoryMiB,
   };
   if (input.vcpus !== undefined && input.vcpus !== fixed.vcpus) {
-    throw new WrennError("invalid_argument", `vcpus: snapshot ${snapshot.name} has ${fixed.vcpus} vCPUs`);
+    throw new WrennError(
+      "invalid_argument",
+      `vcpus: template ${snapshot.name} has ${fixed.vcpus} vCPUs (a template's sizes are fixed when it is made)`,
+    );
   }
   if (input.memoryMiB !== undefined && input.memoryMiB !== fixed.memoryMiB) {
     throw new WrennError(
       "invalid_argument",
-      `memory_mb: snapshot ${snapshot.name} has ${fixed.memoryMiB} MiB`,
+      `memory_mb: template ${snapshot.name} has ${fixed.memoryMiB} MiB (a template's sizes are fixed when it is made)`,
     );
   }
   return { ...fixed, diskMiB: snapshot.disk_mib ?? input.diskMiB ?? config.defaultDiskMiB };

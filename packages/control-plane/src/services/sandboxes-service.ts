@@ -1,20 +1,19 @@
-import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
-import { TimeoutAction } from "@wrenn/proto";
-import { newSandboxId, WrennError } from "@wrenn/shared";
+import { WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
 import type { Principal } from "../auth/principal.js";
 import { afterCursor } from "../db/keyset.js";
-import type { HostRow, SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
+import type { HostRow, SandboxRow, SandboxStateName } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
+import { type Replicate, resolveStartPoint } from "../templates/start-points.js";
 import { type Cursor, decodeCursor } from "../validation.js";
 import { endpointOf } from "./host-endpoint.js";
 import { auditSandbox, type SandboxAction } from "./sandbox-audit.js";
 import { forkSandbox } from "./sandbox-fork.js";
 import { type ExecResult, type OpenGuest, type ProcessInput, SandboxGuest } from "./sandbox-guest.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
-import { resourcesFor } from "./sandbox-resources.js";
+import { type LaunchInput, launchSandbox, type StartPoint } from "./sandbox-launch.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 export type { ExecResult, ProcessInput };
@@ -39,9 +38,6 @@ export interface ListSandboxesInput {
   cursor?: string | undefined;
 }
 
-/** Agent errors that mean the request itself was wrong: nothing of it is kept. */
-const REJECTED_INPUT = new Set(["invalid_argument", "not_found", "failed_precondition"]);
-
 /**
  * Sandboxes: placement, creation and every operation on a running one. State changes
  * are written to the database first and undone when the host's RPC fails. Commands and
@@ -49,6 +45,7 @@ const REJECTED_INPUT = new Set(["invalid_argument", "not_found", "failed_precond
  */
 export class SandboxesService {
   private readonly guest: SandboxGuest;
+  private replicate: Replicate | undefined;
 
   constructor(private readonly deps: ServiceDeps) {
     this.guest = new SandboxGuest(deps, (principal, id) => this.running(principal, id));
@@ -75,6 +72,7 @@ export class SandboxesService {
       .orderBy("created_at")
       .orderBy("id")
       .limit(input.limit + 1);
+    query = query.where("build_id", "is", null);
     if (input.states && input.states.length > 0) query = query.where("state", "in", input.states);
     if (input.metadata && Object.keys(input.metadata).length > 0) {
       const wanted = JSON.stringify(input.metadata);
@@ -127,14 +125,9 @@ export class SandboxesService {
     return auditSandbox(this.deps.audit, principal, id, what, work);
   }
 
-  private async findSnapshot(teamId: string, name: string): Promise<TemplateRow | undefined> {
-    return this.deps.db
-      .selectFrom("templates")
-      .selectAll()
-      .where("team_id", "=", teamId)
-      .where("kind", "=", "snapshot")
-      .where("name", "=", name)
-      .executeTakeFirst();
+  /** Lets a built template be made on a host that lacks it (set by the templates service). */
+  useReplication(replicate: Replicate): void {
+    this.replicate = replicate;
   }
 
   async create(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
@@ -153,87 +146,25 @@ export class SandboxesService {
   }
 
   private async createUnaudited(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
-    const { db, scheduler, events, config } = this.deps;
     if (input.autoResume && input.onTimeout !== "pause") {
       throw new WrennError(
         "invalid_argument",
         "auto resume needs the sandbox to pause on timeout (on_timeout: pause)",
       );
     }
-    const snapshot = await this.findSnapshot(principal.teamId, input.template);
-    const resources = resourcesFor(this.deps.config, input, snapshot);
-    const timeoutSec = input.timeoutSec ?? config.defaultTimeoutSec;
-    const id = newSandboxId();
-    const envdAccessToken = randomBytes(24).toString("hex");
-    const host = await db.transaction().execute(async (tx) => {
-      const chosen = await scheduler.place(tx, {
-        teamId: principal.teamId,
-        resources,
-        ...(snapshot ? { requiredHostId: snapshot.host_id ?? "" } : { baseTemplate: input.template }),
-      });
-      await tx
-        .insertInto("sandboxes")
-        .values({
-          id,
-          team_id: principal.teamId,
-          host_id: chosen.id,
-          template: snapshot ? (snapshot.image ?? input.template) : input.template,
-          snapshot_id: snapshot?.id ?? null,
-          state: "pending",
-          vcpus: resources.vcpus,
-          memory_mib: resources.memoryMiB,
-          disk_mib: resources.diskMiB,
-          timeout_sec: timeoutSec,
-          metadata: JSON.stringify(input.metadata),
-          envd_access_token: envdAccessToken,
-          host_ip: null,
-          error: null,
-          expires_at: null,
-          stopped_at: null,
-          on_timeout: input.onTimeout ?? "pause",
-          auto_resume: input.autoResume ?? false,
-        })
-        .execute();
-      return chosen;
+    const start = await resolveStartPoint(this.deps.db, principal.teamId, input.template, this.replicate);
+    const id = await launchSandbox(this.deps, principal, start, {
+      ...input,
+      timeoutSec: input.timeoutSec ?? this.deps.config.defaultTimeoutSec,
+      onTimeout: input.onTimeout ?? "pause",
+      autoResume: input.autoResume ?? false,
     });
-    events.publish("sandbox.created", principal.teamId, {
-      sandbox_id: id,
-      host_id: host.id,
-      template: input.template,
-    });
-    let info: Awaited<ReturnType<HostAgentClient["createSandbox"]>>;
-    try {
-      info = await this.deps.hosts.call(endpointOf(host), (c) =>
-        c.createSandbox({
-          sandboxId: id,
-          image: snapshot ? (snapshot.image ?? "") : input.template,
-          snapshot: snapshot?.agent_name ?? "",
-          resources: { vcpus: resources.vcpus, memoryMib: resources.memoryMiB, diskMib: resources.diskMiB },
-          timeoutSec,
-          timeoutAction: input.onTimeout === "pause" ? TimeoutAction.PAUSE : TimeoutAction.DESTROY,
-          envVars: input.env,
-          envdAccessToken,
-          metadata: input.metadata,
-        }),
-      );
-    } catch (err) {
-      const error = WrennError.from(err);
-      if (REJECTED_INPUT.has(error.code)) {
-        await db.deleteFrom("sandboxes").where("id", "=", id).where("state", "=", "pending").execute();
-      } else {
-        await transitionSandbox(db, id, ["pending"], "error", { error: error.message }).catch(
-          () => undefined,
-        );
-        events.publish("sandbox.error", principal.teamId, { sandbox_id: id, error: error.message });
-        // The agent may have got part of the way: make sure nothing of it is left running.
-        await this.deps.hosts
-          .call(endpointOf(host), (c) => c.destroySandbox({ sandboxId: id }))
-          .catch(() => undefined);
-      }
-      throw error;
-    }
-    await transitionSandbox(db, id, ["pending"], "running", rowFieldsFromAgent(info.sandbox));
-    events.publish("sandbox.running", principal.teamId, { sandbox_id: id, host_id: host.id });
+    return this.get(principal, id);
+  }
+
+  /** A template build's VM, from `start` (not listed to users, no sandbox events). */
+  async createBuildVm(principal: Principal, start: StartPoint, input: LaunchInput): Promise<SandboxRow> {
+    const id = await launchSandbox(this.deps, principal, start, input);
     return this.get(principal, id);
   }
 

@@ -1,3 +1,7 @@
+import { TemplateBuilds } from "../templates/template-builds.js";
+import { TemplateFiles } from "../templates/template-files.js";
+import { TemplateGc } from "../templates/template-gc.js";
+import { TemplatesService } from "../templates/templates-service.js";
 import { ApiKeysService } from "./api-keys-service.js";
 import { AuditService } from "./audit-service.js";
 import { ChannelsService } from "./channels-service.js";
@@ -15,14 +19,25 @@ export interface Services {
   snapshots: SnapshotsService;
   channels: ChannelsService;
   audit: AuditService;
+  templates: TemplatesService;
+  /** Template builds in this process (queue, recovery at start, replication). */
+  templateBuilds: TemplateBuilds;
+  templateGc: TemplateGc;
 }
 
 export function createServices(deps: ServiceDeps): Services {
+  const sandboxes = new SandboxesService(deps);
+  const files = new TemplateFiles(deps.db, deps.config.templateFilesDir, deps.config.templateFileMaxBytes);
+  const templateGc = new TemplateGc(deps, files);
+  const templateBuilds = new TemplateBuilds(deps, sandboxes, files, templateGc);
   return {
     teams: new TeamsService(deps),
     apiKeys: new ApiKeysService(deps),
     hosts: new HostsService(deps),
-    sandboxes: new SandboxesService(deps),
+    sandboxes,
+    templates: new TemplatesService(deps, templateBuilds, files, templateGc),
+    templateBuilds,
+    templateGc,
     snapshots: new SnapshotsService(deps),
     channels: new ChannelsService(deps),
     audit: new AuditService(deps),

@@ -1,0 +1,246 @@
+import { type BuildSpec, BuildSpecSchema } from "@wrenn/api";
+import { WrennError } from "@wrenn/shared";
+import type { TemplateBuildRow } from "../db/schema.js";
+import type { SandboxesService } from "../services/sandboxes-service.js";
+import type { ServiceDeps } from "../services/service-deps.js";
+import { BuildLog, type StepLog } from "./build-log.js";
+import { BuildQueue } from "./build-queue.js";
+import { type BuildParent, BuildRunner, buildPrincipal } from "./build-runner.js";
+import { BuildFailure } from "./build-step-error.js";
+import { DEFAULT_TAG, findTemplate, parseTemplateRef, resolveStartPoint } from "./start-points.js";
+import type { TemplateFiles } from "./template-files.js";
+import type { TemplateGc } from "./template-gc.js";
+
+/**
+ * Runs template builds: queues them, finds their parent, runs them (BuildRunner), records the
+ * outcome and the tags, and builds an existing build again on another host when a sandbox
+ * must start there (replication by rebuilding from the same steps and cached archives).
+ */
+export class TemplateBuilds {
+  private readonly runner: BuildRunner;
+  private readonly queue: BuildQueue;
+  /** Replications in flight, one per build and host however many creates wait. */
+  private readonly replicas = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly sandboxes: SandboxesService,
+    private readonly files: TemplateFiles,
+    private readonly gc: TemplateGc,
+  ) {
+    this.runner = new BuildRunner(deps, sandboxes, files);
+    this.queue = new BuildQueue(deps.config.maxConcurrentBuilds, (id) => this.runBuild(id), deps.logger);
+    sandboxes.useReplication((build, hostId) => this.replicate(build, hostId));
+  }
+
+  enqueue(buildId: string): void {
+    this.queue.enqueue(buildId);
+  }
+
+  /** Builds a control plane left running when it stopped have failed; queued ones go on. */
+  async recover(): Promise<void> {
+    const { db } = this.deps;
+    const interrupted = await db
+      .updateTable("template_builds")
+      .set({
+        status: "error",
+        error_message: "the build was interrupted (the control plane stopped)",
+        finished_at: this.deps.now(),
+      })
+      .where("status", "=", "building")
+      .returning(["id", "team_id", "sandbox_id"])
+      .execute();
+    for (const b of interrupted) {
+      if (b.sandbox_id) {
+        await this.sandboxes.destroy(buildPrincipal(b.team_id), b.sandbox_id).catch(() => undefined);
+      }
+    }
+    const queued = await db
+      .selectFrom("template_builds")
+      .select("id")
+      .where("status", "=", "waiting")
+      .where("spec", "is not", null)
+      .orderBy("created_at")
+      .execute();
+    for (const { id } of queued) this.enqueue(id);
+  }
+
+  stop(): Promise<void> {
+    return this.queue.stop();
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** What a build starts from; a template parent fixes the sizes (checked when the build is made). */
+  async parentOf(
+    teamId: string,
+    spec: BuildSpec,
+    sizes: { vcpus: number; memoryMiB: number },
+  ): Promise<BuildParent> {
+    if ("image" in spec.from) {
+      const image = spec.from.image;
+      const hosts = await this.deps.db
+        .selectFrom("hosts")
+        .select("images")
+        .where("state", "=", "up")
+        .execute();
+      const offered = new Set(hosts.flatMap((h) => h.images));
+      if (!offered.has(image)) {
+        throw new WrennError(
+          "invalid_argument",
+          `base image "${image}" is not on any host (images: ${[...offered].join(", ") || "none"}); a build starts from one of them or from a template`,
+        );
+      }
+      return { start: { templateId: null, image }, identity: { image, ...sizes } };
+    }
+    const ref = spec.from.template;
+    const start = await resolveStartPoint(this.deps.db, teamId, ref, (b, h) => this.replicate(b, h));
+    if (!start.templateId) throw new WrennError("not_found", `template ${ref} not found`);
+    const { name, tag } = parseTemplateRef(ref);
+    const template = await findTemplate(this.deps.db, teamId, name);
+    const identity =
+      template?.kind === "built"
+        ? { templateBuildId: await this.buildIdOf(template.id, template.build_id, tag) }
+        : { templateBuildId: `snapshot:${start.templateId}` };
+    return { start, identity };
+  }
+
+  private async buildIdOf(templateId: string, current: string | null, tag: string | null): Promise<string> {
+    if (tag === null || tag === DEFAULT_TAG) return current ?? "";
+    const row = await this.deps.db
+      .selectFrom("template_tags")
+      .select("build_id")
+      .where("template_id", "=", templateId)
+      .where("tag", "=", tag)
+      .executeTakeFirst();
+    return row?.build_id ?? "";
+  }
+
+  private async runBuild(buildId: string): Promise<void> {
+    const { db, now, events, logger } = this.deps;
+    const claimed = await db
+      .updateTable("template_builds")
+      .set({ status: "building", started_at: now() })
+      .where("id", "=", buildId)
+      .where("status", "=", "waiting")
+      .returningAll()
+      .executeTakeFirst();
+    if (!claimed) return;
+    const log = await BuildLog.open(db, buildId, now);
+    const started = Date.now();
+    try {
+      const spec = BuildSpecSchema.parse(claimed.spec);
+      await log.info(
+        "base",
+        `building from ${"image" in spec.from ? `image ${spec.from.image}` : `template ${spec.from.template}`}`,
+      );
+      const parent = await this.parentOf(claimed.team_id, spec, {
+        vcpus: claimed.vcpus,
+        memoryMiB: claimed.memory_mib,
+      });
+      const outcome = await this.runner.run(claimed, parent, log);
+      // The last entry is in before the status says ready: E2B's SDK stops reading at a terminal status.
+      await log.info(
+        "",
+        `build ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${outcome.stepsCached} steps from the cache)`,
+      );
+      await log.flush();
+      await db.transaction().execute(async (tx) => {
+        await tx
+          .updateTable("template_builds")
+          .set({
+            status: "ready",
+            finished_at: now(),
+            step_keys: JSON.stringify(outcome.stepKeys),
+            steps_cached: outcome.stepsCached,
+            env: JSON.stringify(outcome.context.env),
+            default_user: outcome.context.user,
+            default_workdir: outcome.context.workdir ?? `/home/${outcome.context.user}`,
+          })
+          .where("id", "=", buildId)
+          .execute();
+        const tags = claimed.tags.length > 0 ? claimed.tags : [DEFAULT_TAG];
+        for (const tag of tags) {
+          if (tag === DEFAULT_TAG) {
+            await tx
+              .updateTable("templates")
+              .set({
+                build_id: buildId,
+                vcpus: claimed.vcpus,
+                memory_mib: claimed.memory_mib,
+                disk_mib: claimed.disk_mib,
+                image: parent.start.image,
+              })
+              .where("id", "=", claimed.template_id)
+              .execute();
+          } else {
+            await tx
+              .insertInto("template_tags")
+              .values({ template_id: claimed.template_id, tag, build_id: buildId })
+              .onConflict((oc) => oc.columns(["template_id", "tag"]).doUpdateSet({ build_id: buildId }))
+              .execute();
+          }
+        }
+        // A template first built under a tag only still needs its image for placement.
+        await tx
+          .updateTable("templates")
+          .set({ image: parent.start.image })
+          .where("id", "=", claimed.template_id)
+          .where("image", "is", null)
+          .execute();
+      });
+      events.publish("template.built", claimed.team_id, {
+        template_id: claimed.template_id,
+        build_id: buildId,
+      });
+    } catch (err) {
+      const error = WrennError.from(err);
+      const step = err instanceof BuildFailure ? err.step : null;
+      await log.error(step ?? "", error.message);
+      await log.flush();
+      await db
+        .updateTable("template_builds")
+        .set({ status: "error", error_message: error.message, error_step: step, finished_at: now() })
+        .where("id", "=", buildId)
+        .execute();
+      events.publish("template.build_failed", claimed.team_id, {
+        template_id: claimed.template_id,
+        build_id: buildId,
+        error: error.message,
+      });
+      logger.info("template build failed", { build: buildId, error: error.message });
+    }
+    await log.flush();
+    await this.gc.collect().catch((err: unknown) => logger.warn("template gc failed", { err }));
+  }
+
+  /** Makes `build`'s snapshot on `hostId` by running its steps there (cached steps reused). */
+  replicate(build: TemplateBuildRow, hostId: string): Promise<string> {
+    const key = `${build.id}@${hostId}`;
+    let running = this.replicas.get(key);
+    if (!running) {
+      running = this.replicateOnce(build, hostId).finally(() => this.replicas.delete(key));
+      this.replicas.set(key, running);
+    }
+    return running;
+  }
+
+  private async replicateOnce(build: TemplateBuildRow, hostId: string): Promise<string> {
+    const log: StepLog = {
+      info: async (step, message) =>
+        this.deps.logger.debug("replica build", { build: build.id, step, message }),
+      error: async (step, message) =>
+        this.deps.logger.warn("replica build", { build: build.id, step, message }),
+    };
+    const spec = BuildSpecSchema.parse(build.spec);
+    const parent = await this.parentOf(build.team_id, spec, {
+      vcpus: build.vcpus,
+      memoryMiB: build.memory_mib,
+    });
+    this.deps.logger.info("building a template on another host", { build: build.id, host: hostId });
+    const outcome = await this.runner.run(build, parent, log, { onlyHostId: hostId });
+    return outcome.agentName;
+  }
+}
