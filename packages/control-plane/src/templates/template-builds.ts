@@ -25,7 +25,7 @@ export class TemplateBuilds {
   constructor(
     private readonly deps: ServiceDeps,
     private readonly sandboxes: SandboxesService,
-    private readonly files: TemplateFiles,
+    files: TemplateFiles,
     private readonly gc: TemplateGc,
   ) {
     this.runner = new BuildRunner(deps, sandboxes, files);
