@@ -22,6 +22,8 @@ export const TEST_NET_PREFIXES = [
   "wrtst",
   "wis",
   "wq",
+  "wqa",
+  "wqb",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */

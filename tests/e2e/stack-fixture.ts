@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { bootstrapAdminTeam, type ControlPlane, createControlPlane } from "@wrenn/control-plane";
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
@@ -27,9 +30,11 @@ export interface Stack {
 export async function startStack(options: { agents?: StackAgentOptions[] } = {}): Promise<Stack> {
   const agents: AgentFixture[] = [];
   let cp: ControlPlane | undefined;
+  const templateFilesDir = mkdtempSync(join(tmpdir(), "wrenn-stack-files-"));
   const close = async () => {
     await cp?.stop();
     for (const a of agents) await a.close();
+    rmSync(templateFilesDir, { recursive: true, force: true });
   };
   try {
     for (const [i, a] of (options.agents ?? []).entries()) {
@@ -43,6 +48,7 @@ export async function startStack(options: { agents?: StackAgentOptions[] } = {})
         reconcileIntervalMs: 500,
         hostDeadlineMs: 4000,
         pingTimeoutMs: 2000,
+        templateFilesDir,
       },
       logger: process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger(),
       validateResponses: true,

@@ -66,6 +66,37 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
         disk_mib: 2048,
       })
       .execute();
+    // B's built template and its build.
+    await t.database.db
+      .insertInto("templates")
+      .values({
+        id: "tpl_bb",
+        team_id: b.teamId,
+        name: "b-built",
+        kind: "built",
+        host_id: null,
+        agent_name: null,
+        source_sandbox_id: null,
+        image: "base",
+        vcpus: 1,
+        memory_mib: 512,
+        disk_mib: 2048,
+      })
+      .execute();
+    await t.database.db
+      .insertInto("template_builds")
+      .values({
+        id: "bld_b",
+        template_id: "tpl_bb",
+        team_id: b.teamId,
+        status: "ready",
+        spec: JSON.stringify({ steps: [] }),
+        tags: "[]",
+        vcpus: 1,
+        memory_mib: 512,
+        disk_mib: 2048,
+      })
+      .execute();
   });
   afterAll(async () => {
     await fx?.close();
@@ -94,6 +125,11 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     ["POST", "/v1/snapshots", { sandbox_id: "{sandbox}", name: "stolen" }],
     ["GET", "/v1/snapshots/{snapshot}"],
     ["DELETE", "/v1/snapshots/{snapshot}"],
+    ["GET", "/v1/templates/b-built"],
+    ["DELETE", "/v1/templates/b-built"],
+    ["GET", "/v1/templates/b-built/builds"],
+    ["GET", "/v1/builds/bld_b"],
+    ["GET", "/v1/builds/bld_b/logs"],
     ["GET", "/v1/api-keys/{key}"],
     ["DELETE", "/v1/api-keys/{key}"],
     ["GET", "/v1/hosts/{host}"],
@@ -205,14 +241,20 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
           .replace(/\{(sandbox|key|host|team|channel)\}/, "{id}")
           .replace("/processes/1", "/processes/{process}")
           .replace("/members/usr_x", "/members/{user_id}")
-          .replace("{snapshot}", "{name}");
+          .replace("{snapshot}", "{name}")
+          .replace("/templates/b-built", "/templates/{name}")
+          .replace("/builds/bld_b", "/builds/{id}");
         return `${method} ${p}`;
       }),
     );
     const needing = Object.entries(doc.paths).flatMap(([path, item]) =>
       Object.keys(item)
         .map((m) => `${m.toUpperCase()} ${path}`)
-        .filter((op) => op.includes("{") || op === "POST /v1/snapshots"),
+        // Copy-step archives are named by their content inside each team's own store: a hash
+        // is not another team's resource (A asking for B's hash sees only A's store).
+        .filter(
+          (op) => (op.includes("{") && !op.includes("/v1/template-files/")) || op === "POST /v1/snapshots",
+        ),
     );
     expect(needing.filter((op) => !covered.has(op))).toEqual([]);
   });
