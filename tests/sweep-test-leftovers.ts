@@ -24,6 +24,7 @@ export const TEST_NET_PREFIXES = [
   "wq",
   "wqa",
   "wqb",
+  "wbb",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */

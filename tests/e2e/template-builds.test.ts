@@ -136,6 +136,23 @@ describe("template builds", () => {
     }
   }, 600_000);
 
+  it("layers a template on another; sizes are the template's", async () => {
+    const child = Template().fromTemplate("web-app").runCmd("echo layered > /home/user/child.txt");
+    await Template.build(child, "web-app-plus");
+    const sbx = await Sandbox.create("web-app-plus", { timeoutMs: 120_000 });
+    try {
+      const out = await sbx.commands.run(
+        "cat /home/user/marker.txt /home/user/child.txt; curl -s http://127.0.0.1:8000/index.html",
+      );
+      expect(out.stdout).toBe("hello there from user\nlayered\n<p>served</p>\n");
+    } finally {
+      await sbx.kill();
+    }
+    const resized = await v1("POST", "/v1/sandboxes", { template: "web-app", vcpus: 2 });
+    expect(resized.status).toBe(400);
+    expect(JSON.stringify(resized.body)).toMatch(/template web-app has 1 vCPUs/);
+  }, 600_000);
+
   it("a failing step fails the build with its output and exit code, and leaves nothing", async () => {
     const template = Template()
       .fromBaseImage()

@@ -4,6 +4,8 @@ import { endpointOf } from "../services/host-endpoint.js";
 import type { ServiceDeps } from "../services/service-deps.js";
 import type { TemplateFiles } from "./template-files.js";
 
+const UNSTARTED_BUILD_TTL_MS = 3600_000;
+
 /**
  * Garbage collection of what builds leave: a build's snapshots once no template or tag names
  * it (and it is not its template's newest build), step-cache snapshots no such build passes
@@ -47,8 +49,34 @@ export class TemplateGc {
     return live;
   }
 
+  /**
+   * Builds requested but never started (a client that went away between E2B's two calls) go
+   * after an hour, and their template with them when it has no other build.
+   */
+  private async expireUnstarted(): Promise<void> {
+    const { db } = this.deps;
+    const cutoff = new Date(this.deps.now().getTime() - UNSTARTED_BUILD_TTL_MS);
+    const stale = await db
+      .deleteFrom("template_builds")
+      .where("status", "=", "waiting")
+      .where("spec", "is", null)
+      .where("created_at", "<", cutoff)
+      .returning("template_id")
+      .execute();
+    for (const { template_id } of stale) {
+      const other = await db
+        .selectFrom("template_builds")
+        .select("id")
+        .where("template_id", "=", template_id)
+        .executeTakeFirst();
+      if (!other)
+        await db.deleteFrom("templates").where("id", "=", template_id).where("kind", "=", "built").execute();
+    }
+  }
+
   async collect(): Promise<{ snapshots: number; caches: number; files: number }> {
     const { db } = this.deps;
+    await this.expireUnstarted();
     const live = await this.liveBuilds();
     const liveIds = new Set(live.map((b) => b.id));
     const liveKeys = new Set(live.flatMap((b) => b.step_keys));
