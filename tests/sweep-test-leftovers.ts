@@ -21,6 +21,7 @@ export const TEST_NET_PREFIXES = [
   "wup",
   "wrtst",
   "wis",
+  "wreg",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */

@@ -1,13 +1,9 @@
-import { execFile } from "node:child_process";
 import type { IncomingMessage } from "node:http";
-import { promisify } from "node:util";
 import { z } from "zod";
 import { ACCESS_TOKEN_HEADER, isAccessTokenValid } from "../auth.js";
 import type { EnvdContext } from "../context.js";
 import { HttpError, type HttpRoute } from "./http-route.js";
 import { headerValue } from "./request-auth.js";
-
-const execFileAsync = promisify(execFile);
 
 /** Largest /init body accepted: env vars and a token, never more than this. */
 const MAX_INIT_BODY_BYTES = 1024 * 1024;
@@ -62,13 +58,15 @@ function authorizeInit(req: IncomingMessage, ctx: EnvdContext, body: InitBody): 
   throw new HttpError(401, "access token validation failed");
 }
 
-/** Sets the system clock (after a snapshot restore it is wherever the snapshot left it). */
+/**
+ * Sets the system clock (after a snapshot restore it is wherever the snapshot left it).
+ * Through the resident system helper: no process is spawned on this path.
+ */
 async function syncClock(ctx: EnvdContext, hostMs: number): Promise<void> {
   if (ctx.config.noVm) return; // A development host's clock is not ours to set.
   if (Math.abs(Date.now() - hostMs) <= MAX_CLOCK_SKEW_MS) return;
-  const seconds = (hostMs / 1000).toFixed(3);
   try {
-    await execFileAsync("date", ["-u", "-s", `@${seconds}`]);
+    await ctx.system.setClock(hostMs);
     ctx.logger.info("system clock set", { hostMs });
   } catch (err) {
     ctx.logger.error("failed to set system clock", { err });
@@ -76,22 +74,14 @@ async function syncClock(ctx: EnvdContext, hostMs: number): Promise<void> {
 }
 
 /**
- * Credits host randomness to the kernel's input pool (RNDADDENTROPY) and forces the CRNG to
- * reseed from it (RNDRESEEDCRNG). A restored or cloned VM otherwise keeps producing the
- * random stream its snapshot was in: this kernel has no VM generation id to notice.
- * perl-base is in every Debian system and can issue the ioctls; Node cannot.
+ * Credits host randomness to the kernel's input pool and forces the CRNG to reseed from it.
+ * A restored or cloned VM otherwise keeps producing the random stream its snapshot was in:
+ * this kernel has no VM generation id to notice.
  */
-const RESEED_SCRIPT = [
-  'open(my $f, "+<", "/dev/urandom") or die "open: $!";',
-  "my $b = pack('H*', $ARGV[0]);",
-  "ioctl($f, 0x40085203, pack('ii', 8 * length($b), length($b)) . $b) or die \"RNDADDENTROPY: $!\";",
-  'ioctl($f, 0x5207, 0) or die "RNDRESEEDCRNG: $!";',
-].join(" ");
-
 async function reseedKernelRng(ctx: EnvdContext, entropy: Buffer): Promise<void> {
   if (ctx.config.noVm || entropy.length === 0) return; // A development host's RNG is not ours.
   try {
-    await execFileAsync("perl", ["-e", RESEED_SCRIPT, entropy.toString("hex")]);
+    await ctx.system.addEntropy(entropy);
   } catch (err) {
     ctx.logger.error("failed to reseed the kernel RNG", { err });
   }
@@ -112,11 +102,11 @@ export const initRoute: HttpRoute = {
     const timestampMs = body.timestamp === undefined ? undefined : Date.parse(body.timestamp);
     const state = ctx.state;
     if (timestampMs === undefined || timestampMs > state.lastInitTimestampMs) {
-      if (timestampMs !== undefined) {
-        state.lastInitTimestampMs = timestampMs;
-        await syncClock(ctx, timestampMs);
-      }
-      if (body.entropy) await reseedKernelRng(ctx, Buffer.from(body.entropy, "base64"));
+      if (timestampMs !== undefined) state.lastInitTimestampMs = timestampMs;
+      // Both go down the helper's pipe back to back; neither throws.
+      const clock = timestampMs === undefined ? undefined : syncClock(ctx, timestampMs);
+      const rng = body.entropy ? reseedKernelRng(ctx, Buffer.from(body.entropy, "base64")) : undefined;
+      await Promise.all([clock, rng]);
       if (body.envVars) state.envVars = { ...body.envVars };
       // As in E2B's envd, an applied /init without a token clears it.
       state.accessToken = body.accessToken === "" ? undefined : body.accessToken;

@@ -35,6 +35,10 @@ const snapshotPrepareRoute: HttpRoute = {
   path: "/snapshot/prepare",
   async handle(_req, res, _url, ctx) {
     await ctx.ports.stop();
+    // The system helper must be in the snapshot, alive, for every restore's /init.
+    if (!ctx.config.noVm) {
+      await ctx.system.start().catch((err) => ctx.logger.error("system helper not running", { err }));
+    }
     await execFileAsync("sync");
     res.writeHead(204, { "cache-control": "no-store" }).end();
   },

@@ -48,7 +48,7 @@ export async function startProcess(
 
   const user = await userForRequest(hctx.requestHeader, ctx.state.defaultUser);
   const cwd = await resolveCwd(config.cwd, user, ctx.state.defaultWorkdir);
-  const env = buildProcessEnv(user, ctx.state.envVars, config.envs, size !== undefined);
+  const env = buildProcessEnv(user, ctx.state.imageEnv, ctx.state.envVars, config.envs, size !== undefined);
   if (!(await findExecutable(config.cmd, cwd, env.PATH ?? ""))) {
     throw new ConnectError(
       `error starting process '${commandLine}': exec: "${config.cmd}": executable file not found in $PATH`,
