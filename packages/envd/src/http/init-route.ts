@@ -97,16 +97,20 @@ export const initRoute: HttpRoute = {
   path: "/init",
   auth: "route",
   async handle(req, res, _url, ctx) {
+    const t0 = performance.now();
     const body = await parseInitBody(req);
+    const t1 = performance.now();
     authorizeInit(req, ctx, body);
     const timestampMs = body.timestamp === undefined ? undefined : Date.parse(body.timestamp);
     const state = ctx.state;
+    let systemMs = 0;
     if (timestampMs === undefined || timestampMs > state.lastInitTimestampMs) {
       if (timestampMs !== undefined) state.lastInitTimestampMs = timestampMs;
       // Both go down the helper's pipe back to back; neither throws.
       const clock = timestampMs === undefined ? undefined : syncClock(ctx, timestampMs);
       const rng = body.entropy ? reseedKernelRng(ctx, Buffer.from(body.entropy, "base64")) : undefined;
       await Promise.all([clock, rng]);
+      systemMs = performance.now() - t1;
       if (body.envVars) state.envVars = { ...body.envVars };
       // As in E2B's envd, an applied /init without a token clears it.
       state.accessToken = body.accessToken === "" ? undefined : body.accessToken;
@@ -118,5 +122,11 @@ export const initRoute: HttpRoute = {
     // /snapshot/prepare stopped the port subsystem; a resume's /init brings it back.
     if (!ctx.config.noVm && !ctx.ports.running) await ctx.ports.restart();
     res.writeHead(204, { "cache-control": "no-store" }).end();
+    // Time spent here, monotonic (the wall clock may just have been set): a restore waits on it.
+    ctx.logger.info("init applied", {
+      readMs: Math.round(t1 - t0),
+      systemMs: Math.round(systemMs),
+      totalMs: Math.round(performance.now() - t0),
+    });
   },
 };

@@ -55,7 +55,7 @@ export async function startProcess(
       Code.InvalidArgument,
     );
   }
-  const run = await deps.runAs(user, config.cmd, config.args);
+  const run = await deps.runAs(user, config.cmd, config.args, { pty: size !== undefined });
   const launch = { file: run.file, args: run.args, cwd, env, uid: run.uid, gid: run.gid };
 
   const proc = new ManagedProcess({
