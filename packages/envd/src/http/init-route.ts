@@ -47,6 +47,25 @@ async function parseInitBody(req: IncomingMessage): Promise<InitBody> {
 }
 
 /**
+ * Runs /init's parsing once on a body with every field, so that V8 has compiled its
+ * validators (regular expressions included) before a snapshot is taken: a restore's first
+ * /init otherwise compiles them under TCG (~80 ms), on every create.
+ */
+export function warmInitParsing(): void {
+  const sample = JSON.stringify({
+    envVars: { A: "b" },
+    accessToken: "warm-up",
+    timestamp: new Date().toISOString(),
+    defaultUser: "user",
+    defaultWorkdir: "/home/user",
+    entropy: Buffer.alloc(64, 1).toString("base64"),
+  });
+  const parsed = InitBodySchema.parse(JSON.parse(sample));
+  if (parsed.entropy) Buffer.from(parsed.entropy, "base64");
+  if (parsed.timestamp) Date.parse(parsed.timestamp);
+}
+
+/**
  * /init authenticates itself: once a token is set, the caller proves it knows it with
  * X-Access-Token or by sending that same token in the body (E2B's rule, minus MMDS).
  */
