@@ -13,11 +13,11 @@
 export const SYSTEM_HELPER_SCRIPT = String.raw`
 use strict;
 $| = 1;
-my $rng;
+# Opened once at start, so the open file is already in every snapshot.
+open(my $rng, '+<', '/dev/urandom') or die "open /dev/urandom: $!\n";
 sub add_entropy {
   die "bad entropy\n" unless $_[0] =~ /^(?:[0-9a-fA-F]{2})+$/;
   my $bytes = pack('H*', $_[0]);
-  if (!$rng) { open($rng, '+<', '/dev/urandom') or die "open /dev/urandom: $!\n"; }
   ioctl($rng, 0x40085203, pack('ii', 8 * length($bytes), length($bytes)) . $bytes)
     or die "RNDADDENTROPY: $!\n";
   ioctl($rng, 0x5207, 0) or die "RNDRESEEDCRNG: $!\n";
