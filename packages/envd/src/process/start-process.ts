@@ -48,14 +48,14 @@ export async function startProcess(
 
   const user = await userForRequest(hctx.requestHeader, ctx.state.defaultUser);
   const cwd = await resolveCwd(config.cwd, user, ctx.state.defaultWorkdir);
-  const env = buildProcessEnv(user, ctx.state.envVars, config.envs, size !== undefined);
+  const env = buildProcessEnv(user, ctx.state.imageEnv, ctx.state.envVars, config.envs, size !== undefined);
   if (!(await findExecutable(config.cmd, cwd, env.PATH ?? ""))) {
     throw new ConnectError(
       `error starting process '${commandLine}': exec: "${config.cmd}": executable file not found in $PATH`,
       Code.InvalidArgument,
     );
   }
-  const run = await deps.runAs(user, config.cmd, config.args);
+  const run = await deps.runAs(user, config.cmd, config.args, { pty: size !== undefined });
   const launch = { file: run.file, args: run.args, cwd, env, uid: run.uid, gid: run.gid };
 
   const proc = new ManagedProcess({

@@ -67,19 +67,20 @@ export class EnvdConnector {
    * Sends envd /init until it lands or `readyTimeoutMs` passes: a guest starved of CPU (many
    * VMs starting on few cores) can miss one request's deadline. `first` presents the token the
    * guest holds now (a clone's: its snapshot's); once an earlier attempt has landed the guest
-   * answers 401 to it, and `own` finishes the job (/init is idempotent).
+   * answers 401 to it, and `own`'s token finishes the job (/init is idempotent). Every attempt
+   * goes over `own`'s connection (the one /health used), presenting `first`'s token.
    */
   async init(first: EnvdClient, own: EnvdClient, record: SandboxRecord, restored: boolean): Promise<void> {
     const deadline = Date.now() + this.options.readyTimeoutMs;
-    let client = first;
+    let token = first.accessToken;
     for (;;) {
       try {
-        await client.init(this.payload(record, restored));
+        await own.init(this.payload(record, restored), token);
         return;
       } catch (err) {
         const error = WrennError.from(err);
-        if (error.code === "unauthenticated" && client !== own) {
-          client = own;
+        if (error.code === "unauthenticated" && token !== own.accessToken) {
+          token = own.accessToken;
           continue;
         }
         if (error.code !== "unavailable" || Date.now() >= deadline) throw err;
