@@ -70,10 +70,28 @@ export class EnvdConnector {
    * answers 401 to it, and `own`'s token finishes the job (/init is idempotent). Every attempt
    * goes over `own`'s connection (the one /health used), presenting `first`'s token.
    */
-  async init(first: EnvdClient, own: EnvdClient, record: SandboxRecord, restored: boolean): Promise<void> {
+  async init(
+    first: EnvdClient,
+    own: EnvdClient,
+    record: SandboxRecord,
+    restored: boolean,
+    vm?: VmHandle,
+  ): Promise<void> {
     const deadline = Date.now() + this.options.readyTimeoutMs;
     let token = first.accessToken;
+    let exited = false;
+    vm?.exited.then(() => {
+      exited = true;
+    });
+    let attempt = 0;
     for (;;) {
+      if (exited) {
+        const tail = await consoleTail(record);
+        throw new WrennError(
+          "internal",
+          `VMM exited before envd took /init${tail ? `; console: ${tail}` : ""}`,
+        );
+      }
       try {
         await own.init(this.payload(record, restored), token);
         return;
@@ -84,8 +102,11 @@ export class EnvdConnector {
           continue;
         }
         if (error.code !== "unavailable" || Date.now() >= deadline) throw err;
-        this.options.logger.warn("envd init retried", { sandbox: record.id, err: error.message });
-        await new Promise((r) => setTimeout(r, 200));
+        // A guest just restored may take a moment to answer: retry quickly at first.
+        attempt++;
+        if (attempt % 20 === 0)
+          this.options.logger.warn("envd init retried", { sandbox: record.id, attempt, err: error.message });
+        await new Promise((r) => setTimeout(r, attempt < 50 ? this.options.pollIntervalMs : 200));
       }
     }
   }

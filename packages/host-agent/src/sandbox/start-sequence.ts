@@ -157,13 +157,15 @@ export class StartSequence {
         envd.close(`sandbox ${record.id} failed to start`);
         entry.envd = undefined;
       });
-      await deps.envd.waitReady(envd, vm, record);
+      // A restored guest's envd is already running: its /init goes at once (retried until it
+      // answers) instead of after a /health round trip.
+      if (!restore) await deps.envd.waitReady(envd, vm, record);
 
       enter("envd-init");
       const guestToken = plan.guestToken ?? record.envdAccessToken;
       const initClient = guestToken !== record.envdAccessToken ? deps.envd.client(record, guestToken) : envd;
       try {
-        await deps.envd.init(initClient, envd, record, restore !== undefined);
+        await deps.envd.init(initClient, envd, record, restore !== undefined, vm);
       } finally {
         if (initClient !== envd) initClient.close("init done");
       }
