@@ -26,7 +26,9 @@ export {
   apiErrorFromResponse,
   isWrennApiError,
   WrennApiError,
+  WrennBuildError,
   WrennConfigError,
+  WrennCopySourceError,
   WrennConnectionError,
   WrennSdkError,
 } from "./errors.js";
@@ -42,3 +44,12 @@ export {
   type SandboxPage,
 } from "./sandbox.js";
 export { Snapshot } from "./snapshot.js";
+export type { BuildInfo, BuildLogEntry, BuildLogPage, TemplateInfo } from "./template-types.js";
+export {
+  type CopyArchive,
+  type PackCopySource,
+  type TemplateBuildOptions,
+  type TemplateSpec,
+  type TemplateStep,
+  Templates,
+} from "./templates.js";
