@@ -31,12 +31,16 @@ export async function copySourcePath(src: string, contextDir: string): Promise<s
     );
   }
   await lstat(resolve(root, rel)).catch(() => {
-    throw new WrennCopySourceError(`copy source ${JSON.stringify(src)}: ${resolve(root, rel)} does not exist`);
+    throw new WrennCopySourceError(
+      `copy source ${JSON.stringify(src)}: ${resolve(root, rel)} does not exist`,
+    );
   });
   // Through a symlinked parent the path could still lead out of the context.
   const parent = await realpath(resolve(root, rel, ".."));
   if (outside(relative(root, parent))) {
-    throw new WrennCopySourceError(`copy source ${JSON.stringify(src)} leads outside ${root} through a symlink`);
+    throw new WrennCopySourceError(
+      `copy source ${JSON.stringify(src)} leads outside ${root} through a symlink`,
+    );
   }
   return rel.split(sep).join("/");
 }

@@ -28,8 +28,8 @@ export {
   WrennApiError,
   WrennBuildError,
   WrennConfigError,
-  WrennCopySourceError,
   WrennConnectionError,
+  WrennCopySourceError,
   WrennSdkError,
 } from "./errors.js";
 export { type FileData, type FileOptions, Files, type WriteInfo } from "./files.js";

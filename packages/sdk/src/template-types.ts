@@ -67,7 +67,13 @@ export interface BuildLogEntry {
 }
 
 export function buildLogEntryFromWire(w: BuildLogEntryView): BuildLogEntry {
-  return { offset: w.offset, timestamp: new Date(w.timestamp), level: w.level, step: w.step, message: w.message };
+  return {
+    offset: w.offset,
+    timestamp: new Date(w.timestamp),
+    level: w.level,
+    step: w.step,
+    message: w.message,
+  };
 }
 
 /** One page of a build's log. */

@@ -1,9 +1,4 @@
-import type {
-  BuildLogsView,
-  BuildView,
-  TemplateBuildBody,
-  TemplateView,
-} from "@wrenn/api";
+import type { BuildLogsView, BuildView, TemplateBuildBody, TemplateView } from "@wrenn/api";
 import { ApiClient, apiPath } from "./api-client.js";
 import { WrennBuildError, WrennConfigError } from "./errors.js";
 import type { ClientOptions } from "./sandbox.js";
@@ -94,7 +89,10 @@ async function filesPresent(hash: string, options: ClientOptions = {}): Promise<
 }
 
 /** Uploads a copy step's archive (tar or tar.gz) under its sha256. */
-async function uploadFiles(archive: Pick<CopyArchive, "hash" | "body">, options: ClientOptions = {}): Promise<void> {
+async function uploadFiles(
+  archive: Pick<CopyArchive, "hash" | "body">,
+  options: ClientOptions = {},
+): Promise<void> {
   const api = await clientFrom(options);
   await api.json("PUT", apiPath("template-files", archive.hash), { body: archive.body, timeoutMs: 0 });
 }
@@ -119,7 +117,12 @@ async function wireBody(api: ApiClient, spec: TemplateSpec, options: TemplateBui
       const archive = await pack(step.src, options.contextDir);
       const present = await filesPresent(archive.hash, { client: api });
       if (!present) await uploadFiles(archive, { client: api });
-      options.onFiles?.({ src: step.src, hash: archive.hash, bytes: archive.body.length, uploaded: !present });
+      options.onFiles?.({
+        src: step.src,
+        hash: archive.hash,
+        bytes: archive.body.length,
+        uploaded: !present,
+      });
       hash = archive.hash;
       src = archive.src;
     }
