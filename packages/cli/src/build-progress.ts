@@ -35,14 +35,3 @@ export function formatBuildFailure(build: BuildInfo): string {
     `(hint: fix it and build again; the steps before it come from the cache. Full log: wrenn template logs ${build.buildId})`,
   ].join("\n");
 }
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}

@@ -1,6 +1,7 @@
 import type { BuildInfo } from "@wrenn/sdk";
 import { describe, expect, it } from "vitest";
-import { formatBuildDone, formatBuildFailure, formatBytes, formatLogEntry } from "../src/build-progress.js";
+import { formatBuildDone, formatBuildFailure, formatLogEntry } from "../src/build-progress.js";
+import { formatBytes } from "../src/format.js";
 
 const entry = (step: string, message: string, level: "info" | "error" = "info") => ({
   offset: 0,

@@ -1,7 +1,7 @@
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { formatBytes } from "../build-progress.js";
+import { formatBytes } from "../format.js";
 
 /**
  * Disk used on this machine by Wrenn's stored data, sized like `du` (allocated blocks, so a

@@ -3,10 +3,10 @@ import { dirname, resolve } from "node:path";
 import { type BuildInfo, Templates, WrennBuildError } from "@wrenn/sdk";
 import { parseBuildFile } from "../build-file.js";
 import { BuildFileError } from "../build-file-lines.js";
-import { formatBuildDone, formatBuildFailure, formatBytes, formatLogEntry } from "../build-progress.js";
+import { formatBuildDone, formatBuildFailure, formatLogEntry } from "../build-progress.js";
 import { CliError, type CliIo, UsageError } from "../cli-io.js";
 import { parseCommand, required, str, strs } from "../command-context.js";
-import { formatAge, formatTable } from "../format.js";
+import { formatAge, formatBytes, formatTable } from "../format.js";
 
 export const TEMPLATE_USAGE = `wrenn template <command>
 
