@@ -521,11 +521,12 @@ describe("SDK and CLI through the full stack", () => {
           });
           outputs.push(stdout);
         }
-        expect(outputs).toHaveLength(4);
+        expect(outputs).toHaveLength(5);
         expect(outputs[0]).toMatch(/^exit 0: hello from \S+\nwritten by the SDK\ntrue\n$/);
         expect(outputs[1]).toBe("warm\n");
         expect(outputs[2]).toBe("not_found 404\n");
         expect(outputs[3]).toBe("hi wrenn\nexit 2\n");
+        expect(outputs[4]).toBe("2 steps: hi from the template\n");
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

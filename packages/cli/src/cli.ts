@@ -5,6 +5,7 @@ import { imageBuild } from "./commands/image-build.js";
 import { keysCommand } from "./commands/keys.js";
 import { sandboxCommand } from "./commands/sandbox.js";
 import { snapshotCommand } from "./commands/snapshot.js";
+import { templateCommand } from "./commands/template.js";
 import { runUp } from "./commands/up.js";
 import { formatError } from "./error-format.js";
 
@@ -12,6 +13,7 @@ export const USAGE = `usage: wrenn <command>
 
   sandbox create|ls|exec|cp|pause|resume|rm|shell   sandboxes (wrenn sandbox help)
   snapshot create|ls|rm                             named snapshots (wrenn snapshot help)
+  template build|ls|rm|logs|builds                  templates built from a build file (wrenn template help)
   keys create|ls|revoke                             API keys (wrenn keys help)
   up [--domain D] [--tls-port P]
                             run Wrenn here (host agent + control plane), like make up;
@@ -31,6 +33,9 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
     case "snapshot":
     case "snapshots":
       return snapshotCommand(io, sub, rest);
+    case "template":
+    case "templates":
+      return templateCommand(io, sub, rest);
     case "keys":
       return keysCommand(io, sub, rest);
     case "image": {

@@ -4,7 +4,7 @@ import { CliError, UsageError } from "./cli-io.js";
 const HINTS: Record<string, string> = {
   unauthenticated: "check WRENN_API_KEY or $WRENN_DIR/credentials.env",
   permission_denied: "this key's team may not do that",
-  not_found: "list what exists with `wrenn sandbox ls` or `wrenn snapshot ls`",
+  not_found: "list what exists with `wrenn sandbox ls`, `wrenn snapshot ls` or `wrenn template ls`",
   already_exists: "pick another name, or remove the old one first",
   failed_precondition:
     "the target refuses this in its current state; the message says why (some commands take --force)",

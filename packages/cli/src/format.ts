@@ -33,3 +33,15 @@ export function parsePairs(pairs: string[] | undefined, flag: string): Record<st
   }
   return out;
 }
+
+/** Bytes in binary units (KiB, MiB, …), one decimal. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -27,7 +27,7 @@ describe("formatError", () => {
       path: "/v1/sandboxes/x",
     });
     expect(formatError(err)).toEqual({
-      line: "error [not_found]: sandbox x not found (hint: list what exists with `wrenn sandbox ls` or `wrenn snapshot ls`)",
+      line: "error [not_found]: sandbox x not found (hint: list what exists with `wrenn sandbox ls`, `wrenn snapshot ls` or `wrenn template ls`)",
       exitCode: 1,
     });
   });

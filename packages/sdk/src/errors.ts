@@ -1,4 +1,5 @@
 import { type ErrorCode, parseHttpError } from "@wrenn/shared/errors";
+import type { BuildInfo } from "./template-types.js";
 
 /** A code from Wrenn's error registry, or one this SDK version does not know yet. */
 export type ApiErrorCode = ErrorCode | (string & {});
@@ -58,4 +59,23 @@ export function apiErrorFromResponse(input: {
 /** True when `err` is a WrennApiError, optionally with the given code. */
 export function isWrennApiError(err: unknown, code?: ApiErrorCode): err is WrennApiError {
   return err instanceof WrennApiError && (code === undefined || err.code === code);
+}
+
+/** A template build ended in error: `build.error` holds the failed step and its message. */
+export class WrennBuildError extends WrennSdkError {
+  override readonly name = "WrennBuildError";
+  readonly build: BuildInfo;
+  /** The failed step: a number from 1, "base", "start", "ready", "snapshot", or null. */
+  readonly step: string | null;
+
+  constructor(build: BuildInfo) {
+    super(build.error?.message ?? `build ${build.buildId} failed`);
+    this.build = build;
+    this.step = build.error?.step ?? null;
+  }
+}
+
+/** A copy step's local source cannot be packed: missing, or outside its context directory. */
+export class WrennCopySourceError extends WrennSdkError {
+  override readonly name = "WrennCopySourceError";
 }

@@ -26,8 +26,10 @@ export {
   apiErrorFromResponse,
   isWrennApiError,
   WrennApiError,
+  WrennBuildError,
   WrennConfigError,
   WrennConnectionError,
+  WrennCopySourceError,
   WrennSdkError,
 } from "./errors.js";
 export { type FileData, type FileOptions, Files, type WriteInfo } from "./files.js";
@@ -42,3 +44,12 @@ export {
   type SandboxPage,
 } from "./sandbox.js";
 export { Snapshot } from "./snapshot.js";
+export type { BuildInfo, BuildLogEntry, BuildLogPage, TemplateInfo } from "./template-types.js";
+export {
+  type CopyArchive,
+  type PackCopySource,
+  type TemplateBuildOptions,
+  type TemplateSpec,
+  type TemplateStep,
+  Templates,
+} from "./templates.js";

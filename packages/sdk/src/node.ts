@@ -14,6 +14,7 @@ import {
 } from "./config.js";
 import { readCredentialsFile } from "./credentials-file.js";
 
+export { copySourcePath, packCopySource } from "./copy-archive.js";
 export { parseCredentials, readCredentialsFile } from "./credentials-file.js";
 
 /** `$WRENN_DIR/credentials.env`, `WRENN_DIR` defaulting to `~/.wrenn`. */

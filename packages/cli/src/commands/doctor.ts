@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { ApiClient, getHealth, WrennConfigError } from "@wrenn/sdk";
 import { resolveConnection } from "@wrenn/sdk/node";
 import { AGENT_MAIN, REPO_ROOT } from "../repo-paths.js";
+import { diskUseDirs, formatDiskUse, measureDiskUse } from "./disk-use.js";
 
 const run = promisify(execFile);
 
@@ -16,6 +17,8 @@ export interface DoctorCheck {
   name: string;
   status: CheckStatus;
   detail: string;
+  /** Numbers behind the detail, for --json (the disk-use check's bytes per class). */
+  data?: unknown;
 }
 
 async function checkNode(): Promise<DoctorCheck> {
@@ -105,6 +108,17 @@ async function checkImages(wrennDir: string): Promise<DoctorCheck> {
   };
 }
 
+/** Disk used here by images, template snapshots, step caches, snapshots and template files. */
+async function checkDiskUse(env: Record<string, string | undefined>): Promise<DoctorCheck> {
+  const dirs = diskUseDirs(env);
+  try {
+    const use = await measureDiskUse(dirs);
+    return { name: "disk use", status: "ok", detail: formatDiskUse(use), data: { dirs, use } };
+  } catch (err) {
+    return { name: "disk use", status: "warn", detail: `cannot measure: ${(err as Error).message}` };
+  }
+}
+
 /** Whether the configured API answers and accepts the configured key (skipped when none is set). */
 export async function checkApi(env: Record<string, string | undefined>): Promise<DoctorCheck> {
   let connection: Awaited<ReturnType<typeof resolveConnection>>;
@@ -144,6 +158,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> 
     checkCgroups(),
     checkAptPackages(),
     checkImages(wrennDir),
+    checkDiskUse(env),
     checkApi(env),
   ]);
 }

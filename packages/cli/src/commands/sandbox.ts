@@ -19,7 +19,7 @@ import { formatAge, formatTable, parsePairs } from "../format.js";
 
 export const SANDBOX_USAGE = `wrenn sandbox <command>
 
-  create [--template T | --snapshot S] [--vcpus N] [--memory MiB] [--disk MiB]
+  create [<template> | --template T | --snapshot S] [--vcpus N] [--memory MiB] [--disk MiB]
          [--timeout SEC] [--on-timeout destroy|pause] [--env K=V]... [--metadata K=V]...
   ls [--state running,paused] [--metadata K=V]... [--all]
   exec <id> [--user U] [--cwd DIR] [--env K=V]... [--timeout MS] [--stdin] -- <command…>
@@ -50,7 +50,7 @@ function sandboxRows(items: SandboxInfo[]): string {
 }
 
 async function create(io: CliIo, args: string[]): Promise<number> {
-  const { values, ctx } = parseCommand(io, args, {
+  const { values, positionals, ctx } = parseCommand(io, args, {
     template: { type: "string" },
     snapshot: { type: "string" },
     vcpus: { type: "string" },
@@ -65,11 +65,14 @@ async function create(io: CliIo, args: string[]): Promise<number> {
   if (onTimeout !== undefined && onTimeout !== "destroy" && onTimeout !== "pause") {
     throw new UsageError("--on-timeout must be destroy or pause");
   }
+  if (positionals.length > 1 || (positionals[0] !== undefined && str(values, "template") !== undefined)) {
+    throw new UsageError("name the template once: wrenn sandbox create <template> (or --template T)");
+  }
   const client = await ctx.client();
   const sandbox = await ctx.step("creating sandbox", () =>
     Sandbox.create({
       client,
-      template: str(values, "template"),
+      template: str(values, "template") ?? positionals[0],
       snapshot: str(values, "snapshot"),
       vcpus: intFlag(str(values, "vcpus"), "vcpus"),
       memoryMiB: intFlag(str(values, "memory"), "memory"),
