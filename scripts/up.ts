@@ -4,13 +4,16 @@
  * and writes them to $WRENN_DIR/credentials.env. Ctrl-C stops both; the agent destroys its
  * sandboxes on the way out (no VM, namespace or process is left).
  *
- * With WRENN_SANDBOX_DOMAIN set, the control plane also serves TLS (WRENN_CP_TLS_PORT,
- * default 443) for `api.<domain>` and `<port>-<id>.<domain>`, with a certificate from a
- * local CA made under $WRENN_DIR/tls (unless WRENN_CP_TLS_CERT/KEY name one), and the
- * e2b SDK's E2B_DOMAIN / NODE_EXTRA_CA_CERTS lines are printed.
+ * It serves both ways at once: plain http (E2B_API_URL/E2B_SANDBOX_URL) and, for the sandbox
+ * domain (WRENN_SANDBOX_DOMAIN, default `wrenn.localhost`; `none` turns it off), TLS
+ * (WRENN_CP_TLS_PORT, default 443) for `api.<domain>` and `<port>-<id>.<domain>` with a
+ * certificate from a local CA made under $WRENN_DIR/tls (unless WRENN_CP_TLS_CERT/KEY name
+ * one). `*.localhost` resolves to this machine offline (setup enables glibc's myhostname
+ * module), so the e2b SDK's E2B_DOMAIN / NODE_EXTRA_CA_CERTS lines are all a client needs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { lookup } from "node:dns/promises";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,7 +25,9 @@ const credentialsPath = join(wrennDir, "credentials.env");
 const logDir = join(wrennDir, "logs");
 const agentPort = Number(process.env.WRENN_AGENT_PORT || 50051);
 const cpPort = Number(process.env.WRENN_CP_PORT || 8080);
-const sandboxDomain = process.env.WRENN_SANDBOX_DOMAIN || "";
+const DEFAULT_SANDBOX_DOMAIN = "wrenn.localhost";
+const domainSetting = process.env.WRENN_SANDBOX_DOMAIN ?? DEFAULT_SANDBOX_DOMAIN;
+const sandboxDomain = domainSetting === "none" ? "" : domainSetting || DEFAULT_SANDBOX_DOMAIN;
 const tlsPort = Number(process.env.WRENN_CP_TLS_PORT || 443);
 const tsx = join(repoRoot, "node_modules/.bin/tsx");
 
@@ -178,17 +183,30 @@ function trustFile(caCertPath: string): string {
   return bundle;
 }
 
+/** Whether `<port>-<id>.<domain>` names already resolve to this machine (no resolver hint needed). */
+async function resolvesLocally(domain: string): Promise<boolean> {
+  try {
+    const found = await lookup(`49983-probe.${domain}`, { all: true });
+    return found.some((a) => a.address === "127.0.0.1" || a.address === "::1");
+  } catch {
+    return false;
+  }
+}
+
 /** The e2b SDK over TLS with E2B_DOMAIN, as it talks to e2b.app. */
-function domainInstructions(key: string, caCertPath: string, port: number): string {
+async function domainInstructions(key: string, caCertPath: string, port: number): Promise<string> {
   const domain = port === 443 ? sandboxDomain : `${sandboxDomain}:${port}`;
   const resolver = join(repoRoot, "scripts/resolve-local-domain.mjs");
+  const resolves = await resolvesLocally(sandboxDomain);
   return (
     `\nFor the stock e2b SDK over TLS (https://api.${domain}, https://<port>-<id>.${domain}):\n` +
     `  export E2B_DOMAIN=${domain} E2B_API_KEY=${key}\n` +
     (caCertPath ? `  export NODE_EXTRA_CA_CERTS=${trustFile(caCertPath)}\n` : "") +
-    `  *.${sandboxDomain} must resolve to this machine: a wildcard DNS record, dnsmasq\n` +
-    `  (address=/${sandboxDomain}/127.0.0.1), or for Node programs here:\n` +
-    `  export NODE_OPTIONS=--import=${resolver}\n`
+    (resolves
+      ? ""
+      : `  *.${sandboxDomain} must resolve to this machine: a wildcard DNS record, dnsmasq\n` +
+        `  (address=/${sandboxDomain}/127.0.0.1), or for Node programs here:\n` +
+        `  export NODE_OPTIONS=--import=${resolver}\n`)
   );
 }
 
@@ -263,7 +281,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
         `\nFor the stock e2b SDK (plain http):\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_API_KEY=${key}\n` +
-        (sandboxDomain ? domainInstructions(key, caCertPath, tlsPortBound) : "") +
+        (sandboxDomain ? await domainInstructions(key, caCertPath, tlsPortBound) : "") +
         "\nCtrl-C stops it.\n",
     );
     for (const child of children) {

@@ -46,7 +46,6 @@ describe("make up", () => {
         WRENN_CP_PORT: "0",
         WRENN_AGENT_PORT: "0",
         WRENN_CP_TLS_PORT: "0",
-        WRENN_SANDBOX_DOMAIN: "wrenn.localhost",
         WRENN_NET_PREFIX: PREFIX,
         WRENN_FIRST_SLOT: "7000",
         WRENN_MAX_SLOTS: "4",
@@ -92,20 +91,31 @@ describe("make up", () => {
         .join("\n"),
     );
     expect(tlsEnv.E2B_DOMAIN).toMatch(/^wrenn\.localhost:\d+$/);
+    // `*.localhost` resolves here (setup enables glibc's myhostname): no resolver hook is printed.
+    expect(tlsEnv.NODE_OPTIONS).toBeUndefined();
     const listed = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
         [
           "--input-type=module",
           "-e",
-          'import { Sandbox } from "e2b"; const s = await Sandbox.list().nextItems(); console.log(s.map((x) => x.sandboxId).join(","));',
+          [
+            'import { Sandbox } from "e2b";',
+            "const s = await Sandbox.list().nextItems();",
+            "const sbx = await Sandbox.connect(s[0].sandboxId);",
+            'await sbx.files.write("/tmp/signed.txt", "signed hello");',
+            'const signed = await (await fetch(await sbx.downloadUrl("/tmp/signed.txt"))).text();',
+            'const health = (await fetch("https://" + sbx.getHost(49983) + "/health")).status;',
+            "console.log(JSON.stringify({ ids: s.map((x) => x.sandboxId), signed, health }));",
+          ].join(" "),
         ],
         { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...tlsEnv } },
         (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
       );
     });
     expect(listed.code, listed.stderr).toBe(0);
-    expect(listed.stdout.trim()).toBe(id);
+    // Listed, a signed download URL and getHost() over https, with nothing but the printed lines.
+    expect(JSON.parse(listed.stdout.trim())).toEqual({ ids: [id], signed: "signed hello", health: 204 });
 
     // Ctrl-C (SIGINT to the script, as a terminal sends it) with the sandbox running.
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
