@@ -71,12 +71,13 @@ describe("OpenExchanges", () => {
       20,
       (id) => states.get(id),
     );
-    const reasons: StopReason[] = [];
-    exchanges.add("gone", { address: "10.0.0.1", cut: (r) => reasons.push(r) });
-    exchanges.add("p", { address: "10.0.0.2", cut: (r) => reasons.push(r) });
-    await expect.poll(() => reasons.length).toBe(2);
+    // A real exchange forgets itself once cut; these stay, so each is cut on every check.
+    const reasons = new Map<string, StopReason>();
+    exchanges.add("gone", { address: "10.0.0.1", cut: (r) => reasons.set("gone", r) });
+    exchanges.add("p", { address: "10.0.0.2", cut: (r) => reasons.set("p", r) });
+    await expect.poll(() => reasons.size).toBe(2);
     exchanges.close();
-    const byCode = Object.fromEntries(reasons.map((r) => [r.code, r.message]));
+    const byCode = Object.fromEntries([...reasons.values()].map((r) => [r.code, r.message]));
     // "terminated" is what makes the e2b SDK probe the sandbox's health and say it was killed.
     expect(byCode.unknown).toMatch(/sandbox gone was killed .*terminated/);
     expect(byCode.unavailable).toBe("sandbox p was paused");
