@@ -26,6 +26,7 @@ export const TEST_NET_PREFIXES = [
   "wqb",
   "wbb",
   "wreg",
+  "wfd",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */

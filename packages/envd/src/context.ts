@@ -1,6 +1,7 @@
 import type { Logger } from "@wrenn/shared";
 import type { CgroupManager } from "./cgroups/cgroup-manager.js";
 import type { EnvdConfig } from "./config.js";
+import type { FileMetadataStore } from "./filesystem/file-metadata.js";
 import type { PortSubsystem } from "./ports/port-subsystem.js";
 import type { EnvdState } from "./state.js";
 import type { SystemHelper } from "./system/system-helper.js";
@@ -14,4 +15,6 @@ export interface EnvdContext {
   ports: PortSubsystem;
   /** Sets the clock and reseeds the RNG; started at boot only in a VM (never on a development host). */
   system: SystemHelper;
+  /** User-defined file metadata (xattrs), through the system helper (started on first use off a VM). */
+  fileMetadata: FileMetadataStore;
 }

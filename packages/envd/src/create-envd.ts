@@ -2,6 +2,7 @@ import { createLogger, type Logger } from "@wrenn/shared";
 import { createCgroupManager } from "./cgroups/create-cgroup-manager.js";
 import { type EnvdConfig, parseEnvdConfig } from "./config.js";
 import type { EnvdContext } from "./context.js";
+import { FileMetadataStore } from "./filesystem/file-metadata.js";
 import { createFilesystemService } from "./filesystem/filesystem-service.js";
 import { createHttpRoutes } from "./http/routes.js";
 import { createPortSubsystem } from "./ports/create-port-subsystem.js";
@@ -32,7 +33,8 @@ export async function createEnvd(input: Partial<EnvdConfig>, logger: Logger = cr
     cgroups,
   });
   const system = new SystemHelper({ logger, requestTimeoutMs: config.systemHelperTimeoutMs });
-  const ctx: EnvdContext = { config, state, logger, cgroups, ports, system };
+  const fileMetadata = new FileMetadataStore(system);
+  const ctx: EnvdContext = { config, state, logger, cgroups, ports, system, fileMetadata };
   const server = createEnvdHttpServer(ctx, {
     process: createProcessService(ctx),
     filesystem: createFilesystemService(ctx),

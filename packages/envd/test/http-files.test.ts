@@ -193,8 +193,9 @@ describe("envd /files over plain HTTP", () => {
 
     const meta = await post(
       { path: scratch("bad", "m") },
-      { headers: { "content-type": "application/octet-stream", "x-metadata-k": "v" }, body: "x" },
+      { headers: { "content-type": "application/octet-stream", "x-metadata-k": "a\tb" }, body: "x" },
     );
+    // Metadata values must be printable US-ASCII (a tab is not).
     expect(meta.status).toBe(400);
 
     // The server is still healthy after all of that.

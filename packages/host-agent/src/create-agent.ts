@@ -164,6 +164,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       await Promise.race([manager.settled(id), new Promise((r) => setTimeout(r, 60_000).unref())]);
       return manager.trafficAddress(id);
     },
+    sandboxState: (id) => manager.stateOf(id),
     logger,
   });
   const service = createHostAgentService(manager, {

@@ -22,6 +22,7 @@ import {
   STATES_FOR,
   type ViewContext,
 } from "./e2b-views.js";
+import { MetricsHistory } from "./metrics-history.js";
 
 export interface E2bRouteOptions {
   maxTimeoutSec: number;
@@ -32,6 +33,9 @@ export interface E2bRouteOptions {
 }
 
 const TAG = "E2B-compatible";
+
+/** Metric series: a sample every 5 s, an hour of them, sampling stops 10 min after the last request. */
+const METRICS_HISTORY = { intervalMs: 5000, maxSamples: 720, idleMs: 600_000, now: Date.now };
 
 const SandboxIdParams = z.object({ sandboxID: z.string().min(1).max(128) });
 
@@ -93,6 +97,7 @@ function refuseUnsupported(body: {
 export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRouteOptions): AnyRouteSpec[] {
   const { sandboxes } = services;
   const TimeoutSchema = z.number().int().min(1).max(options.maxTimeoutSec);
+  const metricsHistory = new MetricsHistory(METRICS_HISTORY);
 
   async function viewContext(rows: SandboxRow[]): Promise<ViewContext> {
     return { domain: options.domain(), templateId: await e2b.templateIds(rows) };
@@ -290,19 +295,22 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     defineRoute({
       method: "GET",
       path: "/sandboxes/{sandboxID}/metrics",
-      summary: "Current CPU, memory and disk use (one entry; none while paused)",
+      // The first request for a sandbox starts sampling it (see MetricsHistory).
+      summary: "CPU, memory and disk samples inside [start, end] (Unix seconds, optional); none while paused",
       tag: TAG,
       auth: "api_key",
       params: SandboxIdParams,
       query: z.object({ start: z.coerce.number().int().optional(), end: z.coerce.number().int().optional() }),
       responses: { 200: { description: "Metrics", schema: z.array(E2bMetricSchema) } },
       handler: async (ctx) => {
-        const row = await e2b.live(ctx.principal, ctx.params.sandboxID);
+        const { principal } = ctx;
+        const id = ctx.params.sandboxID;
+        const row = await e2b.live(principal, id);
         if (row.state !== "running") return [];
-        const m = await sandboxes.metrics(ctx.principal, ctx.params.sandboxID);
-        const at = m.timestamp ? timestampDate(m.timestamp) : new Date();
-        return [
-          {
+        const sample = async () => {
+          const m = await sandboxes.metrics(principal, id);
+          const at = m.timestamp ? timestampDate(m.timestamp) : new Date();
+          return {
             timestamp: at.toISOString(),
             timestampUnix: Math.floor(at.getTime() / 1000),
             cpuCount: m.cpuCount,
@@ -312,8 +320,9 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
             memCache: 0,
             diskUsed: Number(m.diskUsedBytes),
             diskTotal: Number(m.diskTotalBytes),
-          },
-        ];
+          };
+        };
+        return metricsHistory.query(id, sample, ctx.query.start, ctx.query.end);
       },
     }),
     defineRoute({

@@ -13,7 +13,7 @@ import { userForRequest } from "../request-user.js";
 import type { LinuxUser } from "../users.js";
 import { createDirWatcher, type DirWatchEvent, type DirWatcher } from "./dir-watcher.js";
 import { ensureDirs } from "./ensure-dirs.js";
-import { entryInfo } from "./entry-info.js";
+import { type EntryInit, entryInfo } from "./entry-info.js";
 import { EventQueue } from "./event-queue.js";
 import { isNotFound, toConnectError } from "./fs-errors.js";
 import { listDir } from "./list-dir.js";
@@ -42,6 +42,12 @@ export function createFilesystemService(ctx: EnvdContext): ServiceImpl<typeof Fi
       if (err instanceof InvalidPathError) throw new ConnectError(err.message, Code.InvalidArgument);
       throw err;
     }
+  };
+  /** One entry with its metadata, as Stat, MakeDir, Move and watch events return it. */
+  const describe = async (path: string, owners = createOwnerNames()): Promise<EntryInit> => {
+    const entry = await entryInfo(path, owners);
+    const metadata = await ctx.fileMetadata.readOne(path);
+    return metadata ? { ...entry, metadata } : entry;
   };
   const requestContext = async (hctx: HandlerContext) =>
     userForRequest(hctx.requestHeader, ctx.state.defaultUser);
@@ -80,7 +86,7 @@ export function createFilesystemService(ctx: EnvdContext): ServiceImpl<typeof Fi
     // Entries are looked up as events arrive, so keep them in order with a promise chain.
     let chain = Promise.resolve();
     const onEvent = (ev: DirWatchEvent) => {
-      chain = chain.then(async () => queue.push(await toEvent(ev, includeEntry, owners)));
+      chain = chain.then(async () => queue.push(await toEvent(ev, includeEntry, (p) => describe(p, owners))));
     };
     try {
       return await createDirWatcher({
@@ -99,7 +105,7 @@ export function createFilesystemService(ctx: EnvdContext): ServiceImpl<typeof Fi
   return {
     async stat(req, hctx) {
       const path = resolve(req.path, await requestContext(hctx));
-      return { entry: await entryInfo(path, createOwnerNames()) };
+      return { entry: await describe(path) };
     },
 
     async makeDir(req, hctx) {
@@ -119,7 +125,7 @@ export function createFilesystemService(ctx: EnvdContext): ServiceImpl<typeof Fi
       await ensureDirs(path, user.uid, user.gid).catch((err: unknown) => {
         throw toConnectError(err, "error creating directory");
       });
-      return { entry: await entryInfo(path, createOwnerNames()) };
+      return { entry: await describe(path) };
     },
 
     async move(req, hctx) {
@@ -134,7 +140,7 @@ export function createFilesystemService(ctx: EnvdContext): ServiceImpl<typeof Fi
           ? new ConnectError(`source file not found: ${source}`, Code.NotFound)
           : toConnectError(err, "error renaming");
       });
-      return { entry: await entryInfo(destination, createOwnerNames()) };
+      return { entry: await describe(destination) };
     },
 
     async listDir(req, hctx) {
@@ -150,7 +156,7 @@ export function createFilesystemService(ctx: EnvdContext): ServiceImpl<typeof Fi
       });
       if (!info.isDirectory())
         throw new ConnectError(`path is not a directory: ${requested}`, Code.InvalidArgument);
-      return { entries: await listDir(requested, resolved, depth, createOwnerNames()) };
+      return { entries: await listDir(requested, resolved, depth, createOwnerNames(), ctx.fileMetadata) };
     },
 
     async remove(req, hctx) {
@@ -207,13 +213,12 @@ export function createFilesystemService(ctx: EnvdContext): ServiceImpl<typeof Fi
 async function toEvent(
   ev: DirWatchEvent,
   includeEntry: boolean,
-  owners: ReturnType<typeof createOwnerNames>,
+  describe: (path: string) => Promise<EntryInit>,
 ): Promise<EventInit> {
   // Remove and rename name a path whose entry is gone; only the others may carry one.
   const carriesEntry =
     ev.type === EventType.CREATE || ev.type === EventType.WRITE || ev.type === EventType.CHMOD;
-  const entry =
-    includeEntry && carriesEntry ? await entryInfo(ev.path, owners).catch(() => undefined) : undefined;
+  const entry = includeEntry && carriesEntry ? await describe(ev.path).catch(() => undefined) : undefined;
   return { name: ev.name, type: ev.type, ...(entry ? { entry } : {}) };
 }
 

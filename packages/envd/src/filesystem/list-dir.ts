@@ -2,6 +2,7 @@ import { readdir } from "node:fs/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FileType } from "@wrenn/proto";
 import { type EntryInit, entryInfo } from "./entry-info.js";
+import type { FileMetadataStore } from "./file-metadata.js";
 import { isNotFound, toConnectError } from "./fs-errors.js";
 import type { OwnerNames } from "./owner-names.js";
 
@@ -18,15 +19,17 @@ function byteOrder(a: Buffer, b: Buffer): number {
  * path as the client named it, before symlink resolution). Names are read as bytes so a
  * file whose name is not valid UTF-8 is still stat-ed correctly; it is reported with
  * U+FFFD in place of the bad bytes (protobuf strings must be UTF-8). Entries that vanish
- * mid-walk are skipped.
+ * mid-walk are skipped. Metadata is read once the walk is done, in batches.
  */
 export async function listDir(
   requestedDir: string,
   resolvedDir: string,
   depth: number,
   owners: OwnerNames,
+  metadataStore: FileMetadataStore,
 ): Promise<EntryInit[]> {
   const entries: EntryInit[] = [];
+  const fsPaths: Buffer[] = [];
   const walk = async (fsDir: Buffer, shownDir: string, level: number): Promise<void> => {
     let names: Buffer[];
     try {
@@ -47,6 +50,7 @@ export async function listDir(
         throw err;
       }
       entries.push(entry);
+      fsPaths.push(fsPath);
       // Descend into real directories only (a symlink to a directory has type DIRECTORY
       // but a symlinkTarget), as WalkDir does.
       if (level < depth && entry.symlinkTarget === undefined && entry.type === FileType.DIRECTORY) {
@@ -55,5 +59,9 @@ export async function listDir(
     }
   };
   await walk(Buffer.from(resolvedDir), requestedDir.replace(/\/+$/, "") || "/", 1);
-  return entries;
+  const metadata = await metadataStore.read(fsPaths);
+  return entries.map((entry, i) => {
+    const found = metadata[i];
+    return found ? { ...entry, metadata: found } : entry;
+  });
 }

@@ -6,12 +6,14 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import busboy from "busboy";
 import { ensureDirs, NotADirectoryError, needsChown } from "../filesystem/ensure-dirs.js";
+import type { FileMetadata, FileMetadataStore } from "../filesystem/file-metadata.js";
 import { errnoCode, isNotFound } from "../filesystem/fs-errors.js";
 import { expandAndResolve, InvalidPathError } from "../filesystem/resolve-path.js";
 import type { LinuxUser } from "../users.js";
 import { parseContentEncoding } from "./accept-encoding.js";
 import { userForFileRequest } from "./file-user.js";
 import { HttpError, type HttpRoute, sendJson } from "./http-route.js";
+import { parseMetadataHeaders } from "./metadata-headers.js";
 import { headerValue, requireFileAccess } from "./request-auth.js";
 
 /** A request body and the decoders it goes through, piped together only when consumed. */
@@ -22,6 +24,13 @@ interface UploadedEntry {
   path: string;
   name: string;
   type: "file";
+  metadata?: FileMetadata;
+}
+
+/** Where each written file's metadata goes: the upload's metadata replaces whatever it had. */
+interface MetadataTarget {
+  store: FileMetadataStore;
+  metadata: FileMetadata;
 }
 
 function resolveUploadPath(raw: string, user: LinuxUser, defaultWorkdir: string | undefined): string {
@@ -48,8 +57,14 @@ function diskError(err: unknown, what: string): HttpError {
  * Writes one upload body to `path` as E2B's envd does: parents created and chowned to the
  * user, an existing directory refused (400), the file truncated and owned by the user
  * before any byte lands. The body is piped with backpressure, so memory stays bounded.
+ * Once written, the file's metadata becomes the upload's (none clears what it had).
  */
-async function writeFile(path: string, body: BodyStreams, user: LinuxUser): Promise<UploadedEntry> {
+async function writeFile(
+  path: string,
+  body: BodyStreams,
+  user: LinuxUser,
+  meta: MetadataTarget,
+): Promise<UploadedEntry> {
   try {
     await ensureDirs(dirname(path), user.uid, user.gid);
   } catch (err) {
@@ -74,14 +89,24 @@ async function writeFile(path: string, body: BodyStreams, user: LinuxUser): Prom
   await pipeline([...body, handle.createWriteStream()]).catch((err: unknown) => {
     throw diskError(err, "error writing file");
   });
-  return { path, name: basename(path), type: "file" };
+  await meta.store.replace(path, meta.metadata).catch((err: unknown) => {
+    throw new HttpError(500, `error setting file metadata: ${(err as Error).message}`, { cause: err });
+  });
+  const entry: UploadedEntry = { path, name: basename(path), type: "file" };
+  return Object.keys(meta.metadata).length > 0 ? { ...entry, metadata: meta.metadata } : entry;
 }
 
 /** application/octet-stream: the body is the file; ?path= is required. */
-async function rawUpload(body: BodyStreams, url: URL, user: LinuxUser, workdir: string | undefined) {
+async function rawUpload(
+  body: BodyStreams,
+  url: URL,
+  user: LinuxUser,
+  workdir: string | undefined,
+  meta: MetadataTarget,
+) {
   const raw = url.searchParams.get("path");
   if (raw === null) throw new HttpError(400, "path query parameter is required for raw body upload");
-  return [await writeFile(resolveUploadPath(raw, user, workdir), body, user)];
+  return [await writeFile(resolveUploadPath(raw, user, workdir), body, user, meta)];
 }
 
 /**
@@ -95,6 +120,7 @@ async function multipartUpload(
   url: URL,
   user: LinuxUser,
   workdir: string | undefined,
+  meta: MetadataTarget,
 ): Promise<UploadedEntry[]> {
   let parser: busboy.Busboy;
   try {
@@ -128,7 +154,7 @@ async function multipartUpload(
           if (others.length > 0) message += `, also the following files were uploaded: ${others.join(", ")}`;
           throw new HttpError(400, message);
         }
-        written.push(await writeFile(path, [stream], user));
+        written.push(await writeFile(path, [stream], user, meta));
       } catch (err) {
         failure = err;
         stream.resume();
@@ -154,10 +180,7 @@ export const uploadRoute: HttpRoute = {
   async handle(req, res, url, ctx) {
     requireFileAccess(req, url, ctx.state, "write", Date.now());
     const user = await userForFileRequest(url, ctx.state.defaultUser);
-    // File metadata lives in xattrs, which Node cannot set; refuse rather than drop it.
-    if (Object.keys(req.headers).some((h) => h.startsWith("x-metadata-"))) {
-      throw new HttpError(400, "file metadata (X-Metadata-* headers) is not supported by this envd");
-    }
+    const meta: MetadataTarget = { store: ctx.fileMetadata, metadata: parseMetadataHeaders(req) };
     const encoding = parseContentEncoding(headerValue(req, "content-encoding"));
     // The decoder joins the same pipeline as the body, so a corrupt stream fails the request cleanly.
     const body: BodyStreams = encoding === "gzip" ? [req, createGunzip()] : [req];
@@ -165,9 +188,9 @@ export const uploadRoute: HttpRoute = {
     const workdir = ctx.state.defaultWorkdir;
     let entries: UploadedEntry[];
     if (contentType === "application/octet-stream") {
-      entries = await rawUpload(body, url, user, workdir);
+      entries = await rawUpload(body, url, user, workdir, meta);
     } else if (contentType.startsWith("multipart/")) {
-      entries = await multipartUpload(req, body, url, user, workdir);
+      entries = await multipartUpload(req, body, url, user, workdir, meta);
     } else {
       throw new HttpError(
         400,

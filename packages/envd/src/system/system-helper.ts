@@ -13,7 +13,7 @@ export interface SystemHelperOptions {
 }
 
 interface Waiter {
-  resolve: () => void;
+  resolve: (data: string) => void;
   reject: (err: WrennError) => void;
 }
 
@@ -61,29 +61,32 @@ export class SystemHelper {
     this.child?.kill("SIGKILL");
   }
 
-  /** One request; a helper found dead is restarted and the request sent once more. */
-  async call(line: string): Promise<void> {
+  /**
+   * One request; a helper found dead is restarted and the request sent once more. Resolves
+   * with the text after "ok " (empty for requests that answer a bare "ok").
+   */
+  async call(line: string): Promise<string> {
     try {
-      await this.request(line);
+      return await this.request(line);
     } catch (err) {
       if (!(err instanceof WrennError) || err.code !== "unavailable" || this.closed) throw err;
       this.options.logger.warn("system helper restarted", { err: err.message });
-      await this.request(line);
+      return await this.request(line);
     }
   }
 
-  private request(line: string): Promise<void> {
+  private request(line: string): Promise<string> {
     if (this.closed) return Promise.reject(new WrennError("unavailable", "system helper closed"));
     const child = this.ensureChild();
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.failAll(new WrennError("deadline_exceeded", `system helper did not answer '${verb(line)}'`));
         child.kill("SIGKILL");
       }, this.options.requestTimeoutMs);
       this.waiters.push({
-        resolve: () => {
+        resolve: (data) => {
           clearTimeout(timer);
-          resolve();
+          resolve(data);
         },
         reject: (err) => {
           clearTimeout(timer);
@@ -120,7 +123,8 @@ export class SystemHelper {
   private answer(answer: string): void {
     const waiter = this.waiters.shift();
     if (!waiter) return;
-    if (answer === "ok") waiter.resolve();
+    if (answer === "ok") waiter.resolve("");
+    else if (answer.startsWith("ok ")) waiter.resolve(answer.slice(3));
     else waiter.reject(new WrennError("internal", `system helper: ${answer.replace(/^err /, "")}`));
   }
 

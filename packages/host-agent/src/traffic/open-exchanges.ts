@@ -4,10 +4,36 @@
  * connection, and a relayed stream (a command's output, a terminal) would wait forever.
  */
 
+/** Why an exchange is cut: the Connect error a cut stream ends with. */
+export interface StopReason {
+  code: "unknown" | "unavailable";
+  message: string;
+}
+
 /** One relayed exchange: where it goes, and how to end it with a reason. */
 export interface OpenExchange {
   address: string;
-  cut(reason: string): void;
+  cut(reason: StopReason): void;
+}
+
+/**
+ * The reason for a sandbox in `state` (undefined: the agent no longer has it). A sandbox
+ * that is gone (killed, or ended by its timeout) ends streams as a dropped connection
+ * does in E2B: code unknown with "terminated" in the message, on which the e2b SDK checks
+ * the sandbox's health, finds it gone (502) and throws its TimeoutError saying the sandbox
+ * was killed or reached its end of life while the request was in flight.
+ */
+export function stopReason(sandboxId: string, state: string | undefined): StopReason {
+  if (state === undefined || state === "stopped")
+    return {
+      code: "unknown",
+      message: `sandbox ${sandboxId} was killed or timed out; the connection to it was terminated`,
+    };
+  if (state === "paused" || state === "pausing")
+    return { code: "unavailable", message: `sandbox ${sandboxId} was paused` };
+  if (state === "error")
+    return { code: "unavailable", message: `sandbox ${sandboxId} stopped: its VM exited` };
+  return { code: "unavailable", message: `sandbox ${sandboxId} stopped running here (state ${state})` };
 }
 
 export class OpenExchanges {
@@ -18,10 +44,12 @@ export class OpenExchanges {
   /**
    * @param addressOf where a sandbox's ports answer now (after any lifecycle operation under
    *   way), undefined when it is not running
+   * @param stateOf the sandbox's state on this host (undefined when it has none), to say why
    */
   constructor(
     private readonly addressOf: (sandboxId: string) => Promise<string | undefined>,
     private readonly intervalMs = 1000,
+    private readonly stateOf: (sandboxId: string) => string | undefined = () => undefined,
   ) {}
 
   /** Tracks an exchange until the returned function is called. */
@@ -56,11 +84,10 @@ export class OpenExchanges {
       this.checking.add(sandboxId);
       this.addressOf(sandboxId)
         .then((address) => {
-          for (const exchange of [...(this.bySandbox.get(sandboxId) ?? [])]) {
-            if (exchange.address !== address) {
-              exchange.cut(`sandbox ${sandboxId} stopped running (paused or destroyed)`);
-            }
-          }
+          const cut = [...(this.bySandbox.get(sandboxId) ?? [])].filter((e) => e.address !== address);
+          if (cut.length === 0) return;
+          const reason = stopReason(sandboxId, this.stateOf(sandboxId));
+          for (const exchange of cut) exchange.cut(reason);
         })
         .catch(() => {})
         .finally(() => this.checking.delete(sandboxId));

@@ -25,6 +25,8 @@ export interface SandboxTrafficServerOptions {
    * undefined; waits out a lifecycle operation under way (a resume) first.
    */
   sandboxAddress(sandboxId: string): Promise<string | undefined>;
+  /** The sandbox's state on this host (undefined when it has none): says why a stream was cut. */
+  sandboxState?(sandboxId: string): string | undefined;
   /**
    * Marks activity on a sandbox a request reached (extends its inactivity timeout): only
    * requests of Wrenn's own guest client, which carry `wrenn-activity: 1`.
@@ -78,7 +80,7 @@ export async function startSandboxTrafficServer(
 ): Promise<SandboxTrafficServer> {
   const { logger } = options;
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
-  const exchanges = new OpenExchanges(options.sandboxAddress);
+  const exchanges = new OpenExchanges(options.sandboxAddress, undefined, (id) => options.sandboxState?.(id));
   const open = new Set<Duplex>();
   const track = (socket: Duplex) => {
     if (open.has(socket)) return; // a kept-alive connection carries many requests
@@ -158,7 +160,7 @@ export async function startSandboxTrafficServer(
         if (upstream && boundary?.atBoundary() && !res.writableEnded) {
           const from = upstream;
           from.unpipe(res);
-          res.end(endStreamWithError("unavailable", reason), () => from.destroy());
+          res.end(endStreamWithError(reason.code, reason.message), () => from.destroy());
         } else res.destroy();
       },
     });
