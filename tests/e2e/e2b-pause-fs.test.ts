@@ -133,6 +133,40 @@ describe("stock e2b SDK: filesystem-only pause and connect timeouts", () => {
     expect(res.status).toBe(400);
   }, 420_000);
 
+  it("/v1: pause with keep_memory false and resume report it; resume with reboot cold-boots", async () => {
+    const v1 = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${stack.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${stack.apiKey}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+      return res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>);
+    };
+    const created = await v1("POST", "/v1/sandboxes", { timeout_sec: 600 });
+    const id = String(created.id);
+    expect(created).toMatchObject({ on_timeout_keep_memory: true, paused_without_memory: false });
+    try {
+      expect(await v1("POST", `/v1/sandboxes/${id}/pause`, { keep_memory: false })).toMatchObject({
+        state: "paused",
+        paused_without_memory: true,
+      });
+      expect(await v1("POST", `/v1/sandboxes/${id}/resume`, {})).toMatchObject({
+        state: "running",
+        paused_without_memory: false,
+      });
+      expect(await v1("POST", `/v1/sandboxes/${id}/pause`)).toMatchObject({ paused_without_memory: false });
+      expect(await v1("POST", `/v1/sandboxes/${id}/resume`, { reboot: true })).toMatchObject({
+        state: "running",
+      });
+    } finally {
+      await v1("DELETE", `/v1/sandboxes/${id}`);
+    }
+  }, 420_000);
+
   it("connect never shortens a running sandbox's end; a longer timeout moves it later", async () => {
     const sbx = await Sandbox.create({ timeoutMs: 900_000 });
     try {
