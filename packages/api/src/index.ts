@@ -67,6 +67,7 @@ export {
   type SandboxLimits,
   type SandboxListQuery,
   SandboxListQuerySchema,
+  type SandboxPauseBody,
   type SandboxResumeBody,
   type SandboxSetTimeoutBody,
   type SignalName,

@@ -41,11 +41,29 @@ export function sandboxBodySchemas(limits: SandboxLimits) {
         .describe(
           "while paused, the first request through the sandbox proxy resumes it (needs on_timeout pause)",
         ),
+      on_timeout_keep_memory: z
+        .boolean()
+        .default(true)
+        .describe(
+          "false: the timeout's pause keeps only the disk and a resume cold-boots (needs on_timeout pause, not auto_resume)",
+        ),
       env: EnvVarsSchema.default({}),
       metadata: MetadataSchema.default({}),
     }),
     setTimeout: z.object({ timeout_sec: TimeoutSecSchema }),
-    resume: z.object({ timeout_sec: TimeoutSecSchema.optional() }),
+    pause: z.object({
+      keep_memory: z
+        .boolean()
+        .default(true)
+        .describe("false: keep only the disk (no memory snapshot); the next resume cold-boots from it"),
+    }),
+    resume: z.object({
+      timeout_sec: TimeoutSecSchema.optional(),
+      reboot: z
+        .boolean()
+        .default(false)
+        .describe("cold-boot from the disk even when the pause kept memory (processes do not survive)"),
+    }),
     fork: z.object({
       count: z.number().int().min(1).max(limits.maxForkCount).default(1),
       metadata: MetadataSchema.default({}),
@@ -57,6 +75,7 @@ type Bodies = ReturnType<typeof sandboxBodySchemas>;
 /** What a client may send (defaults not yet applied). */
 export type SandboxCreateBody = z.input<Bodies["create"]>;
 export type SandboxSetTimeoutBody = z.input<Bodies["setTimeout"]>;
+export type SandboxPauseBody = z.input<Bodies["pause"]>;
 export type SandboxResumeBody = z.input<Bodies["resume"]>;
 export type SandboxForkBody = z.input<Bodies["fork"]>;
 

@@ -19,6 +19,8 @@ export const SandboxSchema = z.object({
   timeout_sec: z.number().int(),
   on_timeout: OnTimeoutSchema,
   auto_resume: z.boolean().describe("resumed by the first request through the sandbox proxy while paused"),
+  on_timeout_keep_memory: z.boolean().describe("false: the timeout's pause keeps only the disk"),
+  paused_without_memory: z.boolean().describe("paused keeping only its disk: a resume cold-boots"),
   metadata: z.record(z.string(), z.string()),
   error: z.string().nullable(),
   created_at: TimestampSchema,

@@ -23,6 +23,7 @@ describe("sandbox bodies", () => {
       template: "base",
       on_timeout: "pause",
       auto_resume: false,
+      on_timeout_keep_memory: true,
       env: {},
       metadata: {},
     });

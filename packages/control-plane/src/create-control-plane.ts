@@ -164,7 +164,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   registerE2bRoutes(
     app,
     [
-      ...e2bRoutes(services, new E2bService(database.db, services), {
+      ...e2bRoutes(services, new E2bService(database.db, services, now), {
         maxTimeoutSec: config.maxTimeoutSec,
         defaultTimeoutSec: config.defaultTimeoutSec,
         maxForkCount: config.maxForkCount,

@@ -88,6 +88,11 @@ describe("e2b-compatible API", () => {
     ["volume mounts", { templateID: "base", volumeMounts: [{ name: "v", path: "/v" }] }, /volumeMounts/],
     ["no internet access", { templateID: "base", allow_internet_access: false }, /allow_internet_access/],
     ["auto resume without auto pause", { templateID: "base", autoResume: { enabled: true } }, /auto resume/],
+    [
+      "auto resume with a filesystem-only timeout pause",
+      { templateID: "base", autoPause: true, autoPauseMemory: false, autoResume: { enabled: true } },
+      /autoResume cannot be combined/,
+    ],
   ])("refuses a create with %s (400), leaving nothing", async (_name, body, message) => {
     const res = await fx.as(a.key)<E2bError>("POST", "/v2/sandboxes", body);
     expect(res.status).toBe(400);
@@ -150,9 +155,8 @@ describe("e2b-compatible API", () => {
       expect(res.status, `${method} ${path}`).toBe(404);
       expect(res.body.code).toBe(404);
     }
-    expect((await asA<E2bError>("POST", `/v2/sandboxes/${paused}/connect`, { memory: false })).status).toBe(
-      400,
-    );
+    // A filesystem-only pause of a paused sandbox is refused the same way.
+    expect((await asA<E2bError>("POST", `/sandboxes/${paused}/pause`, { memory: false })).status).toBe(409);
   });
 
   it("lists running and paused by default, filters by state and metadata, pages with X-Next-Token", async () => {

@@ -20,6 +20,10 @@ export interface SandboxInfo {
   onTimeout: "destroy" | "pause";
   /** While paused, the first request through the sandbox proxy resumes it. */
   autoResume: boolean;
+  /** False: the timeout's pause keeps only the disk. */
+  onTimeoutKeepMemory: boolean;
+  /** Paused keeping only its disk: a resume cold-boots. */
+  pausedWithoutMemory: boolean;
   metadata: Record<string, string>;
   error: string | null;
   createdAt: Date;
@@ -44,6 +48,8 @@ export function sandboxInfoFromWire(w: SandboxView): SandboxInfo {
     timeoutSec: w.timeout_sec,
     onTimeout: w.on_timeout,
     autoResume: w.auto_resume,
+    onTimeoutKeepMemory: w.on_timeout_keep_memory,
+    pausedWithoutMemory: w.paused_without_memory,
     metadata: w.metadata,
     error: w.error,
     createdAt: new Date(w.created_at),

@@ -4,6 +4,7 @@ import type {
   SandboxForkBody,
   SandboxListQuery,
   SandboxMetricsView,
+  SandboxPauseBody,
   SandboxResumeBody,
   SandboxSetTimeoutBody,
   SandboxState,
@@ -36,6 +37,8 @@ export interface SandboxCreateOptions extends ClientOptions {
   onTimeout?: "destroy" | "pause";
   /** While paused, the first request through the sandbox proxy (a port, envd) resumes it. Needs `onTimeout: "pause"`. */
   autoResume?: boolean;
+  /** False: the timeout's pause keeps only the disk (a resume cold-boots). Needs `onTimeout: "pause"`, not `autoResume`. */
+  onTimeoutKeepMemory?: boolean;
   /** Environment variables of every command in the sandbox. */
   envs?: Record<string, string>;
   metadata?: Record<string, string>;
@@ -124,6 +127,7 @@ export class Sandbox {
         timeout_sec: options.timeoutSec,
         on_timeout: options.onTimeout,
         auto_resume: options.autoResume,
+        on_timeout_keep_memory: options.onTimeoutKeepMemory,
         env: options.envs,
         metadata: options.metadata,
       } satisfies SandboxCreateBody,
@@ -193,15 +197,26 @@ export class Sandbox {
     return (await this.getInfo()).state === "running";
   }
 
-  /** Pauses: memory goes to disk and the VM is gone until `resume`. */
-  async pause(): Promise<SandboxInfo> {
-    return this.#update(await this.#post("pause"));
+  /**
+   * Pauses: memory goes to disk and the VM is gone until `resume`. With `keepMemory: false`
+   * only the disk is kept: the resume cold-boots from it (running processes are gone).
+   */
+  async pause(options: { keepMemory?: boolean } = {}): Promise<SandboxInfo> {
+    return this.#update(
+      await this.#post("pause", { keep_memory: options.keepMemory } satisfies SandboxPauseBody),
+    );
   }
 
-  /** Resumes a paused sandbox, optionally with a new inactivity timeout. */
-  async resume(options: { timeoutSec?: number } = {}): Promise<SandboxInfo> {
+  /**
+   * Resumes a paused sandbox, optionally with a new inactivity timeout; `reboot` cold-boots
+   * it from its disk even when its pause kept memory.
+   */
+  async resume(options: { timeoutSec?: number; reboot?: boolean } = {}): Promise<SandboxInfo> {
     return this.#update(
-      await this.#post("resume", { timeout_sec: options.timeoutSec } satisfies SandboxResumeBody),
+      await this.#post("resume", {
+        timeout_sec: options.timeoutSec,
+        reboot: options.reboot,
+      } satisfies SandboxResumeBody),
     );
   }
 

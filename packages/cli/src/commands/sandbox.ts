@@ -205,6 +205,8 @@ function placeholderInfo(id: string): SandboxInfo {
     timeoutSec: 0,
     onTimeout: "pause",
     autoResume: false,
+    onTimeoutKeepMemory: true,
+    pausedWithoutMemory: false,
     metadata: {},
     error: null,
     createdAt: epoch,

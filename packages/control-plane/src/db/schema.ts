@@ -198,6 +198,10 @@ export interface SandboxesTable {
   on_timeout: Generated<"destroy" | "pause">;
   /** Resumed by the first proxied request while paused (migration 003). */
   auto_resume: Generated<boolean>;
+  /** A timeout pause keeps memory; false: filesystem-only (migration 006). */
+  on_timeout_keep_memory: Generated<boolean>;
+  /** Paused without memory: its resume cold-boots from disk (migration 006). */
+  paused_without_memory: Generated<boolean>;
   /** Set on a template build's VM (migration 005): not listed to users. */
   build_id: Generated<string | null>;
 }

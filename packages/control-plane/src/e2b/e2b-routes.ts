@@ -77,14 +77,12 @@ function refuseUnsupported(body: {
   volumeMounts?: unknown[] | undefined;
   network?: Record<string, unknown> | undefined;
   allow_internet_access?: boolean | undefined;
-  autoPauseMemory?: boolean | undefined;
 }): void {
   const unsupported: string[] = [];
   if (body.mcp !== undefined && body.mcp !== null) unsupported.push("mcp");
   if (body.volumeMounts && body.volumeMounts.length > 0) unsupported.push("volumeMounts");
   if (body.network && Object.keys(body.network).length > 0) unsupported.push("network");
   if (body.allow_internet_access === false) unsupported.push("allow_internet_access=false");
-  if (body.autoPauseMemory === false) unsupported.push("autoPauseMemory=false");
   if (unsupported.length > 0) {
     throw new WrennError("invalid_argument", `not supported by this server: ${unsupported.join(", ")}`);
   }
@@ -129,11 +127,21 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
       responses: { 201: { description: "The sandbox", schema: E2bSandboxSchema } },
       handler: async (ctx) => {
         refuseUnsupported(ctx.body);
+        const autoResume = ctx.body.autoResume?.enabled ?? false;
+        // autoPauseMemory only shapes a timeout pause; the SDK refuses it with autoResume too.
+        const keepMemory = ctx.body.autoPause ? ctx.body.autoPauseMemory : undefined;
+        if (keepMemory === false && autoResume) {
+          throw new WrennError(
+            "invalid_argument",
+            "autoResume cannot be combined with autoPauseMemory=false: a filesystem-only pause is resumed with connect",
+          );
+        }
         const row = await sandboxes.create(ctx.principal, {
           template: ctx.body.templateID,
           timeoutSec: ctx.body.timeout,
           onTimeout: ctx.body.autoPause ? "pause" : "destroy",
-          autoResume: ctx.body.autoResume?.enabled ?? false,
+          onTimeoutKeepMemory: keepMemory,
+          autoResume,
           env: ctx.body.envVars ?? {},
           metadata: ctx.body.metadata ?? {},
         });
@@ -156,13 +164,12 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
         201: { description: "It was resumed", schema: E2bSandboxSchema },
       },
       handler: async (ctx) => {
-        if (ctx.body.memory === false) {
-          throw new WrennError("invalid_argument", "memory=false (resume from disk only) is not supported");
-        }
+        // memory=false (the SDK's onResume 'reboot'): a paused sandbox cold-boots from its disk.
         const { row, resumed } = await e2b.connect(
           ctx.principal,
           ctx.params.sandboxID,
           ctx.body.timeout ?? options.defaultTimeoutSec,
+          { reboot: ctx.body.memory === false },
         );
         return ctx.reply.code(resumed ? 201 : 200).send(e2bSandboxView(row, await viewContext([row])));
       },
@@ -277,17 +284,16 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     defineRoute({
       method: "POST",
       path: "/sandboxes/{sandboxID}/pause",
-      summary: "Pause a running sandbox (409 when already paused)",
+      summary:
+        "Pause a running sandbox, with memory or (memory=false) its disk only (409 when already paused)",
       tag: TAG,
       auth: "api_key",
       params: SandboxIdParams,
       body: z.object({ memory: z.boolean().optional() }),
       responses: { 204: { description: "Paused" } },
       handler: async (ctx) => {
-        if (ctx.body.memory === false) {
-          throw new WrennError("invalid_argument", "memory=false (filesystem-only pause) is not supported");
-        }
-        await e2b.pause(ctx.principal, ctx.params.sandboxID);
+        // memory=false (the SDK's keepMemory false): only the disk is kept; resume reboots it.
+        await e2b.pause(ctx.principal, ctx.params.sandboxID, ctx.body.memory !== false);
       },
     }),
     connect("/sandboxes/{sandboxID}/connect"),

@@ -6,7 +6,7 @@ import type { SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js"
 import type { Services } from "../services/services.js";
 import { teamSnapshots } from "../services/snapshots-service.js";
 import { type Cursor, decodeCursor, encodeCursor } from "../validation.js";
-import { e2bState } from "./e2b-views.js";
+import { e2bState, endAt } from "./e2b-views.js";
 
 export interface E2bListInput {
   states: SandboxStateName[];
@@ -35,6 +35,7 @@ export class E2bService {
   constructor(
     private readonly db: Db,
     private readonly services: Services,
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
   /** A sandbox of the caller's team that is still alive in the e2b sense. */
@@ -50,27 +51,33 @@ export class E2bService {
     await this.services.sandboxes.destroy(principal, id);
   }
 
-  async pause(principal: Principal, id: string): Promise<void> {
+  /** Pauses a running sandbox; `keepMemory: false` keeps only its disk (resume reboots it). */
+  async pause(principal: Principal, id: string, keepMemory = true): Promise<void> {
     const row = await this.live(principal, id);
     if (row.state === "paused") throw new WrennError("conflict", `sandbox ${id} is already paused`);
-    await this.services.sandboxes.pause(principal, id);
+    await this.services.sandboxes.pause(principal, id, { keepMemory });
   }
 
   /**
-   * Resumes a paused sandbox (`resumed: true`) or refreshes a running one, never
-   * shortening its timeout.
+   * Resumes a paused sandbox (`resumed: true`; `reboot` cold-boots it from disk even when its
+   * pause kept memory) or refreshes a running one: its end moves to now + timeout only when
+   * that is later than its current end, never earlier (e2b timeouts are absolute).
    */
   async connect(
     principal: Principal,
     id: string,
     timeoutSec: number,
+    options: { reboot?: boolean | undefined } = {},
   ): Promise<{ row: SandboxRow; resumed: boolean }> {
     const row = await this.live(principal, id);
     if (row.state === "paused") {
-      return { row: await this.services.sandboxes.resume(principal, id, timeoutSec), resumed: true };
+      return {
+        row: await this.services.sandboxes.resume(principal, id, timeoutSec, { reboot: options.reboot }),
+        resumed: true,
+      };
     }
-    const longer = timeoutSec > row.timeout_sec ? timeoutSec : undefined;
-    return { row: await this.services.sandboxes.keepAlive(principal, id, longer), resumed: false };
+    if (this.now().getTime() + timeoutSec * 1000 <= endAt(row).getTime()) return { row, resumed: false };
+    return { row: await this.services.sandboxes.keepAlive(principal, id, timeoutSec), resumed: false };
   }
 
   /**

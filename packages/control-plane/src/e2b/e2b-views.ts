@@ -74,7 +74,8 @@ export const E2bListedSandboxSchema = z.object({
   endAt: z.string(),
 });
 
-function endAt(row: SandboxRow): Date {
+/** When the sandbox's timeout ends, as getInfo reports it. */
+export function endAt(row: SandboxRow): Date {
   return row.expires_at ?? new Date(row.updated_at.getTime() + row.timeout_sec * 1000);
 }
 

@@ -32,6 +32,7 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
       "sandboxes.state",
       "sandboxes.team_id",
       "sandboxes.auto_resume",
+      "sandboxes.paused_without_memory",
       "hosts.url",
       "hosts.agent_token",
       "hosts.traffic_port",
@@ -39,7 +40,8 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
     .where("sandboxes.id", "=", sandboxId)
     .executeTakeFirst();
   if (!row) return { reachable: false, reason: "not found" };
-  if (row.state === "paused" && row.auto_resume) {
+  // A sandbox paused without memory is resumed only when asked: traffic would reach a cold boot.
+  if (row.state === "paused" && row.auto_resume && !row.paused_without_memory) {
     return { reachable: false, reason: row.state, wakeable: { teamId: row.team_id } };
   }
   if (row.state !== "running") return { reachable: false, reason: row.state };

@@ -29,6 +29,8 @@ export function sandboxView(row: SandboxRow): SandboxView {
     snapshot_id: row.snapshot_id,
     on_timeout: row.on_timeout,
     auto_resume: row.auto_resume,
+    on_timeout_keep_memory: row.on_timeout_keep_memory,
+    paused_without_memory: row.paused_without_memory,
     state: row.state,
     vcpus: row.vcpus,
     memory_mb: row.memory_mib,

@@ -38,6 +38,7 @@ export function sandboxRoutes(
           diskMiB: ctx.body.disk_mb,
           timeoutSec: ctx.body.timeout_sec,
           onTimeout: ctx.body.on_timeout,
+          onTimeoutKeepMemory: ctx.body.on_timeout_keep_memory,
           autoResume: ctx.body.auto_resume,
           env: ctx.body.env,
           metadata: ctx.body.metadata,
@@ -110,12 +111,16 @@ export function sandboxRoutes(
     defineRoute({
       method: "POST",
       path: "/v1/sandboxes/{id}/pause",
-      summary: "Pause a running sandbox (memory to disk, VM gone)",
+      summary: "Pause a running sandbox (memory to disk, or with keep_memory false the disk only; VM gone)",
       tag: "Sandboxes",
       auth: "api_key",
       params: IdParamsSchema,
+      body: bodies.pause,
       responses: { 200: { description: "The paused sandbox", schema: SandboxSchema } },
-      handler: async (ctx) => sandboxView(await sandboxes.pause(ctx.principal, ctx.params.id)),
+      handler: async (ctx) =>
+        sandboxView(
+          await sandboxes.pause(ctx.principal, ctx.params.id, { keepMemory: ctx.body.keep_memory }),
+        ),
     }),
     defineRoute({
       method: "POST",
@@ -127,7 +132,11 @@ export function sandboxRoutes(
       body: bodies.resume,
       responses: { 200: { description: "The running sandbox", schema: SandboxSchema } },
       handler: async (ctx) =>
-        sandboxView(await sandboxes.resume(ctx.principal, ctx.params.id, ctx.body.timeout_sec)),
+        sandboxView(
+          await sandboxes.resume(ctx.principal, ctx.params.id, ctx.body.timeout_sec, {
+            reboot: ctx.body.reboot,
+          }),
+        ),
     }),
     defineRoute({
       method: "POST",

@@ -51,6 +51,7 @@ export async function forkSandbox(
         metadata: JSON.stringify({ ...row.metadata, ...metadata }),
         envd_access_token: envdAccessTokens[index] ?? row.envd_access_token,
         on_timeout: row.on_timeout,
+        on_timeout_keep_memory: row.on_timeout_keep_memory,
         auto_resume: row.auto_resume,
         host_ip: fields.host_ip ?? null,
         error: null,

@@ -28,9 +28,11 @@ export function rowFieldsFromAgent(info: SandboxInfo | undefined): {
   vcpus?: number;
   memory_mib?: number;
   disk_mib?: number;
+  paused_without_memory?: boolean;
 } {
   if (!info) return {};
   return {
+    paused_without_memory: info.pausedWithoutMemory,
     host_ip: info.hostIp || null,
     expires_at: info.expiresAt ? timestampDate(info.expiresAt) : null,
     ...(info.resources?.vcpus ? { vcpus: info.resources.vcpus } : {}),

@@ -39,6 +39,8 @@ export interface LaunchInput {
   diskMiB?: number | undefined;
   timeoutSec: number;
   onTimeout: "destroy" | "pause";
+  /** False: the timeout's pause keeps only the disk (default true). */
+  onTimeoutKeepMemory?: boolean | undefined;
   autoResume: boolean;
   env: Record<string, string>;
   metadata: Record<string, string>;
@@ -103,6 +105,7 @@ export async function launchSandbox(
         expires_at: null,
         stopped_at: null,
         on_timeout: input.onTimeout,
+        on_timeout_keep_memory: input.onTimeoutKeepMemory ?? true,
         auto_resume: input.autoResume,
         ...(start.buildId ? { build_id: start.buildId } : {}),
       })
@@ -134,7 +137,7 @@ export async function launchSandbox(
         snapshot,
         resources: { vcpus: resources.vcpus, memoryMib: resources.memoryMiB, diskMib: resources.diskMiB },
         timeoutSec: input.timeoutSec,
-        timeoutAction: input.onTimeout === "pause" ? TimeoutAction.PAUSE : TimeoutAction.DESTROY,
+        timeoutAction: timeoutActionFor(input),
         envVars: { ...(start.env ?? {}), ...input.env },
         envdAccessToken,
         metadata: input.metadata,
@@ -161,4 +164,12 @@ export async function launchSandbox(
   if (!start.buildId)
     events.publish("sandbox.running", principal.teamId, { sandbox_id: id, host_id: host.id });
   return id;
+}
+
+/** The agent's timeout action for a launch's `onTimeout` and `onTimeoutKeepMemory`. */
+export function timeoutActionFor(
+  input: Pick<LaunchInput, "onTimeout" | "onTimeoutKeepMemory">,
+): TimeoutAction {
+  if (input.onTimeout === "destroy") return TimeoutAction.DESTROY;
+  return input.onTimeoutKeepMemory === false ? TimeoutAction.PAUSE_FILESYSTEM : TimeoutAction.PAUSE;
 }

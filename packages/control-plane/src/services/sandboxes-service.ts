@@ -25,10 +25,22 @@ export interface CreateSandboxInput {
   diskMiB?: number | undefined;
   timeoutSec?: number | undefined;
   onTimeout?: "destroy" | "pause" | undefined;
-  /** Resume on the first proxied request while paused; needs `onTimeout: "pause"`. */
+  /** False: the timeout's pause keeps only the disk (a resume cold-boots); needs `onTimeout: "pause"`. */
+  onTimeoutKeepMemory?: boolean | undefined;
+  /** Resume on the first proxied request while paused; needs `onTimeout: "pause"` keeping memory. */
   autoResume?: boolean | undefined;
   env: Record<string, string>;
   metadata: Record<string, string>;
+}
+
+export interface PauseOptions {
+  /** False: keep only the disk (no memory snapshot); the next resume cold-boots. Default true. */
+  keepMemory?: boolean | undefined;
+}
+
+export interface ResumeOptions {
+  /** Cold-boot from the disk even when the pause kept memory. */
+  reboot?: boolean | undefined;
 }
 
 export interface ListSandboxesInput {
@@ -152,6 +164,15 @@ export class SandboxesService {
         "auto resume needs the sandbox to pause on timeout (on_timeout: pause)",
       );
     }
+    if (input.onTimeoutKeepMemory === false && input.onTimeout === "destroy") {
+      throw new WrennError("invalid_argument", "keeping memory or not applies only to on_timeout: pause");
+    }
+    if (input.autoResume && input.onTimeoutKeepMemory === false) {
+      throw new WrennError(
+        "invalid_argument",
+        "auto resume needs a timeout pause that keeps memory: a filesystem-only pause is resumed explicitly",
+      );
+    }
     const start = await resolveStartPoint(this.deps.db, principal.teamId, input.template, this.replicate);
     const id = await launchSandbox(this.deps, principal, start, {
       ...input,
@@ -191,14 +212,30 @@ export class SandboxesService {
     });
   }
 
-  async pause(principal: Principal, id: string): Promise<SandboxRow> {
+  /**
+   * Pauses a running sandbox: with memory (processes survive), or with `keepMemory: false`
+   * keeping only its disk (the next resume cold-boots from it).
+   */
+  async pause(principal: Principal, id: string, options: PauseOptions = {}): Promise<SandboxRow> {
     await this.get(principal, id);
-    return this.audited(principal, id, "sandbox.pause", async () => {
-      const before = await transitionSandbox(this.deps.db, id, ["running"], "paused");
+    const keepMemory = options.keepMemory ?? true;
+    const action: SandboxAction = keepMemory
+      ? "sandbox.pause"
+      : { action: "sandbox.pause", details: { keep_memory: false } };
+    return this.audited(principal, id, action, async () => {
+      const before = await transitionSandbox(this.deps.db, id, ["running"], "paused", {
+        paused_without_memory: !keepMemory,
+      });
       try {
-        await this.onHost(before, (c) => c.pauseSandbox({ sandboxId: id }));
+        await this.onHost(before, (c) => c.pauseSandbox({ sandboxId: id, keepMemory }));
       } catch (err) {
-        await revertTransition(this.deps.db, before, "paused");
+        if (await revertTransition(this.deps.db, before, "paused")) {
+          await this.deps.db
+            .updateTable("sandboxes")
+            .set({ paused_without_memory: before.paused_without_memory })
+            .where("id", "=", id)
+            .execute();
+        }
         throw err;
       }
       this.deps.events.publish("sandbox.paused", principal.teamId, { sandbox_id: id });
@@ -206,9 +243,22 @@ export class SandboxesService {
     });
   }
 
-  async resume(principal: Principal, id: string, timeoutSec?: number): Promise<SandboxRow> {
+  /**
+   * Resumes a paused sandbox: restores its memory, or cold-boots from its disk when it was
+   * paused without memory or `reboot` asks for it.
+   */
+  async resume(
+    principal: Principal,
+    id: string,
+    timeoutSec?: number,
+    options: ResumeOptions = {},
+  ): Promise<SandboxRow> {
     await this.get(principal, id);
-    return this.audited(principal, id, "sandbox.resume", async () => {
+    const reboot = options.reboot ?? false;
+    const action: SandboxAction = reboot
+      ? { action: "sandbox.resume", details: { reboot } }
+      : "sandbox.resume";
+    return this.audited(principal, id, action, async () => {
       const before = await transitionSandbox(
         this.deps.db,
         id,
@@ -219,7 +269,7 @@ export class SandboxesService {
       let res: Awaited<ReturnType<HostAgentClient["resumeSandbox"]>>;
       try {
         res = await this.onHost(before, (c) =>
-          c.resumeSandbox({ sandboxId: id, timeoutSec: timeoutSec ?? 0 }),
+          c.resumeSandbox({ sandboxId: id, timeoutSec: timeoutSec ?? 0, reboot }),
         );
       } catch (err) {
         await revertTransition(this.deps.db, before, "running");

@@ -1,9 +1,9 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { type HostAgentService, TimeoutAction } from "@wrenn/proto";
+import type { HostAgentService } from "@wrenn/proto";
 import { toConnectError, WrennError } from "@wrenn/shared";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import { sandboxInfo, snapshotInfo } from "./sandbox-views.js";
+import { sandboxInfo, snapshotInfo, timeoutActionName } from "./sandbox-views.js";
 
 export interface HostAgentInfo {
   version: string;
@@ -79,7 +79,7 @@ export function createHostAgentService(
           diskMiB: req.resources?.diskMib,
         },
         timeoutSec: req.timeoutSec,
-        timeoutAction: req.timeoutAction === TimeoutAction.DESTROY ? "destroy" : "pause",
+        timeoutAction: timeoutActionName(req.timeoutAction),
         envVars: req.envVars,
         envdAccessToken: req.envdAccessToken,
         metadata: req.metadata,
@@ -90,7 +90,7 @@ export function createHostAgentService(
     }),
 
     pauseSandbox: guard(async (req) => {
-      const paused = await manager.pause(requireId(req.sandboxId));
+      const paused = await manager.pause(requireId(req.sandboxId), { keepMemory: req.keepMemory });
       return {
         sandbox: sandboxInfo(paused.record),
         memoryBytesWritten: BigInt(paused.bytesWritten),
@@ -99,7 +99,9 @@ export function createHostAgentService(
     }),
 
     resumeSandbox: guard(async (req) => ({
-      sandbox: sandboxInfo(await manager.resume(requireId(req.sandboxId), req.timeoutSec || undefined)),
+      sandbox: sandboxInfo(
+        await manager.resume(requireId(req.sandboxId), req.timeoutSec || undefined, { reboot: req.reboot }),
+      ),
     })),
 
     createSnapshot: guard(async (req) => {

@@ -1,6 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { SandboxState, TimeoutAction } from "@wrenn/proto";
-import type { SandboxRecord, SandboxStateName } from "../sandbox/sandbox-record.js";
+import type { SandboxRecord, SandboxStateName, TimeoutActionName } from "../sandbox/sandbox-record.js";
 import type { SnapshotRecord } from "../sandbox/snapshot-store.js";
 
 /** The agent's records as the RPC's SandboxInfo and SnapshotInfo messages. */
@@ -11,6 +11,19 @@ const STATE: Record<SandboxStateName, SandboxState> = {
   stopped: SandboxState.STOPPED,
   error: SandboxState.ERROR,
 };
+
+const TIMEOUT_ACTION: Record<TimeoutActionName, TimeoutAction> = {
+  destroy: TimeoutAction.DESTROY,
+  pause: TimeoutAction.PAUSE,
+  "pause-filesystem": TimeoutAction.PAUSE_FILESYSTEM,
+};
+
+/** A create's timeout action in the agent's names (unset: pause). */
+export function timeoutActionName(action: TimeoutAction): TimeoutActionName {
+  if (action === TimeoutAction.DESTROY) return "destroy";
+  if (action === TimeoutAction.PAUSE_FILESYSTEM) return "pause-filesystem";
+  return "pause";
+}
 
 export function sandboxInfo(record: SandboxRecord, busy = false) {
   return {
@@ -26,12 +39,13 @@ export function sandboxInfo(record: SandboxRecord, busy = false) {
     createdAt: timestampFromDate(new Date(record.createdAt)),
     expiresAt: timestampFromDate(new Date(record.expiresAt)),
     timeoutSec: record.timeoutSec,
-    timeoutAction: record.timeoutAction === "pause" ? TimeoutAction.PAUSE : TimeoutAction.DESTROY,
+    timeoutAction: TIMEOUT_ACTION[record.timeoutAction],
     metadata: record.metadata,
     hostIp: record.hostIp ?? "",
     slot: record.slot ?? 0,
     error: record.error ?? "",
     vmmPid: record.vmmPid ?? 0,
+    pausedWithoutMemory: record.pausedWithoutMemory === true,
   };
 }
 

@@ -3,7 +3,8 @@ import type { SandboxEntry } from "./sandbox-deps.js";
 
 /** What a timeout does to a sandbox (the manager's own operations, under its lock). */
 export interface TimeoutActions {
-  pause(id: string): Promise<unknown>;
+  /** `keepMemory` false: a filesystem-only pause. */
+  pause(id: string, keepMemory: boolean): Promise<unknown>;
   destroy(id: string): Promise<unknown>;
   /** False once the entry is gone from the registry or stopped running. */
   stillRunning(entry: SandboxEntry): boolean;
@@ -47,8 +48,8 @@ export class InactivityTimers {
       return;
     }
     this.logger.info("sandbox inactivity timeout", { sandbox: record.id, action: record.timeoutAction });
-    if (record.timeoutAction === "pause") {
-      this.actions.pause(record.id).catch((err: unknown) => {
+    if (record.timeoutAction === "pause" || record.timeoutAction === "pause-filesystem") {
+      this.actions.pause(record.id, record.timeoutAction === "pause").catch((err: unknown) => {
         this.logger.error("timeout pause failed; retrying in a minute", { sandbox: record.id, err });
         if (this.actions.stillRunning(entry)) {
           record.expiresAt = new Date(this.now().getTime() + PAUSE_RETRY_MS).toISOString();

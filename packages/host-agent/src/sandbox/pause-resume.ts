@@ -27,8 +27,19 @@ export interface PauseResumeDeps {
   withStorage<T>(fn: () => Promise<T>): Promise<T>;
 }
 
+/** How long the guest's `sync` may take before a filesystem-only pause goes on without it. */
+const SYNC_TIMEOUT_MS = 60_000;
+/** How long QEMU may take to quit cleanly before it is killed. */
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface ResumeOptions {
+  /** Cold-boot from the disk layer even when the pause kept memory. */
+  reboot?: boolean | undefined;
+}
+
 export interface PauseResult {
   record: SandboxRecord;
+  /** 0 for a pause without memory. */
   bytesWritten: number;
   generation: number;
 }
@@ -101,14 +112,64 @@ export class PauseResume {
   }
 
   /**
-   * Brings a paused sandbox back in any free slot: its memory maps the snapshot lazily,
-   * then envd gets the host's time, fresh entropy and the sandbox's env and token. A
-   * snapshot that fails its checks marks the sandbox `error`.
+   * Pauses a running sandbox keeping only its disk layer: the guest syncs its file systems
+   * (a `sync` process through envd, so what was written before is on the disk), then the
+   * VMM quits and its slot and RAM are freed. No memory is written; a resume cold-boots.
+   * A failed sync does not stop the pause: the disk then has crash-recovery semantics.
    */
-  async resume(entry: SandboxEntry, timeoutSec?: number): Promise<SandboxRecord> {
+  async pauseWithoutMemory(entry: SandboxEntry): Promise<PauseResult> {
+    const { deps } = this;
+    const { record } = entry;
+    const vm = entry.vm;
+    const envd = entry.envd;
+    if (record.state === "paused") {
+      throw new WrennError("conflict", `sandbox ${record.id} is already paused`);
+    }
+    if (record.state !== "running" || !vm || !envd) {
+      throw new WrennError("failed_precondition", `sandbox ${record.id} is ${record.state}, not running`);
+    }
+    const log = deps.logger.child({ sandbox: record.id });
+    const started = performance.now();
+    clearTimer(entry);
+    const guest = envd.guest(record.envdAccessToken);
+    const synced = await guest
+      .exec({ command: "sync" }, { timeoutMs: SYNC_TIMEOUT_MS })
+      .then((r) => r.exitCode === 0 || `exit code ${r.exitCode}`)
+      .catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+    if (synced !== true) log.warn("guest sync before a filesystem-only pause failed", { error: synced });
+    record.state = "paused";
+    record.pausedWithoutMemory = true;
+    // The next start is a cold boot: no memory snapshot is its parent.
+    record.memorySnapshot = undefined;
+    record.pausedAt = deps.now().toISOString();
+    await deps.records.save(record);
+    entry.vm = undefined;
+    entry.envd = undefined;
+    envd.close(`sandbox ${record.id} was paused`);
+    // A clean QMP quit: QEMU flushes its disk caches before it exits.
+    await vm.stop(STOP_TIMEOUT_MS);
+    await releaseRuntime(deps.release, entry);
+    await deps.records.save(record);
+    log.info("sandbox paused without memory", { ms: Math.round(performance.now() - started) });
+    return { record, bytesWritten: 0, generation: 0 };
+  }
+
+  /**
+   * Brings a paused sandbox back in any free slot. Paused with memory (and no `reboot`): its
+   * memory maps the snapshot lazily, then envd gets the host's time, fresh entropy and the
+   * sandbox's env and token; a snapshot that fails its checks marks the sandbox `error`.
+   * Paused without memory, or with `reboot`: the image's kernel cold-boots over the disk
+   * layer (processes that ran before are gone), and the memory snapshot is let go.
+   */
+  async resume(
+    entry: SandboxEntry,
+    timeoutSec?: number,
+    options: ResumeOptions = {},
+  ): Promise<SandboxRecord> {
     const { record } = entry;
     if (record.state === "running") return record;
-    if (record.state !== "paused" || !record.memorySnapshot) {
+    const boot = record.pausedWithoutMemory === true || options.reboot === true;
+    if (record.state !== "paused" || (!boot && !record.memorySnapshot)) {
       throw new WrennError("failed_precondition", `sandbox ${record.id} is ${record.state}, not paused`);
     }
     if (timeoutSec) validateTimeout(timeoutSec, this.deps.limits);
@@ -117,14 +178,20 @@ export class PauseResume {
     const image = await this.deps.images.get(record.image);
     const { injectedBytes } = await this.deps.start.run(entry, {
       image,
-      memorySnapshot: record.memorySnapshot,
+      memorySnapshot: boot ? undefined : record.memorySnapshot,
       timeoutSec,
       onUnrestorable: (err) => this.markError(entry, err),
     });
+    if (boot) {
+      record.pausedWithoutMemory = undefined;
+      record.memorySnapshot = undefined;
+      await this.deps.records.save(record);
+    }
     this.deps.logger.info("sandbox resumed", {
       sandbox: record.id,
       ms: Math.round(performance.now() - started),
       slot: record.slot,
+      booted: boot,
       injectedBytes,
     });
     return record;

@@ -6,7 +6,7 @@ import { type CreateSandboxInput, createSettings, newSandboxRecord } from "./cre
 import { EnvdConnector } from "./envd-connector.js";
 import { ImageSnapshots } from "./image-snapshots.js";
 import { clearTimer, InactivityTimers } from "./inactivity-timers.js";
-import { type PauseResult, PauseResume } from "./pause-resume.js";
+import { type PauseResult, PauseResume, type ResumeOptions } from "./pause-resume.js";
 import {
   newEntry,
   type SandboxEntry,
@@ -68,7 +68,7 @@ export class SandboxManager implements SandboxesPort {
       now,
     });
     this.timers = new InactivityTimers(now, logger, {
-      pause: (id) => this.pause(id),
+      pause: (id, keepMemory) => this.pause(id, { keepMemory }),
       destroy: (id) => this.destroy(id),
       stillRunning: (entry) =>
         this.entries.get(entry.record.id) === entry && entry.record.state === "running",
@@ -332,16 +332,31 @@ export class SandboxManager implements SandboxesPort {
     });
   }
 
-  /** Pauses a running sandbox into a memory snapshot (see PauseResume.pause). */
-  async pause(id: string): Promise<PauseResult> {
+  /**
+   * Pauses a running sandbox into a memory snapshot (see PauseResume.pause), or with
+   * `keepMemory: false` keeping only its disk (PauseResume.pauseWithoutMemory).
+   */
+  async pause(id: string, options: { keepMemory?: boolean | undefined } = {}): Promise<PauseResult> {
     const entry = this.entry(id);
-    return this.withLock(id, () => this.pauses.pause(entry));
+    if (options.keepMemory !== false) return this.withLock(id, () => this.pauses.pause(entry));
+    const held = entry.record.memorySnapshot;
+    const result = await this.withLock(id, () => this.pauses.pauseWithoutMemory(entry));
+    if (held) await this.snapshots.collectGarbage();
+    return result;
   }
 
-  /** Brings a paused sandbox back (see PauseResume.resume); a running one is returned as it is. */
-  async resume(id: string, timeoutSec?: number): Promise<SandboxRecord> {
+  /**
+   * Brings a paused sandbox back (see PauseResume.resume); a running one is returned as it is.
+   * `reboot` cold-boots from the disk even when the pause kept memory.
+   */
+  async resume(id: string, timeoutSec?: number, options: ResumeOptions = {}): Promise<SandboxRecord> {
     const entry = this.entry(id);
-    return this.withLock(id, () => this.starts.run(() => this.pauses.resume(entry, timeoutSec)));
+    const held = entry.record.memorySnapshot;
+    const record = await this.withLock(id, () =>
+      this.starts.run(() => this.pauses.resume(entry, timeoutSec, options)),
+    );
+    if (held && !record.memorySnapshot) await this.snapshots.collectGarbage();
+    return record;
   }
 
   async whilePaused<T>(
@@ -357,7 +372,9 @@ export class SandboxManager implements SandboxesPort {
       if (record.state !== "paused" || !record.memorySnapshot) {
         throw new WrennError(
           "failed_precondition",
-          `sandbox ${id} is ${record.state}; only a running or paused sandbox can be snapshotted`,
+          record.pausedWithoutMemory
+            ? `sandbox ${id} is paused without memory; resume it before taking a snapshot`
+            : `sandbox ${id} is ${record.state}; only a running or paused sandbox can be snapshotted`,
         );
       }
       let result: T;

@@ -2,7 +2,8 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import { join } from "node:path";
 
 export type SandboxStateName = "pending" | "running" | "paused" | "stopped" | "error";
-export type TimeoutActionName = "destroy" | "pause";
+/** What the inactivity timeout does; `pause-filesystem` pauses without keeping memory. */
+export type TimeoutActionName = "destroy" | "pause" | "pause-filesystem";
 
 export interface SandboxResources {
   vcpus: number;
@@ -46,6 +47,11 @@ export interface SandboxRecord {
   /** Name of the snapshot it was created from. */
   fromSnapshot?: string;
   pausedAt?: string;
+  /**
+   * Paused keeping only its disk layer (no memory snapshot): a resume cold-boots the image's
+   * kernel over that disk. Set only while paused.
+   */
+  pausedWithoutMemory?: boolean;
   /** The VM building an image snapshot: not a user's sandbox, never re-adopted after a restart. */
   internal?: boolean;
 }
