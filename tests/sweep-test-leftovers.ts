@@ -18,6 +18,7 @@ export const TEST_NET_PREFIXES = [
   "wsn",
   "wsf",
   "wsdk",
+  "wvol",
   "wup",
   "wrtst",
   "wis",
