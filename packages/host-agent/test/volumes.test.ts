@@ -65,11 +65,14 @@ describe.skipIf(!CAN_RUN)("volumes served by nfs-ganesha", () => {
   const network = new NetnsNetworkManager(logger, { namePrefix: PREFIX, nfs: NFS });
   const guests: TestGuest[] = [];
   let holder: ChildProcess | undefined;
+  /** The first supervisor: it started rpcbind (when none ran), which only it stops. */
+  let firstServer: GaneshaSupervisor | undefined;
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "wvol-"));
     store = await VolumeStore.open(logger, join(root, "volumes"));
     server = new GaneshaSupervisor(logger, { dir: join(root, "nfs") });
+    firstServer = server;
     volumes = new VolumeService(logger, store, server, NFS);
     await volumes.start();
     await network.ensureHostRules();
@@ -81,6 +84,7 @@ describe.skipIf(!CAN_RUN)("volumes served by nfs-ganesha", () => {
     for (const slot of [S1, S2]) await network.destroy(slot).catch(() => {});
     await network.teardownHostRules().catch(() => {});
     await volumes?.stop();
+    await firstServer?.stop({ rpcbind: true });
     await store?.unmountAll();
     if (root) await rm(root, { recursive: true, force: true });
     const left = [...(await mountPoints())].filter((m) => root && m.startsWith(root));

@@ -43,7 +43,8 @@ function value(v: string): string {
 
 /** Client entries are bare tokens (ganesha refuses a quoted address), so only IPv4 passes. */
 function ipv4(v: string): string {
-  if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(v)) throw new RangeError(`client ${JSON.stringify(v)} is not an IPv4 address`);
+  if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(v))
+    throw new RangeError(`client ${JSON.stringify(v)} is not an IPv4 address`);
   return v;
 }
 

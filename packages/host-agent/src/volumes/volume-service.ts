@@ -29,6 +29,8 @@ const GRANTS_FILE = "grants.json";
 export class VolumeService {
   private grants = new Map<number, VolumeGrant>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Volumes being deleted: no longer exported. */
+  private readonly deleting = new Set<string>();
 
   constructor(
     private readonly logger: Logger,
@@ -89,9 +91,17 @@ export class VolumeService {
       if (users.length > 0) {
         throw new WrennError("conflict", `volume ${volumeId} is mounted by ${users.length} sandbox(es)`);
       }
-      await this.store.delete(volumeId);
-      // The export goes after the files: the server then forgets a path that no longer exists.
-      await this.commit();
+      // The export goes first: the server holds the volume's file system open while it exports it.
+      this.deleting.add(volumeId);
+      try {
+        await this.commit();
+        await this.store.delete(volumeId);
+      } catch (err) {
+        this.deleting.delete(volumeId);
+        await this.commit().catch(() => {});
+        throw err;
+      }
+      this.deleting.delete(volumeId);
     });
   }
 
@@ -140,14 +150,17 @@ export class VolumeService {
     const tmp = `${this.grantsPath}.tmp`;
     await writeFile(tmp, JSON.stringify(Object.fromEntries(this.grants), null, 2));
     await rename(tmp, this.grantsPath);
-    const exports = this.store.list().map((v) => ({
-      exportId: v.exportId,
-      path: this.store.mountPath(v.volumeId),
-      pseudo: exportPseudoPath(v.volumeId),
-      clients: [...this.grants.values()]
-        .filter((g) => g.volumeIds.includes(v.volumeId))
-        .map((g) => g.address),
-    }));
+    const exports = this.store
+      .list()
+      .filter((v) => !this.deleting.has(v.volumeId))
+      .map((v) => ({
+        exportId: v.exportId,
+        path: this.store.mountPath(v.volumeId),
+        pseudo: exportPseudoPath(v.volumeId),
+        clients: [...this.grants.values()]
+          .filter((g) => g.volumeIds.includes(v.volumeId))
+          .map((g) => g.address),
+      }));
     await this.server.apply(ganeshaConfig({ ...this.options, exports }));
     this.logger.debug("volume exports applied", { volumes: exports.length, grants: this.grants.size });
   }

@@ -7,7 +7,7 @@ import { createExt4Image, mountImage, mountPoints, unmount } from "../drivers-sy
  * The host's volumes on disk: `<root>/<volumeId>/{volume.json, image.ext4, mnt/}`. Each volume
  * is a sparse ext4 image of its size, loop-mounted at mnt/ (nosuid, nodev, noexec on the host),
  * and has an export id that never changes (NFS file handles embed it). The record is written
- * last on create and removed first on delete, so a directory without one is debris.
+ * last on create and removed right after the unmount on delete, so a directory without one is debris.
  */
 
 export interface VolumeRecord {
@@ -137,10 +137,11 @@ export class VolumeStore {
     return this.serialize(async () => {
       if (!this.records.has(volumeId)) throw new WrennError("not_found", `volume ${volumeId} not found`);
       const dir = join(this.root, volumeId);
+      const mnt = this.mountPath(volumeId);
+      // Unmounted before the record goes: a busy volume stays whole and listed.
+      if ((await mountPoints()).has(mnt)) await unmount(mnt);
       await rm(join(dir, RECORD), { force: true });
       this.records.delete(volumeId);
-      const mnt = this.mountPath(volumeId);
-      if ((await mountPoints()).has(mnt)) await unmount(mnt);
       await rm(dir, { recursive: true, force: true });
       this.logger.info("volume deleted", { volumeId });
     });
