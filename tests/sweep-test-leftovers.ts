@@ -19,6 +19,7 @@ export const TEST_NET_PREFIXES = [
   "wsf",
   "wsdk",
   "wvol",
+  "wvole",
   "wup",
   "wrtst",
   "wis",

@@ -173,7 +173,7 @@ describe("network rules", () => {
     expect(conf).toContain("Access_Type = None;");
     expect(conf).toContain("Enable_NLM = false;");
     expect(conf.indexOf("Export_Id = 1;")).toBeLessThan(conf.indexOf("Export_Id = 2;"));
-    expect(conf).toContain('CLIENT { Clients = 10.12.0.3, 10.12.0.5; Access_Type = RW; Protocols = 3; }');
+    expect(conf).toContain("CLIENT { Clients = 10.12.0.3, 10.12.0.5; Access_Type = RW; Protocols = 3; }");
     expect(conf.match(/CLIENT/g)).toHaveLength(1);
     expect(() =>
       ganeshaConfig({

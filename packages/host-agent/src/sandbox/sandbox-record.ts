@@ -46,6 +46,8 @@ export interface SandboxRecord {
   /** Name of the snapshot it was created from. */
   fromSnapshot?: string;
   pausedAt?: string;
+  /** Volumes of this host mounted in the guest (granted to its slot whenever it runs). */
+  volumeMounts?: Array<{ volumeId: string; path: string }>;
   /** The VM building an image snapshot: not a user's sandbox, never re-adopted after a restart. */
   internal?: boolean;
 }

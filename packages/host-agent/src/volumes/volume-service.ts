@@ -136,9 +136,13 @@ export class VolumeService {
     return this.grants.get(slot)?.volumeIds ?? [];
   }
 
-  /** Stops the server (tests, destroy-on-exit); volumes and grants stay on disk. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the server (and the rpcbind it started); with `unmount` the volumes' images are
+   * unmounted too (the next start mounts them again). Volumes and grants stay on disk.
+   */
+  async stop(options: { unmount?: boolean } = {}): Promise<void> {
     await this.server.stop({ rpcbind: true });
+    if (options.unmount) await this.store.unmountAll();
   }
 
   private get grantsPath(): string {

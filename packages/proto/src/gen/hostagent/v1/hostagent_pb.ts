@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostagent/v1/hostagent.proto.
  */
 export const file_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKSAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SDgoGaW1hZ2VzGAkgAygJEhQKDHRyYWZmaWNfcG9ydBgLIAEoDUoECAoQC1IUbWF4X3VuYXJ5X2ZpbGVfYnl0ZXMi6gMKC1NhbmRib3hJbmZvEhIKCnNhbmRib3hfaWQYASABKAkSDQoFaW1hZ2UYAiABKAkSKQoFc3RhdGUYAyABKA4yGi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEioKCXJlc291cmNlcxgEIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdGltZW91dF9zZWMYByABKA0SMwoOdGltZW91dF9hY3Rpb24YCCABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhI5CghtZXRhZGF0YRgJIAMoCzInLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mby5NZXRhZGF0YUVudHJ5Eg8KB2hvc3RfaXAYCiABKAkSDAoEc2xvdBgLIAEoDRINCgVlcnJvchgMIAEoCRIPCgd2bW1fcGlkGA0gASgNEgwKBGJ1c3kYDiABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIvMDChRDcmVhdGVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEg0KBWltYWdlGAIgASgJEioKCXJlc291cmNlcxgDIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSEwoLdGltZW91dF9zZWMYBCABKA0SMwoOdGltZW91dF9hY3Rpb24YBSABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhJBCghlbnZfdmFycxgGIAMoCzIvLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5FbnZWYXJzRW50cnkSGQoRZW52ZF9hY2Nlc3NfdG9rZW4YByABKAkSQgoIbWV0YWRhdGEYCCADKAsyMC5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIUCgxkZWZhdWx0X3VzZXIYCSABKAkSFwoPZGVmYXVsdF93b3JrZGlyGAogASgJEhAKCHNuYXBzaG90GAsgASgJGi4KDEVudlZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIhYKFExpc3RTYW5kYm94ZXNSZXF1ZXN0IkUKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRIsCglzYW5kYm94ZXMYASADKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iJwoRR2V0U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJAChJHZXRTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyI9ChJQaW5nU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgt0aW1lb3V0X3NlYxgCIAEoDSJBChNQaW5nU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iLgoYR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAki7gEKGUdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2USEQoJY3B1X2NvdW50GAEgASgNEhQKDGNwdV91c2VkX3BjdBgCIAEoARIXCg9tZW1fdG90YWxfYnl0ZXMYAyABKAQSFgoObWVtX3VzZWRfYnl0ZXMYBCABKAQSGAoQZGlza190b3RhbF9ieXRlcxgFIAEoBBIXCg9kaXNrX3VzZWRfYnl0ZXMYBiABKAQSFQoNdm1tX3Jzc19ieXRlcxgHIAEoBBItCgl0aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKE1BhdXNlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJ0ChRQYXVzZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvEhwKFG1lbW9yeV9ieXRlc193cml0dGVuGAIgASgEEhIKCmdlbmVyYXRpb24YAyABKA0iPwoUUmVzdW1lU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgt0aW1lb3V0X3NlYxgCIAEoDSJDChVSZXN1bWVTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyLgAQoMU25hcHNob3RJbmZvEgwKBG5hbWUYASABKAkSGQoRc291cmNlX3NhbmRib3hfaWQYAiABKAkSKgoJcmVzb3VyY2VzGAMgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpkZXBlbmRlbnRzGAUgAygJEhQKDG1lbW9yeV9ieXRlcxgGIAEoBBISCgpkaXNrX2J5dGVzGAcgASgEEg0KBWltYWdlGAggASgJIk8KFUNyZWF0ZVNuYXBzaG90UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMbGVhdmVfcGF1c2VkGAMgASgIInIKFkNyZWF0ZVNuYXBzaG90UmVzcG9uc2USLAoIc25hcHNob3QYASABKAsyGi5ob3N0YWdlbnQudjEuU25hcHNob3RJbmZvEioKB3NhbmRib3gYAiABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iNAoVRGVsZXRlU25hcHNob3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFZm9yY2UYAiABKAgiGAoWRGVsZXRlU25hcHNob3RSZXNwb25zZSIWChRMaXN0U25hcHNob3RzUmVxdWVzdCJGChVMaXN0U25hcHNob3RzUmVzcG9uc2USLQoJc25hcHNob3RzGAEgAygLMhouaG9zdGFnZW50LnYxLlNuYXBzaG90SW5mbyLGAQoSRm9ya1NhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDQoFY291bnQYAiABKA0SQAoIbWV0YWRhdGEYAyADKAsyLi5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSGgoSZW52ZF9hY2Nlc3NfdG9rZW5zGAQgAygJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChNGb3JrU2FuZGJveFJlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyqxAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVTQU5EQk9YX1NUQVRFX1BFTkRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIYChRTQU5EQk9YX1NUQVRFX1BBVVNFRBADEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBAEEhcKE1NBTkRCT1hfU1RBVEVfRVJST1IQBSplCg1UaW1lb3V0QWN0aW9uEh4KGlRJTUVPVVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWVElNRU9VVF9BQ1RJT05fREVTVFJPWRABEhgKFFRJTUVPVVRfQUNUSU9OX1BBVVNFEAIyhgkKEEhvc3RBZ2VudFNlcnZpY2USPQoEUGluZxIZLmhvc3RhZ2VudC52MS5QaW5nUmVxdWVzdBoaLmhvc3RhZ2VudC52MS5QaW5nUmVzcG9uc2USWAoNQ3JlYXRlU2FuZGJveBIiLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdBojLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USWwoORGVzdHJveVNhbmRib3gSIy5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVzcG9uc2USWAoNTGlzdFNhbmRib3hlcxIiLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBojLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USTwoKR2V0U2FuZGJveBIfLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVxdWVzdBogLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVzcG9uc2USUgoLUGluZ1NhbmRib3gSIC5ob3N0YWdlbnQudjEuUGluZ1NhbmRib3hSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLlBpbmdTYW5kYm94UmVzcG9uc2USZAoRR2V0U2FuZGJveE1ldHJpY3MSJi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0GicuaG9zdGFnZW50LnYxLkdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2USVQoMUGF1c2VTYW5kYm94EiEuaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlcXVlc3QaIi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVzcG9uc2USWAoNUmVzdW1lU2FuZGJveBIiLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVxdWVzdBojLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVzcG9uc2USWwoOQ3JlYXRlU25hcHNob3QSIy5ob3N0YWdlbnQudjEuQ3JlYXRlU25hcHNob3RSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkNyZWF0ZVNuYXBzaG90UmVzcG9uc2USWwoORGVsZXRlU25hcHNob3QSIy5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVzcG9uc2USWAoNTGlzdFNuYXBzaG90cxIiLmhvc3RhZ2VudC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBojLmhvc3RhZ2VudC52MS5MaXN0U25hcHNob3RzUmVzcG9uc2USUgoLRm9ya1NhbmRib3gSIC5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLkZvcmtTYW5kYm94UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKSAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SDgoGaW1hZ2VzGAkgAygJEhQKDHRyYWZmaWNfcG9ydBgLIAEoDUoECAoQC1IUbWF4X3VuYXJ5X2ZpbGVfYnl0ZXMi6gMKC1NhbmRib3hJbmZvEhIKCnNhbmRib3hfaWQYASABKAkSDQoFaW1hZ2UYAiABKAkSKQoFc3RhdGUYAyABKA4yGi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEioKCXJlc291cmNlcxgEIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdGltZW91dF9zZWMYByABKA0SMwoOdGltZW91dF9hY3Rpb24YCCABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhI5CghtZXRhZGF0YRgJIAMoCzInLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mby5NZXRhZGF0YUVudHJ5Eg8KB2hvc3RfaXAYCiABKAkSDAoEc2xvdBgLIAEoDRINCgVlcnJvchgMIAEoCRIPCgd2bW1fcGlkGA0gASgNEgwKBGJ1c3kYDiABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqUEChRDcmVhdGVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEg0KBWltYWdlGAIgASgJEioKCXJlc291cmNlcxgDIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSEwoLdGltZW91dF9zZWMYBCABKA0SMwoOdGltZW91dF9hY3Rpb24YBSABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhJBCghlbnZfdmFycxgGIAMoCzIvLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5FbnZWYXJzRW50cnkSGQoRZW52ZF9hY2Nlc3NfdG9rZW4YByABKAkSQgoIbWV0YWRhdGEYCCADKAsyMC5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIUCgxkZWZhdWx0X3VzZXIYCSABKAkSFwoPZGVmYXVsdF93b3JrZGlyGAogASgJEhAKCHNuYXBzaG90GAsgASgJEjAKDXZvbHVtZV9tb3VudHMYFCADKAsyGS5ob3N0YWdlbnQudjEuVm9sdW1lTW91bnQaLgoMRW52VmFyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIisKFURlc3Ryb3lTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIhgKFkRlc3Ryb3lTYW5kYm94UmVzcG9uc2UiFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRQoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkAKEkdldFNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIj0KElBpbmdTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3RpbWVvdXRfc2VjGAIgASgNIkEKE1BpbmdTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIuChhHZXRTYW5kYm94TWV0cmljc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSLuAQoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIRCgljcHVfY291bnQYASABKA0SFAoMY3B1X3VzZWRfcGN0GAIgASgBEhcKD21lbV90b3RhbF9ieXRlcxgDIAEoBBIWCg5tZW1fdXNlZF9ieXRlcxgEIAEoBBIYChBkaXNrX3RvdGFsX2J5dGVzGAUgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgGIAEoBBIVCg12bW1fcnNzX2J5dGVzGAcgASgEEi0KCXRpbWVzdGFtcBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKQoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJInQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8SHAoUbWVtb3J5X2J5dGVzX3dyaXR0ZW4YAiABKAQSEgoKZ2VuZXJhdGlvbhgDIAEoDSI/ChRSZXN1bWVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3RpbWVvdXRfc2VjGAIgASgNIkMKFVJlc3VtZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIuABCgxTbmFwc2hvdEluZm8SDAoEbmFtZRgBIAEoCRIZChFzb3VyY2Vfc2FuZGJveF9pZBgCIAEoCRIqCglyZXNvdXJjZXMYAyABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmRlcGVuZGVudHMYBSADKAkSFAoMbWVtb3J5X2J5dGVzGAYgASgEEhIKCmRpc2tfYnl0ZXMYByABKAQSDQoFaW1hZ2UYCCABKAkiTwoVQ3JlYXRlU25hcHNob3RSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxsZWF2ZV9wYXVzZWQYAyABKAgicgoWQ3JlYXRlU25hcHNob3RSZXNwb25zZRIsCghzbmFwc2hvdBgBIAEoCzIaLmhvc3RhZ2VudC52MS5TbmFwc2hvdEluZm8SKgoHc2FuZGJveBgCIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyI0ChVEZWxldGVTbmFwc2hvdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVmb3JjZRgCIAEoCCIYChZEZWxldGVTbmFwc2hvdFJlc3BvbnNlIhYKFExpc3RTbmFwc2hvdHNSZXF1ZXN0IkYKFUxpc3RTbmFwc2hvdHNSZXNwb25zZRItCglzbmFwc2hvdHMYASADKAsyGi5ob3N0YWdlbnQudjEuU25hcHNob3RJbmZvIsYBChJGb3JrU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRINCgVjb3VudBgCIAEoDRJACghtZXRhZGF0YRgDIAMoCzIuLmhvc3RhZ2VudC52MS5Gb3JrU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIaChJlbnZkX2FjY2Vzc190b2tlbnMYBCADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKE0ZvcmtTYW5kYm94UmVzcG9uc2USLAoJc2FuZGJveGVzGAEgAygLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIi4KC1ZvbHVtZU1vdW50EhEKCXZvbHVtZV9pZBgBIAEoCRIMCgRwYXRoGAIgASgJIoABCgpWb2x1bWVJbmZvEhEKCXZvbHVtZV9pZBgBIAEoCRIPCgd0ZWFtX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEAoIc2l6ZV9taWIYBCABKA0SLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoTQ3JlYXRlVm9sdW1lUmVxdWVzdBIRCgl2b2x1bWVfaWQYASABKAkSDwoHdGVhbV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHNpemVfbWliGAQgASgNIkAKFENyZWF0ZVZvbHVtZVJlc3BvbnNlEigKBnZvbHVtZRgBIAEoCzIYLmhvc3RhZ2VudC52MS5Wb2x1bWVJbmZvIigKE0RlbGV0ZVZvbHVtZVJlcXVlc3QSEQoJdm9sdW1lX2lkGAEgASgJIhYKFERlbGV0ZVZvbHVtZVJlc3BvbnNlIiUKEkxpc3RWb2x1bWVzUmVxdWVzdBIPCgd0ZWFtX2lkGAEgASgJIkAKE0xpc3RWb2x1bWVzUmVzcG9uc2USKQoHdm9sdW1lcxgBIAMoCzIYLmhvc3RhZ2VudC52MS5Wb2x1bWVJbmZvKrEBCgxTYW5kYm94U3RhdGUSHQoZU0FOREJPWF9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNBTkRCT1hfU1RBVEVfUEVORElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhgKFFNBTkRCT1hfU1RBVEVfUEFVU0VEEAMSGQoVU0FOREJPWF9TVEFURV9TVE9QUEVEEAQSFwoTU0FOREJPWF9TVEFURV9FUlJPUhAFKmUKDVRpbWVvdXRBY3Rpb24SHgoaVElNRU9VVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIaChZUSU1FT1VUX0FDVElPTl9ERVNUUk9ZEAESGAoUVElNRU9VVF9BQ1RJT05fUEFVU0UQAjKICwoQSG9zdEFnZW50U2VydmljZRI9CgRQaW5nEhkuaG9zdGFnZW50LnYxLlBpbmdSZXF1ZXN0GhouaG9zdGFnZW50LnYxLlBpbmdSZXNwb25zZRJYCg1DcmVhdGVTYW5kYm94EiIuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJbCg5EZXN0cm95U2FuZGJveBIjLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaJC5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXNwb25zZRJYCg1MaXN0U2FuZGJveGVzEiIuaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJPCgpHZXRTYW5kYm94Eh8uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXF1ZXN0GiAuaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXNwb25zZRJSCgtQaW5nU2FuZGJveBIgLmhvc3RhZ2VudC52MS5QaW5nU2FuZGJveFJlcXVlc3QaIS5ob3N0YWdlbnQudjEuUGluZ1NhbmRib3hSZXNwb25zZRJkChFHZXRTYW5kYm94TWV0cmljcxImLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94TWV0cmljc1JlcXVlc3QaJy5ob3N0YWdlbnQudjEuR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRJVCgxQYXVzZVNhbmRib3gSIS5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVxdWVzdBoiLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXNwb25zZRJYCg1SZXN1bWVTYW5kYm94EiIuaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXNwb25zZRJbCg5DcmVhdGVTbmFwc2hvdBIjLmhvc3RhZ2VudC52MS5DcmVhdGVTbmFwc2hvdFJlcXVlc3QaJC5ob3N0YWdlbnQudjEuQ3JlYXRlU25hcHNob3RSZXNwb25zZRJbCg5EZWxldGVTbmFwc2hvdBIjLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlcXVlc3QaJC5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXNwb25zZRJYCg1MaXN0U25hcHNob3RzEiIuaG9zdGFnZW50LnYxLkxpc3RTbmFwc2hvdHNSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZRJSCgtGb3JrU2FuZGJveBIgLmhvc3RhZ2VudC52MS5Gb3JrU2FuZGJveFJlcXVlc3QaIS5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXNwb25zZRJVCgxDcmVhdGVWb2x1bWUSIS5ob3N0YWdlbnQudjEuQ3JlYXRlVm9sdW1lUmVxdWVzdBoiLmhvc3RhZ2VudC52MS5DcmVhdGVWb2x1bWVSZXNwb25zZRJVCgxEZWxldGVWb2x1bWUSIS5ob3N0YWdlbnQudjEuRGVsZXRlVm9sdW1lUmVxdWVzdBoiLmhvc3RhZ2VudC52MS5EZWxldGVWb2x1bWVSZXNwb25zZRJSCgtMaXN0Vm9sdW1lcxIgLmhvc3RhZ2VudC52MS5MaXN0Vm9sdW1lc1JlcXVlc3QaIS5ob3N0YWdlbnQudjEuTGlzdFZvbHVtZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Unset fields take the host's defaults; a field set to 0 is invalid.
@@ -295,6 +295,14 @@ export type CreateSandboxRequest = Message<"hostagent.v1.CreateSandboxRequest"> 
    * @generated from field: string snapshot = 11;
    */
   snapshot: string;
+
+  /**
+   * Volumes of this host mounted in the guest once it runs (and again after every resume).
+   * Numbered apart from the fields above so other additions do not collide.
+   *
+   * @generated from field: repeated hostagent.v1.VolumeMount volume_mounts = 20;
+   */
+  volumeMounts: VolumeMount[];
 };
 
 /**
@@ -842,6 +850,188 @@ export const ForkSandboxResponseSchema: GenMessage<ForkSandboxResponse> = /*@__P
   messageDesc(file_hostagent_v1_hostagent, 28);
 
 /**
+ * @generated from message hostagent.v1.VolumeMount
+ */
+export type VolumeMount = Message<"hostagent.v1.VolumeMount"> & {
+  /**
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+
+  /**
+   * Absolute path in the guest; created when missing.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message hostagent.v1.VolumeMount.
+ * Use `create(VolumeMountSchema)` to create a new message.
+ */
+export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 29);
+
+/**
+ * @generated from message hostagent.v1.VolumeInfo
+ */
+export type VolumeInfo = Message<"hostagent.v1.VolumeInfo"> & {
+  /**
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+
+  /**
+   * @generated from field: string team_id = 2;
+   */
+  teamId: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint32 size_mib = 4;
+   */
+  sizeMib: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp;
+};
+
+/**
+ * Describes the message hostagent.v1.VolumeInfo.
+ * Use `create(VolumeInfoSchema)` to create a new message.
+ */
+export const VolumeInfoSchema: GenMessage<VolumeInfo> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 30);
+
+/**
+ * @generated from message hostagent.v1.CreateVolumeRequest
+ */
+export type CreateVolumeRequest = Message<"hostagent.v1.CreateVolumeRequest"> & {
+  /**
+   * Chosen by the control plane: lowercase letters, digits and '-', at most 63.
+   *
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+
+  /**
+   * @generated from field: string team_id = 2;
+   */
+  teamId: string;
+
+  /**
+   * Unique within the team on this host.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * 0: the host's default size.
+   *
+   * @generated from field: uint32 size_mib = 4;
+   */
+  sizeMib: number;
+};
+
+/**
+ * Describes the message hostagent.v1.CreateVolumeRequest.
+ * Use `create(CreateVolumeRequestSchema)` to create a new message.
+ */
+export const CreateVolumeRequestSchema: GenMessage<CreateVolumeRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 31);
+
+/**
+ * @generated from message hostagent.v1.CreateVolumeResponse
+ */
+export type CreateVolumeResponse = Message<"hostagent.v1.CreateVolumeResponse"> & {
+  /**
+   * @generated from field: hostagent.v1.VolumeInfo volume = 1;
+   */
+  volume?: VolumeInfo;
+};
+
+/**
+ * Describes the message hostagent.v1.CreateVolumeResponse.
+ * Use `create(CreateVolumeResponseSchema)` to create a new message.
+ */
+export const CreateVolumeResponseSchema: GenMessage<CreateVolumeResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 32);
+
+/**
+ * @generated from message hostagent.v1.DeleteVolumeRequest
+ */
+export type DeleteVolumeRequest = Message<"hostagent.v1.DeleteVolumeRequest"> & {
+  /**
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+};
+
+/**
+ * Describes the message hostagent.v1.DeleteVolumeRequest.
+ * Use `create(DeleteVolumeRequestSchema)` to create a new message.
+ */
+export const DeleteVolumeRequestSchema: GenMessage<DeleteVolumeRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 33);
+
+/**
+ * @generated from message hostagent.v1.DeleteVolumeResponse
+ */
+export type DeleteVolumeResponse = Message<"hostagent.v1.DeleteVolumeResponse"> & {
+};
+
+/**
+ * Describes the message hostagent.v1.DeleteVolumeResponse.
+ * Use `create(DeleteVolumeResponseSchema)` to create a new message.
+ */
+export const DeleteVolumeResponseSchema: GenMessage<DeleteVolumeResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 34);
+
+/**
+ * @generated from message hostagent.v1.ListVolumesRequest
+ */
+export type ListVolumesRequest = Message<"hostagent.v1.ListVolumesRequest"> & {
+  /**
+   * Empty: every team's.
+   *
+   * @generated from field: string team_id = 1;
+   */
+  teamId: string;
+};
+
+/**
+ * Describes the message hostagent.v1.ListVolumesRequest.
+ * Use `create(ListVolumesRequestSchema)` to create a new message.
+ */
+export const ListVolumesRequestSchema: GenMessage<ListVolumesRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 35);
+
+/**
+ * @generated from message hostagent.v1.ListVolumesResponse
+ */
+export type ListVolumesResponse = Message<"hostagent.v1.ListVolumesResponse"> & {
+  /**
+   * @generated from field: repeated hostagent.v1.VolumeInfo volumes = 1;
+   */
+  volumes: VolumeInfo[];
+};
+
+/**
+ * Describes the message hostagent.v1.ListVolumesResponse.
+ * Use `create(ListVolumesResponseSchema)` to create a new message.
+ */
+export const ListVolumesResponseSchema: GenMessage<ListVolumesResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 36);
+
+/**
  * @generated from enum hostagent.v1.SandboxState
  */
 export enum SandboxState {
@@ -1026,6 +1216,33 @@ export const HostAgentService: GenService<{
     methodKind: "unary";
     input: typeof ForkSandboxRequestSchema;
     output: typeof ForkSandboxResponseSchema;
+  },
+  /**
+   * Volumes: persistent file systems on this host, served to sandboxes over NFSv3. A volume
+   * outlives the sandboxes that mount it; deleting one a sandbox still mounts is refused.
+   *
+   * @generated from rpc hostagent.v1.HostAgentService.CreateVolume
+   */
+  createVolume: {
+    methodKind: "unary";
+    input: typeof CreateVolumeRequestSchema;
+    output: typeof CreateVolumeResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.DeleteVolume
+   */
+  deleteVolume: {
+    methodKind: "unary";
+    input: typeof DeleteVolumeRequestSchema;
+    output: typeof DeleteVolumeResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.ListVolumes
+   */
+  listVolumes: {
+    methodKind: "unary";
+    input: typeof ListVolumesRequestSchema;
+    output: typeof ListVolumesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hostagent_v1_hostagent, 0);
