@@ -9,6 +9,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 WRENN_APT_PACKAGES=(
   qemu-system-x86 qemu-utils debootstrap busybox-static socat iptables kmod
   e2fsprogs cpio zstd xz-utils lz4 iproute2 procps psmisc ca-certificates bc openssl
+  nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
 )
 
 missing_apt_packages() {
