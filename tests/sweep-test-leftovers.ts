@@ -20,6 +20,8 @@ export const TEST_NET_PREFIXES = [
   "wsdk",
   "wvol",
   "wvole",
+  "wvolr",
+  "wvols",
   "wup",
   "wrtst",
   "wis",

@@ -1,8 +1,35 @@
-import { existsSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { HostAgentService } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import {
+  type AgentFixture,
+  exec,
+  guestThroughAgent,
+  spawnAgentProcess,
+  startAgent,
+} from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+function clientFor(port: number, token: string): Client<typeof HostAgentService> {
+  return createClient(
+    HostAgentService,
+    createConnectTransport({
+      baseUrl: `http://127.0.0.1:${port}`,
+      httpVersion: "2",
+      interceptors: [
+        (next) => async (req) => {
+          req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ],
+    }),
+  );
+}
 
 /**
  * Real microVMs mounting a volume served by the agent's nfs-ganesha over NFSv3 through each
@@ -17,14 +44,16 @@ describe("host agent: volumes", () => {
   let fx: AgentFixture;
   let volumesDir = "";
 
+  const overrides = {
+    netNamePrefix: PREFIX,
+    firstSlot: 2600,
+    volumes: true,
+    nfsPort: 32149,
+    nfsMountPort: 32148,
+  };
+
   beforeAll(async () => {
-    fx = await startAgent({
-      netNamePrefix: PREFIX,
-      firstSlot: 2600,
-      volumes: true,
-      nfsPort: 32149,
-      nfsMountPort: 32148,
-    });
+    fx = await startAgent(overrides);
     volumesDir = join(fx.dataDir, "volumes");
   }, 300_000);
 
@@ -92,5 +121,56 @@ describe("host agent: volumes", () => {
     await fx.client.destroySandbox({ sandboxId: c });
     await fx.client.deleteVolume({ volumeId: "vshared" });
     expect(existsSync(join(volumesDir, "vshared"))).toBe(false);
+  }, 900_000);
+});
+
+describe("host agent: volumes across an agent crash", () => {
+  const RESTART_PREFIX = "wvolr";
+  const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-volumes-"));
+  const token = randomBytes(24).toString("hex");
+
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("keeps a running sandbox's mount working after the agent is killed and restarted", async () => {
+    const ports = { nfsPort: 32159, nfsMountPort: 32158 };
+    const first = await spawnAgentProcess(dataDir, token, {
+      WRENN_NET_PREFIX: RESTART_PREFIX,
+      WRENN_FIRST_SLOT: "2650",
+      WRENN_VOLUMES: "1",
+      WRENN_VOLUMES_DIR: join(dataDir, "volumes"),
+      WRENN_NFS_PORT: String(ports.nfsPort),
+      WRENN_NFS_MOUNT_PORT: String(ports.nfsMountPort),
+    });
+    const client = clientFor(first.port, token);
+    await client.createVolume({ volumeId: "vrestart", teamId: "t1", name: "restart", sizeMib: 32 });
+    const envdAccessToken = randomBytes(24).toString("hex");
+    const { sandbox } = await client.createSandbox({
+      image: "base",
+      envdAccessToken,
+      volumeMounts: [{ volumeId: "vrestart", path: MOUNT }],
+    });
+    const id = sandbox?.sandboxId ?? "";
+    const firstRoute = { guest: (sid: string) => guestThroughAgent(client, token, sid, envdAccessToken) };
+    expect((await exec(firstRoute, id, `echo before > ${MOUNT}/r.txt`)).exitCode).toBe(0);
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("exit", r));
+
+    const second = await startAgent(
+      { netNamePrefix: RESTART_PREFIX, firstSlot: 2650, volumes: true, ...ports },
+      { dataDir, token },
+    );
+    try {
+      expect(await exec(second, id, `cat ${MOUNT}/r.txt && echo after > ${MOUNT}/r2.txt`)).toMatchObject({
+        exitCode: 0,
+        stdout: "before\n",
+      });
+      expect(readFileSync(join(dataDir, "volumes", "vrestart", "mnt", "r2.txt"), "utf8")).toBe("after\n");
+      await second.client.destroySandbox({ sandboxId: id });
+      await second.client.deleteVolume({ volumeId: "vrestart" });
+    } finally {
+      await second.close({ destroySandboxes: true, keepDataDir: true });
+    }
+    expect(findHostLeftovers(dataDir, RESTART_PREFIX)).toEqual(NO_LEFTOVERS);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(dataDir);
   }, 900_000);
 });
