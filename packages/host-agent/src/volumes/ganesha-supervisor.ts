@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { type Logger, WrennError } from "@wrenn/shared";
@@ -40,8 +40,6 @@ export class GaneshaSupervisor {
   private readonly rpcbindBinary: string;
   private readonly rpcbindSocket: string;
   private pid: number | undefined;
-  /** The rpcbind this supervisor started (none when one was already running). */
-  private rpcbindPid: number | undefined;
   /** Config writes and reloads run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -63,6 +61,10 @@ export class GaneshaSupervisor {
   get pidPath(): string {
     return join(this.options.dir, "ganesha.pid");
   }
+  /** The rpcbind a supervisor over this dir started (kept across agent restarts). */
+  private get rpcbindPidPath(): string {
+    return join(this.options.dir, "rpcbind.pid");
+  }
 
   /** The running ganesha's pid, if the supervisor has one. */
   get runningPid(): number | undefined {
@@ -83,17 +85,19 @@ export class GaneshaSupervisor {
   }
 
   /**
-   * Stops ganesha (SIGTERM, then SIGKILL), and with `rpcbind` also the rpcbind this supervisor
-   * started (an rpcbind that was already running is a host service and stays).
+   * Stops ganesha (SIGTERM, then SIGKILL), and with `rpcbind` also the rpcbind a supervisor
+   * over this dir started, before or after an agent restart (one that was already running
+   * is a host service and stays).
    */
   stop(options: { rpcbind?: boolean; timeoutMs?: number } = {}): Promise<void> {
     return this.serialize(async () => {
       const pid = this.pid ?? (await this.adoptFromPidfile());
       this.pid = undefined;
       if (pid !== undefined) await stopProcess(pid, "ganesha.nfsd", options.timeoutMs ?? 10_000);
-      if (options.rpcbind && this.rpcbindPid !== undefined) {
-        await stopProcess(this.rpcbindPid, "rpcbind", 5000);
-        this.rpcbindPid = undefined;
+      if (options.rpcbind) {
+        const rpcbind = Number((await readFile(this.rpcbindPidPath, "utf8").catch(() => "")).trim());
+        if (Number.isInteger(rpcbind) && rpcbind > 0) await stopProcess(rpcbind, "rpcbind", 5000);
+        await rm(this.rpcbindPidPath, { force: true });
       }
     });
   }
@@ -182,7 +186,7 @@ export class GaneshaSupervisor {
     if (!(await Promise.race([up, failed])) || child.pid === undefined) {
       throw new WrennError("unavailable", `rpcbind did not come up at ${this.rpcbindSocket}`);
     }
-    this.rpcbindPid = child.pid;
+    await writeFile(this.rpcbindPidPath, String(child.pid));
     this.logger.info("rpcbind started for the volume server", { pid: child.pid });
   }
 }
