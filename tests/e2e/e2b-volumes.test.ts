@@ -71,7 +71,28 @@ describe("e2b SDK: volumes", () => {
     expect(await Volume.list()).toEqual([]);
   }, 900_000);
 
-  it("refuses a volume name the team does not have", async () => {
+  it("keeps each team's volumes to itself", async () => {
     await expect(Sandbox.create({ volumeMounts: { "/x": "no-such-volume" } })).rejects.toThrow(/not found/i);
+    const mine = await Volume.create("team-a-only");
+    const res = await fetch(`${stack.url}/v1/teams`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify({ name: "team-b" }),
+    });
+    expect(res.status).toBe(201);
+    const other = {
+      apiKey: e2bFormOfApiKey(((await res.json()) as { api_key: { key: string } }).api_key.key),
+    };
+    expect(await Volume.list(other)).toEqual([]);
+    await expect(Volume.getInfo(mine.volumeId, other)).rejects.toThrow(/not found/i);
+    expect(await Volume.destroy(mine.volumeId, other)).toBe(false);
+    await expect(Sandbox.create({ ...other, volumeMounts: { "/x": "team-a-only" } })).rejects.toThrow(
+      /not found/i,
+    );
+    // The same name is free in the other team.
+    const theirs = await Volume.create("team-a-only", other);
+    expect(theirs.volumeId).not.toBe(mine.volumeId);
+    expect(await Volume.destroy(theirs.volumeId, other)).toBe(true);
+    expect(await Volume.destroy(mine.volumeId)).toBe(true);
   }, 120_000);
 });
