@@ -23,7 +23,7 @@ GUEST_NPM_VERSION="10.9.9"
 # Modules the initramfs loads. Their dependencies are added and everything is ordered by
 # modules.dep (modprobe --show-depends); ones built in or absent are skipped.
 # virtio_balloon is there for the Firecracker driver (balloon, free page reporting).
-GUEST_INITRD_MODULES="virtio_mmio virtio_blk virtio_net vmw_vsock_virtio_transport virtio-rng virtio_console virtio_balloon ptp_kvm"
+GUEST_INITRD_MODULES="virtio_mmio virtio_blk virtio_net vmw_vsock_virtio_transport virtio-rng virtio_console virtio_balloon ptp_kvm nfsv3"
 
 # envd inside the guest.
 GUEST_ENVD_PORT=49983

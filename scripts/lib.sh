@@ -10,6 +10,7 @@ WRENN_APT_PACKAGES=(
   qemu-system-x86 qemu-utils debootstrap busybox-static socat iptables kmod
   e2fsprogs cpio zstd xz-utils lz4 iproute2 procps psmisc ca-certificates bc openssl
   libnss-myhostname
+  nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils
 )
 
 missing_apt_packages() {

@@ -235,7 +235,13 @@ async function main(): Promise<void> {
       "host agent",
       "agent",
       ["packages/host-agent/src/main.ts", "serve"],
-      { WRENN_AGENT_TOKEN: token, WRENN_AGENT_PORT: String(agentPort), WRENN_AGENT_DESTROY_ON_EXIT: "1" },
+      {
+        WRENN_AGENT_TOKEN: token,
+        WRENN_AGENT_PORT: String(agentPort),
+        WRENN_AGENT_DESTROY_ON_EXIT: "1",
+        // Volumes need nfs-ganesha (setup.sh installs it); without it they stay off.
+        WRENN_VOLUMES: process.env.WRENN_VOLUMES ?? (existsSync("/usr/bin/ganesha.nfsd") ? "1" : "0"),
+      },
       /wrenn-agent listening on (\d+)/,
       /^wrenn-agent .*image snapshot/,
     );

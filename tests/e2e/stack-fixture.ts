@@ -10,6 +10,10 @@ export interface StackAgentOptions {
   netNamePrefix: string;
   firstSlot: number;
   maxSlots: number;
+  /** Volumes on (the agent's nfs-ganesha, on these host ports). */
+  volumes?: boolean;
+  nfsPort?: number;
+  nfsMountPort?: number;
 }
 
 export interface Stack {

@@ -65,6 +65,15 @@ export const ControlPlaneConfigSchema = z.object({
     .int()
     .min(1)
     .default(24 * 3600),
+  /** Size of a new volume (MiB) and the most one may have. WRENN_VOLUME_SIZE_MIB / WRENN_VOLUME_MAX_SIZE_MIB. */
+  volumeSizeMiB: z.number().int().min(16).default(1024),
+  volumeMaxSizeMiB: z
+    .number()
+    .int()
+    .min(16)
+    .default(16 * 1024),
+  /** Volumes one team may have. WRENN_VOLUMES_PER_TEAM. */
+  maxVolumesPerTeam: z.number().int().min(0).default(20),
   /** Largest number of sandboxes one fork request may make. */
   maxForkCount: z.number().int().min(1).default(16),
   /** Webhook delivery: attempts per event and the first retry delay (doubled each time). */
@@ -126,6 +135,9 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
   const raw: Record<string, unknown> = {
     host: env.WRENN_CP_HOST,
     port: envNumber(env.WRENN_CP_PORT),
+    volumeSizeMiB: envNumber(env.WRENN_VOLUME_SIZE_MIB),
+    volumeMaxSizeMiB: envNumber(env.WRENN_VOLUME_MAX_SIZE_MIB),
+    maxVolumesPerTeam: envNumber(env.WRENN_VOLUMES_PER_TEAM),
     databaseUrl: env.DATABASE_URL,
     pgliteDir: env.WRENN_CP_PGLITE_DIR || join(wrennDir, "cp", "pglite"),
     heartbeatIntervalMs: envNumber(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),

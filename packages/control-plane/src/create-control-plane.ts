@@ -13,6 +13,7 @@ import { registerE2bRoutes } from "./e2b/e2b-http.js";
 import { e2bRoutes } from "./e2b/e2b-routes.js";
 import { E2bService } from "./e2b/e2b-service.js";
 import { e2bTemplateRoutes } from "./e2b/e2b-template-routes.js";
+import { e2bVolumeRoutes } from "./e2b/e2b-volume-routes.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
 import type { Extension, Middleware, ServerContext } from "./extensions.js";
@@ -29,6 +30,7 @@ import { sandboxRoutes } from "./routes/sandbox-routes.js";
 import { systemRoutes } from "./routes/system-routes.js";
 import { teamRoutes } from "./routes/team-routes.js";
 import { templateRoutes } from "./routes/template-routes.js";
+import { volumeRoutes } from "./routes/volume-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createServices } from "./services/services.js";
 import { SandboxStreams } from "./streams/sandbox-streams.js";
@@ -147,6 +149,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...sandboxGuestRoutes(services),
     ...miscRoutes(services),
     ...templateRoutes(services),
+    ...volumeRoutes(services),
     ...extensionRoutes,
   ];
   let openApi: Record<string, unknown> | null = null;
@@ -171,6 +174,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
       }),
       ...e2bTemplateRoutes(services),
+      ...e2bVolumeRoutes(services),
     ],
     { ...routeDeps, logger },
   );

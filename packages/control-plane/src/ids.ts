@@ -13,3 +13,5 @@ export const newChannelId = (): string => `ch_${randomId(16)}`;
 export const newDeliveryId = (): string => `dlv_${randomId(20)}`;
 export const newEventId = (): string => `evt_${randomId(20)}`;
 export { newSandboxId };
+/** Volume ids name directories and NFS exports on the host: lowercase letters, digits and `-` only. */
+export const newVolumeId = (): string => `vol-${randomId(16)}`;

@@ -56,6 +56,18 @@ export const AgentConfigSchema = z.object({
   dnsUpstreamTimeoutMs: z.number().int().min(50).default(2000),
   /** DNS queries one sandbox may have in flight; more are refused. WRENN_DNS_MAX_INFLIGHT. */
   dnsMaxInflightPerSandbox: z.number().int().min(1).default(64),
+  /**
+   * Volumes: persistent file systems served to sandboxes over NFSv3 by an nfs-ganesha the agent
+   * runs (needs the nfs-ganesha, nfs-ganesha-vfs and rpcbind packages). WRENN_VOLUMES=1; off by default.
+   */
+  volumes: z.boolean().default(false),
+  /** Where volumes live: WRENN_VOLUMES_DIR, default $WRENN_DIR/volumes. */
+  volumesDir: z.string().min(1).optional(),
+  /** The volume server's NFS and MOUNT ports on the host. WRENN_NFS_PORT / WRENN_NFS_MOUNT_PORT. */
+  nfsPort: z.number().int().min(1).max(65535).default(32049),
+  nfsMountPort: z.number().int().min(1).max(65535).default(32048),
+  /** Size of a volume created without one. WRENN_VOLUME_DEFAULT_MIB. */
+  volumeDefaultSizeMiB: z.number().int().min(16).default(1024),
   defaultVcpus: z.number().int().min(1).default(1),
   defaultMemoryMiB: z.number().int().min(128).default(512),
   defaultDiskMiB: z.number().int().min(256).default(2048),
@@ -141,6 +153,11 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
       : undefined,
     dnsResolvConfPath: env.WRENN_DNS_RESOLV_CONF,
     dnsPort: envNumber(env.WRENN_DNS_PORT),
+    volumes: env.WRENN_VOLUMES === undefined ? undefined : env.WRENN_VOLUMES === "1",
+    volumesDir: env.WRENN_VOLUMES_DIR || join(wrennDir, "volumes"),
+    nfsPort: envNumber(env.WRENN_NFS_PORT),
+    nfsMountPort: envNumber(env.WRENN_NFS_MOUNT_PORT),
+    volumeDefaultSizeMiB: envNumber(env.WRENN_VOLUME_DEFAULT_MIB),
     dnsUpstreamTimeoutMs: envNumber(env.WRENN_DNS_UPSTREAM_TIMEOUT_MS),
     dnsMaxInflightPerSandbox: envNumber(env.WRENN_DNS_MAX_INFLIGHT),
     vcpuOvercommit: envNumber(env.WRENN_VCPU_OVERCOMMIT),

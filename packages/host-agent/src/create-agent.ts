@@ -18,6 +18,7 @@ import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
 import { startSandboxTrafficServer } from "./traffic/sandbox-traffic-server.js";
 import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
 import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
+import { createVolumeService } from "./volumes/create-volumes.js";
 
 export const AGENT_VERSION = "0.1.0";
 const QEMU_BINARY = "qemu-system-x86_64";
@@ -88,7 +89,12 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     logger,
   });
   logger.info("sandbox DNS forwarder", { upstreams: upstreams.describe(), port: config.dnsPort });
-  const network = new NetnsNetworkManager(logger, { namePrefix: config.netNamePrefix, dns });
+  const volumes = await createVolumeService(config, logger);
+  const network = new NetnsNetworkManager(logger, {
+    namePrefix: config.netNamePrefix,
+    dns,
+    nfs: volumes ? { nfsPort: config.nfsPort, mountPort: config.nfsMountPort } : undefined,
+  });
   await network.ensureHostRules();
   const slots = await SlotAllocator.create(
     join(config.dataDir, "slots.json"),
@@ -104,7 +110,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   const snapshots = await SnapshotStore.open(join(config.dataDir, "templates"));
 
   const manager = new SandboxManager(
-    { driver, network, slots, disks, images, records, memory, snapshots, logger },
+    { driver, network, slots, disks, images, records, memory, snapshots, volumes, logger },
     {
       limits: {
         minVcpus: 1,
@@ -145,6 +151,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       .attachDns(slot)
       .catch((err: unknown) => logger.warn("no DNS for an adopted sandbox", { slot, err }));
   }
+  // Grants of slots no adopted sandbox holds are dropped; the server starts or is adopted.
+  await volumes?.start(inUse);
   const swept = await network.sweep(inUse);
   if (swept.length > 0) logger.info("swept leftover networks", { slots: swept });
   const reaped = await cgroups.reapStray(new Set(manager.list().map((r) => r.id)));
@@ -181,6 +189,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     trafficPort: traffic.port,
     listImages: () => images.list(),
     vmmRssBytes,
+    volumes,
+    volumeDefaultSizeMiB: config.volumeDefaultSizeMiB,
   });
   const server = await startAgentServer(service, {
     host: config.host,
@@ -226,6 +236,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     await manager.close({ destroyAll: options.destroySandboxes ?? false });
     // Sandboxes left running lose their resolver until the next agent adopts them.
     await dns.close();
+    // The volume server outlives the agent like the VMMs, unless the sandboxes went too.
+    if (options.destroySandboxes) await volumes?.stop({ unmount: true });
     // Nothing left to hold: the agent's parent cgroup goes too (a busy one stays).
     if (manager.list().length === 0) await cgroups.removeParent().catch(() => {});
   }

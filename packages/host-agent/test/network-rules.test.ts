@@ -5,12 +5,14 @@ import {
   hostRulesDocument,
   hostTeardownDocument,
   namespaceRulesDocument,
+  nfsConnectionKillArgs,
   ruleNames,
   slotHostRulesDocument,
   slotRemovalDocument,
   taggedSlots,
 } from "../src/network/network-rules.js";
 import { slotAddresses } from "../src/network/slot-addresses.js";
+import { ganeshaConfig } from "../src/volumes/ganesha-config.js";
 
 const names = ruleNames();
 
@@ -136,6 +138,60 @@ describe("network rules", () => {
     // Without a DNS port nothing of it is made.
     expect(namespaceRulesDocument(names, 5, a)).not.toContain("--dport");
     expect(slotHostRulesDocument(names, 5, a)).not.toContain("ACCEPT");
+  });
+
+  it("sends guests' NFS and MOUNT to the volume server on the slot's veth address, only from that slot", () => {
+    const a = slotAddresses(5);
+    const nfs = { nfsPort: 32049, mountPort: 32048 };
+    const ns = namespaceRulesDocument(names, 5, a, undefined, nfs).split("\n");
+    expect(ns.filter((l) => l.includes("DNAT --to-destination 10.12.0.10:"))).toEqual([
+      "-A PREROUTING -i wrenn-tap0 -d 169.254.0.22/32 -p tcp -m tcp --dport 2049 -m comment --comment wrenn-slot-5 -j DNAT --to-destination 10.12.0.10:32049",
+      "-A PREROUTING -i wrenn-tap0 -d 169.254.0.22/32 -p tcp -m tcp --dport 20048 -m comment --comment wrenn-slot-5 -j DNAT --to-destination 10.12.0.10:32048",
+    ]);
+    const host = slotHostRulesDocument(names, 5, a, undefined, nfs)
+      .split("\n")
+      .filter((l) => l.includes("ACCEPT"));
+    expect(host).toEqual([
+      "-A WRENN-SLOTS -s 10.12.0.11/32 -d 10.12.0.10/32 -i wrenn-vh-5 -p tcp -m tcp --dport 32049 -m comment --comment wrenn-slot-5 -j ACCEPT",
+      "-A WRENN-SLOTS -s 10.12.0.11/32 -d 10.12.0.10/32 -i wrenn-vh-5 -p tcp -m tcp --dport 32048 -m comment --comment wrenn-slot-5 -j ACCEPT",
+    ]);
+    expect(nfsConnectionKillArgs(a, nfs).join(" ")).toBe(
+      "-K -t -n dst 10.12.0.11 ( sport = :32049 or sport = :32048 )",
+    );
+  });
+
+  it("writes one ganesha export per volume, open only to its clients", () => {
+    const conf = ganeshaConfig({
+      nfsPort: 32049,
+      mountPort: 32048,
+      exports: [
+        { exportId: 2, path: "/v/b/mnt", pseudo: "/v/b", clients: [] },
+        { exportId: 1, path: "/v/a/mnt", pseudo: "/v/a", clients: ["10.12.0.5", "10.12.0.3"] },
+      ],
+    });
+    expect(conf).toContain("NFS_Port = 32049;");
+    expect(conf).toContain("Access_Type = None;");
+    expect(conf).toContain("Enable_NLM = false;");
+    expect(conf.indexOf("Export_Id = 1;")).toBeLessThan(conf.indexOf("Export_Id = 2;"));
+    expect(conf).toContain("CLIENT { Clients = 10.12.0.3, 10.12.0.5; Access_Type = RW; Protocols = 3; }");
+    expect(conf.match(/CLIENT/g)).toHaveLength(1);
+    expect(() =>
+      ganeshaConfig({
+        nfsPort: 1,
+        mountPort: 2,
+        exports: [{ exportId: 1, path: "/x; }", pseudo: "/v/x", clients: [] }],
+      }),
+    ).toThrow(RangeError);
+    expect(() =>
+      ganeshaConfig({
+        nfsPort: 1,
+        mountPort: 2,
+        exports: [
+          { exportId: 1, path: "/a", pseudo: "/v/a", clients: [] },
+          { exportId: 1, path: "/b", pseudo: "/v/b", clients: [] },
+        ],
+      }),
+    ).toThrow(RangeError);
   });
 
   it("parses ip -batch failures", () => {

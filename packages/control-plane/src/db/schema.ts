@@ -245,6 +245,15 @@ export interface ChannelDeliveriesTable {
   delivered_at: Date | null;
 }
 
+export interface VolumesTable {
+  id: string;
+  team_id: string;
+  name: string;
+  host_id: string;
+  size_mib: number;
+  created_at: CreatedAt;
+}
+
 export interface DatabaseSchema {
   teams: TeamsTable;
   users: UsersTable;
@@ -263,6 +272,7 @@ export interface DatabaseSchema {
   audit_logs: AuditLogsTable;
   channels: ChannelsTable;
   channel_deliveries: ChannelDeliveriesTable;
+  volumes: VolumesTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;
@@ -270,6 +280,7 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type HostRow = Selectable<HostsTable>;
 export type TemplateRow = Selectable<TemplatesTable>;
 export type SandboxRow = Selectable<SandboxesTable>;
+export type VolumeRow = Selectable<VolumesTable>;
 export type TemplateBuildRow = Selectable<TemplateBuildsTable>;
 export type NewSandbox = Insertable<SandboxesTable>;
 export type AuditLogRow = Selectable<AuditLogsTable>;

@@ -74,13 +74,11 @@ const PaginationSchema = {
 /** Features of the e2b API this platform does not offer: refused, never silently ignored. */
 function refuseUnsupported(body: {
   mcp?: unknown;
-  volumeMounts?: unknown[] | undefined;
   network?: Record<string, unknown> | undefined;
   allow_internet_access?: boolean | undefined;
 }): void {
   const unsupported: string[] = [];
   if (body.mcp !== undefined && body.mcp !== null) unsupported.push("mcp");
-  if (body.volumeMounts && body.volumeMounts.length > 0) unsupported.push("volumeMounts");
   if (body.network && Object.keys(body.network).length > 0) unsupported.push("network");
   if (body.allow_internet_access === false) unsupported.push("allow_internet_access=false");
   if (unsupported.length > 0) {
@@ -113,7 +111,10 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     allow_internet_access: z.boolean().optional(),
     network: z.record(z.string(), z.unknown()).optional(),
     mcp: z.unknown().optional(),
-    volumeMounts: z.array(z.unknown()).optional(),
+    volumeMounts: z
+      .array(z.object({ name: z.string().min(1).max(128), path: z.string().min(1).max(4096) }))
+      .max(16)
+      .optional(),
   });
 
   const create = (path: string) =>
@@ -144,6 +145,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
           autoResume,
           env: ctx.body.envVars ?? {},
           metadata: ctx.body.metadata ?? {},
+          volumeMounts: ctx.body.volumeMounts,
         });
         return e2bSandboxView(row, await viewContext([row]));
       },

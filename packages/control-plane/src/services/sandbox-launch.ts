@@ -10,6 +10,7 @@ import { endpointOf } from "./host-endpoint.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
 import { resourcesFor } from "./sandbox-resources.js";
 import type { ServiceDeps } from "./service-deps.js";
+import type { ResolvedVolumeMounts } from "./volumes-service.js";
 
 /** What a sandbox starts from: an image, or a snapshot some hosts hold. */
 export interface StartPoint {
@@ -44,6 +45,8 @@ export interface LaunchInput {
   autoResume: boolean;
   env: Record<string, string>;
   metadata: Record<string, string>;
+  /** Volumes to mount (resolved in the caller's team): the sandbox runs on their host. */
+  volumeMounts?: ResolvedVolumeMounts | undefined;
 }
 
 /** Agent errors that mean the request itself was wrong: nothing of it is kept. */
@@ -67,7 +70,11 @@ export async function launchSandbox(
   const envdAccessToken = randomBytes(24).toString("hex");
   const base: PlacementRequest = { teamId: principal.teamId, resources };
   const host = await db.transaction().execute(async (tx) => {
-    const restrict = start.hostIds;
+    const volumeHost = input.volumeMounts?.hostId;
+    if (volumeHost && start.hostIds && !start.hostIds.includes(volumeHost)) {
+      throw new WrennError("invalid_argument", "the volumes live on a host this template cannot run on");
+    }
+    const restrict = volumeHost ? [volumeHost] : start.hostIds;
     const anyWithImage: PlacementRequest = {
       ...base,
       baseTemplate: start.image,
@@ -143,6 +150,7 @@ export async function launchSandbox(
         metadata: input.metadata,
         defaultUser: start.defaultUser ?? "",
         defaultWorkdir: start.defaultWorkdir ?? "",
+        volumeMounts: input.volumeMounts?.mounts ?? [],
       }),
     );
   } catch (err) {

@@ -15,6 +15,7 @@ import { type ExecResult, type OpenGuest, type ProcessInput, SandboxGuest } from
 import { rowFieldsFromAgent } from "./sandbox-info.js";
 import { type LaunchInput, launchSandbox, type StartPoint } from "./sandbox-launch.js";
 import type { ServiceDeps } from "./service-deps.js";
+import { VolumesService } from "./volumes-service.js";
 
 export type { ExecResult, ProcessInput };
 
@@ -31,6 +32,8 @@ export interface CreateSandboxInput {
   autoResume?: boolean | undefined;
   env: Record<string, string>;
   metadata: Record<string, string>;
+  /** Volumes of the caller's team, by name or id, and where the guest mounts them. */
+  volumeMounts?: Array<{ name: string; path: string }> | undefined;
 }
 
 export interface PauseOptions {
@@ -174,8 +177,13 @@ export class SandboxesService {
       );
     }
     const start = await resolveStartPoint(this.deps.db, principal.teamId, input.template, this.replicate);
+    const volumeMounts = await new VolumesService(this.deps).resolveMounts(
+      principal,
+      input.volumeMounts ?? [],
+    );
     const id = await launchSandbox(this.deps, principal, start, {
       ...input,
+      volumeMounts,
       timeoutSec: input.timeoutSec ?? this.deps.config.defaultTimeoutSec,
       onTimeout: input.onTimeout ?? "pause",
       autoResume: input.autoResume ?? false,

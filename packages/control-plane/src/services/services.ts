@@ -10,6 +10,7 @@ import { SandboxesService } from "./sandboxes-service.js";
 import type { ServiceDeps } from "./service-deps.js";
 import { SnapshotsService } from "./snapshots-service.js";
 import { TeamsService } from "./teams-service.js";
+import { VolumesService } from "./volumes-service.js";
 
 export interface Services {
   teams: TeamsService;
@@ -19,6 +20,7 @@ export interface Services {
   snapshots: SnapshotsService;
   channels: ChannelsService;
   audit: AuditService;
+  volumes: VolumesService;
   templates: TemplatesService;
   /** Template builds in this process (queue, recovery at start, replication). */
   templateBuilds: TemplateBuilds;
@@ -41,5 +43,6 @@ export function createServices(deps: ServiceDeps): Services {
     snapshots: new SnapshotsService(deps),
     channels: new ChannelsService(deps),
     audit: new AuditService(deps),
+    volumes: new VolumesService(deps),
   };
 }

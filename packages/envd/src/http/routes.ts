@@ -5,6 +5,7 @@ import { uploadRoute } from "./files-upload.js";
 import { createHostMetrics } from "./host-metrics.js";
 import { type HttpRoute, sendJson } from "./http-route.js";
 import { initRoute, warmInitParsing } from "./init-route.js";
+import { volumeMountRoute, volumeUnmountRoute } from "./volume-mounts-route.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -67,5 +68,7 @@ export function createHttpRoutes(): HttpRoute[] {
     envsRoute,
     createMetricsRoute(),
     snapshotPrepareRoute,
+    volumeMountRoute,
+    volumeUnmountRoute,
   ];
 }

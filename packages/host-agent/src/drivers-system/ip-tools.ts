@@ -166,3 +166,9 @@ export async function ipv4Holders(cidr: string, routeCidr: string): Promise<stri
   for (const r of found) holders.push(`route ${r.dst} via ${r.dev ?? "?"}`);
   return holders;
 }
+
+/** Runs `ss` on the host (e.g. `-K` with a filter to destroy sockets); returns what it printed. */
+export async function ss(args: readonly string[]): Promise<string> {
+  const { stdout } = await runCommand("ss", args, { timeoutMs: IP_TIMEOUT_MS });
+  return stdout;
+}

@@ -156,6 +156,17 @@ export class EnvdClient {
     await res.arrayBuffer();
   }
 
+  /** Mounts volumes in the guest (POST /volumes/mount); paths already mounted are left alone. */
+  async mountVolumes(mounts: ReadonlyArray<{ volumeId: string; path: string }>): Promise<void> {
+    const res = await this.http("/volumes/mount", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...this.authHeaders() },
+      body: JSON.stringify({ mounts }),
+    });
+    await this.expectOk(res, "envd volume mount");
+    await res.arrayBuffer();
+  }
+
   async metrics(): Promise<Record<string, unknown>> {
     const res = await this.expectOk(
       await this.http("/metrics", { headers: this.authHeaders() }),

@@ -10,6 +10,7 @@ import {
   listLinks,
   listNetns,
   parseBatchFailures,
+  ss,
   sysctlRead,
   sysctlWrite,
 } from "../drivers-system/ip-tools.js";
@@ -18,7 +19,9 @@ import {
   anyHostChainSet,
   hostRulesDocument,
   hostTeardownDocument,
+  type NfsPorts,
   namespaceRulesDocument,
+  nfsConnectionKillArgs,
   type RuleNames,
   ruleNames,
   slotHostRulesDocument,
@@ -57,6 +60,12 @@ export interface NetnsNetworkOptions {
    * the gateway answers no DNS (guests then need `wrenn.dns=` resolvers they can reach).
    */
   dns?: SandboxDnsListener | undefined;
+  /**
+   * The volume server's host ports. With them, guests' NFS/MOUNT connections to their gateway
+   * reach it on the slot's veth host address, and a released slot's server connections are
+   * destroyed; without them guests cannot reach it at all.
+   */
+  nfs?: NfsPorts | undefined;
 }
 
 /** What ensureHostRules found and installed. */
@@ -226,9 +235,13 @@ export class NetnsNetworkManager implements NetworkManager {
           throw batchStepError(slot, nsLines, err);
         }),
         sysctlWrite(NS_SYSCTLS, a.netnsName, { ignoreUnknown: true }),
-        iptablesRestore(namespaceRulesDocument(this.names, slot, a, dns?.port), { netns: a.netnsName }),
+        iptablesRestore(namespaceRulesDocument(this.names, slot, a, dns?.port, this.options.nfs), {
+          netns: a.netnsName,
+        }),
         this.withHostTables(() =>
-          iptablesRestore(slotHostRulesDocument(this.names, slot, a, dns?.port), { noflush: true }),
+          iptablesRestore(slotHostRulesDocument(this.names, slot, a, dns?.port, this.options.nfs), {
+            noflush: true,
+          }),
         ).then(() => {
           done.hostRules = true;
         }),
@@ -285,6 +298,7 @@ export class NetnsNetworkManager implements NetworkManager {
         await Promise.all([
           this.options.dns?.detach(slot),
           this.removeSlotHostRules(slot),
+          this.killNfsConnections(a),
           deleteIgnoringMissing([
             `link del ${a.vethHostName}`,
             `link del ${a.vethNsName}`,
@@ -326,6 +340,11 @@ export class NetnsNetworkManager implements NetworkManager {
     removed.sort((x, y) => x - y);
     if (removed.length) this.logger.info("swept leftover sandbox networks", { slots: removed });
     return removed;
+  }
+
+  /** Destroys the volume server's TCP connections to this slot's address (see nfsConnectionKillArgs). */
+  private async killNfsConnections(a: SlotAddresses): Promise<void> {
+    if (this.options.nfs) await ss(nfsConnectionKillArgs(a, this.options.nfs));
   }
 
   private async removeSlotHostRules(slot: number): Promise<void> {

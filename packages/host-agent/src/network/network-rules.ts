@@ -30,11 +30,31 @@ import {
  * from the guest but ICMP and replies; the host-reachable address DNATs (all ports) to GUEST_IP;
  * DNS from the guest to its gateway (port 53, UDP and TCP) DNATs to the forwarder on the host end
  * of the veth, so every guest's resolver is its gateway, the same address in every sandbox and in
- * every snapshot; TCP MSS is clamped to the path MTU.
+ * every snapshot; with NFS ports, the guest's TCP to its gateway on 2049 and 20048 DNATs to the
+ * volume server on the host end of the veth the same way (which volumes a slot may mount is the
+ * server's export list, keyed by the slot's veth ns address); TCP MSS is clamped to the path MTU.
  */
 
 /** The port guests send DNS to (on their gateway). */
 export const GUEST_DNS_PORT = 53;
+
+/** The ports guests mount volumes on (on their gateway): NFSv3 and MOUNT v3, TCP only. */
+export const GUEST_NFS_PORT = 2049;
+export const GUEST_MOUNT_PORT = 20048;
+
+/** Where the host's volume server listens, on every slot's veth host address. */
+export interface NfsPorts {
+  nfsPort: number;
+  mountPort: number;
+}
+
+/** The guest port → host port pairs of the volume server. */
+function nfsPortPairs(nfs: NfsPorts): Array<[number, number]> {
+  return [
+    [GUEST_NFS_PORT, nfs.nfsPort],
+    [GUEST_MOUNT_PORT, nfs.mountPort],
+  ];
+}
 
 /** Chain, wildcard and comment names for one name prefix ("wrenn" in production). */
 export interface RuleNames {
@@ -164,6 +184,7 @@ export function slotHostRulesDocument(
   slot: number,
   a: SlotAddresses,
   dnsPort?: number | undefined,
+  nfs?: NfsPorts | undefined,
 ): string {
   const tag = `-m comment --comment ${names.slotTag(slot)}`;
   // Only the slot's own forwarder address and port; the chain is also entered from FORWARD,
@@ -175,6 +196,12 @@ export function slotHostRulesDocument(
     `-A ${names.slots} -s ${a.hostReachableIp}/32 -i ${a.vethHostName} ${tag} -j RETURN`,
     `-A ${names.slots} ! -s ${a.vethNsIp}/32 -i ${a.vethHostName} ${tag} -j DROP`,
     ...(dnsPort === undefined ? [] : [dns("udp"), dns("tcp")]),
+    ...(nfs === undefined
+      ? []
+      : nfsPortPairs(nfs).map(
+          ([, port]) =>
+            `-A ${names.slots} -s ${a.vethNsIp}/32 -d ${a.vethHostIp}/32 -i ${a.vethHostName} -p tcp -m tcp --dport ${port} ${tag} -j ACCEPT`,
+        )),
     "COMMIT",
     "",
   ].join("\n");
@@ -216,13 +243,15 @@ export function slotRemovalDocument(names: RuleNames, saved: string, slot: numbe
 
 /**
  * The namespace's own tables, applied with a plain iptables-restore into the fresh namespace.
- * With `dnsPort`, the guest's DNS to its gateway goes to the forwarder at `vethHostIp:dnsPort`.
+ * With `dnsPort`, the guest's DNS to its gateway goes to the forwarder at `vethHostIp:dnsPort`;
+ * with `nfs`, its NFS and MOUNT connections to the gateway go to the volume server on `vethHostIp`.
  */
 export function namespaceRulesDocument(
   names: RuleNames,
   slot: number,
   a: SlotAddresses,
   dnsPort?: number | undefined,
+  nfs?: NfsPorts | undefined,
 ): string {
   const tag = `-m comment --comment ${names.slotTag(slot)}`;
   const vn = a.vethNsName;
@@ -254,8 +283,39 @@ export function namespaceRulesDocument(
     ":POSTROUTING ACCEPT [0:0]",
     `-A PREROUTING -i ${vn} -d ${a.hostReachableIp}/32 ${tag} -j DNAT --to-destination ${GUEST_IP}`,
     ...(dnsPort === undefined ? [] : [dns("udp"), dns("tcp")]),
+    ...(nfs === undefined
+      ? []
+      : nfsPortPairs(nfs).map(
+          ([guestPort, port]) =>
+            `-A PREROUTING -i ${TAP_NAME} -d ${GUEST_GATEWAY_IP}/32 -p tcp -m tcp --dport ${guestPort} ${tag} -j DNAT --to-destination ${a.vethHostIp}:${port}`,
+        )),
     `-A POSTROUTING -o ${vn} -s ${GUEST_IP}/32 ${tag} -j SNAT --to-source ${a.vethNsIp}`,
     "COMMIT",
     "",
   ].join("\n");
+}
+
+/**
+ * `ss` arguments that destroy the volume server's connections to a slot (its TCP sockets whose
+ * peer is the slot's veth ns address). Run when a slot is released: otherwise the server keeps a
+ * dead guest's connection established, and a different memory image landing in that slot with
+ * the same guest port would stall on mismatched sequence numbers until TCP_USER_TIMEOUT.
+ */
+export function nfsConnectionKillArgs(a: SlotAddresses, nfs: NfsPorts): string[] {
+  return [
+    "-K",
+    "-t",
+    "-n",
+    "dst",
+    a.vethNsIp,
+    "(",
+    "sport",
+    "=",
+    `:${nfs.nfsPort}`,
+    "or",
+    "sport",
+    "=",
+    `:${nfs.mountPort}`,
+    ")",
+  ];
 }

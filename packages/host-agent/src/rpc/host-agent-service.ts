@@ -3,7 +3,9 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { HostAgentService } from "@wrenn/proto";
 import { toConnectError, WrennError } from "@wrenn/shared";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import type { VolumeService } from "../volumes/volume-service.js";
 import { sandboxInfo, snapshotInfo, timeoutActionName } from "./sandbox-views.js";
+import { createVolumeHandlers } from "./volume-handlers.js";
 
 export interface HostAgentInfo {
   version: string;
@@ -17,6 +19,10 @@ export interface HostAgentInfo {
   listImages(): Promise<string[]>;
   /** Resident memory of a VMM process, 0 when unknown. */
   vmmRssBytes(pid: number | undefined): Promise<number>;
+  /** The host's volumes; undefined when volumes are off. */
+  volumes?: VolumeService | undefined;
+  /** Size of a volume created without one. */
+  volumeDefaultSizeMiB?: number | undefined;
 }
 
 function requireId(id: string): string {
@@ -45,6 +51,8 @@ export function createHostAgentService(
   info: HostAgentInfo,
 ): ServiceImpl<typeof HostAgentService> {
   return {
+    ...createVolumeHandlers(info.volumes, info.volumeDefaultSizeMiB ?? 1024),
+
     ping: guard(async () => {
       const allocated = manager.allocated();
       return {
@@ -85,6 +93,7 @@ export function createHostAgentService(
         metadata: req.metadata,
         defaultUser: req.defaultUser,
         defaultWorkdir: req.defaultWorkdir,
+        volumeMounts: req.volumeMounts.map((m) => ({ volumeId: m.volumeId, path: m.path })),
       });
       return { sandbox: sandboxInfo(record) };
     }),

@@ -21,6 +21,8 @@ export interface CreateSandboxInput {
   defaultWorkdir?: string | undefined;
   /** Start from this named snapshot (its vCPUs and memory) instead of from `image`. */
   snapshot?: string | undefined;
+  /** Volumes of this host to mount in the guest once it runs. */
+  volumeMounts?: Array<{ volumeId: string; path: string }> | undefined;
 }
 
 /** A new sandbox's record, `pending` until its VM runs; a clone takes its snapshot's user, workdir and lineage. */
@@ -54,6 +56,7 @@ export function newSandboxRecord(args: {
     defaultUser: input.defaultUser || source?.defaultUser || args.defaultUser,
     defaultWorkdir: input.defaultWorkdir ?? source?.defaultWorkdir ?? "",
     runDir: args.runDir,
+    ...(input.volumeMounts?.length ? { volumeMounts: input.volumeMounts.map((m) => ({ ...m })) } : {}),
     ...(source
       ? {
           ...(args.fromImageSnapshot ? {} : { fromSnapshot: source.name }),

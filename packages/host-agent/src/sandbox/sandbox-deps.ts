@@ -17,6 +17,15 @@ export interface SlotLeases {
   setAside(slot: number): Promise<void>;
 }
 
+/**
+ * Which slot may mount which volumes (the volume server's export list). Granted before a
+ * sandbox's vCPUs run, revoked when its slot is released.
+ */
+export interface SandboxVolumeAccess {
+  grant(slot: number, address: string, volumeIds: readonly string[]): Promise<void>;
+  revoke(slot: number): Promise<void>;
+}
+
 export interface SandboxManagerDeps {
   driver: VmmDriver;
   network: NetworkManager;
@@ -27,6 +36,8 @@ export interface SandboxManagerDeps {
   memory: MemorySnapshotStore;
   /** Named (and fork-internal) snapshots. */
   snapshots: SnapshotStore;
+  /** Volumes; undefined when they are off on this host (a create asking for one is refused). */
+  volumes?: SandboxVolumeAccess | undefined;
   logger: Logger;
   now?: () => Date;
 }

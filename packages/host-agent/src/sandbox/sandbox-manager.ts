@@ -58,7 +58,13 @@ export class SandboxManager implements SandboxesPort {
     this.now = now;
     const { logger } = deps;
     this.starts = new StartGate(options.maxConcurrentStarts);
-    this.release = { network: deps.network, slots: deps.slots, disks: deps.disks, logger };
+    this.release = {
+      network: deps.network,
+      slots: deps.slots,
+      disks: deps.disks,
+      volumes: deps.volumes,
+      logger,
+    };
     this.envd = new EnvdConnector({
       readyTimeoutMs: options.envdReadyTimeoutMs,
       pollIntervalMs: options.envdPollIntervalMs,

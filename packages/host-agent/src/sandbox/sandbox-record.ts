@@ -52,6 +52,8 @@ export interface SandboxRecord {
    * kernel over that disk. Set only while paused.
    */
   pausedWithoutMemory?: boolean;
+  /** Volumes of this host mounted in the guest (granted to its slot whenever it runs). */
+  volumeMounts?: Array<{ volumeId: string; path: string }>;
   /** The VM building an image snapshot: not a user's sandbox, never re-adopted after a restart. */
   internal?: boolean;
 }

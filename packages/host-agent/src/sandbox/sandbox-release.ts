@@ -3,12 +3,13 @@ import type { Logger } from "@wrenn/shared";
 import type { NetworkManager } from "../network/sandbox-network.js";
 import type { DiskLayerStore } from "../storage/disk-layer.js";
 import { clearTimer } from "./inactivity-timers.js";
-import type { SandboxEntry, SlotLeases } from "./sandbox-deps.js";
+import type { SandboxEntry, SandboxVolumeAccess, SlotLeases } from "./sandbox-deps.js";
 
 export interface ReleaseDeps {
   network: NetworkManager;
   slots: SlotLeases;
   disks: DiskLayerStore;
+  volumes?: SandboxVolumeAccess | undefined;
   logger: Logger;
 }
 
@@ -23,6 +24,8 @@ export async function releaseRuntime(deps: ReleaseDeps, entry: SandboxEntry): Pr
   if (vm) await vm.kill().catch((err: unknown) => deps.logger.error("kill VMM failed", { err }));
   else if (record.vmmPid) await killOrphanVmm(record.vmmPid, record.runDir);
   if (record.slot !== undefined) {
+    // Before the network goes (which also destroys the server's connections to the slot).
+    await deps.volumes?.revoke(record.slot);
     await deps.network.destroy(record.slot);
     await deps.slots.release(record.slot);
     record.slot = undefined;

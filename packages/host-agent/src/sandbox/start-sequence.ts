@@ -11,7 +11,7 @@ import type { BaseImageFormat, DiskLayerStore } from "../storage/disk-layer.js";
 import type { VmHandle, VmmDriver } from "../vmm/vmm-driver.js";
 import type { EnvdConnector } from "./envd-connector.js";
 import type { InactivityTimers } from "./inactivity-timers.js";
-import type { SandboxEntry, SlotLeases } from "./sandbox-deps.js";
+import type { SandboxEntry, SandboxVolumeAccess, SlotLeases } from "./sandbox-deps.js";
 import type { SandboxRecord, SandboxRecordStore } from "./sandbox-record.js";
 import { UndoStack } from "./undo-stack.js";
 import { sandboxVmSpec } from "./vm-spec.js";
@@ -25,6 +25,7 @@ export interface StartSequenceDeps {
   memory: MemorySnapshotStore;
   envd: EnvdConnector;
   timers: InactivityTimers;
+  volumes?: SandboxVolumeAccess | undefined;
   logger: Logger;
   now: () => Date;
   /** Starts watching a running VM for an exit nobody asked for. */
@@ -170,6 +171,10 @@ export class StartSequence {
         if (initClient !== envd) initClient.close("init done");
       }
 
+      // A new sandbox mounts its volumes now; a resumed one still has them in its memory (its
+      // NFS client reconnects to the same gateway address on its own).
+      if (plan.create && record.volumeMounts?.length) await envd.mountVolumes(record.volumeMounts);
+
       enter("running");
       const before = {
         state: record.state,
@@ -196,6 +201,21 @@ export class StartSequence {
       if (unrestorable && plan.onUnrestorable) await plan.onUnrestorable(err);
       throw WrennError.from(err);
     }
+  }
+
+  /** Lets the slot mount the sandbox's volumes, before any vCPU of it runs. */
+  private async grantVolumes(
+    record: SandboxRecord,
+    slot: number,
+    network: SandboxNetwork,
+    undo: UndoStack,
+  ): Promise<void> {
+    const ids = record.volumeMounts?.map((m) => m.volumeId) ?? [];
+    if (ids.length === 0) return;
+    const volumes = this.deps.volumes;
+    if (!volumes) throw new WrennError("failed_precondition", "volumes are not enabled on this host");
+    undo.push("volumes", () => volumes.revoke(slot));
+    await volumes.grant(slot, network.vethNsIp, ids);
   }
 
   /**
@@ -235,6 +255,7 @@ export class StartSequence {
       });
       record.hostIp = network.hostReachableIp;
       await deps.records.save(record);
+      await this.grantVolumes(record, slot, network, undo);
       return network;
     }
   }

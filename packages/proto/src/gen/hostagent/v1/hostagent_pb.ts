@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostagent/v1/hostagent.proto.
  */
 export const file_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKSAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SDgoGaW1hZ2VzGAkgAygJEhQKDHRyYWZmaWNfcG9ydBgLIAEoDUoECAoQC1IUbWF4X3VuYXJ5X2ZpbGVfYnl0ZXMiiQQKC1NhbmRib3hJbmZvEhIKCnNhbmRib3hfaWQYASABKAkSDQoFaW1hZ2UYAiABKAkSKQoFc3RhdGUYAyABKA4yGi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEioKCXJlc291cmNlcxgEIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdGltZW91dF9zZWMYByABKA0SMwoOdGltZW91dF9hY3Rpb24YCCABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhI5CghtZXRhZGF0YRgJIAMoCzInLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mby5NZXRhZGF0YUVudHJ5Eg8KB2hvc3RfaXAYCiABKAkSDAoEc2xvdBgLIAEoDRINCgVlcnJvchgMIAEoCRIPCgd2bW1fcGlkGA0gASgNEgwKBGJ1c3kYDiABKAgSHQoVcGF1c2VkX3dpdGhvdXRfbWVtb3J5GA8gASgIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLzAwoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRINCgVpbWFnZRgCIAEoCRIqCglyZXNvdXJjZXMYAyABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhMKC3RpbWVvdXRfc2VjGAQgASgNEjMKDnRpbWVvdXRfYWN0aW9uGAUgASgOMhsuaG9zdGFnZW50LnYxLlRpbWVvdXRBY3Rpb24SQQoIZW52X3ZhcnMYBiADKAsyLy5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuRW52VmFyc0VudHJ5EhkKEWVudmRfYWNjZXNzX3Rva2VuGAcgASgJEkIKCG1ldGFkYXRhGAggAygLMjAuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSFAoMZGVmYXVsdF91c2VyGAkgASgJEhcKD2RlZmF1bHRfd29ya2RpchgKIAEoCRIQCghzbmFwc2hvdBgLIAEoCRouCgxFbnZWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoVQ3JlYXRlU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iKwoVRGVzdHJveVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiGAoWRGVzdHJveVNhbmRib3hSZXNwb25zZSIWChRMaXN0U2FuZGJveGVzUmVxdWVzdCJFChVMaXN0U2FuZGJveGVzUmVzcG9uc2USLAoJc2FuZGJveGVzGAEgAygLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIicKEUdldFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiQAoSR2V0U2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iPQoSUGluZ1NhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEwoLdGltZW91dF9zZWMYAiABKA0iQQoTUGluZ1NhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIi4KGEdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIu4BChlHZXRTYW5kYm94TWV0cmljc1Jlc3BvbnNlEhEKCWNwdV9jb3VudBgBIAEoDRIUCgxjcHVfdXNlZF9wY3QYAiABKAESFwoPbWVtX3RvdGFsX2J5dGVzGAMgASgEEhYKDm1lbV91c2VkX2J5dGVzGAQgASgEEhgKEGRpc2tfdG90YWxfYnl0ZXMYBSABKAQSFwoPZGlza191c2VkX2J5dGVzGAYgASgEEhUKDXZtbV9yc3NfYnl0ZXMYByABKAQSLQoJdGltZXN0YW1wGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJTChNQYXVzZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSGAoLa2VlcF9tZW1vcnkYAiABKAhIAIgBAUIOCgxfa2VlcF9tZW1vcnkidAoUUGF1c2VTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbxIcChRtZW1vcnlfYnl0ZXNfd3JpdHRlbhgCIAEoBBISCgpnZW5lcmF0aW9uGAMgASgNIk8KFFJlc3VtZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEwoLdGltZW91dF9zZWMYAiABKA0SDgoGcmVib290GAMgASgIIkMKFVJlc3VtZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIuABCgxTbmFwc2hvdEluZm8SDAoEbmFtZRgBIAEoCRIZChFzb3VyY2Vfc2FuZGJveF9pZBgCIAEoCRIqCglyZXNvdXJjZXMYAyABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmRlcGVuZGVudHMYBSADKAkSFAoMbWVtb3J5X2J5dGVzGAYgASgEEhIKCmRpc2tfYnl0ZXMYByABKAQSDQoFaW1hZ2UYCCABKAkiTwoVQ3JlYXRlU25hcHNob3RSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxsZWF2ZV9wYXVzZWQYAyABKAgicgoWQ3JlYXRlU25hcHNob3RSZXNwb25zZRIsCghzbmFwc2hvdBgBIAEoCzIaLmhvc3RhZ2VudC52MS5TbmFwc2hvdEluZm8SKgoHc2FuZGJveBgCIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyI0ChVEZWxldGVTbmFwc2hvdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVmb3JjZRgCIAEoCCIYChZEZWxldGVTbmFwc2hvdFJlc3BvbnNlIhYKFExpc3RTbmFwc2hvdHNSZXF1ZXN0IkYKFUxpc3RTbmFwc2hvdHNSZXNwb25zZRItCglzbmFwc2hvdHMYASADKAsyGi5ob3N0YWdlbnQudjEuU25hcHNob3RJbmZvIsYBChJGb3JrU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRINCgVjb3VudBgCIAEoDRJACghtZXRhZGF0YRgDIAMoCzIuLmhvc3RhZ2VudC52MS5Gb3JrU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIaChJlbnZkX2FjY2Vzc190b2tlbnMYBCADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKE0ZvcmtTYW5kYm94UmVzcG9uc2USLAoJc2FuZGJveGVzGAEgAygLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvKrEBCgxTYW5kYm94U3RhdGUSHQoZU0FOREJPWF9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNBTkRCT1hfU1RBVEVfUEVORElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhgKFFNBTkRCT1hfU1RBVEVfUEFVU0VEEAMSGQoVU0FOREJPWF9TVEFURV9TVE9QUEVEEAQSFwoTU0FOREJPWF9TVEFURV9FUlJPUhAFKooBCg1UaW1lb3V0QWN0aW9uEh4KGlRJTUVPVVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWVElNRU9VVF9BQ1RJT05fREVTVFJPWRABEhgKFFRJTUVPVVRfQUNUSU9OX1BBVVNFEAISIwofVElNRU9VVF9BQ1RJT05fUEFVU0VfRklMRVNZU1RFTRADMoYJChBIb3N0QWdlbnRTZXJ2aWNlEj0KBFBpbmcSGS5ob3N0YWdlbnQudjEuUGluZ1JlcXVlc3QaGi5ob3N0YWdlbnQudjEuUGluZ1Jlc3BvbnNlElgKDUNyZWF0ZVNhbmRib3gSIi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaIy5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlElsKDkRlc3Ryb3lTYW5kYm94EiMuaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVxdWVzdBokLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlc3BvbnNlElgKDUxpc3RTYW5kYm94ZXMSIi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QaIy5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlEk8KCkdldFNhbmRib3gSHy5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlcXVlc3QaIC5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlc3BvbnNlElIKC1BpbmdTYW5kYm94EiAuaG9zdGFnZW50LnYxLlBpbmdTYW5kYm94UmVxdWVzdBohLmhvc3RhZ2VudC52MS5QaW5nU2FuZGJveFJlc3BvbnNlEmQKEUdldFNhbmRib3hNZXRyaWNzEiYuaG9zdGFnZW50LnYxLkdldFNhbmRib3hNZXRyaWNzUmVxdWVzdBonLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94TWV0cmljc1Jlc3BvbnNlElUKDFBhdXNlU2FuZGJveBIhLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXF1ZXN0GiIuaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlc3BvbnNlElgKDVJlc3VtZVNhbmRib3gSIi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlcXVlc3QaIy5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlc3BvbnNlElsKDkNyZWF0ZVNuYXBzaG90EiMuaG9zdGFnZW50LnYxLkNyZWF0ZVNuYXBzaG90UmVxdWVzdBokLmhvc3RhZ2VudC52MS5DcmVhdGVTbmFwc2hvdFJlc3BvbnNlElsKDkRlbGV0ZVNuYXBzaG90EiMuaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVxdWVzdBokLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlc3BvbnNlElgKDUxpc3RTbmFwc2hvdHMSIi5ob3N0YWdlbnQudjEuTGlzdFNuYXBzaG90c1JlcXVlc3QaIy5ob3N0YWdlbnQudjEuTGlzdFNuYXBzaG90c1Jlc3BvbnNlElIKC0ZvcmtTYW5kYm94EiAuaG9zdGFnZW50LnYxLkZvcmtTYW5kYm94UmVxdWVzdBohLmhvc3RhZ2VudC52MS5Gb3JrU2FuZGJveFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKSAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SDgoGaW1hZ2VzGAkgAygJEhQKDHRyYWZmaWNfcG9ydBgLIAEoDUoECAoQC1IUbWF4X3VuYXJ5X2ZpbGVfYnl0ZXMiiQQKC1NhbmRib3hJbmZvEhIKCnNhbmRib3hfaWQYASABKAkSDQoFaW1hZ2UYAiABKAkSKQoFc3RhdGUYAyABKA4yGi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEioKCXJlc291cmNlcxgEIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdGltZW91dF9zZWMYByABKA0SMwoOdGltZW91dF9hY3Rpb24YCCABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhI5CghtZXRhZGF0YRgJIAMoCzInLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mby5NZXRhZGF0YUVudHJ5Eg8KB2hvc3RfaXAYCiABKAkSDAoEc2xvdBgLIAEoDRINCgVlcnJvchgMIAEoCRIPCgd2bW1fcGlkGA0gASgNEgwKBGJ1c3kYDiABKAgSHQoVcGF1c2VkX3dpdGhvdXRfbWVtb3J5GA8gASgIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKlBAoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRINCgVpbWFnZRgCIAEoCRIqCglyZXNvdXJjZXMYAyABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhMKC3RpbWVvdXRfc2VjGAQgASgNEjMKDnRpbWVvdXRfYWN0aW9uGAUgASgOMhsuaG9zdGFnZW50LnYxLlRpbWVvdXRBY3Rpb24SQQoIZW52X3ZhcnMYBiADKAsyLy5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuRW52VmFyc0VudHJ5EhkKEWVudmRfYWNjZXNzX3Rva2VuGAcgASgJEkIKCG1ldGFkYXRhGAggAygLMjAuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSFAoMZGVmYXVsdF91c2VyGAkgASgJEhcKD2RlZmF1bHRfd29ya2RpchgKIAEoCRIQCghzbmFwc2hvdBgLIAEoCRIwCg12b2x1bWVfbW91bnRzGBQgAygLMhkuaG9zdGFnZW50LnYxLlZvbHVtZU1vdW50Gi4KDEVudlZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIhYKFExpc3RTYW5kYm94ZXNSZXF1ZXN0IkUKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRIsCglzYW5kYm94ZXMYASADKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iJwoRR2V0U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJAChJHZXRTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyI9ChJQaW5nU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgt0aW1lb3V0X3NlYxgCIAEoDSJBChNQaW5nU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iLgoYR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAki7gEKGUdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2USEQoJY3B1X2NvdW50GAEgASgNEhQKDGNwdV91c2VkX3BjdBgCIAEoARIXCg9tZW1fdG90YWxfYnl0ZXMYAyABKAQSFgoObWVtX3VzZWRfYnl0ZXMYBCABKAQSGAoQZGlza190b3RhbF9ieXRlcxgFIAEoBBIXCg9kaXNrX3VzZWRfYnl0ZXMYBiABKAQSFQoNdm1tX3Jzc19ieXRlcxgHIAEoBBItCgl0aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlMKE1BhdXNlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIYCgtrZWVwX21lbW9yeRgCIAEoCEgAiAEBQg4KDF9rZWVwX21lbW9yeSJ0ChRQYXVzZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvEhwKFG1lbW9yeV9ieXRlc193cml0dGVuGAIgASgEEhIKCmdlbmVyYXRpb24YAyABKA0iTwoUUmVzdW1lU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgt0aW1lb3V0X3NlYxgCIAEoDRIOCgZyZWJvb3QYAyABKAgiQwoVUmVzdW1lU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8i4AEKDFNuYXBzaG90SW5mbxIMCgRuYW1lGAEgASgJEhkKEXNvdXJjZV9zYW5kYm94X2lkGAIgASgJEioKCXJlc291cmNlcxgDIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwZW5kZW50cxgFIAMoCRIUCgxtZW1vcnlfYnl0ZXMYBiABKAQSEgoKZGlza19ieXRlcxgHIAEoBBINCgVpbWFnZRgIIAEoCSJPChVDcmVhdGVTbmFwc2hvdFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhQKDGxlYXZlX3BhdXNlZBgDIAEoCCJyChZDcmVhdGVTbmFwc2hvdFJlc3BvbnNlEiwKCHNuYXBzaG90GAEgASgLMhouaG9zdGFnZW50LnYxLlNuYXBzaG90SW5mbxIqCgdzYW5kYm94GAIgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIjQKFURlbGV0ZVNuYXBzaG90UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIIhgKFkRlbGV0ZVNuYXBzaG90UmVzcG9uc2UiFgoUTGlzdFNuYXBzaG90c1JlcXVlc3QiRgoVTGlzdFNuYXBzaG90c1Jlc3BvbnNlEi0KCXNuYXBzaG90cxgBIAMoCzIaLmhvc3RhZ2VudC52MS5TbmFwc2hvdEluZm8ixgEKEkZvcmtTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEg0KBWNvdW50GAIgASgNEkAKCG1ldGFkYXRhGAMgAygLMi4uaG9zdGFnZW50LnYxLkZvcmtTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhoKEmVudmRfYWNjZXNzX3Rva2VucxgEIAMoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoTRm9ya1NhbmRib3hSZXNwb25zZRIsCglzYW5kYm94ZXMYASADKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iLgoLVm9sdW1lTW91bnQSEQoJdm9sdW1lX2lkGAEgASgJEgwKBHBhdGgYAiABKAkigAEKClZvbHVtZUluZm8SEQoJdm9sdW1lX2lkGAEgASgJEg8KB3RlYW1faWQYAiABKAkSDAoEbmFtZRgDIAEoCRIQCghzaXplX21pYhgEIAEoDRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZChNDcmVhdGVWb2x1bWVSZXF1ZXN0EhEKCXZvbHVtZV9pZBgBIAEoCRIPCgd0ZWFtX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEAoIc2l6ZV9taWIYBCABKA0iQAoUQ3JlYXRlVm9sdW1lUmVzcG9uc2USKAoGdm9sdW1lGAEgASgLMhguaG9zdGFnZW50LnYxLlZvbHVtZUluZm8iKAoTRGVsZXRlVm9sdW1lUmVxdWVzdBIRCgl2b2x1bWVfaWQYASABKAkiFgoURGVsZXRlVm9sdW1lUmVzcG9uc2UiJQoSTGlzdFZvbHVtZXNSZXF1ZXN0Eg8KB3RlYW1faWQYASABKAkiQAoTTGlzdFZvbHVtZXNSZXNwb25zZRIpCgd2b2x1bWVzGAEgAygLMhguaG9zdGFnZW50LnYxLlZvbHVtZUluZm8qsQEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVU0FOREJPWF9TVEFURV9QRU5ESU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQAxIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQBBIXChNTQU5EQk9YX1NUQVRFX0VSUk9SEAUqigEKDVRpbWVvdXRBY3Rpb24SHgoaVElNRU9VVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIaChZUSU1FT1VUX0FDVElPTl9ERVNUUk9ZEAESGAoUVElNRU9VVF9BQ1RJT05fUEFVU0UQAhIjCh9USU1FT1VUX0FDVElPTl9QQVVTRV9GSUxFU1lTVEVNEAMyiAsKEEhvc3RBZ2VudFNlcnZpY2USPQoEUGluZxIZLmhvc3RhZ2VudC52MS5QaW5nUmVxdWVzdBoaLmhvc3RhZ2VudC52MS5QaW5nUmVzcG9uc2USWAoNQ3JlYXRlU2FuZGJveBIiLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdBojLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USWwoORGVzdHJveVNhbmRib3gSIy5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVzcG9uc2USWAoNTGlzdFNhbmRib3hlcxIiLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBojLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USTwoKR2V0U2FuZGJveBIfLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVxdWVzdBogLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVzcG9uc2USUgoLUGluZ1NhbmRib3gSIC5ob3N0YWdlbnQudjEuUGluZ1NhbmRib3hSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLlBpbmdTYW5kYm94UmVzcG9uc2USZAoRR2V0U2FuZGJveE1ldHJpY3MSJi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0GicuaG9zdGFnZW50LnYxLkdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2USVQoMUGF1c2VTYW5kYm94EiEuaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlcXVlc3QaIi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVzcG9uc2USWAoNUmVzdW1lU2FuZGJveBIiLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVxdWVzdBojLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVzcG9uc2USWwoOQ3JlYXRlU25hcHNob3QSIy5ob3N0YWdlbnQudjEuQ3JlYXRlU25hcHNob3RSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkNyZWF0ZVNuYXBzaG90UmVzcG9uc2USWwoORGVsZXRlU25hcHNob3QSIy5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVzcG9uc2USWAoNTGlzdFNuYXBzaG90cxIiLmhvc3RhZ2VudC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBojLmhvc3RhZ2VudC52MS5MaXN0U25hcHNob3RzUmVzcG9uc2USUgoLRm9ya1NhbmRib3gSIC5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLkZvcmtTYW5kYm94UmVzcG9uc2USVQoMQ3JlYXRlVm9sdW1lEiEuaG9zdGFnZW50LnYxLkNyZWF0ZVZvbHVtZVJlcXVlc3QaIi5ob3N0YWdlbnQudjEuQ3JlYXRlVm9sdW1lUmVzcG9uc2USVQoMRGVsZXRlVm9sdW1lEiEuaG9zdGFnZW50LnYxLkRlbGV0ZVZvbHVtZVJlcXVlc3QaIi5ob3N0YWdlbnQudjEuRGVsZXRlVm9sdW1lUmVzcG9uc2USUgoLTGlzdFZvbHVtZXMSIC5ob3N0YWdlbnQudjEuTGlzdFZvbHVtZXNSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLkxpc3RWb2x1bWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Unset fields take the host's defaults; a field set to 0 is invalid.
@@ -302,6 +302,14 @@ export type CreateSandboxRequest = Message<"hostagent.v1.CreateSandboxRequest"> 
    * @generated from field: string snapshot = 11;
    */
   snapshot: string;
+
+  /**
+   * Volumes of this host mounted in the guest once it runs (and again after every resume).
+   * Numbered apart from the fields above so other additions do not collide.
+   *
+   * @generated from field: repeated hostagent.v1.VolumeMount volume_mounts = 20;
+   */
+  volumeMounts: VolumeMount[];
 };
 
 /**
@@ -864,6 +872,188 @@ export const ForkSandboxResponseSchema: GenMessage<ForkSandboxResponse> = /*@__P
   messageDesc(file_hostagent_v1_hostagent, 28);
 
 /**
+ * @generated from message hostagent.v1.VolumeMount
+ */
+export type VolumeMount = Message<"hostagent.v1.VolumeMount"> & {
+  /**
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+
+  /**
+   * Absolute path in the guest; created when missing.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message hostagent.v1.VolumeMount.
+ * Use `create(VolumeMountSchema)` to create a new message.
+ */
+export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 29);
+
+/**
+ * @generated from message hostagent.v1.VolumeInfo
+ */
+export type VolumeInfo = Message<"hostagent.v1.VolumeInfo"> & {
+  /**
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+
+  /**
+   * @generated from field: string team_id = 2;
+   */
+  teamId: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint32 size_mib = 4;
+   */
+  sizeMib: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp;
+};
+
+/**
+ * Describes the message hostagent.v1.VolumeInfo.
+ * Use `create(VolumeInfoSchema)` to create a new message.
+ */
+export const VolumeInfoSchema: GenMessage<VolumeInfo> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 30);
+
+/**
+ * @generated from message hostagent.v1.CreateVolumeRequest
+ */
+export type CreateVolumeRequest = Message<"hostagent.v1.CreateVolumeRequest"> & {
+  /**
+   * Chosen by the control plane: lowercase letters, digits and '-', at most 63.
+   *
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+
+  /**
+   * @generated from field: string team_id = 2;
+   */
+  teamId: string;
+
+  /**
+   * Unique within the team on this host.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * 0: the host's default size.
+   *
+   * @generated from field: uint32 size_mib = 4;
+   */
+  sizeMib: number;
+};
+
+/**
+ * Describes the message hostagent.v1.CreateVolumeRequest.
+ * Use `create(CreateVolumeRequestSchema)` to create a new message.
+ */
+export const CreateVolumeRequestSchema: GenMessage<CreateVolumeRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 31);
+
+/**
+ * @generated from message hostagent.v1.CreateVolumeResponse
+ */
+export type CreateVolumeResponse = Message<"hostagent.v1.CreateVolumeResponse"> & {
+  /**
+   * @generated from field: hostagent.v1.VolumeInfo volume = 1;
+   */
+  volume?: VolumeInfo;
+};
+
+/**
+ * Describes the message hostagent.v1.CreateVolumeResponse.
+ * Use `create(CreateVolumeResponseSchema)` to create a new message.
+ */
+export const CreateVolumeResponseSchema: GenMessage<CreateVolumeResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 32);
+
+/**
+ * @generated from message hostagent.v1.DeleteVolumeRequest
+ */
+export type DeleteVolumeRequest = Message<"hostagent.v1.DeleteVolumeRequest"> & {
+  /**
+   * @generated from field: string volume_id = 1;
+   */
+  volumeId: string;
+};
+
+/**
+ * Describes the message hostagent.v1.DeleteVolumeRequest.
+ * Use `create(DeleteVolumeRequestSchema)` to create a new message.
+ */
+export const DeleteVolumeRequestSchema: GenMessage<DeleteVolumeRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 33);
+
+/**
+ * @generated from message hostagent.v1.DeleteVolumeResponse
+ */
+export type DeleteVolumeResponse = Message<"hostagent.v1.DeleteVolumeResponse"> & {
+};
+
+/**
+ * Describes the message hostagent.v1.DeleteVolumeResponse.
+ * Use `create(DeleteVolumeResponseSchema)` to create a new message.
+ */
+export const DeleteVolumeResponseSchema: GenMessage<DeleteVolumeResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 34);
+
+/**
+ * @generated from message hostagent.v1.ListVolumesRequest
+ */
+export type ListVolumesRequest = Message<"hostagent.v1.ListVolumesRequest"> & {
+  /**
+   * Empty: every team's.
+   *
+   * @generated from field: string team_id = 1;
+   */
+  teamId: string;
+};
+
+/**
+ * Describes the message hostagent.v1.ListVolumesRequest.
+ * Use `create(ListVolumesRequestSchema)` to create a new message.
+ */
+export const ListVolumesRequestSchema: GenMessage<ListVolumesRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 35);
+
+/**
+ * @generated from message hostagent.v1.ListVolumesResponse
+ */
+export type ListVolumesResponse = Message<"hostagent.v1.ListVolumesResponse"> & {
+  /**
+   * @generated from field: repeated hostagent.v1.VolumeInfo volumes = 1;
+   */
+  volumes: VolumeInfo[];
+};
+
+/**
+ * Describes the message hostagent.v1.ListVolumesResponse.
+ * Use `create(ListVolumesResponseSchema)` to create a new message.
+ */
+export const ListVolumesResponseSchema: GenMessage<ListVolumesResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 36);
+
+/**
  * @generated from enum hostagent.v1.SandboxState
  */
 export enum SandboxState {
@@ -1055,6 +1245,33 @@ export const HostAgentService: GenService<{
     methodKind: "unary";
     input: typeof ForkSandboxRequestSchema;
     output: typeof ForkSandboxResponseSchema;
+  },
+  /**
+   * Volumes: persistent file systems on this host, served to sandboxes over NFSv3. A volume
+   * outlives the sandboxes that mount it; deleting one a sandbox still mounts is refused.
+   *
+   * @generated from rpc hostagent.v1.HostAgentService.CreateVolume
+   */
+  createVolume: {
+    methodKind: "unary";
+    input: typeof CreateVolumeRequestSchema;
+    output: typeof CreateVolumeResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.DeleteVolume
+   */
+  deleteVolume: {
+    methodKind: "unary";
+    input: typeof DeleteVolumeRequestSchema;
+    output: typeof DeleteVolumeResponseSchema;
+  },
+  /**
+   * @generated from rpc hostagent.v1.HostAgentService.ListVolumes
+   */
+  listVolumes: {
+    methodKind: "unary";
+    input: typeof ListVolumesRequestSchema;
+    output: typeof ListVolumesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hostagent_v1_hostagent, 0);
