@@ -142,8 +142,9 @@ describe("guest client through the traffic hop", () => {
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(WrennError);
-      expect((err as WrennError).code).toBe("unavailable");
-      expect((err as WrennError).message).toMatch(/stopped running \(paused or destroyed\)/);
+      // Gone from its host (killed or timed out): the sandbox is not found any more.
+      expect((err as WrennError).code).toBe("not_found");
+      expect((err as WrennError).message).toMatch(/was killed or timed out/);
     } finally {
       running = true;
     }

@@ -66,6 +66,11 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
         disk_mib: 2048,
       })
       .execute();
+    // B's volume.
+    await t.database.db
+      .insertInto("volumes")
+      .values({ id: "vol_b", team_id: b.teamId, name: "b-volume", host_id: ids.host, size_mib: 64 })
+      .execute();
     // B's built template and its build.
     await t.database.db
       .insertInto("templates")
@@ -125,6 +130,8 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     ["POST", "/v1/snapshots", { sandbox_id: "{sandbox}", name: "stolen" }],
     ["GET", "/v1/snapshots/{snapshot}"],
     ["DELETE", "/v1/snapshots/{snapshot}"],
+    ["GET", "/v1/volumes/vol_b"],
+    ["DELETE", "/v1/volumes/vol_b"],
     ["GET", "/v1/templates/b-built"],
     ["DELETE", "/v1/templates/b-built"],
     ["GET", "/v1/templates/b-built/builds"],
@@ -243,7 +250,8 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
           .replace("/members/usr_x", "/members/{user_id}")
           .replace("{snapshot}", "{name}")
           .replace("/templates/b-built", "/templates/{name}")
-          .replace("/builds/bld_b", "/builds/{id}");
+          .replace("/builds/bld_b", "/builds/{id}")
+          .replace("/volumes/vol_b", "/volumes/{id}");
         return `${method} ${p}`;
       }),
     );

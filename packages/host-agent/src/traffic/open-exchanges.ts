@@ -1,3 +1,5 @@
+import { WRENN_ERROR_CODE_HEADER } from "@wrenn/shared";
+
 /**
  * Exchanges the traffic hop has open with each sandbox, so they can be ended when the
  * sandbox stops running (paused, destroyed): its VM is gone without closing a single
@@ -8,6 +10,8 @@
 export interface StopReason {
   code: "unknown" | "unavailable";
   message: string;
+  /** What Wrenn's own clients (the guest client) should make of it: the hop's error code. */
+  wrennCode?: "not_found" | "unavailable";
 }
 
 /** One relayed exchange: where it goes, and how to end it with a reason. */
@@ -28,6 +32,7 @@ export function stopReason(sandboxId: string, state: string | undefined): StopRe
     return {
       code: "unknown",
       message: `sandbox ${sandboxId} was killed or timed out; the connection to it was terminated`,
+      wrennCode: "not_found",
     };
   if (state === "paused" || state === "pausing")
     return { code: "unavailable", message: `sandbox ${sandboxId} was paused` };
@@ -127,9 +132,17 @@ export class EnvelopeBoundary {
   }
 }
 
-/** A Connect end-of-stream message carrying an error (always JSON, whatever the codec). */
-export function endStreamWithError(code: string, message: string): Buffer {
-  const payload = Buffer.from(JSON.stringify({ error: { code, message } }));
+/**
+ * A Connect end-of-stream message carrying an error (always JSON, whatever the codec); the
+ * hop's own error code rides in its metadata (`wrenn-error-code`), as on the hop's refusals.
+ */
+export function endStreamWithError(code: string, message: string, wrennCode?: string): Buffer {
+  const payload = Buffer.from(
+    JSON.stringify({
+      error: { code, message },
+      ...(wrennCode ? { metadata: { [WRENN_ERROR_CODE_HEADER]: [wrennCode] } } : {}),
+    }),
+  );
   const header = Buffer.alloc(5);
   header.writeUInt8(0x02, 0);
   header.writeUInt32BE(payload.length, 1);

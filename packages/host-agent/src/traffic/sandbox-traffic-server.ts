@@ -160,7 +160,7 @@ export async function startSandboxTrafficServer(
         if (upstream && boundary?.atBoundary() && !res.writableEnded) {
           const from = upstream;
           from.unpipe(res);
-          res.end(endStreamWithError(reason.code, reason.message), () => from.destroy());
+          res.end(endStreamWithError(reason.code, reason.message, reason.wrennCode), () => from.destroy());
         } else res.destroy();
       },
     });
