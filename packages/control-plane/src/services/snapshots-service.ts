@@ -31,17 +31,6 @@ export class SnapshotsService {
     return row;
   }
 
-  /** Base templates (from the hosts' images) and the team's snapshots. */
-  async listTemplates(principal: Principal): Promise<TemplateRow[]> {
-    return this.deps.db
-      .selectFrom("templates")
-      .selectAll()
-      .where((eb) => eb.or([eb("team_id", "is", null), eb("team_id", "=", principal.teamId)]))
-      .orderBy("kind")
-      .orderBy("name")
-      .execute();
-  }
-
   async create(principal: Principal, input: { sandboxId: string; name: string }): Promise<TemplateRow> {
     const { db, audit, hosts, events } = this.deps;
     return audit.track(
