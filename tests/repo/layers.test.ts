@@ -31,7 +31,7 @@ describe("dependency direction", () => {
     writeFileSync(join(cp, "routes/bad-routes.ts"), 'import type { Db } from "../db/database.js";\n');
     writeFileSync(
       join(cp, "routes/good-routes.ts"),
-      'import type { Services } from "../services/services.js";\n',
+      'import type { Services } from "../create-services.js";\n',
     );
     writeFileSync(
       join(cp, "extensions.ts"),

@@ -2,9 +2,9 @@ import type { Logger } from "@wrenn/shared";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AuditLog } from "./audit/audit-log.js";
 import type { ControlPlaneConfig } from "./config.js";
+import type { Services } from "./create-services.js";
 import type { EventBus } from "./events/event-bus.js";
 import type { AnyRouteSpec } from "./http/route-spec.js";
-import type { Services } from "./services/services.js";
 import type { Worker } from "./workers/worker-runner.js";
 
 /**

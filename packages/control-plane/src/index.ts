@@ -16,6 +16,7 @@ export {
   type ControlPlaneOptions,
   createControlPlane,
 } from "./create-control-plane.js";
+export type { Services } from "./create-services.js";
 export { type Database, type DatabaseKind, type Db, openDatabase } from "./db/database.js";
 export { applyMigrations, loadMigrations, MIGRATIONS_DIR } from "./db/migrations.js";
 export type { DatabaseSchema } from "./db/schema.js";
@@ -33,5 +34,4 @@ export { type AnyRouteSpec, defineRoute, type RouteSpec } from "./http/route-spe
 export { type RunOptions, run } from "./run.js";
 export { chooseHost, type HostLoad, type Resources } from "./scheduler/placement.js";
 export { Scheduler } from "./scheduler/scheduler.js";
-export type { Services } from "./services/services.js";
 export type { Worker } from "./workers/worker-runner.js";

@@ -2,9 +2,9 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { EnvVarsSchema, MetadataSchema, NameSchema } from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
 import { z } from "zod";
+import type { Services } from "../create-services.js";
 import type { SandboxRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 import { e2bError } from "./e2b-http.js";
 import { type E2bService, stripTag } from "./e2b-service.js";
 import {

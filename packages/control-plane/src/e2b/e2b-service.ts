@@ -1,9 +1,9 @@
 import { randomId, runLimited, WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
 import type { Principal } from "../auth/principal.js";
+import type { Services } from "../create-services.js";
 import type { Db } from "../db/database.js";
 import type { SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
-import type { Services } from "../services/services.js";
 import { teamSnapshots } from "../services/snapshots-service.js";
 import { type Cursor, decodeCursor, encodeCursor } from "../validation.js";
 import { e2bState, endAt } from "./e2b-views.js";

@@ -5,9 +5,9 @@ import { WrennError } from "@wrenn/shared";
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { Principal } from "../auth/principal.js";
+import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
-import { DEFAULT_TAG, parseTemplateRef } from "../templates/start-points.js";
+import { DEFAULT_TAG, parseTemplateRef } from "../services/start-points.js";
 import { E2bBuildStartSchema, e2bBuildSpec } from "./e2b-build-spec.js";
 
 const TAG = "E2B-compatible templates";

@@ -1,7 +1,7 @@
 import { z } from "zod";
+import type { Services } from "../create-services.js";
 import type { VolumeRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 
 const TAG = "E2B-compatible volumes";
 

@@ -8,8 +8,8 @@ import {
   listSchema,
   RegisteredHostSchema,
 } from "@wrenn/api";
+import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 import { hostView } from "./api-views.js";
 
 /** Hosts and agent registration. */

@@ -18,8 +18,8 @@ import {
 } from "@wrenn/api";
 import { FileType } from "@wrenn/proto";
 import { z } from "zod";
+import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 

@@ -9,8 +9,8 @@ import {
   SandboxSchema,
   sandboxBodySchemas,
 } from "@wrenn/api";
+import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 import { pageOf } from "../validation.js";
 import { sandboxView } from "./api-views.js";
 

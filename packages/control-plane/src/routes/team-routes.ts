@@ -12,8 +12,8 @@ import {
   TeamSchema,
 } from "@wrenn/api";
 import { z } from "zod";
+import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 import { apiKeyView, teamView } from "./api-views.js";
 
 const memberView = (m: {

@@ -12,8 +12,8 @@ import {
   TemplateSchema,
 } from "@wrenn/api";
 import { z } from "zod";
+import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 import { templateView } from "./api-views.js";
 import { buildView } from "./template-views.js";
 

@@ -1,8 +1,8 @@
 import { IdParamsSchema, listSchema } from "@wrenn/api";
 import { z } from "zod";
+import type { Services } from "../create-services.js";
 import type { VolumeRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { Services } from "../services/services.js";
 
 const VolumeSchema = z.object({
   id: z.string(),

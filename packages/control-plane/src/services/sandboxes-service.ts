@@ -6,7 +6,6 @@ import { afterCursor } from "../db/keyset.js";
 import type { HostRow, SandboxRow, SandboxStateName } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
-import { type Replicate, resolveStartPoint } from "../templates/start-points.js";
 import { type Cursor, decodeCursor } from "../validation.js";
 import { endpointOf } from "./host-endpoint.js";
 import { auditSandbox, type SandboxAction } from "./sandbox-audit.js";
@@ -15,6 +14,7 @@ import { type ExecResult, type OpenGuest, type ProcessInput, SandboxGuest } from
 import { rowFieldsFromAgent } from "./sandbox-info.js";
 import { type LaunchInput, launchSandbox, type StartPoint } from "./sandbox-launch.js";
 import type { ServiceDeps } from "./service-deps.js";
+import { type Replicate, resolveStartPoint } from "./start-points.js";
 import { VolumesService } from "./volumes-service.js";
 
 export type { ExecResult, ProcessInput };

@@ -3,11 +3,11 @@ import { WrennError } from "@wrenn/shared";
 import type { TemplateBuildRow } from "../db/schema.js";
 import type { SandboxesService } from "../services/sandboxes-service.js";
 import type { ServiceDeps } from "../services/service-deps.js";
+import { DEFAULT_TAG, findTemplate, parseTemplateRef, resolveStartPoint } from "../services/start-points.js";
 import { BuildLog, type StepLog } from "./build-log.js";
 import { BuildQueue } from "./build-queue.js";
 import { type BuildParent, BuildRunner, buildPrincipal } from "./build-runner.js";
 import { BuildFailure } from "./build-step-error.js";
-import { DEFAULT_TAG, findTemplate, parseTemplateRef, resolveStartPoint } from "./start-points.js";
 import type { TemplateFiles } from "./template-files.js";
 import type { TemplateGc } from "./template-gc.js";
 

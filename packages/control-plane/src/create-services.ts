@@ -1,16 +1,16 @@
-import { TemplateBuilds } from "../templates/template-builds.js";
-import { TemplateFiles } from "../templates/template-files.js";
-import { TemplateGc } from "../templates/template-gc.js";
-import { TemplatesService } from "../templates/templates-service.js";
-import { ApiKeysService } from "./api-keys-service.js";
-import { AuditService } from "./audit-service.js";
-import { ChannelsService } from "./channels-service.js";
-import { HostsService } from "./hosts-service.js";
-import { SandboxesService } from "./sandboxes-service.js";
-import type { ServiceDeps } from "./service-deps.js";
-import { SnapshotsService } from "./snapshots-service.js";
-import { TeamsService } from "./teams-service.js";
-import { VolumesService } from "./volumes-service.js";
+import { ApiKeysService } from "./services/api-keys-service.js";
+import { AuditService } from "./services/audit-service.js";
+import { ChannelsService } from "./services/channels-service.js";
+import { HostsService } from "./services/hosts-service.js";
+import { SandboxesService } from "./services/sandboxes-service.js";
+import type { ServiceDeps } from "./services/service-deps.js";
+import { SnapshotsService } from "./services/snapshots-service.js";
+import { TeamsService } from "./services/teams-service.js";
+import { VolumesService } from "./services/volumes-service.js";
+import { TemplateBuilds } from "./templates/template-builds.js";
+import { TemplateFiles } from "./templates/template-files.js";
+import { TemplateGc } from "./templates/template-gc.js";
+import { TemplatesService } from "./templates/templates-service.js";
 
 export interface Services {
   teams: TeamsService;

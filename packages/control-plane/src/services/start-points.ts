@@ -1,7 +1,7 @@
 import { WrennError } from "@wrenn/shared";
 import type { Db } from "../db/database.js";
 import type { TemplateBuildRow, TemplateRow } from "../db/schema.js";
-import type { StartPoint } from "../services/sandbox-launch.js";
+import type { StartPoint } from "./sandbox-launch.js";
 
 /** The tag a build gets when none is named, and the one `name` alone means (as in E2B). */
 export const DEFAULT_TAG = "default";
