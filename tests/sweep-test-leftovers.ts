@@ -31,6 +31,7 @@ export const TEST_NET_PREFIXES = [
   "wbb",
   "wreg",
   "wfd",
+  "wfp",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */
