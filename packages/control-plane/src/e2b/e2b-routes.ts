@@ -1,4 +1,3 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { EnvVarsSchema, MetadataSchema, NameSchema } from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
 import { z } from "zod";
@@ -6,11 +5,11 @@ import type { Services } from "../create-services.js";
 import type { SandboxRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import { e2bError } from "./e2b-http.js";
+import { e2bMetricsRoute } from "./e2b-metrics-route.js";
 import { type E2bService, stripTag } from "./e2b-service.js";
 import {
   E2bForkResultSchema,
   E2bListedSandboxSchema,
-  E2bMetricSchema,
   E2bSandboxDetailSchema,
   E2bSandboxSchema,
   E2bSnapshotInfoSchema,
@@ -22,7 +21,6 @@ import {
   STATES_FOR,
   type ViewContext,
 } from "./e2b-views.js";
-import { MetricsHistory } from "./metrics-history.js";
 
 export interface E2bRouteOptions {
   maxTimeoutSec: number;
@@ -33,9 +31,6 @@ export interface E2bRouteOptions {
 }
 
 const TAG = "E2B-compatible";
-
-/** Metric series: a sample every 5 s, an hour of them, sampling stops 10 min after the last request. */
-const METRICS_HISTORY = { intervalMs: 5000, maxSamples: 720, idleMs: 600_000, now: Date.now };
 
 const SandboxIdParams = z.object({ sandboxID: z.string().min(1).max(128) });
 
@@ -93,7 +88,6 @@ function refuseUnsupported(body: {
 export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRouteOptions): AnyRouteSpec[] {
   const { sandboxes } = services;
   const TimeoutSchema = z.number().int().min(1).max(options.maxTimeoutSec);
-  const metricsHistory = new MetricsHistory(METRICS_HISTORY);
 
   async function viewContext(rows: SandboxRow[]): Promise<ViewContext> {
     return { domain: options.domain(), templateId: await e2b.templateIds(rows) };
@@ -300,39 +294,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     }),
     connect("/sandboxes/{sandboxID}/connect"),
     connect("/v2/sandboxes/{sandboxID}/connect"),
-    defineRoute({
-      method: "GET",
-      path: "/sandboxes/{sandboxID}/metrics",
-      // The first request for a sandbox starts sampling it (see MetricsHistory).
-      summary: "CPU, memory and disk samples inside [start, end] (Unix seconds, optional); none while paused",
-      tag: TAG,
-      auth: "api_key",
-      params: SandboxIdParams,
-      query: z.object({ start: z.coerce.number().int().optional(), end: z.coerce.number().int().optional() }),
-      responses: { 200: { description: "Metrics", schema: z.array(E2bMetricSchema) } },
-      handler: async (ctx) => {
-        const { principal } = ctx;
-        const id = ctx.params.sandboxID;
-        const row = await e2b.live(principal, id);
-        if (row.state !== "running") return [];
-        const sample = async () => {
-          const m = await sandboxes.metrics(principal, id);
-          const at = m.timestamp ? timestampDate(m.timestamp) : new Date();
-          return {
-            timestamp: at.toISOString(),
-            timestampUnix: Math.floor(at.getTime() / 1000),
-            cpuCount: m.cpuCount,
-            cpuUsedPct: m.cpuUsedPct,
-            memUsed: Number(m.memUsedBytes),
-            memTotal: Number(m.memTotalBytes),
-            memCache: 0,
-            diskUsed: Number(m.diskUsedBytes),
-            diskTotal: Number(m.diskTotalBytes),
-          };
-        };
-        return metricsHistory.query(id, sample, ctx.query.start, ctx.query.end);
-      },
-    }),
+    e2bMetricsRoute(services, e2b),
     defineRoute({
       method: "POST",
       path: "/sandboxes/{sandboxID}/snapshots",

@@ -50,10 +50,6 @@ export function e2bTemplateRoutes(services: Services): AnyRouteSpec[] {
   /** Upload links: token → whose file. The SDK sends no API key on the PUT. */
   const links = new Map<string, { principal: Principal; hash: string; expires: number }>();
 
-  async function templateOf(principal: Principal, id: string) {
-    return templates.get(principal, parseTemplateRef(id).name);
-  }
-
   return [
     defineRoute({
       method: "POST",
@@ -208,10 +204,7 @@ export function e2bTemplateRoutes(services: Services): AnyRouteSpec[] {
       params: TemplateIdParams,
       responses: { 200: { description: "Tags" } },
       handler: async (ctx) => {
-        const tags = await templates.tagsOf(
-          ctx.principal,
-          await templateOf(ctx.principal, ctx.params.templateID),
-        );
+        const tags = await templates.tagsOf(ctx.principal, parseTemplateRef(ctx.params.templateID).name);
         return tags.map((t) => ({ tag: t.tag, buildID: t.buildId, createdAt: t.createdAt.toISOString() }));
       },
     }),

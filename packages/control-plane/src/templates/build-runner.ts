@@ -21,7 +21,7 @@ import {
 import type { StepLog } from "./build-log.js";
 import { BuildFailure } from "./build-step-error.js";
 import { check, runLogged } from "./guest-commands.js";
-import { type BaseIdentity, baseKey, changesVm, finalKey, firstStepToRun, stepKeys } from "./step-keys.js";
+import { type BaseIdentity, baseKey, changesVm, firstStepToRun, stepKeys } from "./step-keys.js";
 import type { TemplateFiles } from "./template-files.js";
 
 /** Where a build starts before any step: the image, or the parent template's build. */
@@ -114,12 +114,6 @@ export class BuildRunner {
         });
       });
     }
-  }
-
-  /** The build's cache key after its last step plus its start settings (for logs and tests). */
-  finalKey(parent: BuildParent, spec: BuildSpec): string {
-    const keys = stepKeys(baseKey(parent.identity), spec.steps);
-    return finalKey(keys.at(-1) ?? baseKey(parent.identity), spec);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { BuildSpec, BuildStep } from "@wrenn/api";
+import type { BuildStep } from "@wrenn/api";
 
 /** What a build starts from, as far as the step cache is concerned. */
 export type BaseIdentity = { image: string; vcpus: number; memoryMiB: number } | { templateBuildId: string };
@@ -44,11 +44,6 @@ export function stepKeys(parent: string, steps: readonly BuildStep[]): string[] 
     keys.push(previous);
   }
   return keys;
-}
-
-/** The key of the finished build: its last step's key plus the start and ready commands. */
-export function finalKey(lastKey: string, spec: Pick<BuildSpec, "start_cmd" | "ready_cmd">): string {
-  return digest([lastKey, "final", spec.start_cmd ?? "", spec.ready_cmd ?? ""]);
 }
 
 /** Steps whose effect is on the VM (a cache point); env steps only change what later steps get. */

@@ -239,11 +239,12 @@ export class TemplatesService {
     return { build, entries };
   }
 
-  /** A built template's tags and the builds they name ("default" is its current build). */
+  /** A team template's tags and the builds they name ("default" is its current build). */
   async tagsOf(
-    _principal: Principal,
-    template: TemplateRow,
+    principal: Principal,
+    idOrName: string,
   ): Promise<{ tag: string; buildId: string; createdAt: Date }[]> {
+    const template = await this.get(principal, idOrName);
     const rows = await this.deps.db
       .selectFrom("template_tags")
       .selectAll()

@@ -48,6 +48,19 @@ export interface PauseResult {
  * Pause (memory to a snapshot generation, VM and slot freed) and resume (the start sequence
  * from that snapshot) of one sandbox. Callers hold the sandbox's lock.
  */
+/** A sandbox to pause: running, with its VM and envd client (else why not). */
+function runningParts(entry: SandboxEntry): {
+  vm: NonNullable<SandboxEntry["vm"]>;
+  envd: NonNullable<SandboxEntry["envd"]>;
+} {
+  const { record, vm, envd } = entry;
+  if (record.state === "paused") throw new WrennError("conflict", `sandbox ${record.id} is already paused`);
+  if (record.state !== "running" || !vm || !envd) {
+    throw new WrennError("failed_precondition", `sandbox ${record.id} is ${record.state}, not running`);
+  }
+  return { vm, envd };
+}
+
 export class PauseResume {
   constructor(private readonly deps: PauseResumeDeps) {}
 
@@ -60,14 +73,7 @@ export class PauseResume {
   async pause(entry: SandboxEntry): Promise<PauseResult> {
     const { deps } = this;
     const { record } = entry;
-    const vm = entry.vm;
-    const envd = entry.envd;
-    if (record.state === "paused") {
-      throw new WrennError("conflict", `sandbox ${record.id} is already paused`);
-    }
-    if (record.state !== "running" || !vm || !envd) {
-      throw new WrennError("failed_precondition", `sandbox ${record.id} is ${record.state}, not running`);
-    }
+    const { vm, envd } = runningParts(entry);
     const log = deps.logger.child({ sandbox: record.id });
     const started = performance.now();
     clearTimer(entry);
@@ -120,14 +126,7 @@ export class PauseResume {
   async pauseWithoutMemory(entry: SandboxEntry): Promise<PauseResult> {
     const { deps } = this;
     const { record } = entry;
-    const vm = entry.vm;
-    const envd = entry.envd;
-    if (record.state === "paused") {
-      throw new WrennError("conflict", `sandbox ${record.id} is already paused`);
-    }
-    if (record.state !== "running" || !vm || !envd) {
-      throw new WrennError("failed_precondition", `sandbox ${record.id} is ${record.state}, not running`);
-    }
+    const { vm, envd } = runningParts(entry);
     const log = deps.logger.child({ sandbox: record.id });
     const started = performance.now();
     clearTimer(entry);
