@@ -286,7 +286,7 @@ async function main(): Promise<void> {
     chmodSync(credentialsPath, 0o600);
     process.stdout.write(
       `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
-        `\nFor the stock e2b SDK (plain http):\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_API_KEY=${key}\n` +
+        `\nFor the stock e2b SDK (plain http):\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_VOLUME_API_URL=${cpUrl} E2B_API_KEY=${key}\n` +
         (sandboxDomain ? await domainInstructions(key, caCertPath, tlsPortBound) : "") +
         "\nCtrl-C stops it.\n",
     );

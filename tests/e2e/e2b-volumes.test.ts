@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { Sandbox, Volume } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,10 +8,17 @@ import { type Stack, startStack } from "./stack-fixture.js";
 /**
  * Volumes through the stock `e2b` SDK against a real control plane and agent: created with
  * `Volume.create`, mounted at create by two sandboxes (write in one, read in the other),
- * still there after both are gone, isolated per team, deleted with `Volume.destroy`.
+ * still there after both are gone, isolated per team, deleted with `Volume.destroy`; its
+ * files read and written over the content API with the volume's token.
  */
 const PREFIX = "wvols";
-const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
+const E2B_ENV = [
+  "E2B_API_URL",
+  "E2B_SANDBOX_URL",
+  "E2B_API_KEY",
+  "E2B_DOMAIN",
+  "E2B_VOLUME_API_URL",
+] as const;
 
 describe("e2b SDK: volumes", () => {
   let stack: Stack;
@@ -34,6 +42,7 @@ describe("e2b SDK: volumes", () => {
     process.env.E2B_SANDBOX_URL = stack.url;
     process.env.E2B_API_KEY = e2bFormOfApiKey(stack.apiKey);
     process.env.E2B_DOMAIN = "wrenn.test";
+    process.env.E2B_VOLUME_API_URL = stack.url;
   }, 300_000);
 
   afterAll(async () => {
@@ -95,4 +104,56 @@ describe("e2b SDK: volumes", () => {
     expect(await Volume.destroy(theirs.volumeId, other)).toBe(true);
     expect(await Volume.destroy(mine.volumeId)).toBe(true);
   }, 120_000);
+
+  it("serves a volume's files over the content API to its token, never through a guest's links", async () => {
+    const vol = await Volume.create("content-api");
+    expect(vol.token).toMatch(/^wvt_/);
+    expect((await Volume.getInfo(vol.volumeId)).token).toBe(vol.token);
+
+    expect(await vol.writeFile("/hello.txt", "from the api")).toMatchObject({
+      path: "/hello.txt",
+      type: "file",
+      size: 12,
+      uid: 1000,
+    });
+    await expect(vol.writeFile("/hello.txt", "no force")).rejects.toThrow(/already exists/);
+    await vol.writeFile("/hello.txt", "from the api, again", { force: true });
+    await expect(vol.makeDir("/deep/er")).rejects.toThrow(/not found/);
+    expect(await vol.makeDir("/deep/er", { force: true })).toMatchObject({
+      type: "directory",
+      path: "/deep/er",
+    });
+    const blob = randomBytes(3 * 1024 * 1024);
+    await vol.writeFile("/deep/er/blob.bin", new Blob([blob]));
+    expect(Buffer.from(await vol.readFile("/deep/er/blob.bin", { format: "bytes" })).equals(blob)).toBe(true);
+    expect((await vol.list("/")).map((e) => e.name)).toEqual(["deep", "hello.txt"]);
+    expect((await vol.list("/", { depth: 3 })).map((e) => e.path)).toEqual([
+      "/deep",
+      "/deep/er",
+      "/deep/er/blob.bin",
+      "/hello.txt",
+    ]);
+    expect((await vol.updateMetadata("/hello.txt", { mode: 0o640 })).mode).toBe(0o640);
+
+    // A sandbox sees what the API wrote; the API reads what the sandbox wrote, and refuses its links.
+    const sbx = await Sandbox.create({ volumeMounts: { "/mnt/v": vol } });
+    expect((await sbx.commands.run("cat /mnt/v/hello.txt; stat -c %a /mnt/v/hello.txt")).stdout).toBe(
+      "from the api, again640\n",
+    );
+    await sbx.commands.run("echo from-guest > /mnt/v/guest.txt && ln -s / /mnt/v/rootlink");
+    expect(await vol.readFile("/guest.txt")).toBe("from-guest\n");
+    expect(await vol.getInfo("/rootlink")).toMatchObject({ type: "symlink", target: "/" });
+    await expect(vol.readFile("/rootlink/etc/hostname")).rejects.toThrow(/symbolic link/);
+    await vol.remove("/deep");
+    expect(await vol.exists("/deep")).toBe(false);
+    await sbx.kill();
+
+    // Only the volume's own token opens it.
+    const url = `${stack.url}/volumecontent/${vol.volumeId}/file?path=/hello.txt`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: "Bearer wvt_forged" } })).status).toBe(404);
+    const ok = await fetch(url, { headers: { authorization: `Bearer ${vol.token}` } });
+    expect(await ok.text()).toBe("from the api, again");
+    expect(await Volume.destroy(vol.volumeId)).toBe(true);
+  }, 600_000);
 });

@@ -14,6 +14,7 @@ import { registerE2bRoutes } from "./e2b/e2b-http.js";
 import { e2bRoutes } from "./e2b/e2b-routes.js";
 import { E2bService } from "./e2b/e2b-service.js";
 import { e2bTemplateRoutes } from "./e2b/e2b-template-routes.js";
+import { e2bVolumeContentRoutes } from "./e2b/e2b-volume-content-routes.js";
 import { e2bVolumeRoutes } from "./e2b/e2b-volume-routes.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
@@ -175,6 +176,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       }),
       ...e2bTemplateRoutes(services),
       ...e2bVolumeRoutes(services),
+      ...e2bVolumeContentRoutes(services),
     ],
     { ...routeDeps, logger },
   );

@@ -69,7 +69,14 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     // B's volume.
     await t.database.db
       .insertInto("volumes")
-      .values({ id: "vol_b", team_id: b.teamId, name: "b-volume", host_id: ids.host, size_mib: 64 })
+      .values({
+        id: "vol_b",
+        team_id: b.teamId,
+        name: "b-volume",
+        host_id: ids.host,
+        size_mib: 64,
+        content_token: "wvt_b",
+      })
       .execute();
     // B's built template and its build.
     await t.database.db

@@ -19,6 +19,7 @@ import { startSandboxTrafficServer } from "./traffic/sandbox-traffic-server.js";
 import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
 import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
 import { createVolumeService } from "./volumes/create-volumes.js";
+import { serveVolumeContent, VOLUME_CONTENT_PREFIX } from "./volumes/volume-content-http.js";
 
 export const AGENT_VERSION = "0.1.0";
 const QEMU_BINARY = "qemu-system-x86_64";
@@ -173,6 +174,10 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       return manager.trafficAddress(id);
     },
     sandboxState: (id) => manager.stateOf(id),
+    hostRoutes: {
+      prefix: VOLUME_CONTENT_PREFIX,
+      serve: (req, res) => serveVolumeContent(req, res, volumes, logger),
+    },
     logger,
   });
   const service = createHostAgentService(manager, {

@@ -251,6 +251,8 @@ export interface VolumesTable {
   name: string;
   host_id: string;
   size_mib: number;
+  /** Bearer token of the volume's content API. */
+  content_token: string;
   created_at: CreatedAt;
 }
 

@@ -7,7 +7,7 @@ const TAG = "E2B-compatible volumes";
 
 const E2bVolumeSchema = z.object({ volumeID: z.string(), name: z.string() });
 const E2bVolumeWithTokenSchema = E2bVolumeSchema.extend({
-  // The volume content API is not served, so there is no token for it.
+  /** Bearer token of the volume's content API (`/volumecontent/{volumeID}/…`). */
   token: z.string(),
 });
 const VolumeIdParams = z.object({ volumeID: z.string().min(1).max(128) });
@@ -33,7 +33,7 @@ export function e2bVolumeRoutes(services: Services): AnyRouteSpec[] {
       responses: { 201: { description: "The volume", schema: E2bVolumeWithTokenSchema } },
       handler: async (ctx) => {
         const row = await volumes.create(ctx.principal, { name: ctx.body.name });
-        return ctx.reply.code(201).send({ ...view(row), token: "" });
+        return ctx.reply.code(201).send({ ...view(row), token: row.content_token });
       },
     }),
     defineRoute({
@@ -53,7 +53,10 @@ export function e2bVolumeRoutes(services: Services): AnyRouteSpec[] {
       auth: "api_key",
       params: VolumeIdParams,
       responses: { 200: { description: "The volume", schema: E2bVolumeWithTokenSchema } },
-      handler: async (ctx) => ({ ...view(await volumes.get(ctx.principal, ctx.params.volumeID)), token: "" }),
+      handler: async (ctx) => {
+        const row = await volumes.get(ctx.principal, ctx.params.volumeID);
+        return { ...view(row), token: row.content_token };
+      },
     }),
     defineRoute({
       method: "DELETE",

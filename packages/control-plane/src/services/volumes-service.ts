@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { WrennError } from "@wrenn/shared";
 import type { Principal } from "../auth/principal.js";
+import { constantTimeEqual } from "../auth/secrets.js";
 import type { VolumeRow } from "../db/schema.js";
 import { newVolumeId } from "../ids.js";
 import { endpointOf } from "./host-endpoint.js";
@@ -17,7 +19,18 @@ export interface ResolvedVolumeMounts {
   mounts: Array<{ volumeId: string; path: string }>;
 }
 
+/** Where a volume's content API is served: its host agent's traffic listener. */
+export interface VolumeContentRoute {
+  volumeId: string;
+  protocol: "http:" | "https:";
+  host: string;
+  port: number;
+  /** Sent as `wrenn-agent-token`. */
+  agentToken: string;
+}
+
 const NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
+const newContentToken = (): string => `wvt_${randomBytes(24).toString("base64url")}`;
 
 /**
  * Named persistent volumes of a team. A volume is made on one host (chosen like a sandbox's,
@@ -59,7 +72,14 @@ export class VolumesService {
       });
       await tx
         .insertInto("volumes")
-        .values({ id, team_id: principal.teamId, name: input.name, host_id: chosen.id, size_mib: sizeMiB })
+        .values({
+          id,
+          team_id: principal.teamId,
+          name: input.name,
+          host_id: chosen.id,
+          size_mib: sizeMiB,
+          content_token: newContentToken(),
+        })
         .execute();
       return chosen;
     });
@@ -94,6 +114,36 @@ export class VolumesService {
       .executeTakeFirst();
     if (!row) throw new WrennError("not_found", `volume ${idOrName} not found`);
     return row;
+  }
+
+  /**
+   * The host serving a volume's content to the holder of its token (E2B's volume token,
+   * sent as `Authorization: Bearer`). A wrong token and a missing volume look the same.
+   */
+  async contentRoute(volumeId: string, bearer: string | undefined): Promise<VolumeContentRoute> {
+    const row = await this.deps.db
+      .selectFrom("volumes")
+      .innerJoin("hosts", "hosts.id", "volumes.host_id")
+      .select(["volumes.content_token", "hosts.url", "hosts.agent_token", "hosts.traffic_port"])
+      .where("volumes.id", "=", volumeId)
+      .executeTakeFirst();
+    if (!bearer) {
+      throw new WrennError("unauthenticated", "the volume content API needs the volume's token (Bearer)");
+    }
+    if (!row?.content_token || !constantTimeEqual(row.content_token, bearer)) {
+      throw new WrennError("not_found", `volume ${volumeId} not found (or the token is not its)`);
+    }
+    if (!row.traffic_port || !row.url || !row.agent_token) {
+      throw new WrennError("unavailable", `the host of volume ${volumeId} serves no traffic listener`);
+    }
+    const url = new URL(row.url);
+    return {
+      volumeId,
+      protocol: url.protocol === "https:" ? "https:" : "http:",
+      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: row.traffic_port,
+      agentToken: row.agent_token,
+    };
   }
 
   /** Refused (conflict) by the host while a sandbox mounts it. */

@@ -34,6 +34,11 @@ export interface SandboxTrafficServerOptions {
   touch?(sandboxId: string): void;
   logger: Logger;
   connectTimeoutMs?: number;
+  /**
+   * Requests for the host itself rather than a sandbox (they name none): served here once
+   * the host token checks, e.g. the volume content API.
+   */
+  hostRoutes?: { prefix: string; serve(req: IncomingMessage, res: ServerResponse): Promise<void> };
 }
 
 export interface SandboxTrafficServer {
@@ -88,15 +93,19 @@ export async function startSandboxTrafficServer(
     socket.once("close", () => open.delete(socket));
   };
 
+  function badToken(req: IncomingMessage): (Routed & { ok: false }) | undefined {
+    if (tokensEqual(single(req.headers[AGENT_TOKEN_HEADER]), options.hostToken)) return undefined;
+    return {
+      ok: false,
+      status: 401,
+      code: "unavailable",
+      body: JSON.stringify({ code: 401, message: "invalid or missing agent token" }),
+    };
+  }
+
   async function route(req: IncomingMessage): Promise<Routed> {
-    if (!tokensEqual(single(req.headers[AGENT_TOKEN_HEADER]), options.hostToken)) {
-      return {
-        ok: false,
-        status: 401,
-        code: "unavailable",
-        body: JSON.stringify({ code: 401, message: "invalid or missing agent token" }),
-      };
-    }
+    const refused = badToken(req);
+    if (refused) return refused;
     const sandboxId = single(req.headers[SANDBOX_ID_HEADER]);
     const portText = single(req.headers[SANDBOX_PORT_HEADER]);
     const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
@@ -133,7 +142,6 @@ export async function startSandboxTrafficServer(
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const routed = await route(req);
     const answer = (refused: Routed & { ok: false }) => {
       req.resume();
       res.writeHead(refused.status, {
@@ -143,6 +151,14 @@ export async function startSandboxTrafficServer(
       });
       res.end(refused.body);
     };
+    const host = options.hostRoutes;
+    if (host && req.url?.startsWith(host.prefix) && req.headers[SANDBOX_ID_HEADER] === undefined) {
+      const refused = badToken(req);
+      if (refused) answer(refused);
+      else await host.serve(req, res);
+      return;
+    }
+    const routed = await route(req);
     if (!routed.ok) {
       answer(routed);
       return;

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Logger, WrennError } from "@wrenn/shared";
 import { createExt4Image, mountImage, mountPoints, unmount } from "../drivers-system/volume-disk.js";
@@ -115,6 +115,8 @@ export class VolumeStore {
         await createExt4Image(join(dir, IMAGE), input.sizeMiB, ROOT_OWNER);
         await mountImage(join(dir, IMAGE), mnt);
         mountedHere = true;
+        // A new volume is empty, as users see it (e2fsck makes lost+found again if it needs one).
+        await rmdir(join(mnt, "lost+found")).catch(() => {});
         await writeFile(join(dir, `${RECORD}.tmp`), JSON.stringify(record, null, 2));
         await rename(join(dir, `${RECORD}.tmp`), join(dir, RECORD));
       } catch (err) {
