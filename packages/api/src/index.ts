@@ -148,3 +148,19 @@ export {
   TemplateFilePresenceSchema,
   TemplateNameSchema,
 } from "./template-builds.js";
+export {
+  type VolumeCreateBody,
+  VolumeCreateBodySchema,
+  VolumeEntrySchema,
+  VolumeEntryTypeSchema,
+  type VolumeEntryView,
+  type VolumeMetadataBody,
+  VolumeMetadataBodySchema,
+  type VolumeMountBody,
+  VolumeMountSchema,
+  VolumeNameSchema,
+  VolumeSchema,
+  type VolumeView,
+  VolumeWithTokenSchema,
+  type VolumeWithTokenView,
+} from "./volume-schemas.js";

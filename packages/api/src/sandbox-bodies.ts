@@ -2,6 +2,7 @@ import { z } from "zod";
 import { EnvVarsSchema, MetadataSchema, NameSchema, PaginationQuerySchema } from "./fields.js";
 import { SandboxStateSchema } from "./sandbox-state.js";
 import { OnTimeoutSchema } from "./sandbox-views.js";
+import { VolumeMountSchema } from "./volume-schemas.js";
 
 /** Request bodies and queries of /v1 sandboxes, their commands and files, and snapshots. */
 
@@ -49,6 +50,11 @@ export function sandboxBodySchemas(limits: SandboxLimits) {
         ),
       env: EnvVarsSchema.default({}),
       metadata: MetadataSchema.default({}),
+      volume_mounts: z
+        .array(VolumeMountSchema)
+        .max(16)
+        .optional()
+        .describe("the team's volumes (by name or id) mounted at these guest paths"),
     }),
     setTimeout: z.object({ timeout_sec: TimeoutSecSchema }),
     pause: z.object({

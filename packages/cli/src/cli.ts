@@ -7,6 +7,7 @@ import { sandboxCommand } from "./commands/sandbox.js";
 import { snapshotCommand } from "./commands/snapshot.js";
 import { templateCommand } from "./commands/template.js";
 import { runUp } from "./commands/up.js";
+import { volumeCommand } from "./commands/volume.js";
 import { formatError } from "./error-format.js";
 
 export const USAGE = `usage: wrenn <command>
@@ -14,6 +15,7 @@ export const USAGE = `usage: wrenn <command>
   sandbox create|ls|exec|cp|pause|resume|rm|shell   sandboxes (wrenn sandbox help)
   snapshot create|ls|rm                             named snapshots (wrenn snapshot help)
   template build|ls|rm|logs|builds                  templates built from a build file (wrenn template help)
+  volume create|ls|rm|files|put|get|mkdir           persistent volumes and their files (wrenn volume help)
   keys create|ls|revoke                             API keys (wrenn keys help)
   up [--domain D] [--tls-port P]
                             run Wrenn here (host agent + control plane), like make up;
@@ -36,6 +38,9 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
     case "template":
     case "templates":
       return templateCommand(io, sub, rest);
+    case "volume":
+    case "volumes":
+      return volumeCommand(io, sub, rest);
     case "keys":
       return keysCommand(io, sub, rest);
     case "image": {

@@ -4,11 +4,13 @@ import { CliError, UsageError } from "./cli-io.js";
 const HINTS: Record<string, string> = {
   unauthenticated: "check WRENN_API_KEY or $WRENN_DIR/credentials.env",
   permission_denied: "this key's team may not do that",
-  not_found: "list what exists with `wrenn sandbox ls`, `wrenn snapshot ls` or `wrenn template ls`",
+  not_found:
+    "list what exists with `wrenn sandbox ls`, `wrenn snapshot ls`, `wrenn template ls` or `wrenn volume ls`",
   already_exists: "pick another name, or remove the old one first",
   failed_precondition:
     "the target refuses this in its current state; the message says why (some commands take --force)",
-  conflict: "the sandbox is not in a state that allows this; see `wrenn sandbox ls`",
+  conflict:
+    "the sandbox (or a volume's sandboxes) is not in a state that allows this; see `wrenn sandbox ls`",
   invalid_argument: "see `wrenn help`",
   no_capacity: "no host has room or the template: check `wrenn doctor` and the hosts",
   unavailable: "the sandbox's host is down or not answering; try again shortly",

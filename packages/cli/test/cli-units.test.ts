@@ -3,7 +3,7 @@ import { WrennApiError, WrennConfigError, WrennConnectionError } from "@wrenn/sd
 import { describe, expect, it } from "vitest";
 import { commandLineOf, quoteShellWord } from "../src/command-line.js";
 import { formatTable, parsePairs } from "../src/format.js";
-import { CliError, formatError, parseCpTarget, UsageError } from "../src/index.js";
+import { CliError, formatError, parseCpTarget, parseVolumeMount, UsageError } from "../src/index.js";
 
 describe("parseCpTarget", () => {
   it("reads <id>:<path> as a sandbox path and everything else as local", () => {
@@ -17,6 +17,16 @@ describe("parseCpTarget", () => {
   });
 });
 
+describe("parseVolumeMount", () => {
+  it("splits <name>:<absolute path> at the first colon and refuses anything else", () => {
+    expect(parseVolumeMount("data:/mnt/data")).toEqual({ volume: "data", path: "/mnt/data" });
+    expect(parseVolumeMount("vol-1:/a:b")).toEqual({ volume: "vol-1", path: "/a:b" });
+    expect(() => parseVolumeMount("data")).toThrow(UsageError);
+    expect(() => parseVolumeMount(":/mnt")).toThrow(UsageError);
+    expect(() => parseVolumeMount("data:mnt")).toThrow(UsageError);
+  });
+});
+
 describe("formatError", () => {
   it("prints API errors in one line with the code and a hint", () => {
     const err = new WrennApiError({
@@ -27,7 +37,7 @@ describe("formatError", () => {
       path: "/v1/sandboxes/x",
     });
     expect(formatError(err)).toEqual({
-      line: "error [not_found]: sandbox x not found (hint: list what exists with `wrenn sandbox ls`, `wrenn snapshot ls` or `wrenn template ls`)",
+      line: "error [not_found]: sandbox x not found (hint: list what exists with `wrenn sandbox ls`, `wrenn snapshot ls`, `wrenn template ls` or `wrenn volume ls`)",
       exitCode: 1,
     });
   });

@@ -106,7 +106,13 @@ export class ApiClient {
   }
 }
 
-function connectionError(err: unknown, method: string, url: URL, timeoutMs: number): WrennConnectionError {
+/** A failed `fetch` (no answer) as a WrennConnectionError: timed out, aborted, or unreachable. */
+export function connectionError(
+  err: unknown,
+  method: string,
+  url: URL,
+  timeoutMs: number,
+): WrennConnectionError {
   const name = (err as { name?: string })?.name;
   if (name === "TimeoutError") {
     return new WrennConnectionError({

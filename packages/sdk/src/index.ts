@@ -53,3 +53,13 @@ export {
   type TemplateStep,
   Templates,
 } from "./templates.js";
+export {
+  VolumeContent,
+  type VolumeContentAccess,
+  type VolumeEntry,
+  type VolumeMakeDirOptions,
+  type VolumeOwnerOptions,
+  type VolumeRequestOptions,
+  type VolumeWriteOptions,
+} from "./volume-content.js";
+export { Volume, type VolumeInfo, Volumes } from "./volumes.js";

@@ -17,6 +17,7 @@ import type { ConnectionOptions } from "./config.js";
 import { WrennConfigError } from "./errors.js";
 import { Files } from "./files.js";
 import { Pty } from "./pty.js";
+import type { Volume } from "./volumes.js";
 
 /** Connection options, or an existing client to share (`ApiClient.create`). */
 export interface ClientOptions extends ConnectionOptions {
@@ -42,6 +43,11 @@ export interface SandboxCreateOptions extends ClientOptions {
   /** Environment variables of every command in the sandbox. */
   envs?: Record<string, string>;
   metadata?: Record<string, string>;
+  /**
+   * The team's volumes mounted in the guest, by absolute path: `{ "/mnt/data": "my-volume" }`
+   * (a name, an id, or a `Volume`). The sandbox runs on the host that keeps them.
+   */
+  volumeMounts?: Record<string, string | Pick<Volume, "volumeId">>;
 }
 
 export interface SandboxListOptions extends ClientOptions {
@@ -130,6 +136,12 @@ export class Sandbox {
         on_timeout_keep_memory: options.onTimeoutKeepMemory,
         env: options.envs,
         metadata: options.metadata,
+        volume_mounts: options.volumeMounts
+          ? Object.entries(options.volumeMounts).map(([path, v]) => ({
+              path,
+              volume: typeof v === "string" ? v : v.volumeId,
+            }))
+          : undefined,
       } satisfies SandboxCreateBody,
     });
     return new Sandbox(api, sandboxInfoFromWire(wire));

@@ -16,11 +16,13 @@ import { type CliIo, UsageError } from "../cli-io.js";
 import { intFlag, parseCommand, required, str, strs } from "../command-context.js";
 import { commandLineOf } from "../command-line.js";
 import { formatAge, formatTable, parsePairs } from "../format.js";
+import { parseVolumeMount } from "./volume.js";
 
 export const SANDBOX_USAGE = `wrenn sandbox <command>
 
   create [<template> | --template T | --snapshot S] [--vcpus N] [--memory MiB] [--disk MiB]
          [--timeout SEC] [--on-timeout destroy|pause] [--env K=V]... [--metadata K=V]...
+         [--volume NAME:PATH]...   mounts the team's volume NAME at PATH in the guest
   ls [--state running,paused] [--metadata K=V]... [--all]
   exec <id> [--user U] [--cwd DIR] [--env K=V]... [--timeout MS] [--stdin] -- <command…>
                      one <command> word is a shell command line ('ls | wc -l'); several are
@@ -60,6 +62,7 @@ async function create(io: CliIo, args: string[]): Promise<number> {
     "on-timeout": { type: "string" },
     env: { type: "string", multiple: true },
     metadata: { type: "string", multiple: true },
+    volume: { type: "string", multiple: true },
   });
   const onTimeout = str(values, "on-timeout");
   if (onTimeout !== undefined && onTimeout !== "destroy" && onTimeout !== "pause") {
@@ -81,10 +84,22 @@ async function create(io: CliIo, args: string[]): Promise<number> {
       onTimeout,
       envs: parsePairs(strs(values, "env"), "env"),
       metadata: parsePairs(strs(values, "metadata"), "metadata"),
+      volumeMounts: volumeMountsOf(strs(values, "volume")),
     }),
   );
   ctx.print(sandbox.info, () => sandbox.sandboxId);
   return 0;
+}
+
+function volumeMountsOf(specs: string[] | undefined): Record<string, string> | undefined {
+  if (!specs?.length) return undefined;
+  const mounts: Record<string, string> = {};
+  for (const spec of specs) {
+    const { volume, path } = parseVolumeMount(spec);
+    if (path in mounts) throw new UsageError(`--volume: ${path} is mounted twice`);
+    mounts[path] = volume;
+  }
+  return mounts;
 }
 
 async function list(io: CliIo, args: string[]): Promise<number> {

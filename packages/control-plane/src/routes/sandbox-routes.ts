@@ -42,6 +42,7 @@ export function sandboxRoutes(
           autoResume: ctx.body.auto_resume,
           env: ctx.body.env,
           metadata: ctx.body.metadata,
+          volumeMounts: ctx.body.volume_mounts?.map((m) => ({ name: m.volume, path: m.path })),
         });
         return { ...sandboxView(row), envd_access_token: row.envd_access_token };
       },

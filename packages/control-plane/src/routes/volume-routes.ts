@@ -1,16 +1,13 @@
-import { IdParamsSchema, listSchema } from "@wrenn/api";
-import { z } from "zod";
+import {
+  IdParamsSchema,
+  listSchema,
+  VolumeCreateBodySchema,
+  VolumeSchema,
+  VolumeWithTokenSchema,
+} from "@wrenn/api";
 import type { Services } from "../create-services.js";
 import type { VolumeRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-
-const VolumeSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  host_id: z.string(),
-  size_mib: z.number().int(),
-  created_at: z.string(),
-});
 
 const view = (v: VolumeRow) => ({
   id: v.id,
@@ -19,6 +16,9 @@ const view = (v: VolumeRow) => ({
   size_mib: v.size_mib,
   created_at: v.created_at.toISOString(),
 });
+
+/** Create and get show the content API's token: only the team's API keys reach them. */
+const viewWithToken = (v: VolumeRow) => ({ ...view(v), content_token: v.content_token });
 
 /** Named persistent volumes of the caller's team, mounted into sandboxes at create. */
 export function volumeRoutes(services: Services): AnyRouteSpec[] {
@@ -30,19 +30,15 @@ export function volumeRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create a volume",
       tag: "Volumes",
       auth: "api_key",
-      body: z.object({
-        name: z
-          .string()
-          .regex(/^[a-zA-Z0-9_-]+$/)
-          .max(64),
-        size_mib: z.number().int().min(16).optional(),
-      }),
-      responses: { 201: { description: "The volume", schema: VolumeSchema } },
+      body: VolumeCreateBodySchema,
+      responses: { 201: { description: "The volume", schema: VolumeWithTokenSchema } },
       handler: async (ctx) =>
         ctx.reply
           .code(201)
           .send(
-            view(await volumes.create(ctx.principal, { name: ctx.body.name, sizeMiB: ctx.body.size_mib })),
+            viewWithToken(
+              await volumes.create(ctx.principal, { name: ctx.body.name, sizeMiB: ctx.body.size_mib }),
+            ),
           ),
     }),
     defineRoute({
@@ -61,8 +57,8 @@ export function volumeRoutes(services: Services): AnyRouteSpec[] {
       tag: "Volumes",
       auth: "api_key",
       params: IdParamsSchema,
-      responses: { 200: { description: "The volume", schema: VolumeSchema } },
-      handler: async (ctx) => view(await volumes.get(ctx.principal, ctx.params.id)),
+      responses: { 200: { description: "The volume", schema: VolumeWithTokenSchema } },
+      handler: async (ctx) => viewWithToken(await volumes.get(ctx.principal, ctx.params.id)),
     }),
     defineRoute({
       method: "DELETE",
