@@ -22,6 +22,7 @@ export const TEST_NET_PREFIXES = [
   "wvole",
   "wvolr",
   "wvols",
+  "wsvl",
   "wup",
   "wrtst",
   "wis",
