@@ -25,6 +25,7 @@ export const TEST_NET_PREFIXES = [
   "wup",
   "wrtst",
   "wis",
+  "wisc",
   "wq",
   "wqa",
   "wqb",

@@ -1,7 +1,7 @@
 import { mkdir, readFile, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@wrenn/shared";
-import { type AgentConfig, parseAgentConfig } from "./config.js";
+import { type AgentConfig, imageSnapshotCacheDirOf, parseAgentConfig } from "./config.js";
 import { DnsForwarder } from "./dns/dns-forwarder.js";
 import { HostUpstreams, parseUpstream } from "./dns/upstreams.js";
 import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
@@ -13,11 +13,12 @@ import { createHostAgentService } from "./rpc/host-agent-service.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
 import { SnapshotStore } from "./sandbox/snapshot-store.js";
+import { ImageSnapshotCache } from "./snapshot/image-snapshot-cache.js";
 import { MemorySnapshotStore } from "./snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
 import { startSandboxTrafficServer } from "./traffic/sandbox-traffic-server.js";
 import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
-import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
+import { hostTscKhz, QemuDriver, qemuVersion } from "./vmm/qemu-driver.js";
 import { createVolumeService } from "./volumes/create-volumes.js";
 
 export const AGENT_VERSION = "0.1.0";
@@ -108,9 +109,22 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   await mkdir(memoryDir, { recursive: true });
   const memory = new MemorySnapshotStore(memoryDir, { maxDiffChain: config.maxMemoryDiffChain });
   const snapshots = await SnapshotStore.open(join(config.dataDir, "templates"));
+  const imageSnapshotCache = await openImageSnapshotCache(config, logger);
 
   const manager = new SandboxManager(
-    { driver, network, slots, disks, images, records, memory, snapshots, volumes, logger },
+    {
+      driver,
+      network,
+      slots,
+      disks,
+      images,
+      records,
+      memory,
+      snapshots,
+      volumes,
+      imageSnapshotCache,
+      logger,
+    },
     {
       limits: {
         minVcpus: 1,
@@ -281,6 +295,19 @@ async function prepareDefaultImageSnapshot(
   );
   ready.catch(() => {});
   return { image: DEFAULT_IMAGE, building, ready };
+}
+
+/** The host-wide image snapshot cache (unless off), with entries of removed image builds dropped. */
+async function openImageSnapshotCache(
+  config: AgentConfig,
+  logger: Logger,
+): Promise<ImageSnapshotCache | undefined> {
+  const dir = imageSnapshotCacheDirOf(config);
+  if (!config.imageSnapshots || !dir) return undefined;
+  const cache = new ImageSnapshotCache({ dir, vmm: await qemuVersion(QEMU_BINARY), logger });
+  await cache.collect().catch((err: unknown) => logger.warn("image snapshot cache cleanup failed", { err }));
+  logger.info("image snapshot cache", { dir });
+  return cache;
 }
 
 /** Size of the file system holding `path`, in MiB. */
