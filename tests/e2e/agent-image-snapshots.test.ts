@@ -75,7 +75,10 @@ describe("image snapshots: creates from an image restore", () => {
         token: `token-of-${["a", "b"][i]}-${"x".repeat(16)}`,
       });
     }
-    expect(await fx.agent.defaultImageSnapshot.ready).toMatchObject({ ms: expect.any(Number) });
+    expect(await fx.agent.defaultImageSnapshot.ready).toMatchObject({
+      ms: expect.any(Number),
+      fromCache: false,
+    });
     // Only the two sandboxes are listed: the build VM never was a sandbox.
     const { sandboxes: listed } = await fx.client.listSandboxes({});
     expect(listed.map((s) => s.sandboxId).sort()).toEqual(sandboxes.map((s) => s.id).sort());
@@ -128,7 +131,9 @@ describe("image snapshots: creates from an image restore", () => {
       { waitForImageSnapshot: false },
     );
     try {
-      const { ms } = (await other.agent.defaultImageSnapshot.ready) ?? { ms: -1 };
+      expect(other.agent.defaultImageSnapshot.building).toBe(true);
+      const { ms, fromCache } = (await other.agent.defaultImageSnapshot.ready) ?? { ms: -1 };
+      expect(fromCache).toBe(true);
       const taken = imageSnapshot(other);
       expect(taken.sourceSandboxId).toMatch(/^cache:/);
       expect(taken).toMatchObject({

@@ -177,7 +177,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
     imageSnapshots: env.WRENN_IMAGE_SNAPSHOTS === undefined ? undefined : env.WRENN_IMAGE_SNAPSHOTS !== "0",
-    imageSnapshotCacheDir: env.WRENN_IMAGE_SNAPSHOT_CACHE || join(wrennDir, "image-snapshots"),
+    imageSnapshotCacheDir: env.WRENN_IMAGE_SNAPSHOT_CACHE,
     destroyOnExit:
       env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
   };

@@ -10,6 +10,7 @@ import { NetnsNetworkManager } from "./network/netns-network.js";
 import { SlotAllocator } from "./network/slot-allocator.js";
 import { startAgentServer } from "./rpc/agent-server.js";
 import { createHostAgentService } from "./rpc/host-agent-service.js";
+import { takenFromHostCache } from "./sandbox/image-snapshot-sharing.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
 import { SnapshotStore } from "./sandbox/snapshot-store.js";
@@ -262,8 +263,11 @@ export interface DefaultImageSnapshot {
   image: string;
   /** True when it is being built now (a cold boot); false when it exists, is off, or has no image. */
   building: boolean;
-  /** Resolves once ready (ms: the build's time, 0 when it existed); rejects when the build failed. */
-  ready: Promise<{ ms: number } | undefined>;
+  /**
+   * Resolves once ready (ms: the build's time, 0 when it existed; fromCache: taken from the host
+   * cache, no cold boot); rejects when the build failed.
+   */
+  ready: Promise<{ ms: number; fromCache: boolean } | undefined>;
 }
 
 /** Starts building the default image's snapshot at the default size unless it exists (see ImageSnapshots). */
@@ -284,7 +288,10 @@ async function prepareDefaultImageSnapshot(
   const building = !snapshots.has(image, sizes);
   const started = performance.now();
   const ready = snapshots.ready(image, sizes).then(
-    () => ({ ms: building ? Math.round(performance.now() - started) : 0 }),
+    (snapshot) => ({
+      ms: building ? Math.round(performance.now() - started) : 0,
+      fromCache: takenFromHostCache(snapshot),
+    }),
     (err: unknown) => {
       logger.error("default image snapshot failed; the next create tries again", {
         image: DEFAULT_IMAGE,

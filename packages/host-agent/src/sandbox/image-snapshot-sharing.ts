@@ -7,6 +7,13 @@ import type { CacheEntry, ImageSnapshotCache } from "../snapshot/image-snapshot-
 import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
 import { DISK_LAYER_FILE, type SnapshotRecord, type SnapshotStore } from "./snapshot-store.js";
 
+const FROM_CACHE_PREFIX = "cache:";
+
+/** Whether this agent took the image snapshot from the host cache (rather than cold-booting it). */
+export function takenFromHostCache(snapshot: Pick<SnapshotRecord, "sourceSandboxId">): boolean {
+  return snapshot.sourceSandboxId.startsWith(FROM_CACHE_PREFIX);
+}
+
 /** How long an agent waits for another agent's build of the same entry before building its own. */
 const WAIT_FOR_OTHER_BUILDER_MS = 5 * 60_000;
 /** Rounds of lookup → claim → wait before giving up on the cache and building alone. */
@@ -115,7 +122,7 @@ export class ImageSnapshotSharing {
         name: `.image-${key}`,
         hidden: true,
         deleted: false,
-        sourceSandboxId: `cache:${cache.entryName(key)}`,
+        sourceSandboxId: `${FROM_CACHE_PREFIX}${cache.entryName(key)}`,
         image: meta.image,
         resources: { ...meta.resources },
         createdAt: this.deps.now().toISOString(),
