@@ -158,6 +158,15 @@ describe("host-wide image snapshot cache", () => {
     expect(entries()).toHaveLength(1);
   });
 
+  it("an unusable cache (here a file where its directory should be) costs a cold boot, never a create", async () => {
+    writeFileSync(cacheDir, "not a directory");
+    const a = await agent();
+    const record = await a.manager.create({ sandboxId: "sbx-a", image: "base" });
+    expect(record.state).toBe("running");
+    expect(coldBoots(a)).toBe(1);
+    rmSync(cacheDir);
+  });
+
   it("entries of an image build that is gone are removed", async () => {
     const a = await agent();
     await a.manager.create({ sandboxId: "sbx-a", image: "base" });

@@ -58,8 +58,30 @@ export class ImageSnapshotSharing {
     build: string,
     coldBuild: () => Promise<SnapshotRecord>,
   ): Promise<{ snapshot: SnapshotRecord; cacheHit: boolean }> {
-    const { cache, logger } = this.deps;
-    const log = logger.child({ image: image.name, snapshot: key, cache: cache.dir });
+    const log = this.deps.logger.child({ image: image.name, snapshot: key, cache: this.deps.cache.dir });
+    let built = false;
+    const cold = () => {
+      built = true;
+      return coldBuild();
+    };
+    try {
+      return await this.throughCache(image, key, build, cold, log);
+    } catch (err) {
+      // A cache that cannot be used (unwritable, full) must not fail creates: boot instead.
+      if (built || this.deps.closed()) throw err;
+      log.warn("the host image snapshot cache is unusable; cold-booting", { err });
+      return { snapshot: await coldBuild(), cacheHit: false };
+    }
+  }
+
+  private async throughCache(
+    image: GuestImage,
+    key: string,
+    build: string,
+    coldBuild: () => Promise<SnapshotRecord>,
+    log: Logger,
+  ): Promise<{ snapshot: SnapshotRecord; cacheHit: boolean }> {
+    const { cache } = this.deps;
     const backingFile = await realpath(image.rootfsPath);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const entry = await cache.lookup(key);
@@ -71,16 +93,18 @@ export class ImageSnapshotSharing {
           });
           break;
         }
-        return { snapshot: await this.adopt(entry, key, build), cacheHit: true };
+        const taken = await this.tryAdopt(entry, key, build, log);
+        if (taken) return { snapshot: taken, cacheHit: true };
+        break;
       }
       const claim = await cache.claim(key);
       if (claim) {
         try {
           // Another agent may have published between the lookup and the claim.
           const late = await cache.lookup(key);
-          if (late && late.meta.backingFile === backingFile) {
-            return { snapshot: await this.adopt(late, key, build), cacheHit: true };
-          }
+          const taken =
+            late?.meta.backingFile === backingFile && (await this.tryAdopt(late, key, build, log));
+          if (taken) return { snapshot: taken, cacheHit: true };
           const snapshot = await coldBuild();
           await this.publish(snapshot, key, backingFile).catch((err: unknown) =>
             log.warn("publishing the image snapshot to the host cache failed", { err }),
@@ -99,6 +123,21 @@ export class ImageSnapshotSharing {
       }
     }
     return { snapshot: await coldBuild(), cacheHit: false };
+  }
+
+  /** adopt(), or undefined when that fails (the caller cold-boots instead). */
+  private async tryAdopt(
+    entry: CacheEntry,
+    key: string,
+    build: string,
+    log: Logger,
+  ): Promise<SnapshotRecord | undefined> {
+    try {
+      return await this.adopt(entry, key, build);
+    } catch (err) {
+      log.warn("taking the image snapshot from the host cache failed; cold-booting instead", { err });
+      return undefined;
+    }
   }
 
   /** Links a cache entry's files into this agent's stores and records it as its image snapshot. */

@@ -66,8 +66,9 @@ export async function imageDiskMiB(image: Pick<GuestImage, "rootfsPath">): Promi
  * The first create for a key builds it (one build per key; every create asking meanwhile
  * waits for that build); a failed build leaves nothing, fails its waiters, and the next
  * create tries again. With the host-wide cache (ImageSnapshotSharing) a build first takes
- * the snapshot another agent on the host made, and publishes the one it cold-boots. A snapshot of an older build of the image is deleted once a newer one
- * is ready and goes when no sandbox depends on it.
+ * the snapshot another agent on the host made, and publishes the one it cold-boots. A
+ * snapshot of an older build of the image is deleted once a newer one is ready and goes when
+ * no sandbox depends on it.
  */
 export class ImageSnapshots {
   private readonly building = new Map<string, Promise<SnapshotRecord>>();
