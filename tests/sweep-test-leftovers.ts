@@ -26,6 +26,7 @@ export const TEST_NET_PREFIXES = [
   "wup",
   "wrtst",
   "wis",
+  "wisc",
   "wq",
   "wqa",
   "wqb",

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxState } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,22 +12,32 @@ const ENVD_PORT = 49983;
 describe("image snapshots: creates from an image restore", () => {
   let fx: AgentFixture;
   const sandboxes: { id: string; hostIp: string; token: string }[] = [];
+  // A cache of this file's own, so its agent cold-boots (the suite's shared one has the entry).
+  const cacheDir = mkdtempSync(join(tmpdir(), "wrenn-image-cache-test-"));
 
   beforeAll(async () => {
-    fx = await startAgent({ netNamePrefix: "wis", firstSlot: 1500, maxSlots: 10 }, undefined, {
-      waitForImageSnapshot: false,
-    });
+    fx = await startAgent(
+      { netNamePrefix: "wis", firstSlot: 1500, maxSlots: 10, imageSnapshotCacheDir: cacheDir },
+      undefined,
+      { waitForImageSnapshot: false },
+    );
   }, 60_000);
 
   afterAll(async () => {
     const dir = fx?.dataDir ?? "";
     await fx?.close();
     expect(findHostLeftovers(dir, "wis")).toEqual(NO_LEFTOVERS);
+    rmSync(cacheDir, { recursive: true, force: true });
   }, 120_000);
 
   /** The image snapshot's record, as the agent keeps it. */
-  function imageSnapshot(): { envdAccessToken: string; memorySnapshot: string; imageKey: string } {
-    const dir = join(fx.dataDir, "templates");
+  function imageSnapshot(agent: AgentFixture = fx): {
+    envdAccessToken: string;
+    memorySnapshot: string;
+    imageKey: string;
+    sourceSandboxId: string;
+  } {
+    const dir = join(agent.dataDir, "templates");
     const records = readdirSync(dir).map((id) =>
       JSON.parse(readFileSync(join(dir, id, "template.json"), "utf8")),
     );
@@ -64,7 +75,10 @@ describe("image snapshots: creates from an image restore", () => {
         token: `token-of-${["a", "b"][i]}-${"x".repeat(16)}`,
       });
     }
-    expect(await fx.agent.defaultImageSnapshot.ready).toMatchObject({ ms: expect.any(Number) });
+    expect(await fx.agent.defaultImageSnapshot.ready).toMatchObject({
+      ms: expect.any(Number),
+      fromCache: false,
+    });
     // Only the two sandboxes are listed: the build VM never was a sandbox.
     const { sandboxes: listed } = await fx.client.listSandboxes({});
     expect(listed.map((s) => s.sandboxId).sort()).toEqual(sandboxes.map((s) => s.id).sort());
@@ -109,4 +123,39 @@ describe("image snapshots: creates from an image restore", () => {
     await fx.client.destroySandbox({ sandboxId: cloneId });
     await fx.client.deleteSnapshot({ name: "from-image-clone", force: true });
   }, 300_000);
+
+  it("another agent on the host takes the snapshot from the host cache instead of cold-booting", async () => {
+    const other = await startAgent(
+      { netNamePrefix: "wisc", firstSlot: 1520, maxSlots: 4, imageSnapshotCacheDir: cacheDir },
+      undefined,
+      { waitForImageSnapshot: false },
+    );
+    try {
+      expect(other.agent.defaultImageSnapshot.building).toBe(true);
+      const { ms, fromCache } = (await other.agent.defaultImageSnapshot.ready) ?? { ms: -1 };
+      expect(fromCache).toBe(true);
+      const taken = imageSnapshot(other);
+      expect(taken.sourceSandboxId).toMatch(/^cache:/);
+      expect(taken).toMatchObject({
+        imageKey: imageSnapshot().imageKey,
+        memorySnapshot: imageSnapshot().memorySnapshot,
+      });
+      // Hard links, not a boot: well under the several seconds a cold boot takes here.
+      expect(ms).toBeLessThan(3000);
+      const token = `token-of-c-${"x".repeat(16)}`;
+      const { sandbox } = await other.client.createSandbox({
+        image: "base",
+        envVars: { WHO: "c" },
+        envdAccessToken: token,
+      });
+      const id = sandbox?.sandboxId ?? "";
+      expect((await exec(other, id, "echo $WHO")).stdout.trim()).toBe("c");
+      expect(await envsStatus(sandbox?.hostIp ?? "", token)).toBe(200);
+      expect(await envsStatus(sandbox?.hostIp ?? "", taken.envdAccessToken)).toBe(401);
+    } finally {
+      const dir = other.dataDir;
+      await other.close();
+      expect(findHostLeftovers(dir, "wisc")).toEqual(NO_LEFTOVERS);
+    }
+  }, 120_000);
 });

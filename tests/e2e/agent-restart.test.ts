@@ -68,14 +68,17 @@ describe("host agent: restart recovery", () => {
 
   it("cleans away an image snapshot build a crash interrupted, and builds it again", async () => {
     const buildDir = mkdtempSync(join(tmpdir(), "wrenn-agent-restart-build-"));
+    // A cache of this test's own: the crash must land in a build (the shared cache has the entry),
+    // and the crashed agent's build claim must not hold up the next agent.
+    const cacheDir = join(buildDir, "image-snapshot-cache");
     try {
-      const first = await spawnAgentProcess(buildDir, token);
+      const first = await spawnAgentProcess(buildDir, token, { WRENN_IMAGE_SNAPSHOT_CACHE: cacheDir });
       // The agent builds the base image snapshot from start (a cold boot of several seconds here).
       await new Promise((r) => setTimeout(r, 1500));
       first.child.kill("SIGKILL");
       await new Promise((r) => first.child.once("exit", r));
 
-      const second = await startAgent({}, { dataDir: buildDir, token });
+      const second = await startAgent({ imageSnapshotCacheDir: cacheDir }, { dataDir: buildDir, token });
       try {
         expect(await second.agent.defaultImageSnapshot.ready).toBeDefined();
         expect((await second.client.listSandboxes({})).sandboxes).toEqual([]);

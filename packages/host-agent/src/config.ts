@@ -1,5 +1,5 @@
 import { cpus, homedir, hostname, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { definedEntries, envNumber } from "@wrenn/shared";
 import { z } from "zod";
 
@@ -113,6 +113,13 @@ export const AgentConfigSchema = z.object({
    * WRENN_IMAGE_SNAPSHOTS=0 turns this off (every create from an image cold-boots).
    */
   imageSnapshots: z.boolean().default(true),
+  /**
+   * The host-wide image snapshot cache every agent on the machine shares (an image snapshot
+   * is cold-booted once per host, not once per agent or data dir). WRENN_IMAGE_SNAPSHOT_CACHE,
+   * default `image-snapshots` beside imagesDir ($WRENN_DIR/image-snapshots); "off": none, every
+   * agent builds its own. Best on the data dir's file system (entries are taken by hard link).
+   */
+  imageSnapshotCacheDir: z.string().min(1).optional(),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
   destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),
@@ -127,6 +134,12 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
 export function parseAgentConfig(input: unknown): AgentConfig {
   return AgentConfigSchema.parse(input);
+}
+
+/** The image snapshot cache's directory; undefined when it is off. */
+export function imageSnapshotCacheDirOf(config: Pick<AgentConfig, "imageSnapshotCacheDir" | "imagesDir">) {
+  const dir = config.imageSnapshotCacheDir ?? join(dirname(config.imagesDir), "image-snapshots");
+  return dir === "off" ? undefined : dir;
 }
 
 /** Reads the agent's environment variables into an (unvalidated) options object. */
@@ -164,6 +177,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
     imageSnapshots: env.WRENN_IMAGE_SNAPSHOTS === undefined ? undefined : env.WRENN_IMAGE_SNAPSHOTS !== "0",
+    imageSnapshotCacheDir: env.WRENN_IMAGE_SNAPSHOT_CACHE,
     destroyOnExit:
       env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",
   };

@@ -1,7 +1,7 @@
 import { mkdir, readFile, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@wrenn/shared";
-import { type AgentConfig, parseAgentConfig } from "./config.js";
+import { type AgentConfig, imageSnapshotCacheDirOf, parseAgentConfig } from "./config.js";
 import { DnsForwarder } from "./dns/dns-forwarder.js";
 import { HostUpstreams, parseUpstream } from "./dns/upstreams.js";
 import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
@@ -10,14 +10,16 @@ import { NetnsNetworkManager } from "./network/netns-network.js";
 import { SlotAllocator } from "./network/slot-allocator.js";
 import { startAgentServer } from "./rpc/agent-server.js";
 import { createHostAgentService } from "./rpc/host-agent-service.js";
+import { takenFromHostCache } from "./sandbox/image-snapshot-sharing.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
 import { SnapshotStore } from "./sandbox/snapshot-store.js";
+import { ImageSnapshotCache } from "./snapshot/image-snapshot-cache.js";
 import { MemorySnapshotStore } from "./snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
 import { startSandboxTrafficServer } from "./traffic/sandbox-traffic-server.js";
 import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
-import { hostTscKhz, QemuDriver } from "./vmm/qemu-driver.js";
+import { hostTscKhz, QemuDriver, qemuVersion } from "./vmm/qemu-driver.js";
 import { createVolumeService } from "./volumes/create-volumes.js";
 import { serveVolumeContent, VOLUME_CONTENT_PREFIX } from "./volumes/volume-content-http.js";
 
@@ -109,9 +111,22 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   await mkdir(memoryDir, { recursive: true });
   const memory = new MemorySnapshotStore(memoryDir, { maxDiffChain: config.maxMemoryDiffChain });
   const snapshots = await SnapshotStore.open(join(config.dataDir, "templates"));
+  const imageSnapshotCache = await openImageSnapshotCache(config, logger);
 
   const manager = new SandboxManager(
-    { driver, network, slots, disks, images, records, memory, snapshots, volumes, logger },
+    {
+      driver,
+      network,
+      slots,
+      disks,
+      images,
+      records,
+      memory,
+      snapshots,
+      volumes,
+      imageSnapshotCache,
+      logger,
+    },
     {
       limits: {
         minVcpus: 1,
@@ -253,8 +268,11 @@ export interface DefaultImageSnapshot {
   image: string;
   /** True when it is being built now (a cold boot); false when it exists, is off, or has no image. */
   building: boolean;
-  /** Resolves once ready (ms: the build's time, 0 when it existed); rejects when the build failed. */
-  ready: Promise<{ ms: number } | undefined>;
+  /**
+   * Resolves once ready (ms: the build's time, 0 when it existed; fromCache: taken from the host
+   * cache, no cold boot); rejects when the build failed.
+   */
+  ready: Promise<{ ms: number; fromCache: boolean } | undefined>;
 }
 
 /** Starts building the default image's snapshot at the default size unless it exists (see ImageSnapshots). */
@@ -275,7 +293,10 @@ async function prepareDefaultImageSnapshot(
   const building = !snapshots.has(image, sizes);
   const started = performance.now();
   const ready = snapshots.ready(image, sizes).then(
-    () => ({ ms: building ? Math.round(performance.now() - started) : 0 }),
+    (snapshot) => ({
+      ms: building ? Math.round(performance.now() - started) : 0,
+      fromCache: takenFromHostCache(snapshot),
+    }),
     (err: unknown) => {
       logger.error("default image snapshot failed; the next create tries again", {
         image: DEFAULT_IMAGE,
@@ -286,6 +307,19 @@ async function prepareDefaultImageSnapshot(
   );
   ready.catch(() => {});
   return { image: DEFAULT_IMAGE, building, ready };
+}
+
+/** The host-wide image snapshot cache (unless off), with entries of removed image builds dropped. */
+async function openImageSnapshotCache(
+  config: AgentConfig,
+  logger: Logger,
+): Promise<ImageSnapshotCache | undefined> {
+  const dir = imageSnapshotCacheDirOf(config);
+  if (!config.imageSnapshots || !dir) return undefined;
+  const cache = new ImageSnapshotCache({ dir, vmm: await qemuVersion(QEMU_BINARY), logger });
+  await cache.collect().catch((err: unknown) => logger.warn("image snapshot cache cleanup failed", { err }));
+  logger.info("image snapshot cache", { dir });
+  return cache;
 }
 
 /** Size of the file system holding `path`, in MiB. */

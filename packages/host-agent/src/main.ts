@@ -26,11 +26,11 @@ process.stdout.write(`wrenn-agent listening on ${agent.port}\n`);
 // `wrenn up` shows these lines: the first create from the default image waits for this build.
 const snapshot = agent.defaultImageSnapshot;
 if (snapshot.building) {
-  process.stdout.write(`wrenn-agent preparing the ${snapshot.image} image snapshot (one cold boot)…\n`);
+  process.stdout.write(`wrenn-agent preparing the ${snapshot.image} image snapshot…\n`);
   snapshot.ready.then(
     (done) =>
       process.stdout.write(
-        `wrenn-agent ${snapshot.image} image snapshot ready in ${((done?.ms ?? 0) / 1000).toFixed(1)} s\n`,
+        `wrenn-agent ${snapshot.image} image snapshot ready in ${((done?.ms ?? 0) / 1000).toFixed(1)} s (${done?.fromCache ? "from the host cache" : "one cold boot"})\n`,
       ),
     (err: unknown) =>
       process.stdout.write(

@@ -21,6 +21,7 @@ import type { SandboxManagerOptions } from "../src/sandbox/sandbox-deps.js";
 import { SandboxManager } from "../src/sandbox/sandbox-manager.js";
 import { type SandboxRecord, SandboxRecordStore } from "../src/sandbox/sandbox-record.js";
 import { SnapshotStore } from "../src/sandbox/snapshot-store.js";
+import type { ImageSnapshotCache } from "../src/snapshot/image-snapshot-cache.js";
 import { MemorySnapshotStore } from "../src/snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "../src/storage/qcow2-overlays.js";
 import type {
@@ -327,6 +328,24 @@ export const TEST_OPTIONS: Omit<SandboxManagerOptions, "envdPort"> = {
   maxConcurrentStarts: 2,
 };
 
+/** What several harnesses (agents) on one host may share. */
+export interface HarnessHost {
+  /** A guest images dir (makeTestImage); default one of the harness's own. */
+  imagesDir?: string | undefined;
+  imageSnapshotCache?: ImageSnapshotCache | undefined;
+}
+
+/** A guest image "base" as guest/build.sh lays it out (the files are never run); returns its build dir. */
+export function makeTestImage(imagesDir: string, build = "build-1"): string {
+  const dir = join(imagesDir, "base", build);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "vmlinuz"), "kernel");
+  writeFileSync(join(dir, "initrd.img"), "initrd");
+  writeFileSync(join(dir, "rootfs.ext4"), Buffer.alloc(1024 * 1024));
+  symlinkSync(dir, join(imagesDir, "base", "current"));
+  return dir;
+}
+
 /** One agent's state on a temp dir; `restart()` builds a new manager over the same dir, driver and network. */
 export class Harness {
   readonly dir: string;
@@ -338,27 +357,28 @@ export class Harness {
   slots!: SlotAllocator;
   manager!: SandboxManager;
 
+  readonly imagesDir: string;
+
   private constructor(
     readonly envd: FakeEnvd,
     private readonly options: Partial<SandboxManagerOptions>,
+    private readonly host: HarnessHost,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), "wrenn-manager-test-"));
     this.sandboxesDir = join(this.dir, "sandboxes");
     mkdirSync(this.sandboxesDir);
-    // A guest image as guest/build.sh lays it out (the files are never run).
-    const build = join(this.dir, "images", "base", "build-1");
-    mkdirSync(build, { recursive: true });
-    writeFileSync(join(build, "vmlinuz"), "kernel");
-    writeFileSync(join(build, "initrd.img"), "initrd");
-    writeFileSync(join(build, "rootfs.ext4"), Buffer.alloc(1024 * 1024));
-    symlinkSync(build, join(this.dir, "images", "base", "current"));
+    this.imagesDir = host.imagesDir ?? join(this.dir, "images");
+    if (!host.imagesDir) makeTestImage(this.imagesDir);
     mkdirSync(join(this.dir, "memory"));
     this.records = new FailableRecords(this.sandboxesDir);
     this.disks = new FailableDisks(this.sandboxesDir);
   }
 
-  static async create(options: Partial<SandboxManagerOptions> = {}): Promise<Harness> {
-    const harness = new Harness(await FakeEnvd.start(), options);
+  static async create(
+    options: Partial<SandboxManagerOptions> = {},
+    host: HarnessHost = {},
+  ): Promise<Harness> {
+    const harness = new Harness(await FakeEnvd.start(), options, host);
     await harness.restart();
     return harness;
   }
@@ -372,10 +392,11 @@ export class Harness {
         network: this.network,
         slots: this.slots,
         disks: this.disks,
-        images: new ImageCatalog(join(this.dir, "images")),
+        images: new ImageCatalog(this.imagesDir),
         records: this.records,
         memory: new MemorySnapshotStore(join(this.dir, "memory"), { maxDiffChain: 4 }),
         snapshots: await SnapshotStore.open(join(this.dir, "templates")),
+        imageSnapshotCache: this.host.imageSnapshotCache,
         logger: createSilentLogger(),
       },
       { ...TEST_OPTIONS, envdPort: this.envd.port, ...this.options },

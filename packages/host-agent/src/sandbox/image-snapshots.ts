@@ -3,7 +3,10 @@ import { chmod, mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { type Logger, WrennError } from "@wrenn/shared";
 import type { GuestImage } from "../images/image-catalog.js";
+import type { ImageSnapshotCache } from "../snapshot/image-snapshot-cache.js";
+import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
 import { newSandboxRecord } from "./create-input.js";
+import { ImageSnapshotSharing } from "./image-snapshot-sharing.js";
 import { clearTimer } from "./inactivity-timers.js";
 import type { PauseResume } from "./pause-resume.js";
 import { newEntry, type SandboxEntry } from "./sandbox-deps.js";
@@ -33,6 +36,9 @@ export interface ImageSnapshotsDeps {
   admit(resources: SandboxResources): void;
   /** Removes deleted snapshots nothing needs and memory files nothing reaches. */
   collectGarbage(): Promise<void>;
+  /** The host-wide cache: a snapshot another agent built is taken instead of cold-booting. */
+  cache?: ImageSnapshotCache | undefined;
+  memory: MemorySnapshotStore;
 }
 
 export type ImageSizes = Pick<SandboxResources, "vcpus" | "memoryMiB">;
@@ -59,16 +65,31 @@ export async function imageDiskMiB(image: Pick<GuestImage, "rootfsPath">): Promi
  * no metadata, a token nobody is given). Creates from an image restore it instead of booting.
  * The first create for a key builds it (one build per key; every create asking meanwhile
  * waits for that build); a failed build leaves nothing, fails its waiters, and the next
- * create tries again. A snapshot of an older build of the image is deleted once a newer one
- * is ready and goes when no sandbox depends on it.
+ * create tries again. With the host-wide cache (ImageSnapshotSharing) a build first takes
+ * the snapshot another agent on the host made, and publishes the one it cold-boots. A
+ * snapshot of an older build of the image is deleted once a newer one is ready and goes when
+ * no sandbox depends on it.
  */
 export class ImageSnapshots {
   private readonly building = new Map<string, Promise<SnapshotRecord>>();
   /** Build VMs: not in the sandbox registry (never listed, never adopted after a restart). */
   private readonly builders = new Set<SandboxEntry>();
   private closed = false;
+  private readonly sharing: ImageSnapshotSharing | undefined;
 
-  constructor(private readonly deps: ImageSnapshotsDeps) {}
+  constructor(private readonly deps: ImageSnapshotsDeps) {
+    this.sharing = deps.cache
+      ? new ImageSnapshotSharing({
+          cache: deps.cache,
+          store: deps.store,
+          memory: deps.memory,
+          logger: deps.logger,
+          now: deps.now,
+          defaultUser: deps.defaults.user,
+          closed: () => this.closed,
+        })
+      : undefined;
+  }
 
   /**
    * The image snapshot for this image and size, built first if there is none. A disk size,
@@ -109,7 +130,10 @@ export class ImageSnapshots {
 
   /** Memory snapshots of builds in flight (garbage collection must keep them). */
   pinnedMemory(): string[] {
-    return [...this.builders].map((e) => e.record.memorySnapshot).filter((s): s is string => s !== undefined);
+    return [...this.builders]
+      .map((e) => e.record.memorySnapshot)
+      .filter((s): s is string => s !== undefined)
+      .concat(this.sharing?.pinnedMemory() ?? []);
   }
 
   /** Builds currently running (for tests and logs). */
@@ -117,13 +141,32 @@ export class ImageSnapshots {
     return this.building.size;
   }
 
+  /** The snapshot from the host cache, else a cold boot; then older builds' snapshots go. */
   private async build(
     image: GuestImage,
     build: string,
     key: string,
     sizes: ImageSizes,
   ): Promise<SnapshotRecord> {
+    const coldBuild = () => this.coldBuild(image, build, key, sizes);
+    const snapshot = this.sharing
+      ? (await this.sharing.obtain(image, key, build, coldBuild)).snapshot
+      : await coldBuild();
+    // The snapshot is made: tidying older builds' must not fail the creates waiting for it.
+    await this.retireOlderBuilds(image.name, build).catch((err: unknown) =>
+      this.deps.logger.warn("deleting older image snapshots failed", { image: image.name, err }),
+    );
+    return snapshot;
+  }
+
+  private async coldBuild(
+    image: GuestImage,
+    build: string,
+    key: string,
+    sizes: ImageSizes,
+  ): Promise<SnapshotRecord> {
     const { deps } = this;
+    if (this.closed) throw new WrennError("unavailable", "host agent is shutting down");
     const started = performance.now();
     const resources = { ...sizes, diskMiB: await imageDiskMiB(image) };
     deps.admit(resources);
@@ -155,10 +198,6 @@ export class ImageSnapshots {
       await this.warmUp(entry, log);
       await deps.pauses.pause(entry);
       const snapshot = await this.freeze(entry, key, build, bootMs);
-      // The snapshot is made: tidying older builds' must not fail the creates waiting for it.
-      await this.retireOlderBuilds(image.name, build).catch((err: unknown) =>
-        log.warn("deleting older image snapshots failed", { err }),
-      );
       log.info("image snapshot ready", { ms: Math.round(performance.now() - started), bootMs });
       return snapshot;
     } catch (err) {
@@ -250,6 +289,16 @@ export class ImageSnapshots {
     await releaseVmResources(deps.release, entry);
     await deps.records.remove(record.id);
     return snapshot;
+  }
+
+  /** Deletes an image snapshot a restore found unusable, and the host cache's entry for it. */
+  async discard(snapshot: SnapshotRecord): Promise<void> {
+    const current = this.deps.store.byId(snapshot.id);
+    if (!current || current.deleted || current.imageKey === undefined) return;
+    this.deps.logger.warn("image snapshot cannot be restored; deleting it", { snapshot: current.imageKey });
+    await this.deps.store.save({ ...current, deleted: true, name: "" });
+    await this.sharing?.drop(current.imageKey);
+    await this.deps.collectGarbage();
   }
 
   /** Deletes the image's snapshots of other builds (their files go with their last dependent). */

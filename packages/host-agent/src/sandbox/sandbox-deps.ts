@@ -2,6 +2,7 @@ import type { Logger } from "@wrenn/shared";
 import type { EnvdClient } from "../envd-client/envd-client.js";
 import type { ImageCatalog } from "../images/image-catalog.js";
 import type { NetworkManager } from "../network/sandbox-network.js";
+import type { ImageSnapshotCache } from "../snapshot/image-snapshot-cache.js";
 import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
 import type { DiskLayerStore } from "../storage/disk-layer.js";
 import type { VmHandle, VmmDriver } from "../vmm/vmm-driver.js";
@@ -38,6 +39,8 @@ export interface SandboxManagerDeps {
   snapshots: SnapshotStore;
   /** Volumes; undefined when they are off on this host (a create asking for one is refused). */
   volumes?: SandboxVolumeAccess | undefined;
+  /** The host-wide image snapshot cache; undefined: this agent builds every image snapshot itself. */
+  imageSnapshotCache?: ImageSnapshotCache | undefined;
   logger: Logger;
   now?: () => Date;
 }

@@ -128,6 +128,8 @@ export class SandboxManager implements SandboxesPort {
           runDirFor: (id) => join(deps.records.dirFor(id), "run"),
           admit: (resources) => this.admit(resources),
           collectGarbage: () => this.snapshots.collectGarbage(),
+          cache: deps.imageSnapshotCache,
+          memory: deps.memory,
         })
       : undefined;
   }
@@ -256,6 +258,9 @@ export class SandboxManager implements SandboxesPort {
               ? { diskBasePath: from.diskPath, diskBaseFormat: "qcow2" }
               : { diskBasePath: image.rootfsPath },
             guestToken: from?.envdAccessToken,
+            // An image snapshot that cannot be restored goes (here and in the host cache): the next create rebuilds it.
+            onUnrestorable:
+              imageSnapshot && (() => this.imageSnapshots?.discard(imageSnapshot) ?? Promise.resolve()),
           }));
         } catch (err) {
           this.entries.delete(id);

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { runCommand } from "../drivers-system/run-command.js";
 import { type Accel, VM_RUN_FILES, type VmSpec } from "./vmm-driver.js";
 
 /** Where the QEMU driver keeps its per-VM files inside VmSpec.runDir. */
@@ -94,4 +95,13 @@ export function parseTscKhz(cpuinfo: string): number | undefined {
   const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1];
   const khz = mhz ? Math.round(Number(mhz) * 1000) : Number.NaN;
   return Number.isFinite(khz) && khz > 0 ? khz : undefined;
+}
+
+/**
+ * What `<binary> --version` prints first (e.g. "QEMU emulator version 7.2.22 (…)"): a saved
+ * device state restores only into the QEMU build that saved it. "unknown" when it cannot run.
+ */
+export async function qemuVersion(binary: string): Promise<string> {
+  const out = await runCommand(binary, ["--version"], { timeoutMs: 10_000 }).catch(() => undefined);
+  return out?.stdout.split("\n")[0]?.trim() || "unknown";
 }

@@ -12,7 +12,7 @@ import { QmpClient } from "./qmp-client.js";
 import type { Accel, VmHandle, VmmDriver, VmRestoreSource, VmSpec } from "./vmm-driver.js";
 import { readProcess } from "./vmm-process.js";
 
-export { hostTscKhz } from "./qemu-command.js";
+export { hostTscKhz, qemuVersion } from "./qemu-command.js";
 
 export interface QemuDriverOptions {
   /** From the accel probe; the driver does not decide it. */
