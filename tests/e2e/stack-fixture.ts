@@ -53,6 +53,8 @@ export async function startStack(options: { agents?: StackAgentOptions[] } = {})
         hostDeadlineMs: 4000,
         pingTimeoutMs: 2000,
         templateFilesDir,
+        // E2B metrics sampled every second (the least: timestamps are whole seconds), not every 5.
+        metricsIntervalMs: 1000,
       },
       logger: process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger(),
       validateResponses: true,

@@ -74,6 +74,8 @@ export const ControlPlaneConfigSchema = z.object({
     .default(16 * 1024),
   /** Volumes one team may have. WRENN_VOLUMES_PER_TEAM. */
   maxVolumesPerTeam: z.number().int().min(0).default(20),
+  /** E2B metrics: a sandbox's sample interval once asked for (at least 1 s: timestamps are whole seconds). WRENN_METRICS_INTERVAL_MS. */
+  metricsIntervalMs: z.number().int().min(1000).default(5000),
   /** Largest number of sandboxes one fork request may make. */
   maxForkCount: z.number().int().min(1).default(16),
   /** Webhook delivery: attempts per event and the first retry delay (doubled each time). */
@@ -138,6 +140,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     volumeSizeMiB: envNumber(env.WRENN_VOLUME_SIZE_MIB),
     volumeMaxSizeMiB: envNumber(env.WRENN_VOLUME_MAX_SIZE_MIB),
     maxVolumesPerTeam: envNumber(env.WRENN_VOLUMES_PER_TEAM),
+    metricsIntervalMs: envNumber(env.WRENN_METRICS_INTERVAL_MS),
     databaseUrl: env.DATABASE_URL,
     pgliteDir: env.WRENN_CP_PGLITE_DIR || join(wrennDir, "cp", "pglite"),
     heartbeatIntervalMs: envNumber(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),

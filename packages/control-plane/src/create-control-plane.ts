@@ -172,6 +172,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         maxTimeoutSec: config.maxTimeoutSec,
         defaultTimeoutSec: config.defaultTimeoutSec,
         maxForkCount: config.maxForkCount,
+        metricsIntervalMs: config.metricsIntervalMs,
         domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
       }),
       ...e2bTemplateRoutes(services),

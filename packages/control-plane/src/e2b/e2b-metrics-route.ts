@@ -9,13 +9,13 @@ import { MetricsHistory } from "./metrics-history.js";
 const TAG = "E2B-compatible";
 const SandboxIdParams = z.object({ sandboxID: z.string().min(1).max(128) });
 
-/** Metric series: a sample every 5 s, an hour of them, sampling stops 10 min after the last request. */
-const METRICS_HISTORY = { intervalMs: 5000, maxSamples: 720, idleMs: 600_000, now: Date.now };
+/** Metric series: 720 samples (an hour at the default 5 s), sampling stops 10 min after the last request. */
+const METRICS_HISTORY = { maxSamples: 720, idleMs: 600_000, now: Date.now };
 
 /** `GET /sandboxes/{id}/metrics`: the samples inside a range, from a per-sandbox history. */
-export function e2bMetricsRoute(services: Services, e2b: E2bService): AnyRouteSpec {
+export function e2bMetricsRoute(services: Services, e2b: E2bService, intervalMs: number): AnyRouteSpec {
   const { sandboxes } = services;
-  const metricsHistory = new MetricsHistory(METRICS_HISTORY);
+  const metricsHistory = new MetricsHistory({ ...METRICS_HISTORY, intervalMs });
   return defineRoute({
     method: "GET",
     path: "/sandboxes/{sandboxID}/metrics",

@@ -26,6 +26,8 @@ export interface E2bRouteOptions {
   maxTimeoutSec: number;
   defaultTimeoutSec: number;
   maxForkCount: number;
+  /** How often a sandbox's metrics are sampled once someone asks for them. */
+  metricsIntervalMs: number;
   /** Sandbox traffic domain named in responses (known once listening); null when unset. */
   domain(): string | null;
 }
@@ -294,7 +296,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     }),
     connect("/sandboxes/{sandboxID}/connect"),
     connect("/v2/sandboxes/{sandboxID}/connect"),
-    e2bMetricsRoute(services, e2b),
+    e2bMetricsRoute(services, e2b, options.metricsIntervalMs),
     defineRoute({
       method: "POST",
       path: "/sandboxes/{sandboxID}/snapshots",
