@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { holdTestRunLock } from "../tests/sweep-test-leftovers.js";
 import { MeasurementSet } from "./lib/measurement.js";
 import { formatMeasurements } from "./lib/report.js";
 import { describeHost, writeSuiteResult } from "./lib/results-file.js";
@@ -65,6 +66,12 @@ async function main(): Promise<void> {
     );
   }
   const selected = wanted.length === 0 ? all : all.filter((s) => wanted.includes(s.name));
+  // While benchmarks run, a test run's setup does not take their VMs for leftovers.
+  const release = process.getuid?.() === 0 ? holdTestRunLock() : undefined;
+  if (process.getuid?.() === 0 && !release) {
+    process.stderr.write("a test run is in progress on this machine: its load will disturb the figures\n");
+  }
+  process.once("exit", () => release?.());
   let failed = 0;
   for (const suite of selected) {
     try {

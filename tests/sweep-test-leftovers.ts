@@ -65,6 +65,19 @@ function takeRunLock(): boolean {
 }
 
 /**
+ * Marks a run of VMs that is not a vitest run (a benchmark) as in progress, so no test
+ * run's setup sweeps its VMs as leftovers meanwhile. Returns the release, or undefined
+ * when another live run holds the lock.
+ */
+export function holdTestRunLock(): (() => void) | undefined {
+  if (!takeRunLock()) return undefined;
+  return () => {
+    if (existsSync(RUN_LOCK) && readFileSync(RUN_LOCK, "utf8").trim() === String(process.pid))
+      rmSync(RUN_LOCK);
+  };
+}
+
+/**
  * Vitest global setup: removes what an interrupted earlier run of this suite left on the
  * host (killed mid-test, its VMs, namespaces, rules and cgroups stay). Without this a
  * leftover keeps its slot's addresses and burns CPU under the next run. It touches only
