@@ -151,6 +151,7 @@ export async function launchSandbox(
         defaultUser: start.defaultUser ?? "",
         defaultWorkdir: start.defaultWorkdir ?? "",
         volumeMounts: input.volumeMounts?.mounts ?? [],
+        teamId: principal.teamId,
       }),
     );
   } catch (err) {
