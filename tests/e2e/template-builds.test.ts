@@ -131,6 +131,17 @@ describe("template builds", () => {
       expect(await run("whoami")).toBe("user");
       // The start command is running in the sandbox (it was running when the snapshot was taken).
       expect(await run("curl -s http://127.0.0.1:8000/index.html")).toBe("<p>served</p>");
+
+      // A pause without memory reboots the VM on connect: the control plane starts the start
+      // command again (as the build ran it) and waits for its ready check before answering.
+      expect(await sbx.pause({ keepMemory: false })).toBe(true);
+      const back = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 300_000 });
+      const again = async (cmd: string) => (await back.commands.run(cmd)).stdout.trim();
+      expect(await again("curl -s http://127.0.0.1:8000/index.html")).toBe("<p>served</p>");
+      expect(await again("ps -o user=,args= -C python3")).toBe(
+        "user     python3 -m http.server 8000 --bind 127.0.0.1",
+      );
+      expect(await again("readlink /proc/$(pgrep -x python3)/cwd")).toBe("/opt/app");
     } finally {
       await sbx.kill();
     }
