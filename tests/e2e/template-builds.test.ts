@@ -134,9 +134,11 @@ describe("template builds", () => {
 
       // A pause without memory reboots the VM on connect: the control plane starts the start
       // command again (as the build ran it) and waits for its ready check before answering.
+      const bootId = await run("cat /proc/sys/kernel/random/boot_id");
       expect(await sbx.pause({ keepMemory: false })).toBe(true);
       const back = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 300_000 });
       const again = async (cmd: string) => (await back.commands.run(cmd)).stdout.trim();
+      expect(await again("cat /proc/sys/kernel/random/boot_id")).not.toBe(bootId);
       expect(await again("curl -s http://127.0.0.1:8000/index.html")).toBe("<p>served</p>");
       expect(await again("ps -o user=,args= -C python3")).toBe(
         "user     python3 -m http.server 8000 --bind 127.0.0.1",
