@@ -158,6 +158,12 @@ describe("template builds", () => {
         "cat /home/user/marker.txt /home/user/child.txt; curl -s http://127.0.0.1:8000/index.html",
       );
       expect(out.stdout).toBe("hello there from user\nlayered\n<p>served</p>\n");
+      // After a reboot the parent's start command (in the layered template's memory) runs again.
+      expect(await sbx.pause({ keepMemory: false })).toBe(true);
+      const back = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 120_000 });
+      expect((await back.commands.run("curl -s http://127.0.0.1:8000/index.html")).stdout).toBe(
+        "<p>served</p>",
+      );
     } finally {
       await sbx.kill();
     }
