@@ -162,7 +162,7 @@ describe("template builds", () => {
       expect(await sbx.pause({ keepMemory: false })).toBe(true);
       const back = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 120_000 });
       expect((await back.commands.run("curl -s http://127.0.0.1:8000/index.html")).stdout).toBe(
-        "<p>served</p>",
+        "<p>served</p>\n",
       );
     } finally {
       await sbx.kill();
