@@ -122,6 +122,62 @@ describe("host agent: volumes", () => {
     await fx.client.deleteVolume({ volumeId: "vshared" });
     expect(existsSync(join(volumesDir, "vshared"))).toBe(false);
   }, 900_000);
+
+  it("lets clones of a snapshot use its volumes: the owner team's clones and forks, not another team's", async () => {
+    await fx.client.createVolume({ volumeId: "vsnap", teamId: "t1", name: "snap", sizeMib: 32 });
+    const create = async (req: { snapshot?: string; teamId?: string; mount?: boolean }) =>
+      (
+        await fx.client.createSandbox({
+          image: "base",
+          resources: { vcpus: 1, memoryMib: 512 },
+          snapshot: req.snapshot ?? "",
+          teamId: req.teamId ?? "",
+          volumeMounts: req.mount ? [{ volumeId: "vsnap", path: MOUNT }] : [],
+        })
+      ).sandbox?.sandboxId as string;
+    const mountsOf = (id: string) => fx.agent.manager.get(id).volumeMounts;
+    const src = await create({ teamId: "t1", mount: true });
+    expect((await exec(fx, src, `echo from-source > ${MOUNT}/s.txt`)).exitCode).toBe(0);
+    await fx.client.createSnapshot({ sandboxId: src, name: "volsnap" });
+
+    const mine = await create({ snapshot: "volsnap", teamId: "t1" });
+    expect(mountsOf(mine)).toEqual([{ volumeId: "vsnap", path: MOUNT }]);
+    expect(await exec(fx, mine, `cat ${MOUNT}/s.txt && echo from-clone > ${MOUNT}/c.txt`)).toMatchObject({
+      exitCode: 0,
+      stdout: "from-source\n",
+    });
+    expect(await exec(fx, src, `cat ${MOUNT}/c.txt`)).toMatchObject({ exitCode: 0, stdout: "from-clone\n" });
+
+    // Another team's clone has the mount frozen in its memory but its slot is not granted it.
+    const theirs = await create({ snapshot: "volsnap", teamId: "t2" });
+    expect(mountsOf(theirs)).toBeUndefined();
+    const denied = await exec(fx, theirs, `timeout 30 cat ${MOUNT}/s.txt`, { timeoutMs: 60_000 });
+    expect(denied.exitCode).not.toBe(0);
+    expect(denied.stdout).toBe("");
+    expect(denied.stderr).toMatch(/permission denied/i);
+    await fx.client.destroySandbox({ sandboxId: theirs });
+
+    // A fork of the clone keeps the volume (its source's owner is its owner).
+    const [fork] = (await fx.client.forkSandbox({ sandboxId: mine, count: 1 })).sandboxes.map(
+      (s) => s.sandboxId,
+    );
+    expect(mountsOf(fork as string)).toEqual([{ volumeId: "vsnap", path: MOUNT }]);
+    expect(
+      await exec(fx, fork as string, `cat ${MOUNT}/c.txt && echo from-fork > ${MOUNT}/f.txt`),
+    ).toMatchObject({
+      exitCode: 0,
+      stdout: "from-clone\n",
+    });
+    expect(await exec(fx, src, `cat ${MOUNT}/f.txt`)).toMatchObject({ exitCode: 0, stdout: "from-fork\n" });
+
+    // The clones still mount it once the source is gone: the volume cannot be deleted.
+    await fx.client.destroySandbox({ sandboxId: src });
+    await expect(fx.client.deleteVolume({ volumeId: "vsnap" })).rejects.toThrow(/mounted/);
+    await fx.client.destroySandbox({ sandboxId: mine });
+    await fx.client.destroySandbox({ sandboxId: fork as string });
+    await fx.client.deleteSnapshot({ name: "volsnap" });
+    await fx.client.deleteVolume({ volumeId: "vsnap" });
+  }, 900_000);
 });
 
 describe("host agent: volumes across an agent crash", () => {

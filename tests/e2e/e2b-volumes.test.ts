@@ -8,8 +8,9 @@ import { type Stack, startStack } from "./stack-fixture.js";
 /**
  * Volumes through the stock `e2b` SDK against a real control plane and agent: created with
  * `Volume.create`, mounted at create by two sandboxes (write in one, read in the other),
- * still there after both are gone, isolated per team, deleted with `Volume.destroy`; its
- * files read and written over the content API with the volume's token.
+ * still there after both are gone, used by a sandbox from a snapshot of one of them, isolated
+ * per team, deleted with `Volume.destroy`; its files read and written over the content API
+ * with the volume's token.
  */
 const PREFIX = "wvols";
 const E2B_ENV = [
@@ -69,8 +70,18 @@ describe("e2b SDK: volumes", () => {
     const a2 = await Sandbox.connect(a.sandboxId);
     expect((await a2.commands.run("cat /mnt/data/note.txt")).stdout).toBe("written-by-a\n");
 
+    // A sandbox from a snapshot of `a` has the volume mounted (frozen in its memory) and may use it.
+    const snap = await a2.createSnapshot({ name: "vol-snap" });
+    const clone = await Sandbox.create(snap.snapshotId, { timeoutMs: 600_000 });
+    expect(
+      (await clone.commands.run("cat /mnt/data/note.txt && echo by-clone > /mnt/data/clone.txt")).stdout,
+    ).toBe("written-by-a\n");
+    expect((await b.commands.run("cat /mnt/data/clone.txt")).stdout).toBe("by-clone\n");
+
     await expect(Volume.destroy(vol.volumeId)).rejects.toThrow();
     await a2.kill();
+    await clone.kill();
+    expect(await Sandbox.deleteSnapshot(snap.snapshotId)).toBe(true);
     await b.kill();
     const c = await Sandbox.create({ volumeMounts: { "/data": "shared-data" } });
     expect((await c.commands.run("cat /data/note.txt")).stdout).toBe("written-by-a\n");

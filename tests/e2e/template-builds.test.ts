@@ -131,6 +131,19 @@ describe("template builds", () => {
       expect(await run("whoami")).toBe("user");
       // The start command is running in the sandbox (it was running when the snapshot was taken).
       expect(await run("curl -s http://127.0.0.1:8000/index.html")).toBe("<p>served</p>");
+
+      // A pause without memory reboots the VM on connect: the control plane starts the start
+      // command again (as the build ran it) and waits for its ready check before answering.
+      const bootId = await run("cat /proc/sys/kernel/random/boot_id");
+      expect(await sbx.pause({ keepMemory: false })).toBe(true);
+      const back = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 300_000 });
+      const again = async (cmd: string) => (await back.commands.run(cmd)).stdout.trim();
+      expect(await again("cat /proc/sys/kernel/random/boot_id")).not.toBe(bootId);
+      expect(await again("curl -s http://127.0.0.1:8000/index.html")).toBe("<p>served</p>");
+      expect(await again("ps -o user=,args= -C python3")).toBe(
+        "user     python3 -m http.server 8000 --bind 127.0.0.1",
+      );
+      expect(await again("readlink /proc/$(pgrep -x python3)/cwd")).toBe("/opt/app");
     } finally {
       await sbx.kill();
     }
@@ -145,6 +158,12 @@ describe("template builds", () => {
         "cat /home/user/marker.txt /home/user/child.txt; curl -s http://127.0.0.1:8000/index.html",
       );
       expect(out.stdout).toBe("hello there from user\nlayered\n<p>served</p>\n");
+      // After a reboot the parent's start command (in the layered template's memory) runs again.
+      expect(await sbx.pause({ keepMemory: false })).toBe(true);
+      const back = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 120_000 });
+      expect((await back.commands.run("curl -s http://127.0.0.1:8000/index.html")).stdout).toBe(
+        "<p>served</p>\n",
+      );
     } finally {
       await sbx.kill();
     }

@@ -204,6 +204,8 @@ export interface SandboxesTable {
   paused_without_memory: Generated<boolean>;
   /** Set on a template build's VM (migration 005): not listed to users. */
   build_id: Generated<string | null>;
+  /** The built template's build it started from: its start command runs again after a reboot (migration 008). */
+  template_build_id: Generated<string | null>;
 }
 
 export type ActorType = "user" | "api_key" | "host" | "system";

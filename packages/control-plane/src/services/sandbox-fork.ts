@@ -43,6 +43,7 @@ export async function forkSandbox(
         host_id: row.host_id,
         template: row.template,
         snapshot_id: row.snapshot_id,
+        template_build_id: row.template_build_id,
         state: "running",
         vcpus: fields.vcpus ?? row.vcpus,
         memory_mib: fields.memory_mib ?? row.memory_mib,

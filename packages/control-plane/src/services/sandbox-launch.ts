@@ -31,6 +31,8 @@ export interface StartPoint {
   defaultWorkdir?: string | null | undefined;
   /** Set for a template build's VM. */
   buildId?: string | undefined;
+  /** A built template's build the sandbox starts from (its start command is in its memory). */
+  templateBuildId?: string | undefined;
 }
 
 export interface LaunchInput {
@@ -115,6 +117,7 @@ export async function launchSandbox(
         on_timeout_keep_memory: input.onTimeoutKeepMemory ?? true,
         auto_resume: input.autoResume,
         ...(start.buildId ? { build_id: start.buildId } : {}),
+        ...(start.templateBuildId ? { template_build_id: start.templateBuildId } : {}),
       })
       .execute();
     return chosen;
@@ -151,6 +154,7 @@ export async function launchSandbox(
         defaultUser: start.defaultUser ?? "",
         defaultWorkdir: start.defaultWorkdir ?? "",
         volumeMounts: input.volumeMounts?.mounts ?? [],
+        teamId: principal.teamId,
       }),
     );
   } catch (err) {

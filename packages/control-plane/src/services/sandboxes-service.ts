@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { GuestClient } from "@wrenn/guest-client";
 import { WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
 import type { Principal } from "../auth/principal.js";
@@ -18,6 +19,9 @@ import { type Replicate, resolveStartPoint } from "./start-points.js";
 import { VolumesService } from "./volumes-service.js";
 
 export type { ExecResult, ProcessInput };
+
+/** Work in a sandbox whose VM a resume booted from its disk (a built template's start command). */
+export type AfterReboot = (row: SandboxRow, guest: GuestClient) => Promise<void>;
 
 export interface CreateSandboxInput {
   template: string;
@@ -61,6 +65,7 @@ export interface ListSandboxesInput {
 export class SandboxesService {
   private readonly guest: SandboxGuest;
   private replicate: Replicate | undefined;
+  private afterReboot: AfterReboot | undefined;
 
   constructor(private readonly deps: ServiceDeps) {
     this.guest = new SandboxGuest(deps, (principal, id) => this.running(principal, id));
@@ -143,6 +148,11 @@ export class SandboxesService {
   /** Lets a built template be made on a host that lacks it (set by the templates service). */
   useReplication(replicate: Replicate): void {
     this.replicate = replicate;
+  }
+
+  /** Runs in a sandbox a resume cold-booted, before the resume returns. */
+  useAfterReboot(hook: AfterReboot): void {
+    this.afterReboot = hook;
   }
 
   async create(principal: Principal, input: CreateSandboxInput): Promise<SandboxRow> {
@@ -288,6 +298,13 @@ export class SandboxesService {
         .set(rowFieldsFromAgent(res.sandbox))
         .where("id", "=", id)
         .execute();
+      if ((reboot || before.paused_without_memory) && this.afterReboot) {
+        // The sandbox runs either way: a failure here is the guest's, logged like a crashed process.
+        await this.guest
+          .open(before)
+          .then(({ guest }) => this.afterReboot?.(before, guest))
+          .catch((err: unknown) => this.deps.logger.warn("after-reboot work failed", { sandbox: id, err }));
+      }
       this.deps.events.publish("sandbox.resumed", principal.teamId, { sandbox_id: id });
       return this.get(principal, id);
     });

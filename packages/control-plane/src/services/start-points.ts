@@ -109,6 +109,7 @@ export async function resolveStartPoint(
     snapshotOn: await buildHosts(db, build.id),
     ...(replicate ? { replicate: (hostId: string) => replicate(build, hostId) } : {}),
     env: build.env,
+    templateBuildId: build.id,
     defaultUser: build.default_user,
     defaultWorkdir: build.default_workdir,
   };

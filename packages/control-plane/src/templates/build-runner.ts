@@ -21,6 +21,7 @@ import {
 import type { StepLog } from "./build-log.js";
 import { BuildFailure } from "./build-step-error.js";
 import { check, runLogged } from "./guest-commands.js";
+import { NO_READY_CHECK_WAIT_MS } from "./start-command.js";
 import { type BaseIdentity, baseKey, changesVm, firstStepToRun, stepKeys } from "./step-keys.js";
 import type { TemplateFiles } from "./template-files.js";
 
@@ -37,9 +38,6 @@ export interface BuildOutcome {
   stepsCached: number;
   context: BuildContext;
 }
-
-/** How long the start command gets before the snapshot when there is no ready check. */
-const NO_READY_CHECK_WAIT_MS = 2000;
 
 /** A team's builds act as the system, on the team's behalf. */
 export function buildPrincipal(teamId: string): Principal {

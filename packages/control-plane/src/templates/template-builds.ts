@@ -8,6 +8,7 @@ import { BuildLog, type StepLog } from "./build-log.js";
 import { BuildQueue } from "./build-queue.js";
 import { type BuildParent, BuildRunner, buildPrincipal } from "./build-runner.js";
 import { BuildFailure } from "./build-step-error.js";
+import { restartStartCommand } from "./start-command.js";
 import type { TemplateFiles } from "./template-files.js";
 import type { TemplateGc } from "./template-gc.js";
 
@@ -31,6 +32,7 @@ export class TemplateBuilds {
     this.runner = new BuildRunner(deps, sandboxes, files);
     this.queue = new BuildQueue(deps.config.maxConcurrentBuilds, (id) => this.runBuild(id), deps.logger);
     sandboxes.useReplication((build, hostId) => this.replicate(build, hostId));
+    sandboxes.useAfterReboot((row, guest) => restartStartCommand(deps, row, guest));
   }
 
   enqueue(buildId: string): void {

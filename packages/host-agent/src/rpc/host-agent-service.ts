@@ -94,6 +94,7 @@ export function createHostAgentService(
         defaultUser: req.defaultUser,
         defaultWorkdir: req.defaultWorkdir,
         volumeMounts: req.volumeMounts.map((m) => ({ volumeId: m.volumeId, path: m.path })),
+        teamId: req.teamId || undefined,
       });
       return { sandbox: sandboxInfo(record) };
     }),

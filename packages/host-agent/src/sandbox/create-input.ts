@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type SandboxLimits, validateEnvVars, validateResources, validateTimeout } from "./sandbox-limits.js";
 import type { SandboxRecord, SandboxResources, TimeoutActionName } from "./sandbox-record.js";
 import type { SnapshotRecord } from "./snapshot-store.js";
+import type { InheritVolumes, VolumeMount } from "./volume-inheritance.js";
 
 /** What a create asks for; everything unset takes the agent's defaults. */
 export interface CreateSandboxInput {
@@ -22,7 +23,11 @@ export interface CreateSandboxInput {
   /** Start from this named snapshot (its vCPUs and memory) instead of from `image`. */
   snapshot?: string | undefined;
   /** Volumes of this host to mount in the guest once it runs. */
-  volumeMounts?: Array<{ volumeId: string; path: string }> | undefined;
+  volumeMounts?: VolumeMount[] | undefined;
+  /** The team creating it: a clone keeps its snapshot's volumes only where they are this team's. */
+  teamId?: string | undefined;
+  /** Which of its snapshot's volumes a clone keeps; default "team". */
+  inheritVolumes?: InheritVolumes | undefined;
 }
 
 /** A new sandbox's record, `pending` until its VM runs; a clone takes its snapshot's user, workdir and lineage. */
@@ -39,8 +44,14 @@ export function newSandboxRecord(args: {
   defaultUser: string;
   runDir: string;
   createdAt: Date;
+  /**
+   * Every volume the sandbox mounts (a clone's: those inherited from its snapshot, then the
+   * requested); default the input's.
+   */
+  volumeMounts?: readonly VolumeMount[] | undefined;
 }): SandboxRecord {
   const { input, source, createdAt, timeoutSec } = args;
+  const mounts = args.volumeMounts ?? input.volumeMounts ?? [];
   return {
     id: args.id,
     image: args.image,
@@ -56,7 +67,7 @@ export function newSandboxRecord(args: {
     defaultUser: input.defaultUser || source?.defaultUser || args.defaultUser,
     defaultWorkdir: input.defaultWorkdir ?? source?.defaultWorkdir ?? "",
     runDir: args.runDir,
-    ...(input.volumeMounts?.length ? { volumeMounts: input.volumeMounts.map((m) => ({ ...m })) } : {}),
+    ...(mounts.length ? { volumeMounts: mounts.map((m) => ({ ...m })) } : {}),
     ...(source
       ? {
           ...(args.fromImageSnapshot ? {} : { fromSnapshot: source.name }),

@@ -25,6 +25,8 @@ export interface SlotLeases {
 export interface SandboxVolumeAccess {
   grant(slot: number, address: string, volumeIds: readonly string[]): Promise<void>;
   revoke(slot: number): Promise<void>;
+  /** The team owning a volume of this host; undefined when there is no such volume. */
+  ownerOf(volumeId: string): string | undefined;
 }
 
 export interface SandboxManagerDeps {

@@ -20,6 +20,7 @@ import { type ReleaseDeps, releaseVmResources } from "./sandbox-release.js";
 import { type PausedRecord, type SandboxesPort, Snapshots } from "./snapshots.js";
 import { StartGate } from "./start-gate.js";
 import { StartSequence } from "./start-sequence.js";
+import { newSandboxVolumeMounts } from "./volume-inheritance.js";
 
 export type { SandboxEntry, SandboxManagerDeps, SandboxManagerOptions, SlotLeases } from "./sandbox-deps.js";
 
@@ -230,6 +231,13 @@ export class SandboxManager implements SandboxesPort {
     if (this.entries.has(id)) throw new WrennError("already_exists", `sandbox ${id} already exists`);
     const from = source ?? imageSnapshot;
     this.admit(resources);
+    const volumeMounts = newSandboxVolumeMounts({
+      id,
+      input,
+      source,
+      volumes: this.deps.volumes,
+      logger: this.logger,
+    });
 
     const record = newSandboxRecord({
       id,
@@ -243,6 +251,7 @@ export class SandboxManager implements SandboxesPort {
       defaultUser: defaults.user,
       runDir: join(this.deps.records.dirFor(id), "run"),
       createdAt: this.now(),
+      volumeMounts,
     });
     const entry = newEntry(record);
     this.entries.set(id, entry);
@@ -254,9 +263,12 @@ export class SandboxManager implements SandboxesPort {
           ({ stepMs } = await this.start.run(entry, {
             image,
             memorySnapshot: from?.memorySnapshot,
-            create: from
-              ? { diskBasePath: from.diskPath, diskBaseFormat: "qcow2" }
-              : { diskBasePath: image.rootfsPath },
+            create: {
+              ...(from
+                ? { diskBasePath: from.diskPath, diskBaseFormat: "qcow2" }
+                : { diskBasePath: image.rootfsPath }),
+              mountVolumes: input.volumeMounts,
+            },
             guestToken: from?.envdAccessToken,
             // An image snapshot that cannot be restored goes (here and in the host cache): the next create rebuilds it.
             onUnrestorable:

@@ -29,6 +29,11 @@ export interface SnapshotRecord {
   envdAccessToken: string;
   defaultUser: string;
   defaultWorkdir: string;
+  /**
+   * Volumes mounted in the frozen guest: a sandbox created from the snapshot has them mounted
+   * already, so its slot must be granted them (when its team owns them) for the mounts to work.
+   */
+  volumeMounts?: Array<{ volumeId: string; path: string }>;
   /** Snapshots whose files this one reads (its disk's backing layers, its memory builds). */
   dependsOn: string[];
   /** Set on an image snapshot (see ImageSnapshots): its image build, size and accelerator. */

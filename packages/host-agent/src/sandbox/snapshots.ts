@@ -128,6 +128,7 @@ export class Snapshots {
         defaultUser: record.defaultUser,
         defaultWorkdir: record.defaultWorkdir,
         dependsOn: [...(record.dependsOn ?? [])],
+        ...(record.volumeMounts?.length ? { volumeMounts: record.volumeMounts.map((m) => ({ ...m })) } : {}),
       };
       try {
         await rename(overlay, diskPath);
@@ -230,6 +231,8 @@ export class Snapshots {
           defaultUser: source.defaultUser,
           defaultWorkdir: source.defaultWorkdir,
           envdAccessToken: envdAccessTokens[i],
+          // A fork belongs to its source's owner: the source's volumes are its own.
+          inheritVolumes: "all",
         });
       });
     } catch (err) {

@@ -37,8 +37,18 @@ export interface StartPlan {
   image: Pick<GuestImage, "kernelPath" | "initrdPath" | "kernelArgs">;
   /** Restore this memory snapshot (the VM comes back as it was saved); absent: cold boot. */
   memorySnapshot?: string | undefined;
-  /** A new sandbox: its record is saved first (and removed on failure) and it gets a new disk layer over this base. */
-  create?: { diskBasePath: string; diskBaseFormat?: BaseImageFormat | undefined } | undefined;
+  /**
+   * A new sandbox: its record is saved first (and removed on failure), it gets a new disk layer
+   * over this base, and envd mounts `mountVolumes` once it runs (a clone's inherited volumes are
+   * mounted in its snapshot's memory already).
+   */
+  create?:
+    | {
+        diskBasePath: string;
+        diskBaseFormat?: BaseImageFormat | undefined;
+        mountVolumes?: ReadonlyArray<{ volumeId: string; path: string }> | undefined;
+      }
+    | undefined;
   /** The envd token the guest holds until /init (a clone's: its snapshot's); default the record's. */
   guestToken?: string | undefined;
   /** A new inactivity timeout, taken once the sandbox runs. */
@@ -171,9 +181,10 @@ export class StartSequence {
         if (initClient !== envd) initClient.close("init done");
       }
 
-      // A new sandbox mounts its volumes now; a resumed one still has them in its memory (its
-      // NFS client reconnects to the same gateway address on its own).
-      if (plan.create && record.volumeMounts?.length) await envd.mountVolumes(record.volumeMounts);
+      // A new sandbox mounts the volumes asked for now; a resumed one or a clone has its mounts
+      // in its memory (its NFS client reconnects to the same gateway address on its own).
+      const mountNow = plan.create?.mountVolumes ?? [];
+      if (mountNow.length > 0) await envd.mountVolumes(mountNow);
 
       enter("running");
       const before = {

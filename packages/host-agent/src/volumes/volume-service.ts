@@ -61,6 +61,10 @@ export class VolumeService {
     return this.store.get(volumeId);
   }
 
+  ownerOf(volumeId: string): string | undefined {
+    return this.store.get(volumeId)?.teamId;
+  }
+
   list(teamId?: string): VolumeRecord[] {
     return this.store.list(teamId);
   }
