@@ -51,7 +51,10 @@ export function hostMemoryUsedMiB(): number {
 }
 
 /** Per-process CPU over a window: % of one core for each pid still alive at both ends. */
-export async function cpuPercentOver(pids: readonly number[], windowMs: number): Promise<Map<number, number>> {
+export async function cpuPercentOver(
+  pids: readonly number[],
+  windowMs: number,
+): Promise<Map<number, number>> {
   const before = new Map(pids.map((pid) => [pid, processCpuSeconds(pid)]));
   const t0 = performance.now();
   await new Promise((resolve) => setTimeout(resolve, windowMs));

@@ -79,10 +79,27 @@ export const AgentConfigSchema = z.object({
     .min(1)
     .default(24 * 3600),
   defaultUser: z.string().min(1).default("user"),
-  /** vCPUs handed out may exceed the host's cores by this factor. WRENN_VCPU_OVERCOMMIT. */
-  vcpuOvercommit: z.number().min(1).default(4),
-  /** Memory kept back for the host itself. */
+  /**
+   * vCPUs handed out may exceed the host's cores by this factor. WRENN_VCPU_OVERCOMMIT.
+   * Default 16 (32 one-vCPU sandboxes per 2 cores): measured, an idle sandbox costs under
+   * 0.5 % of a core (bench `density`), so a full host of idle sandboxes uses a fraction of
+   * one core; busy ones share the cores as any processes do.
+   */
+  vcpuOvercommit: z.number().min(1).default(16),
+  /** Memory kept back for the host itself. WRENN_MEMORY_RESERVE_MIB. */
   memoryReserveMiB: z.number().int().min(0).default(2048),
+  /**
+   * Guest memory handed out may exceed (host memory − reserve) by this factor.
+   * WRENN_MEMORY_OVERCOMMIT. Default 4: an idle sandbox restored from a snapshot holds a
+   * small part of its guest memory (bench `density`: PSS per idle 512 MiB clone); the
+   * available-memory floor below refuses starts before a host that fills up stalls.
+   */
+  memoryOvercommit: z.number().min(1).default(4),
+  /**
+   * Starts are refused (no_capacity) while the host's MemAvailable is below this.
+   * WRENN_MIN_AVAILABLE_MEMORY_MIB; 0 turns the check off.
+   */
+  minAvailableMemoryMiB: z.number().int().min(0).default(1024),
   maxDiskMiB: z
     .number()
     .int()
@@ -161,6 +178,9 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     dnsUpstreamTimeoutMs: envNumber(env.WRENN_DNS_UPSTREAM_TIMEOUT_MS),
     dnsMaxInflightPerSandbox: envNumber(env.WRENN_DNS_MAX_INFLIGHT),
     vcpuOvercommit: envNumber(env.WRENN_VCPU_OVERCOMMIT),
+    memoryOvercommit: envNumber(env.WRENN_MEMORY_OVERCOMMIT),
+    memoryReserveMiB: envNumber(env.WRENN_MEMORY_RESERVE_MIB),
+    minAvailableMemoryMiB: envNumber(env.WRENN_MIN_AVAILABLE_MEMORY_MIB),
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
     imageSnapshots: env.WRENN_IMAGE_SNAPSHOTS === undefined ? undefined : env.WRENN_IMAGE_SNAPSHOTS !== "0",

@@ -4,12 +4,14 @@ import type { Logger } from "@wrenn/shared";
 import { type AgentConfig, parseAgentConfig } from "./config.js";
 import { DnsForwarder } from "./dns/dns-forwarder.js";
 import { HostUpstreams, parseUpstream } from "./dns/upstreams.js";
+import { procMeminfoProbe } from "./drivers-system/host-memory.js";
 import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
 import { ImageCatalog } from "./images/image-catalog.js";
 import { NetnsNetworkManager } from "./network/netns-network.js";
 import { SlotAllocator } from "./network/slot-allocator.js";
 import { startAgentServer } from "./rpc/agent-server.js";
 import { createHostAgentService } from "./rpc/host-agent-service.js";
+import type { HostCapacity } from "./sandbox/sandbox-limits.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
 import { SnapshotStore } from "./sandbox/snapshot-store.js";
@@ -110,8 +112,21 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   const memory = new MemorySnapshotStore(memoryDir, { maxDiffChain: config.maxMemoryDiffChain });
   const snapshots = await SnapshotStore.open(join(config.dataDir, "templates"));
 
+  const capacity = hostCapacity(config);
   const manager = new SandboxManager(
-    { driver, network, slots, disks, images, records, memory, snapshots, volumes, logger },
+    {
+      driver,
+      network,
+      slots,
+      disks,
+      images,
+      records,
+      memory,
+      snapshots,
+      volumes,
+      hostMemory: procMeminfoProbe(),
+      logger,
+    },
     {
       limits: {
         minVcpus: 1,
@@ -134,10 +149,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       envdRequestTimeoutMs: config.envdRequestTimeoutMs,
       maxConcurrentStarts: config.maxConcurrentStarts,
       imageSnapshots: config.imageSnapshots,
-      capacity: {
-        vcpus: config.hostCores * config.vcpuOvercommit,
-        memoryMiB: Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB),
-      },
+      capacity,
     },
   );
 
@@ -187,8 +199,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     accel: accel.accel,
     accelReason: accel.reason,
     capacity: {
-      vcpus: config.hostCores * config.vcpuOvercommit,
-      memoryMiB: config.hostMemoryMiB - config.memoryReserveMiB,
+      vcpus: capacity.vcpus,
+      memoryMiB: capacity.memoryMiB,
       diskMiB: Math.floor((await fileSystemMiB(config.dataDir)) * config.diskOvercommit),
     },
     trafficPort: traffic.port,
@@ -289,6 +301,27 @@ async function prepareDefaultImageSnapshot(
 }
 
 /** Size of the file system holding `path`, in MiB. */
+/** What this host hands out to sandboxes (the agent enforces it and reports it in Ping). */
+export function hostCapacity(
+  config: Pick<
+    AgentConfig,
+    | "hostCores"
+    | "vcpuOvercommit"
+    | "hostMemoryMiB"
+    | "memoryReserveMiB"
+    | "memoryOvercommit"
+    | "minAvailableMemoryMiB"
+  >,
+): Required<HostCapacity> {
+  return {
+    vcpus: Math.floor(config.hostCores * config.vcpuOvercommit),
+    memoryMiB: Math.floor(
+      Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB) * config.memoryOvercommit,
+    ),
+    minAvailableMemoryMiB: config.minAvailableMemoryMiB,
+  };
+}
+
 async function fileSystemMiB(path: string): Promise<number> {
   const fs = await statfs(path);
   return Math.floor((fs.blocks * fs.bsize) / 1024 / 1024);
