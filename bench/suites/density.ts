@@ -35,6 +35,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function run(ctx: SuiteContext): Promise<void> {
   const n = envNumber(process.env.WRENN_BENCH_DENSITY_N) ?? 10;
+  const image = process.env.WRENN_BENCH_DENSITY_IMAGE || "base";
   const windowMs = (envNumber(process.env.WRENN_BENCH_DENSITY_WINDOW_S) ?? 60) * 1000;
   const imagesDir = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
   const token = randomBytes(24).toString("hex");
@@ -49,7 +50,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
       port: 0,
       hostToken: token,
       netNamePrefix: "wbd",
-      firstSlot: 800,
+      firstSlot: 4000,
       maxSlots: Math.max(n + 5, 20),
     }),
     createSilentLogger(),
@@ -58,7 +59,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
   const pidOf = (id: string) => agent.manager.get(id).vmmPid ?? 0;
   const ids: string[] = [];
   try {
-    ctx.log("building the base image snapshot (one cold boot) if this agent has none yet");
+    ctx.log(`creating from image ${image}; its image snapshot builds first (one cold boot)`);
     await agent.defaultImageSnapshot.ready;
     await sleep(5_000);
     const host0 = hostCpuSeconds();
@@ -71,7 +72,7 @@ export async function run(ctx: SuiteContext): Promise<void> {
 
     const create = async (): Promise<boolean> => {
       try {
-        const { sandbox } = await client.createSandbox({ image: "base", timeoutSec: 3600 });
+        const { sandbox } = await client.createSandbox({ image, timeoutSec: 3600 });
         ids.push(sandbox?.sandboxId ?? "");
         return true;
       } catch (err) {
