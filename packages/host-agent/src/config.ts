@@ -130,6 +130,13 @@ export const AgentConfigSchema = z.object({
    * WRENN_IMAGE_SNAPSHOTS=0 turns this off (every create from an image cold-boots).
    */
   imageSnapshots: z.boolean().default(true),
+  /**
+   * TCG's translation cache per VM in MiB (QEMU's own default reserves 1 GiB). A guest that
+   * runs long fills whatever it is given (V8's JIT rewrites code, so stale translations pile
+   * up until a flush), and every MiB of it is the VM's own: it sets most of an idle clone's
+   * memory. WRENN_TCG_TB_SIZE_MIB; unused under KVM.
+   */
+  tcgTbSizeMiB: z.number().int().min(4).max(1024).default(16),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
   destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),
@@ -183,6 +190,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     minAvailableMemoryMiB: envNumber(env.WRENN_MIN_AVAILABLE_MEMORY_MIB),
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
+    tcgTbSizeMiB: envNumber(env.WRENN_TCG_TB_SIZE_MIB),
     imageSnapshots: env.WRENN_IMAGE_SNAPSHOTS === undefined ? undefined : env.WRENN_IMAGE_SNAPSHOTS !== "0",
     destroyOnExit:
       env.WRENN_AGENT_DESTROY_ON_EXIT === undefined ? undefined : env.WRENN_AGENT_DESTROY_ON_EXIT === "1",

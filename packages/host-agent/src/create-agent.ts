@@ -74,7 +74,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     accel: accel.accel,
     qemuBinary: QEMU_BINARY,
     tscKhz: await hostTscKhz(),
-    tcgTbSizeMiB: 64,
+    tcgTbSizeMiB: config.tcgTbSizeMiB,
     vmmOverheadMiB: 256,
     cgroups,
     logger,

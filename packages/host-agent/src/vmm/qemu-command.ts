@@ -30,12 +30,18 @@ export function accelArgs(options: Pick<QemuMachineOptions, "accel" | "tcgTbSize
 
 /**
  * Kernel arguments the driver always adds before the caller's. TCG: the host TSC rate,
- * because microvm has neither HPET nor PM timer to calibrate against. KVM: kvm-clock.
+ * because microvm has neither HPET nor PM timer to calibrate against, and `tsc=reliable`
+ * (nothing to check the TSC against either, so no clocksource watchdog). KVM: kvm-clock.
+ * Both: `nowatchdog`, as the soft-lockup detector wakes an idle vCPU every 4 s to prove
+ * nothing, and every wakeup of an idle guest costs the host CPU (a lot of it under TCG).
  */
 export function driverKernelArgs(options: Pick<QemuMachineOptions, "accel" | "tscKhz">): string {
-  const args = ["console=ttyS0", "panic=-1"];
+  const args = ["console=ttyS0", "panic=-1", "nowatchdog"];
   if (options.accel === "kvm") args.push("clocksource=kvm-clock");
-  else if (options.tscKhz) args.push(`tsc_early_khz=${options.tscKhz}`);
+  else {
+    args.push("tsc=reliable");
+    if (options.tscKhz) args.push(`tsc_early_khz=${options.tscKhz}`);
+  }
   return args.join(" ");
 }
 
