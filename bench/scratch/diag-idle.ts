@@ -59,9 +59,10 @@ const agent = await createHostAgent(
     port: 0,
     hostToken: token,
     netNamePrefix: "wbx",
-    firstSlot: 950,
+    firstSlot: 4200,
     maxSlots: 10,
     vcpuOvercommit: 8,
+    ...(process.env.WRENN_TCG_TB_SIZE_MIB ? { tcgTbSizeMiB: Number(process.env.WRENN_TCG_TB_SIZE_MIB) } : {}),
   }),
   createSilentLogger(),
 );
@@ -70,7 +71,10 @@ try {
   const client = agentClient(agent.port, token);
   const ids: string[] = [];
   for (let i = 0; i < n; i++)
-    ids.push((await client.createSandbox({ image: "base", timeoutSec: 3600 })).sandbox?.sandboxId ?? "");
+    ids.push(
+      (await client.createSandbox({ image: process.env.DIAG_IMAGE || "base", timeoutSec: 3600 })).sandbox
+        ?.sandboxId ?? "",
+    );
   const id = ids[0] ?? "";
   const pid = agent.manager.get(id).vmmPid ?? 0;
   const guest = guestThroughTraffic(agent.trafficPort, token, id, agent.manager.get(id).envdAccessToken);
@@ -91,13 +95,22 @@ try {
   for (const [k, v] of t1) console.log(`  ${k}: ${v - (t0.get(k) ?? v)}`);
   console.log("PSS", ids.map((i) => processPssMiB(agent.manager.get(i).vmmPid ?? 0)?.toFixed(1)).join(" "));
   console.log(smapsTop(pid).join("\n"));
+  const census =
+    "for p in /proc/[0-9]*; do echo \"$(basename $p) $(cat $p/comm) $(grep -h voluntary_ctxt_switches $p/status | awk '{s+=$2} END {print s}')\"; done";
   console.log(
     await sh(
-      "cat /proc/interrupts > /tmp/i0; cat /proc/softirqs > /tmp/s0; sleep 10; cat /proc/interrupts > /tmp/i1; cat /proc/softirqs > /tmp/s1; paste /tmp/i0 /tmp/i1 | awk '{print}' | head -40; paste /tmp/s0 /tmp/s1",
+      `${census} > /tmp/c0; grep -E 'LOC|TIMER|RCU' /proc/interrupts /proc/softirqs > /tmp/i0; sleep 20; ${census} > /tmp/c1; grep -E 'LOC|TIMER|RCU' /proc/interrupts /proc/softirqs > /tmp/i1; join /tmp/c0 /tmp/c1 | awk '{d=$5-$3; if (d>0) print d, $1, $2}' | sort -rn | head -15; paste /tmp/i0 /tmp/i1; cat /sys/devices/system/cpu/vulnerabilities/meltdown; grep -E '^ #[0-9]+:' /proc/timer_list | awk '{print $3}' | sort | uniq -c | sort -rn | head`,
     ),
   );
-  console.log(await sh("top -bn1 | head -20; ps -eo pid,comm,time --sort=-time | head -15"));
-  console.log(await sh("cat /proc/timer_list | grep -E 'function|expires|<' | head -120"));
+  const execMs: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const t = performance.now();
+    await guest.exec({ command: "true" });
+    execMs.push(performance.now() - t);
+  }
+  console.log("exec true ms:", execMs.map((x) => x.toFixed(0)).join(" "));
+  console.log("PSS after execs", processPssMiB(pid)?.toFixed(1));
+  console.log(smapsTop(pid).slice(0, 3).join("\n"));
 } finally {
   await agent.close({ destroySandboxes: true });
 }

@@ -81,11 +81,11 @@ export const AgentConfigSchema = z.object({
   defaultUser: z.string().min(1).default("user"),
   /**
    * vCPUs handed out may exceed the host's cores by this factor. WRENN_VCPU_OVERCOMMIT.
-   * Default 16 (32 one-vCPU sandboxes per 2 cores): measured, an idle sandbox costs under
-   * 0.5 % of a core (bench `density`), so a full host of idle sandboxes uses a fraction of
-   * one core; busy ones share the cores as any processes do.
+   * Default 32 (64 one-vCPU sandboxes on 2 cores): an idle sandbox costs well under 1 % of
+   * a core (bench `density`), so a host full of idle sandboxes keeps most of its CPU; busy
+   * ones share the cores as any processes do.
    */
-  vcpuOvercommit: z.number().min(1).default(16),
+  vcpuOvercommit: z.number().min(1).default(32),
   /** Memory kept back for the host itself. WRENN_MEMORY_RESERVE_MIB. */
   memoryReserveMiB: z.number().int().min(0).default(2048),
   /**
