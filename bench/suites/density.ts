@@ -27,7 +27,7 @@ import { timeMs } from "../lib/timing.js";
 export const name = "density";
 
 /** Time given to restored guests to finish their start-up work before idle is measured. */
-const SETTLE_MS = (envNumber(process.env.WRENN_BENCH_DENSITY_SETTLE_S) ?? 20) * 1000;
+const SETTLE_MS = (envNumber(process.env.WRENN_BENCH_DENSITY_SETTLE_S) ?? 60) * 1000;
 const ALONE_WINDOWS = 3;
 const ALONE_WINDOW_MS = 10_000;
 

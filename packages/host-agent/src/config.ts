@@ -132,11 +132,12 @@ export const AgentConfigSchema = z.object({
   imageSnapshots: z.boolean().default(true),
   /**
    * TCG's translation cache per VM in MiB (QEMU's own default reserves 1 GiB). A guest that
-   * runs long fills whatever it is given (V8's JIT rewrites code, so stale translations pile
-   * up until a flush), and every MiB of it is the VM's own: it sets most of an idle clone's
-   * memory. WRENN_TCG_TB_SIZE_MIB; unused under KVM.
+   * runs a while fills whatever it is given, and every MiB of it is the VM's own: with 64 it
+   * is most of an idle clone's memory. Smaller costs exec time, as envd's Node code is
+   * retranslated after each flush (bench `density` and the agent's README: exec of `true`
+   * p50 ~270 ms at 64, ~570 ms at 32, ~1 s at 16). WRENN_TCG_TB_SIZE_MIB; unused under KVM.
    */
-  tcgTbSizeMiB: z.number().int().min(4).max(1024).default(16),
+  tcgTbSizeMiB: z.number().int().min(4).max(1024).default(64),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
   destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),
