@@ -34,6 +34,7 @@ export const TEST_NET_PREFIXES = [
   "wreg",
   "wfd",
   "wfp",
+  "wadm",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */

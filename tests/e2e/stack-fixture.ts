@@ -14,6 +14,10 @@ export interface StackAgentOptions {
   volumes?: boolean;
   nfsPort?: number;
   nfsMountPort?: number;
+  /** Image snapshots (default on, as in the agent's config). */
+  imageSnapshots?: boolean;
+  /** The agent's floor under the host's available memory for starts. */
+  minAvailableMemoryMiB?: number;
 }
 
 export interface Stack {

@@ -28,8 +28,14 @@ export const EnvdConfigSchema = z.object({
    * VM (the guest's external address). `--forward-host`, default the first non-loopback IPv4.
    */
   forwardHost: z.string().min(1).optional(),
-  /** How often the port scanner reads /proc/net/tcp{,6}. */
+  /** How often the port scanner reads /proc/net/tcp{,6} while the guest is active. */
   portScanIntervalMs: z.number().int().min(10).default(1000),
+  /**
+   * The longest wait between scans once nothing has happened (no request to envd, no listener
+   * appearing or going) for portScanQuietAfterMs: the wait doubles per scan up to this.
+   */
+  portScanIdleIntervalMs: z.number().int().min(10).default(5000),
+  portScanQuietAfterMs: z.number().int().min(0).default(30_000),
   /** How long the system helper may take to set the clock or reseed the RNG before it is restarted. */
   systemHelperTimeoutMs: z.number().int().min(10).default(5000),
   /** Interval between keepalive events on server streams. */

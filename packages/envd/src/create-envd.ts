@@ -29,6 +29,8 @@ export async function createEnvd(input: Partial<EnvdConfig>, logger: Logger = cr
   const ports = createPortSubsystem({
     logger,
     scanIntervalMs: config.portScanIntervalMs,
+    idleScanIntervalMs: config.portScanIdleIntervalMs,
+    quietAfterMs: config.portScanQuietAfterMs,
     forwardHost: config.forwardHost,
     cgroups,
   });
@@ -40,6 +42,8 @@ export async function createEnvd(input: Partial<EnvdConfig>, logger: Logger = cr
     filesystem: createFilesystemService(ctx),
     httpRoutes: createHttpRoutes(),
   });
+  // Any request means someone is using the guest: a server it starts is forwarded promptly.
+  server.on("request", () => ports.poke());
   const listening = await listenEnvd(server, config.port, config.host);
   if (!config.noVm) {
     ports.start();

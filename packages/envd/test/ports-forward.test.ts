@@ -98,10 +98,14 @@ describe("port subsystem (real socat)", () => {
     expect(socatChildrenOfThisProcess()).toEqual([]);
   });
 
-  function subsystem(ports: number[]): PortSubsystem {
+  function subsystem(
+    ports: number[],
+    pace: { idleScanIntervalMs?: number; quietAfterMs?: number } = {},
+  ): PortSubsystem {
     const s = createPortSubsystem({
       logger: createSilentLogger(),
       scanIntervalMs: SCAN_MS,
+      ...pace,
       forwardHost: FORWARD_HOST,
       cgroups: createNoopCgroupManager("test"),
       // Other programs on this host listen on 127.0.0.1 too; forward only ours.
@@ -143,6 +147,27 @@ describe("port subsystem (real socat)", () => {
     // The same port opening again gets a new forwarder.
     await server("127.0.0.1", port, "again");
     await waitFor("forwarded again", async () => (await fetchText(FORWARD_HOST, port)) === "again");
+    await ports.stop();
+  });
+
+  it("backs off while nothing happens, and a poke brings the next scan forward", async () => {
+    const app = await server("127.0.0.1");
+    const port = portOf(app);
+    await closeServer(app);
+    // Quiet at once: waits of 100, 200, 400, 800 ms... up to 20 s.
+    const ports = subsystem([port], { idleScanIntervalMs: 20_000, quietAfterMs: 0 });
+    ports.start();
+    await new Promise((r) => setTimeout(r, 1600));
+    await server("127.0.0.1", port);
+    // The scanner now waits at least 1.6 s; without the poke this would be that late.
+    const t0 = Date.now();
+    ports.poke();
+    await waitFor(
+      "forwarded after a poke",
+      async () => (await fetchText(FORWARD_HOST, port)) === "hello",
+      1000,
+    );
+    expect(Date.now() - t0).toBeLessThan(1000);
     await ports.stop();
   });
 

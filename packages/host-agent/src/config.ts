@@ -79,10 +79,27 @@ export const AgentConfigSchema = z.object({
     .min(1)
     .default(24 * 3600),
   defaultUser: z.string().min(1).default("user"),
-  /** vCPUs handed out may exceed the host's cores by this factor. WRENN_VCPU_OVERCOMMIT. */
-  vcpuOvercommit: z.number().min(1).default(4),
-  /** Memory kept back for the host itself. */
+  /**
+   * vCPUs handed out may exceed the host's cores by this factor. WRENN_VCPU_OVERCOMMIT.
+   * Default 32 (64 one-vCPU sandboxes on 2 cores): an idle sandbox costs well under 1 % of
+   * a core (bench `density`), so a host full of idle sandboxes keeps most of its CPU; busy
+   * ones share the cores as any processes do.
+   */
+  vcpuOvercommit: z.number().min(1).default(32),
+  /** Memory kept back for the host itself. WRENN_MEMORY_RESERVE_MIB. */
   memoryReserveMiB: z.number().int().min(0).default(2048),
+  /**
+   * Guest memory handed out may exceed (host memory − reserve) by this factor.
+   * WRENN_MEMORY_OVERCOMMIT. Default 4: an idle sandbox restored from a snapshot holds a
+   * small part of its guest memory (bench `density`: PSS per idle 512 MiB clone); the
+   * available-memory floor below refuses starts before a host that fills up stalls.
+   */
+  memoryOvercommit: z.number().min(1).default(4),
+  /**
+   * Starts are refused (no_capacity) while the host's MemAvailable is below this.
+   * WRENN_MIN_AVAILABLE_MEMORY_MIB; 0 turns the check off.
+   */
+  minAvailableMemoryMiB: z.number().int().min(0).default(1024),
   maxDiskMiB: z
     .number()
     .int()
@@ -120,6 +137,14 @@ export const AgentConfigSchema = z.object({
    * agent builds its own. Best on the data dir's file system (entries are taken by hard link).
    */
   imageSnapshotCacheDir: z.string().min(1).optional(),
+  /**
+   * TCG's translation cache per VM in MiB (QEMU's own default reserves 1 GiB). A guest that
+   * runs a while fills whatever it is given, and every MiB of it is the VM's own: with 64 it
+   * is most of an idle clone's memory. Smaller costs exec time, as envd's Node code is
+   * retranslated after each flush (bench `density` and the agent's README: exec of `true`
+   * p50 ~270 ms at 64, ~570 ms at 32, ~1 s at 16). WRENN_TCG_TB_SIZE_MIB; unused under KVM.
+   */
+  tcgTbSizeMiB: z.number().int().min(4).max(1024).default(64),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
   destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),
@@ -174,8 +199,12 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     dnsUpstreamTimeoutMs: envNumber(env.WRENN_DNS_UPSTREAM_TIMEOUT_MS),
     dnsMaxInflightPerSandbox: envNumber(env.WRENN_DNS_MAX_INFLIGHT),
     vcpuOvercommit: envNumber(env.WRENN_VCPU_OVERCOMMIT),
+    memoryOvercommit: envNumber(env.WRENN_MEMORY_OVERCOMMIT),
+    memoryReserveMiB: envNumber(env.WRENN_MEMORY_RESERVE_MIB),
+    minAvailableMemoryMiB: envNumber(env.WRENN_MIN_AVAILABLE_MEMORY_MIB),
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
+    tcgTbSizeMiB: envNumber(env.WRENN_TCG_TB_SIZE_MIB),
     imageSnapshots: env.WRENN_IMAGE_SNAPSHOTS === undefined ? undefined : env.WRENN_IMAGE_SNAPSHOTS !== "0",
     imageSnapshotCacheDir: env.WRENN_IMAGE_SNAPSHOT_CACHE,
     destroyOnExit:

@@ -4,6 +4,7 @@ import type { Logger } from "@wrenn/shared";
 import { type AgentConfig, imageSnapshotCacheDirOf, parseAgentConfig } from "./config.js";
 import { DnsForwarder } from "./dns/dns-forwarder.js";
 import { HostUpstreams, parseUpstream } from "./dns/upstreams.js";
+import { procMeminfoProbe } from "./drivers-system/host-memory.js";
 import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
 import { ImageCatalog } from "./images/image-catalog.js";
 import { NetnsNetworkManager } from "./network/netns-network.js";
@@ -11,6 +12,7 @@ import { SlotAllocator } from "./network/slot-allocator.js";
 import { startAgentServer } from "./rpc/agent-server.js";
 import { createHostAgentService } from "./rpc/host-agent-service.js";
 import { takenFromHostCache } from "./sandbox/image-snapshot-sharing.js";
+import type { HostCapacity } from "./sandbox/sandbox-limits.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SandboxRecordStore } from "./sandbox/sandbox-record.js";
 import { SnapshotStore } from "./sandbox/snapshot-store.js";
@@ -74,7 +76,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     accel: accel.accel,
     qemuBinary: QEMU_BINARY,
     tscKhz: await hostTscKhz(),
-    tcgTbSizeMiB: 64,
+    tcgTbSizeMiB: config.tcgTbSizeMiB,
     vmmOverheadMiB: 256,
     cgroups,
     logger,
@@ -113,6 +115,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   const snapshots = await SnapshotStore.open(join(config.dataDir, "templates"));
   const imageSnapshotCache = await openImageSnapshotCache(config, logger);
 
+  const capacity = hostCapacity(config);
   const manager = new SandboxManager(
     {
       driver,
@@ -125,6 +128,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       snapshots,
       volumes,
       imageSnapshotCache,
+      hostMemory: procMeminfoProbe(),
       logger,
     },
     {
@@ -149,10 +153,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       envdRequestTimeoutMs: config.envdRequestTimeoutMs,
       maxConcurrentStarts: config.maxConcurrentStarts,
       imageSnapshots: config.imageSnapshots,
-      capacity: {
-        vcpus: config.hostCores * config.vcpuOvercommit,
-        memoryMiB: Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB),
-      },
+      capacity,
     },
   );
 
@@ -202,8 +203,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     accel: accel.accel,
     accelReason: accel.reason,
     capacity: {
-      vcpus: config.hostCores * config.vcpuOvercommit,
-      memoryMiB: config.hostMemoryMiB - config.memoryReserveMiB,
+      vcpus: capacity.vcpus,
+      memoryMiB: capacity.memoryMiB,
       diskMiB: Math.floor((await fileSystemMiB(config.dataDir)) * config.diskOvercommit),
     },
     trafficPort: traffic.port,
@@ -320,6 +321,27 @@ async function openImageSnapshotCache(
   await cache.collect().catch((err: unknown) => logger.warn("image snapshot cache cleanup failed", { err }));
   logger.info("image snapshot cache", { dir });
   return cache;
+}
+
+/** What this host hands out to sandboxes (the agent enforces it and reports it in Ping). */
+export function hostCapacity(
+  config: Pick<
+    AgentConfig,
+    | "hostCores"
+    | "vcpuOvercommit"
+    | "hostMemoryMiB"
+    | "memoryReserveMiB"
+    | "memoryOvercommit"
+    | "minAvailableMemoryMiB"
+  >,
+): Required<HostCapacity> {
+  return {
+    vcpus: Math.floor(config.hostCores * config.vcpuOvercommit),
+    memoryMiB: Math.floor(
+      Math.max(128, config.hostMemoryMiB - config.memoryReserveMiB) * config.memoryOvercommit,
+    ),
+    minAvailableMemoryMiB: config.minAvailableMemoryMiB,
+  };
 }
 
 /** Size of the file system holding `path`, in MiB. */

@@ -6,11 +6,17 @@ import { EXTERNAL, ListenerTable, LOCAL_V4, LOCAL_V6 } from "./listener-table.js
 import type { PortSubsystem } from "./port-subsystem.js";
 import { ProcFileReader } from "./proc-file-reader.js";
 import { ipv4OfProcWord, parseProcNetTcp, procWordOfIpv4 } from "./proc-net-tcp.js";
+import { ScanPacer } from "./scan-pacer.js";
 import { type ForwardTarget, type SocatForward, startSocatForward } from "./socat-forward.js";
 
 export interface PortSubsystemOptions {
   logger: Logger;
+  /** Between scans while the guest is active. */
   scanIntervalMs: number;
+  /** The longest wait between scans once the guest is idle (see ScanPacer). Default scanIntervalMs. */
+  idleScanIntervalMs?: number;
+  /** Without activity for this long the scanner starts backing off. Default 30000. */
+  quietAfterMs?: number;
   /** IPv4 address forwarders listen on; default the first non-loopback IPv4 (resolved at scan time). */
   forwardHost: string | undefined;
   /** Places each socat in the "socat" cgroup. */
@@ -30,9 +36,10 @@ const PROC_NET_TCP = "/proc/net/tcp";
 const PROC_NET_TCP6 = "/proc/net/tcp6";
 
 /**
- * Scanner and forwarder in one loop: every scanIntervalMs it reads /proc/net/tcp{,6},
- * starts a socat for each port listening only on localhost and stops the socats of ports
- * that closed. Every run of the loop has a generation; stop() bumps it, so a scan still
+ * Scanner and forwarder in one loop: it reads /proc/net/tcp{,6}, starts a socat for each
+ * port listening only on localhost and stops the socats of ports that closed, then waits
+ * as the ScanPacer says (scanIntervalMs while the guest is active, up to
+ * idleScanIntervalMs once it is quiet; poke() makes it active). Every run of the loop has a generation; stop() bumps it, so a scan still
  * reading when stop() comes starts nothing. Per-scan state lives in fixed buffers (see
  * ListenerTable) so the loop allocates almost nothing.
  */
@@ -61,6 +68,20 @@ export function createPortSubsystem(options: PortSubsystemOptions): PortSubsyste
   let inFlight: Promise<void> | undefined;
   let stopped: Promise<void> = Promise.resolve();
   let lastError = "";
+  const pacer = new ScanPacer(
+    {
+      activeMs: options.scanIntervalMs,
+      idleMs: Math.max(options.scanIntervalMs, options.idleScanIntervalMs ?? options.scanIntervalMs),
+      quietAfterMs: options.quietAfterMs ?? 30_000,
+    },
+    Date.now(),
+  );
+  /** The listeners' fingerprint at the last scan (-1: none yet). */
+  let lastSignature = -1;
+  /** Whether the scan just done found other listeners than the one before it. */
+  let changed = false;
+  /** When the armed timer fires (0: none armed). */
+  let dueAt = 0;
 
   const resolveForwardHost = (): boolean => {
     if (forwardHost !== undefined) return true;
@@ -146,7 +167,12 @@ export function createPortSubsystem(options: PortSubsystemOptions): PortSubsyste
       if (!resolveForwardHost() || forwardHost === undefined) {
         throw new Error("no non-loopback IPv4 address to forward ports on");
       }
-      if (await readListeners(myGeneration)) reconcile(forwardHost, myGeneration);
+      if (await readListeners(myGeneration)) {
+        const signature = table.signature();
+        changed = signature !== lastSignature;
+        lastSignature = signature;
+        reconcile(forwardHost, myGeneration);
+      }
       lastError = "";
     } catch (err) {
       // The loop outlives any one bad scan; a repeating failure is logged once.
@@ -156,20 +182,25 @@ export function createPortSubsystem(options: PortSubsystemOptions): PortSubsyste
     }
   };
 
-  /** Scans, then waits scanIntervalMs after the scan ends (scans never overlap), until stopped. */
+  let tick: () => void = () => {};
+
+  const arm = (delayMs: number) => {
+    if (timer !== undefined) clearTimeout(timer);
+    dueAt = Date.now() + delayMs;
+    timer = setTimeout(tick, delayMs);
+    // The HTTP server keeps envd alive; a forgotten subsystem must not keep a test alive.
+    timer.unref();
+  };
+
+  /** Scans, then waits as the pacer says after the scan ends (scans never overlap), until stopped. */
   const runLoop = (myGeneration: number) => {
-    const tick = () => {
+    tick = () => {
+      dueAt = 0;
+      changed = false;
       inFlight = scan(myGeneration).then(() => {
         inFlight = undefined;
         if (myGeneration !== generation) return;
-        // One Timeout for the run, re-armed: nothing new per scan.
-        if (timer === undefined) {
-          timer = setTimeout(tick, options.scanIntervalMs);
-          // The HTTP server keeps envd alive; a forgotten subsystem must not keep a test alive.
-          timer.unref();
-        } else {
-          timer.refresh();
-        }
+        arm(pacer.next(changed, Date.now()));
       });
     };
     tick();
@@ -190,6 +221,7 @@ export function createPortSubsystem(options: PortSubsystemOptions): PortSubsyste
     generation++;
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
+    dueAt = 0;
     const all = (async () => {
       // A scan in flight sees the new generation and starts nothing; wait for its file reads.
       await inFlight;
@@ -207,6 +239,12 @@ export function createPortSubsystem(options: PortSubsystemOptions): PortSubsyste
     },
     start,
     stop,
+    poke() {
+      const now = Date.now();
+      pacer.activity(now);
+      // Bring a long wait forward; a scan in flight (dueAt 0) re-arms at the active pace itself.
+      if (running && dueAt - now > pacer.activeMs) arm(pacer.activeMs);
+    },
     async restart() {
       const stopping = stop();
       const myGeneration = generation;

@@ -30,6 +30,19 @@ export class ListenerTable {
     this.touchedCount = 0;
   }
 
+  /**
+   * A fingerprint of the ports and their flags, independent of discovery order: two scans
+   * with the same fingerprint found the same listeners (barring a vanishing collision).
+   */
+  signature(): number {
+    let sum = this.touchedCount;
+    for (let i = 0; i < this.touchedCount; i++) {
+      const port = this.touched[i] as number;
+      sum = (sum + Math.imul(port * 8 + (this.flags[port] as number), 0x9e3779b1)) >>> 0;
+    }
+    return sum;
+  }
+
   mark(port: number, flag: number, v4Word = 0): void {
     const previous = this.flags[port] as number;
     if (previous === 0) this.touched[this.touchedCount++] = port;

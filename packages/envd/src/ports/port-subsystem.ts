@@ -9,4 +9,9 @@ export interface PortSubsystem {
   /** Cancels scanning and forwarding and resolves once every socat child has exited. */
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /**
+   * Something happened in the guest (a request reached envd): scan at the active pace again,
+   * the next scan within one active interval.
+   */
+  poke(): void;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "@wrenn/shared";
+import type { HostMemoryProbe } from "../drivers-system/host-memory.js";
 import type { EnvdClient } from "../envd-client/envd-client.js";
 import type { ImageCatalog } from "../images/image-catalog.js";
 import type { NetworkManager } from "../network/sandbox-network.js";
@@ -6,7 +7,7 @@ import type { ImageSnapshotCache } from "../snapshot/image-snapshot-cache.js";
 import type { MemorySnapshotStore } from "../snapshot/memory-store.js";
 import type { DiskLayerStore } from "../storage/disk-layer.js";
 import type { VmHandle, VmmDriver } from "../vmm/vmm-driver.js";
-import type { SandboxLimits } from "./sandbox-limits.js";
+import type { HostCapacity, SandboxLimits } from "./sandbox-limits.js";
 import type { SandboxRecord, SandboxRecordStore, SandboxResources } from "./sandbox-record.js";
 import type { SnapshotStore } from "./snapshot-store.js";
 
@@ -43,6 +44,8 @@ export interface SandboxManagerDeps {
   volumes?: SandboxVolumeAccess | undefined;
   /** The host-wide image snapshot cache; undefined: this agent builds every image snapshot itself. */
   imageSnapshotCache?: ImageSnapshotCache | undefined;
+  /** The host's available memory, for admission; absent: only the capacity budgets apply. */
+  hostMemory?: HostMemoryProbe | undefined;
   logger: Logger;
   now?: () => Date;
 }
@@ -58,7 +61,7 @@ export interface SandboxManagerOptions {
   /** The port envd answers on at a sandbox's host-reachable address; default ENVD_PORT. */
   envdPort?: number | undefined;
   /** Host-wide budget: the sum over running sandboxes may not exceed it. */
-  capacity: { vcpus: number; memoryMiB: number };
+  capacity: HostCapacity;
   /** VM boots and restores running at once (the rest queue). */
   maxConcurrentStarts: number;
   /**

@@ -57,11 +57,28 @@ export function allocatedResources(records: Iterable<SandboxRecord>): SandboxRes
   return { vcpus, memoryMiB, diskMiB };
 }
 
-/** Refuses a start (no_capacity) that would take the host past its vCPU or memory budget. */
+/** What the host hands out: budgets over sandboxes' sizes, and a floor under its free memory. */
+export interface HostCapacity {
+  /** vCPUs: host cores × vCPU overcommit. */
+  vcpus: number;
+  /** Guest memory: (host memory − reserve) × memory overcommit. */
+  memoryMiB: number;
+  /**
+   * A start is refused while the host's available memory is below this (overcommitted guests
+   * that start using their memory show here first). 0: no check.
+   */
+  minAvailableMemoryMiB?: number;
+}
+
+/**
+ * Refuses a start (no_capacity) that would take the host past its vCPU or memory budget, or
+ * that comes while the host's available memory (`availableMiB`, when known) is below its floor.
+ */
 export function admitStart(
   used: SandboxResources,
-  capacity: { vcpus: number; memoryMiB: number },
+  capacity: HostCapacity,
   resources: Pick<SandboxResources, "vcpus" | "memoryMiB">,
+  availableMiB?: number,
 ): void {
   if (
     used.vcpus + resources.vcpus > capacity.vcpus ||
@@ -70,6 +87,13 @@ export function admitStart(
     throw new WrennError(
       "no_capacity",
       `host is full: ${used.vcpus}/${capacity.vcpus} vCPUs and ${used.memoryMiB}/${capacity.memoryMiB} MiB in use`,
+    );
+  }
+  const floor = capacity.minAvailableMemoryMiB ?? 0;
+  if (availableMiB !== undefined && floor > 0 && availableMiB < floor) {
+    throw new WrennError(
+      "no_capacity",
+      `host memory is low: ${Math.floor(availableMiB)} MiB available, starts need at least ${floor} MiB`,
     );
   }
 }

@@ -186,7 +186,7 @@ export class SandboxManager implements SandboxesPort {
   }
 
   private admit(resources: SandboxResources): void {
-    admitStart(this.allocated(), this.options.capacity, resources);
+    admitStart(this.allocated(), this.options.capacity, resources, this.deps.hostMemory?.availableMiB());
   }
 
   /** The envd client of a running sandbox; marks activity (extends its inactivity timeout). */

@@ -31,12 +31,20 @@ export function accelArgs(options: Pick<QemuMachineOptions, "accel" | "tcgTbSize
 
 /**
  * Kernel arguments the driver always adds before the caller's. TCG: the host TSC rate,
- * because microvm has neither HPET nor PM timer to calibrate against. KVM: kvm-clock.
+ * because microvm has neither HPET nor PM timer to calibrate against, and `tsc=reliable`
+ * (nothing to check the TSC against either, so no clocksource watchdog). KVM: kvm-clock.
+ * Both, for idle guests that cost the host little (every wakeup of an idle guest costs host
+ * CPU, a lot of it under TCG; every guest page written is a page its clone no longer shares):
+ * `nowatchdog` (the soft-lockup detector wakes the vCPU every 4 s to prove nothing) and no
+ * proactive compaction (kcompactd would wake twice a second and move pages about).
  */
 export function driverKernelArgs(options: Pick<QemuMachineOptions, "accel" | "tscKhz">): string {
-  const args = ["console=ttyS0", "panic=-1"];
+  const args = ["console=ttyS0", "panic=-1", "nowatchdog", "sysctl.vm.compaction_proactiveness=0"];
   if (options.accel === "kvm") args.push("clocksource=kvm-clock");
-  else if (options.tscKhz) args.push(`tsc_early_khz=${options.tscKhz}`);
+  else {
+    args.push("tsc=reliable");
+    if (options.tscKhz) args.push(`tsc_early_khz=${options.tscKhz}`);
+  }
   return args.join(" ");
 }
 
@@ -56,8 +64,14 @@ export function qemuArgs(spec: VmSpec, options: QemuMachineOptions, incoming = f
     ...["-M", `microvm,memory-backend=${MEMORY_BACKEND_ID}`, ...accelArgs(options)],
     ...["-smp", String(spec.vcpus), "-m", `${spec.memoryMiB}M`, "-object", memory],
     ...["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"],
-    ...["-kernel", spec.kernelPath, "-initrd", spec.initrdPath],
-    ...["-append", `${driverKernelArgs(options)} ${spec.kernelArgs}`.trim()],
+    // A restore's guest booted long ago: without -kernel QEMU does not hold the kernel and
+    // initrd in its own memory for fw_cfg (~15 MiB per VM that no page cache shares).
+    ...(incoming
+      ? []
+      : [
+          ...["-kernel", spec.kernelPath, "-initrd", spec.initrdPath],
+          ...["-append", `${driverKernelArgs(options)} ${spec.kernelArgs}`.trim()],
+        ]),
     ...["-drive", `id=root,file=${optValue(spec.rootDiskPath)},format=qcow2,if=none`],
     ...["-device", "virtio-blk-device,drive=root"],
     ...["-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-device,rng=rng0"],
