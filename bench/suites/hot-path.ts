@@ -65,9 +65,9 @@ async function startSocat(sbx: Sandbox, args: string, port: number): Promise<voi
   await sbx.commands.run(probe);
 }
 
-/** Raw TCP upload: the whole payload into socat → /dev/null, until the guest closes. */
-async function rawUploadMs(sbx: Sandbox, host: string, payload: Buffer): Promise<number> {
-  await startSocat(sbx, `TCP-LISTEN:${UPLOAD_PORT},reuseaddr OPEN:/dev/null`, UPLOAD_PORT);
+/** Raw TCP upload: the whole payload into socat → `sink` (/dev/null, or a file), until the guest closes. */
+async function rawUploadMs(sbx: Sandbox, host: string, payload: Buffer, sink = "/dev/null"): Promise<number> {
+  await startSocat(sbx, `TCP-LISTEN:${UPLOAD_PORT},reuseaddr OPEN:${sink},creat,trunc`, UPLOAD_PORT);
   const started = performance.now();
   const socket = await openSocket(host, UPLOAD_PORT);
   await new Promise<void>((resolve, reject) => {
@@ -99,6 +99,37 @@ async function rawDownloadMs(sbx: Sandbox, host: string, path: string): Promise<
 }
 
 const mbps = (ms: number) => FILE_BYTES / 1e6 / (ms / 1000);
+
+/** envd's `/files` at one hop, with fetch as the SDK uses it (multipart upload, default Accept-Encoding). */
+interface FilesHop {
+  base: string;
+  headers: Record<string, string>;
+}
+
+async function hopUploadMs(hop: FilesHop, path: string, payload: Buffer): Promise<number> {
+  return timeMs(async () => {
+    const form = new FormData();
+    form.append("file", new Blob([payload]), path);
+    const res = await fetch(`${hop.base}/files?path=${encodeURIComponent(path)}&username=user`, {
+      method: "POST",
+      headers: hop.headers,
+      body: form,
+    });
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`upload at ${hop.base}: ${res.status}`);
+  });
+}
+
+async function hopDownloadMs(hop: FilesHop, path: string): Promise<number> {
+  return timeMs(async () => {
+    const res = await fetch(`${hop.base}/files?path=${encodeURIComponent(path)}&username=user`, {
+      headers: hop.headers,
+    });
+    const bytes = (await res.arrayBuffer()).byteLength;
+    if (!res.ok || bytes !== FILE_BYTES)
+      throw new Error(`download at ${hop.base}: ${res.status}, ${bytes} bytes`);
+  });
+}
 
 export async function run(ctx: SuiteContext): Promise<void> {
   const stack = await startStack({ agents: [{ netNamePrefix: "wh", firstSlot: 3600, maxSlots: 2 }] });
@@ -166,8 +197,24 @@ export async function run(ctx: SuiteContext): Promise<void> {
     const down: number[] = [];
     const rawUp: number[] = [];
     const rawDown: number[] = [];
+    const rawToDisk: number[] = [];
+    const agentHop: FilesHop = {
+      base: `http://127.0.0.1:${trafficPort}`,
+      headers: trafficHopHeaders({
+        hostToken: fx.token,
+        sandboxId: s.sandboxId,
+        accessToken: record.envdAccessToken,
+      }),
+    };
+    const envdHop: FilesHop = {
+      base: `http://${hostIp}:49983`,
+      headers: { "x-access-token": record.envdAccessToken },
+    };
+    const hopUp = { agent: [] as number[], envd: [] as number[] };
+    const hopDown = { agent: [] as number[], envd: [] as number[] };
     for (let i = 0; i < FILE_RUNS; i++) {
       rawUp.push(await rawUploadMs(s, hostIp, payload));
+      rawToDisk.push(await rawUploadMs(s, hostIp, payload, "/home/user/hot-path-raw.bin"));
       up.push(await timeMs(() => s.files.write(path, payload.buffer as ArrayBuffer)));
       rawDown.push(await rawDownloadMs(s, hostIp, path));
       let got = 0;
@@ -177,6 +224,10 @@ export async function run(ctx: SuiteContext): Promise<void> {
         }),
       );
       if (got !== FILE_BYTES) throw new Error(`files.read returned ${got} bytes`);
+      hopUp.agent.push(await hopUploadMs(agentHop, path, payload));
+      hopDown.agent.push(await hopDownloadMs(agentHop, path));
+      hopUp.envd.push(await hopUploadMs(envdHop, path, payload));
+      hopDown.envd.push(await hopDownloadMs(envdHop, path));
       ctx.log(
         `files round ${i + 1}/${FILE_RUNS}: up ${up.at(-1)?.toFixed(0)} ms (raw ${rawUp.at(-1)?.toFixed(0)}), down ${down.at(-1)?.toFixed(0)} ms (raw ${rawDown.at(-1)?.toFixed(0)})`,
       );
@@ -184,10 +235,34 @@ export async function run(ctx: SuiteContext): Promise<void> {
     const rawUpName = "64 MiB raw TCP upload into the guest (socat → /dev/null)";
     const rawDownName = "64 MiB raw TCP download from the guest (socat ← file)";
     ctx.measurements.record(rawUpName, "MB/s", rawUp.map(mbps));
+    ctx.measurements.record(
+      "64 MiB raw TCP upload into a file on the guest's disk (socat → file)",
+      "MB/s",
+      rawToDisk.map(mbps),
+      {
+        baseline: rawUpName,
+      },
+    );
     ctx.measurements.record("64 MiB files.write, stock SDK through the stack", "MB/s", up.map(mbps), {
       baseline: rawUpName,
     });
+    for (const [hop, where] of [
+      ["agent", "the agent's traffic listener"],
+      ["envd", "envd direct"],
+    ] as const) {
+      ctx.measurements.record(`64 MiB upload (fetch, multipart) at ${where}`, "MB/s", hopUp[hop].map(mbps), {
+        baseline: rawUpName,
+      });
+    }
     ctx.measurements.record(rawDownName, "MB/s", rawDown.map(mbps));
+    for (const [hop, where] of [
+      ["agent", "the agent's traffic listener"],
+      ["envd", "envd direct"],
+    ] as const) {
+      ctx.measurements.record(`64 MiB download (fetch) at ${where}`, "MB/s", hopDown[hop].map(mbps), {
+        baseline: rawDownName,
+      });
+    }
     ctx.measurements.record(
       "64 MiB files.read (bytes), stock SDK through the stack",
       "MB/s",

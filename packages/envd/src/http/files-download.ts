@@ -7,6 +7,7 @@ import { isNotFound } from "../filesystem/fs-errors.js";
 import { expandAndResolve, InvalidPathError } from "../filesystem/resolve-path.js";
 import { chooseEncoding, isIdentityAcceptable } from "./accept-encoding.js";
 import { parseRange } from "./byte-range.js";
+import { worthCompressing } from "./compressibility.js";
 import { userForFileRequest } from "./file-user.js";
 import { HttpError, type HttpRoute } from "./http-route.js";
 import { headerValue, requireFileAccess } from "./request-auth.js";
@@ -43,7 +44,8 @@ async function send(
 
 /**
  * GET /files?path=&username=: streams a file (never buffered whole), honouring a single
- * Range (206/416), If-Modified-Since (304) and Accept-Encoding: gzip, with E2B's error
+ * Range (206/416), If-Modified-Since (304) and Accept-Encoding: gzip (for data that
+ * compresses; see worthCompressing), with E2B's error
  * bodies: 400 for a directory, 404 for a missing path, 401 for an unknown user.
  */
 export const downloadRoute: HttpRoute = {
@@ -102,6 +104,15 @@ export const downloadRoute: HttpRoute = {
           res.writeHead(304, headers).end();
           return;
         }
+      }
+      // gzip is what the client accepts, not what it needs: data that does not compress goes
+      // out as identity unless the client refuses that.
+      if (
+        encoding === "gzip" &&
+        isIdentityAcceptable(acceptEncoding) &&
+        !(await worthCompressing(handle, info.size))
+      ) {
+        encoding = "identity";
       }
       if (encoding === "gzip") {
         res.writeHead(200, { ...headers, "content-encoding": "gzip" });
