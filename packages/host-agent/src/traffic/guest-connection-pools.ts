@@ -30,12 +30,18 @@ export class GuestConnectionPools {
     return agent;
   }
 
-  /** Ends every connection kept to the sandbox (it stopped running here, or moved). */
+  /**
+   * Forgets the sandbox's pool (it stopped running here, or moved) and closes its idle
+   * connections. Connections still carrying an exchange are left to it: the exchange's own
+   * cut ends it (a stream's last message first), and no later request can take them, as
+   * nothing asks this pool for a connection again; they close once idle.
+   */
   drop(sandboxId: string): void {
     const pool = this.pools.get(sandboxId);
     if (!pool) return;
     this.pools.delete(sandboxId);
-    pool.agent.destroy();
+    for (const idle of Object.values(pool.agent.freeSockets))
+      for (const socket of idle ?? []) socket.destroy();
   }
 
   /** How many sandboxes have a pool (for tests and diagnostics). */
@@ -43,8 +49,10 @@ export class GuestConnectionPools {
     return this.pools.size;
   }
 
+  /** Closes every connection, busy or idle (the hop is shutting down). */
   close(): void {
-    for (const id of [...this.pools.keys()]) this.drop(id);
+    for (const pool of this.pools.values()) pool.agent.destroy();
+    this.pools.clear();
   }
 
   /** Forgets pools left without a connection (their sandbox took no request for a while). */
