@@ -2,6 +2,7 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { createSilentLogger } from "@wrenn/shared";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createSandboxProxy } from "../../packages/control-plane/src/proxy/sandbox-proxy.js";
 import {
   type SandboxTrafficServer,
   startSandboxTrafficServer,
@@ -129,5 +130,53 @@ describe("traffic hop connection pools", () => {
     expect((await get(traffic.port, guestPort)).status).toBe(502);
     await closed;
     expect(kept.destroyed).toBe(true);
+  });
+});
+
+/**
+ * The control plane's proxy keeps its connections to a host agent alive: a real HTTP server
+ * stands in for the agent's traffic listener and counts the connections it is given.
+ */
+describe("sandbox proxy connections to the agent", () => {
+  it("carries request after request on one connection", async () => {
+    let accepted = 0;
+    const agentSide = createServer((req, res) => {
+      req.resume();
+      res.end(String(req.headers["e2b-sandbox-id"]));
+    });
+    agentSide.on("connection", () => accepted++);
+    await new Promise<void>((resolve) => agentSide.listen(0, "127.0.0.1", resolve));
+    const agentPort = (agentSide.address() as AddressInfo).port;
+    const proxy = createSandboxProxy({
+      logger: createSilentLogger(),
+      domain: undefined,
+      resolve: async () => ({
+        reachable: true,
+        protocol: "http:",
+        host: "127.0.0.1",
+        port: agentPort,
+        agentToken: TOKEN,
+      }),
+    });
+    const front = createServer((req, res) => {
+      if (!proxy.request(req, res)) res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
+    const frontPort = (front.address() as AddressInfo).port;
+    try {
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`http://127.0.0.1:${frontPort}/`, {
+          headers: { "e2b-sandbox-id": SANDBOX, "e2b-sandbox-port": "49983" },
+        });
+        expect(await res.text()).toBe(SANDBOX);
+      }
+      expect(accepted).toBe(1);
+    } finally {
+      proxy.close();
+      front.closeAllConnections();
+      agentSide.closeAllConnections();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+      await new Promise<void>((resolve) => agentSide.close(() => resolve()));
+    }
   });
 });
