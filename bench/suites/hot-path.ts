@@ -162,13 +162,22 @@ export async function run(ctx: SuiteContext): Promise<void> {
       requestTimeoutMs: 30_000,
     });
     const s = sbx;
+    // The same SDK (Connect JSON, as envd answers it) straight at envd: the stack's hops apart.
+    const sdkDirect = await Sandbox.connect(s.sandboxId, { sandboxUrl: `http://${hostIp}:49983` });
     const variants = {
       inGuest: () => inGuestMs(s),
       stack: () => timeMs(() => s.commands.run("true")),
+      sdkDirect: () => timeMs(() => sdkDirect.commands.run("true")),
       agent: () => timeMs(() => viaAgent.exec({ command: "true" })),
       envd: () => timeMs(() => direct.exec({ command: "true" })),
     };
-    const samples: Record<keyof typeof variants, number[]> = { inGuest: [], stack: [], agent: [], envd: [] };
+    const samples: Record<keyof typeof variants, number[]> = {
+      inGuest: [],
+      stack: [],
+      sdkDirect: [],
+      agent: [],
+      envd: [],
+    };
     for (const v of Object.values(variants)) await v(); // warm-up: JIT, connections, page cache
     for (let i = 0; i < EXEC_RUNS; i++) {
       for (const [k, v] of Object.entries(variants)) samples[k as keyof typeof variants].push(await v());
@@ -177,6 +186,9 @@ export async function run(ctx: SuiteContext): Promise<void> {
     const floor = "bash -l -c true, in-guest wall time (floor)";
     ctx.measurements.record(floor, "ms", samples.inGuest);
     ctx.measurements.record('commands.run("true"), stock SDK through the stack', "ms", samples.stack, {
+      baseline: floor,
+    });
+    ctx.measurements.record('commands.run("true"), stock SDK at envd direct', "ms", samples.sdkDirect, {
       baseline: floor,
     });
     ctx.measurements.record(
