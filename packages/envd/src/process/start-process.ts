@@ -89,7 +89,12 @@ export async function startProcess(
   }
   // Debug, not info: in a VM envd's log is the serial console, where a line costs ~4 ms of
   // synchronous writing under emulation, twice per command on the exec path.
-  ctx.logger.debug("process started", { pid, command: commandLine, user: user.name, pty: size !== undefined });
+  ctx.logger.debug("process started", {
+    pid,
+    command: commandLine,
+    user: user.name,
+    pty: size !== undefined,
+  });
   proc.onEnd((exit) => ctx.logger.debug("process ended", { pid, status: exit.status }));
   return { proc, subscription };
 }
