@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -78,6 +79,40 @@ describe("envd /files over plain HTTP", () => {
       headers: { "accept-encoding": "br, identity;q=0" },
     });
     expect(refused.status).toBe(406);
+  });
+
+  it("sends data that does not compress as identity even when gzip is accepted, unless identity is refused", async () => {
+    const random = randomBytes(1024 * 1024);
+    writeFileSync(scratch("random.bin"), random);
+    const wire = (acceptEncoding: string) =>
+      new Promise<{ encoding: string | undefined; length: string | undefined; body: Buffer }>(
+        (resolve, reject) => {
+          request(
+            filesUrl({ path: scratch("random.bin") }),
+            { headers: { "accept-encoding": acceptEncoding } },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on("data", (c: Buffer) => chunks.push(c));
+              res.on("end", () =>
+                resolve({
+                  encoding: res.headers["content-encoding"],
+                  length: res.headers["content-length"],
+                  body: Buffer.concat(chunks),
+                }),
+              );
+            },
+          )
+            .on("error", reject)
+            .end();
+        },
+      );
+    const plain = await wire("gzip, deflate");
+    expect(plain.encoding).toBeUndefined();
+    expect(plain.length).toBe(String(random.length));
+    expect(plain.body.equals(random)).toBe(true);
+    const forced = await wire("gzip, identity;q=0");
+    expect(forced.encoding).toBe("gzip");
+    expect(gunzipSync(forced.body).equals(random)).toBe(true);
   });
 
   it("answers E2B's error bodies for missing paths, directories and unknown users", async () => {

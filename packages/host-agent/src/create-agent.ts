@@ -189,6 +189,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       await Promise.race([manager.settled(id), new Promise((r) => setTimeout(r, 60_000).unref())]);
       return manager.trafficAddress(id);
     },
+    sandboxInstance: (id) => manager.vmmPid(id)?.toString(),
     sandboxState: (id) => manager.stateOf(id),
     hostRoutes: {
       prefix: VOLUME_CONTENT_PREFIX,

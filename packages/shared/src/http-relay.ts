@@ -1,4 +1,5 @@
 import {
+  type Agent,
   type ClientRequest,
   request as httpRequest,
   type IncomingHttpHeaders,
@@ -29,6 +30,11 @@ export interface RelayTarget {
    * it just went away (no route answers a SYN). An open stream may stay quiet for long.
    */
   connectTimeoutMs: number;
+  /**
+   * Kept-alive connections to this target, owned by the hop that knows when they stop being
+   * valid; without one every exchange opens its own connection and closes it after.
+   */
+  agent?: Agent | undefined;
   /** Sees the target's response before its body is piped on (a hop that watches what it relays). */
   onResponse?: ((upstream: IncomingMessage, res: ServerResponse) => void) | undefined;
 }
@@ -71,9 +77,10 @@ export function endToEndHeaders(
 function open(req: IncomingMessage, target: RelayTarget, keepUpgrade: boolean): ClientRequest {
   const request = target.protocol === "https:" ? httpsRequest : httpRequest;
   const upstream = request({
-    // No pooled connections: a kept-alive one to a VM since paused or destroyed would
-    // take the next request and never answer.
-    agent: false,
+    // Pooled only where the hop gives a pool it invalidates (a connection kept to a VM since
+    // paused or replaced would take the next request and never answer); an upgrade's
+    // connection becomes its tunnel, so it is never taken from a pool.
+    agent: keepUpgrade ? false : (target.agent ?? false),
     host: target.host,
     port: target.port,
     method: req.method,

@@ -1,4 +1,10 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import {
+  Agent as HttpAgent,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import {
@@ -55,6 +61,11 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   const { logger, domain } = options;
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
   const open = new Set<Duplex>();
+  // Kept-alive connections to the host agents' traffic listeners: the agent answers for its
+  // sandboxes whatever their state, so a kept connection stays valid while they come and go.
+  // Idle ones close after 4 s, before the agent's server would (5 s), so none is reused as it closes.
+  const pooling = { keepAlive: true, timeout: 4000 };
+  const pools = { "http:": new HttpAgent(pooling), "https:": new HttpsAgent(pooling) };
 
   /** The sandbox's address, after waking it when it is paused with auto resume. */
   async function resolve(sandboxId: string): Promise<SandboxAddress> {
@@ -93,6 +104,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       protocol: address.protocol,
       host: address.host,
       port: address.port,
+      agent: pools[address.protocol],
       headers: {
         ...forwardedFor(req),
         [AGENT_TOKEN_HEADER]: address.agentToken,
@@ -180,6 +192,8 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     close() {
       for (const socket of open) socket.destroy();
       open.clear();
+      pools["http:"].destroy();
+      pools["https:"].destroy();
     },
   };
 }

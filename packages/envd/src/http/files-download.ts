@@ -7,6 +7,7 @@ import { isNotFound } from "../filesystem/fs-errors.js";
 import { expandAndResolve, InvalidPathError } from "../filesystem/resolve-path.js";
 import { chooseEncoding, isIdentityAcceptable } from "./accept-encoding.js";
 import { parseRange } from "./byte-range.js";
+import { worthCompressing } from "./compressibility.js";
 import { userForFileRequest } from "./file-user.js";
 import { HttpError, type HttpRoute } from "./http-route.js";
 import { headerValue, requireFileAccess } from "./request-auth.js";
@@ -18,6 +19,8 @@ import { headerValue, requireFileAccess } from "./request-auth.js";
  * against ~10 s like this).
  */
 const GZIP_OPTIONS = { level: constants.Z_BEST_SPEED, chunkSize: 256 * 1024 };
+/** File reads of 1 MiB: each chunk costs a write to the socket, dear under emulation. */
+const READ_CHUNK_BYTES = 1024 * 1024;
 
 /** RFC 6266 inline disposition with an ASCII fallback and the exact UTF-8 name. */
 function contentDisposition(name: string): string {
@@ -43,7 +46,8 @@ async function send(
 
 /**
  * GET /files?path=&username=: streams a file (never buffered whole), honouring a single
- * Range (206/416), If-Modified-Since (304) and Accept-Encoding: gzip, with E2B's error
+ * Range (206/416), If-Modified-Since (304) and Accept-Encoding: gzip (for data that
+ * compresses; see worthCompressing), with E2B's error
  * bodies: 400 for a directory, 404 for a missing path, 401 for an unknown user.
  */
 export const downloadRoute: HttpRoute = {
@@ -103,10 +107,23 @@ export const downloadRoute: HttpRoute = {
           return;
         }
       }
+      // gzip is what the client accepts, not what it needs: data that does not compress goes
+      // out as identity unless the client refuses that.
+      if (
+        encoding === "gzip" &&
+        isIdentityAcceptable(acceptEncoding) &&
+        !(await worthCompressing(handle, info.size))
+      ) {
+        encoding = "identity";
+      }
       if (encoding === "gzip") {
         res.writeHead(200, { ...headers, "content-encoding": "gzip" });
         streamed = true;
-        await send(res, handle.createReadStream({ start: 0 }), createGzip(GZIP_OPTIONS));
+        await send(
+          res,
+          handle.createReadStream({ start: 0, highWaterMark: READ_CHUNK_BYTES }),
+          createGzip(GZIP_OPTIONS),
+        );
         return;
       }
       const range = parseRange(rangeHeader, info.size);
@@ -123,7 +140,7 @@ export const downloadRoute: HttpRoute = {
           "content-length": end - start + 1,
         });
         streamed = true;
-        await send(res, handle.createReadStream({ start, end }));
+        await send(res, handle.createReadStream({ start, end, highWaterMark: READ_CHUNK_BYTES }));
         return;
       }
       res.writeHead(200, { ...headers, "content-length": info.size });
@@ -133,7 +150,10 @@ export const downloadRoute: HttpRoute = {
       }
       streamed = true;
       // Bounded by the size announced in content-length, even if the file grows meanwhile.
-      await send(res, handle.createReadStream({ start: 0, end: info.size - 1 }));
+      await send(
+        res,
+        handle.createReadStream({ start: 0, end: info.size - 1, highWaterMark: READ_CHUNK_BYTES }),
+      );
     } finally {
       if (!streamed) await handle.close();
     }

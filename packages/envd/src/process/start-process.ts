@@ -87,7 +87,14 @@ export async function startProcess(
     timer.unref();
     proc.onEnd(() => clearTimeout(timer));
   }
-  ctx.logger.info("process started", { pid, command: commandLine, user: user.name, pty: size !== undefined });
-  proc.onEnd((exit) => ctx.logger.info("process ended", { pid, status: exit.status }));
+  // Debug, not info: in a VM envd's log is the serial console, where a line costs ~4 ms of
+  // synchronous writing under emulation, twice per command on the exec path.
+  ctx.logger.debug("process started", {
+    pid,
+    command: commandLine,
+    user: user.name,
+    pty: size !== undefined,
+  });
+  proc.onEnd((exit) => ctx.logger.debug("process ended", { pid, status: exit.status }));
   return { proc, subscription };
 }

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { type Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import {
@@ -12,6 +12,7 @@ import {
 import type { ErrorCode, Logger } from "@wrenn/shared";
 import { listenOn, WRENN_ERROR_CODE_HEADER } from "@wrenn/shared";
 import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
+import { GuestConnectionPools } from "./guest-connection-pools.js";
 import { EnvelopeBoundary, endStreamWithError, isConnectStream, OpenExchanges } from "./open-exchanges.js";
 
 export interface SandboxTrafficServerOptions {
@@ -25,6 +26,11 @@ export interface SandboxTrafficServerOptions {
    * undefined; waits out a lifecycle operation under way (a resume) first.
    */
   sandboxAddress(sandboxId: string): Promise<string | undefined>;
+  /**
+   * Which VM a running sandbox is now (e.g. its VMM process id; a resume makes a new one).
+   * Connections to a guest are kept alive for that VM only; without this none are kept.
+   */
+  sandboxInstance?(sandboxId: string): string | undefined;
   /** The sandbox's state on this host (undefined when it has none): says why a stream was cut. */
   sandboxState?(sandboxId: string): string | undefined;
   /**
@@ -62,7 +68,7 @@ function tokensEqual(presented: string, expected: string): boolean {
  * a wrong host token `unavailable`: the caller is fine, the host is misconfigured).
  */
 type Routed =
-  | { ok: true; sandboxId: string; address: string; port: number }
+  | { ok: true; sandboxId: string; address: string; port: number; pool: Agent | undefined }
   | { ok: false; status: number; code: ErrorCode; body: string };
 
 function notFound(sandboxId: string): Routed {
@@ -86,6 +92,7 @@ export async function startSandboxTrafficServer(
   const { logger } = options;
   const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
   const exchanges = new OpenExchanges(options.sandboxAddress, undefined, (id) => options.sandboxState?.(id));
+  const pools = new GuestConnectionPools();
   const open = new Set<Duplex>();
   const track = (socket: Duplex) => {
     if (open.has(socket)) return; // a kept-alive connection carries many requests
@@ -121,20 +128,26 @@ export async function startSandboxTrafficServer(
       };
     }
     const address = await options.sandboxAddress(sandboxId);
-    if (!address) return notFound(sandboxId);
+    if (!address) {
+      pools.drop(sandboxId);
+      return notFound(sandboxId);
+    }
+    const vm = options.sandboxInstance?.(sandboxId);
+    const pool = vm === undefined ? undefined : pools.poolFor(sandboxId, `${address}/${vm}`);
     try {
       if (single(req.headers[ACTIVITY_HEADER]) === "1") options.touch?.(sandboxId);
     } catch {
       // Gone since it was routed: the relay finds out and answers for it.
     }
-    return { ok: true, sandboxId, address, port };
+    return { ok: true, sandboxId, address, port, pool };
   }
 
-  function target(routed: { address: string; port: number }): RelayTarget {
+  function target(routed: { address: string; port: number; pool: Agent | undefined }): RelayTarget {
     return {
       protocol: "http:",
       host: routed.address,
       port: routed.port,
+      agent: routed.pool,
       headers: {},
       drop: [AGENT_TOKEN_HEADER, ACTIVITY_HEADER],
       connectTimeoutMs,
@@ -171,6 +184,8 @@ export async function startSandboxTrafficServer(
     const forget = exchanges.add(routed.sandboxId, {
       address: routed.address,
       cut: (reason) => {
+        // The sandbox stopped running at this address: nothing kept to it may serve again.
+        pools.drop(routed.sandboxId);
         if (cutting) return;
         cutting = true;
         if (upstream && boundary?.atBoundary() && !res.writableEnded) {
@@ -210,7 +225,13 @@ export async function startSandboxTrafficServer(
     }
     socket.once(
       "close",
-      exchanges.add(routed.sandboxId, { address: routed.address, cut: () => socket.destroy() }),
+      exchanges.add(routed.sandboxId, {
+        address: routed.address,
+        cut: () => {
+          pools.drop(routed.sandboxId);
+          socket.destroy();
+        },
+      }),
     );
     relayUpgrade(req, socket, head, target(routed), () => {
       const failed = notFound(routed.sandboxId);
@@ -241,6 +262,7 @@ export async function startSandboxTrafficServer(
     close: () =>
       new Promise<void>((resolve) => {
         exchanges.close();
+        pools.close();
         for (const socket of open) socket.destroy();
         server.close(() => resolve());
       }),
