@@ -18,6 +18,45 @@ export interface RequestOptions {
 
 export const SDK_USER_AGENT = "wrenn-sdk-js/0.1.0";
 
+/** One HTTP request of the SDK: a JSON or octet-stream body, a time limit, connection errors mapped. */
+export async function sendHttp(
+  url: URL,
+  request: {
+    method: string;
+    headers: Record<string, string>;
+    json?: unknown;
+    body?: RequestInit["body"] | undefined;
+    signal?: AbortSignal | undefined;
+    timeoutMs: number;
+  },
+): Promise<Response> {
+  const { method, timeoutMs } = request;
+  const headers: Record<string, string> = { ...request.headers, "user-agent": SDK_USER_AGENT };
+  let body: RequestInit["body"];
+  if (request.json !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(request.json);
+  } else if (request.body !== undefined) {
+    headers["content-type"] = "application/octet-stream";
+    body = request.body;
+  }
+  const signals = [request.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter(
+    (s): s is AbortSignal => s !== undefined,
+  );
+  try {
+    return await fetch(url, {
+      method,
+      headers,
+      body,
+      signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+      // Node's fetch needs this to send a stream as the request body.
+      ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+    } as RequestInit);
+  } catch (err) {
+    throw connectionError(err, method, url, timeoutMs);
+  }
+}
+
 /**
  * The HTTP layer: auth header, timeouts, and error mapping (non-2xx → WrennApiError,
  * no answer → WrennConnectionError). Everything else in the SDK goes through it.
@@ -45,35 +84,14 @@ export class ApiClient {
     for (const [k, v] of Object.entries(options.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#apiKey}`,
-      "user-agent": SDK_USER_AGENT,
-    };
-    let body: RequestInit["body"];
-    if (options.json !== undefined) {
-      headers["content-type"] = "application/json";
-      body = JSON.stringify(options.json);
-    } else if (options.body !== undefined) {
-      headers["content-type"] = "application/octet-stream";
-      body = options.body as RequestInit["body"];
-    }
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const signals = [options.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body,
-        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-        // Node's fetch needs this to send a stream as the request body.
-        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
-      } as RequestInit);
-    } catch (err) {
-      throw connectionError(err, method, url, timeoutMs);
-    }
+    const res = await sendHttp(url, {
+      method,
+      headers: { authorization: `Bearer ${this.#apiKey}` },
+      json: options.json,
+      body: options.body as RequestInit["body"],
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? this.timeoutMs,
+    });
     if (!res.ok) {
       const bodyText = await res.text().catch(() => "");
       throw apiErrorFromResponse({
@@ -107,7 +125,7 @@ export class ApiClient {
 }
 
 /** A failed `fetch` (no answer) as a WrennConnectionError: timed out, aborted, or unreachable. */
-export function connectionError(
+function connectionError(
   err: unknown,
   method: string,
   url: URL,

@@ -11,6 +11,12 @@ export interface FileOptions {
 
 export type FileData = string | Uint8Array | ArrayBuffer | Blob | ReadableStream<Uint8Array>;
 
+/** File data as a request body (text as UTF-8). */
+export function uploadBody(data: FileData): Exclude<FileData, string | ArrayBuffer> {
+  if (typeof data === "string") return new TextEncoder().encode(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
 /** A written file: its path and size in bytes. */
 export type WriteInfo = FileWrittenView;
 
@@ -50,12 +56,7 @@ export class Files {
 
   /** Writes a file (creating parent directories), streaming the data; returns its path and size. */
   async write(path: string, data: FileData, options: FileOptions = {}): Promise<WriteInfo> {
-    const body =
-      typeof data === "string"
-        ? new TextEncoder().encode(data)
-        : data instanceof ArrayBuffer
-          ? new Uint8Array(data)
-          : data;
+    const body = uploadBody(data);
     return this.#api.json<WriteInfo>("PUT", this.#path(), {
       query: { path, user: options.user },
       body,

@@ -1,8 +1,8 @@
 import type { VolumeEntryView, VolumeMetadataBody } from "@wrenn/api";
 import { parseHttpError, WRENN_ERROR_CODE_HEADER } from "@wrenn/shared/errors";
-import { connectionError, SDK_USER_AGENT } from "./api-client.js";
+import { sendHttp } from "./api-client.js";
 import { isWrennApiError, WrennApiError } from "./errors.js";
-import type { FileData } from "./files.js";
+import { type FileData, uploadBody } from "./files.js";
 
 /** One entry of a volume (a file, directory or symbolic link, never followed). */
 export interface VolumeEntry {
@@ -89,34 +89,14 @@ export class VolumeContent {
     const { apiUrl, volumeId, token } = this.#access;
     const url = new URL(`${apiUrl}/volumecontent/${encodeURIComponent(volumeId)}/${kind}`);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${token}`,
-      "user-agent": SDK_USER_AGENT,
-    };
-    let body = options.body;
-    if (options.json !== undefined) {
-      headers["content-type"] = "application/json";
-      body = JSON.stringify(options.json);
-    } else if (body !== undefined) {
-      headers["content-type"] = "application/octet-stream";
-    }
-    const timeoutMs = options.timeoutMs ?? this.#access.timeoutMs;
-    const signals = [options.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body,
-        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-        // Node's fetch needs this to send a stream as the request body.
-        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
-      } as RequestInit);
-    } catch (err) {
-      throw connectionError(err, method, url, timeoutMs);
-    }
+    const res = await sendHttp(url, {
+      method,
+      headers: { authorization: `Bearer ${token}` },
+      json: options.json,
+      body: options.body,
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? this.#access.timeoutMs,
+    });
     if (!res.ok) throw await contentError(res, method, url);
     return res;
   }
@@ -147,12 +127,7 @@ export class VolumeContent {
    * must exist (`makeDir` with `force` makes a tree); an existing file needs `force`.
    */
   async writeFile(path: string, data: FileData, options: VolumeWriteOptions = {}): Promise<VolumeEntry> {
-    const body =
-      typeof data === "string"
-        ? new TextEncoder().encode(data)
-        : data instanceof ArrayBuffer
-          ? new Uint8Array(data)
-          : data;
+    const body = uploadBody(data);
     return entryFromWire(
       await this.#json<VolumeEntryView>("PUT", "file", createQuery(path, options), {
         ...options,
