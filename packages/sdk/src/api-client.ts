@@ -125,12 +125,7 @@ export class ApiClient {
 }
 
 /** A failed `fetch` (no answer) as a WrennConnectionError: timed out, aborted, or unreachable. */
-function connectionError(
-  err: unknown,
-  method: string,
-  url: URL,
-  timeoutMs: number,
-): WrennConnectionError {
+function connectionError(err: unknown, method: string, url: URL, timeoutMs: number): WrennConnectionError {
   const name = (err as { name?: string })?.name;
   if (name === "TimeoutError") {
     return new WrennConnectionError({

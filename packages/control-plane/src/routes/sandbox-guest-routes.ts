@@ -58,7 +58,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
         },
       },
       handler: async (ctx) => {
-        const res = await sandboxes.exec(ctx.principal, ctx.params.id, {
+        const res = await sandboxes.guest.exec(ctx.principal, ctx.params.id, {
           command: ctx.body.command,
           envs: ctx.body.envs,
           cwd: ctx.body.cwd,
@@ -89,7 +89,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
       body: StartProcessBodySchema,
       responses: { 201: { description: "Its pid", schema: StartedProcessSchema } },
       handler: async (ctx) => ({
-        pid: (await sandboxes.startProcess(ctx.principal, ctx.params.id, ctx.body)).pid,
+        pid: (await sandboxes.guest.startProcess(ctx.principal, ctx.params.id, ctx.body)).pid,
       }),
     }),
     defineRoute({
@@ -106,7 +106,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
         },
       },
       handler: async (ctx) => ({
-        items: (await sandboxes.listProcesses(ctx.principal, ctx.params.id)).map((p) => ({
+        items: (await sandboxes.guest.listProcesses(ctx.principal, ctx.params.id)).map((p) => ({
           pid: p.pid,
           tag: p.tag,
           cmd: p.cmd,
@@ -128,7 +128,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
         const selector = /^\d+$/.test(ctx.params.process)
           ? { pid: Number(ctx.params.process) }
           : { tag: ctx.params.process };
-        await sandboxes.killProcess(ctx.principal, ctx.params.id, selector, ctx.query.signal);
+        await sandboxes.guest.killProcess(ctx.principal, ctx.params.id, selector, ctx.query.signal);
       },
     }),
     defineRoute({
@@ -144,7 +144,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
         200: { description: "Written", schema: FileWrittenSchema },
       },
       handler: async (ctx) => {
-        const res = await sandboxes.writeFile(
+        const res = await sandboxes.guest.writeFile(
           ctx.principal,
           ctx.params.id,
           ctx.query.path,
@@ -164,7 +164,12 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
       query: PathQuerySchema,
       responses: { 200: { description: "The file's bytes", binary: true } },
       handler: async (ctx) => {
-        const chunks = await sandboxes.readFile(ctx.principal, ctx.params.id, ctx.query.path, ctx.query.user);
+        const chunks = await sandboxes.guest.readFile(
+          ctx.principal,
+          ctx.params.id,
+          ctx.query.path,
+          ctx.query.user,
+        );
         ctx.reply.header("content-type", "application/octet-stream");
         return ctx.reply.send(Readable.from(chunks));
       },
@@ -179,7 +184,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
       query: PathQuerySchema,
       responses: { 204: { description: "Removed" } },
       handler: async (ctx) => {
-        await sandboxes.removePath(ctx.principal, ctx.params.id, ctx.query.path, ctx.query.user);
+        await sandboxes.guest.removePath(ctx.principal, ctx.params.id, ctx.query.path, ctx.query.user);
       },
     }),
     defineRoute({
@@ -198,7 +203,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
       },
       handler: async (ctx) => ({
         items: (
-          await sandboxes.listDir(
+          await sandboxes.guest.listDir(
             ctx.principal,
             ctx.params.id,
             ctx.query.path,
@@ -228,7 +233,7 @@ export function sandboxGuestRoutes(services: Services): AnyRouteSpec[] {
         200: { description: "Whether it was created", schema: DirCreatedSchema },
       },
       handler: async (ctx) => ({
-        created: await sandboxes.makeDir(ctx.principal, ctx.params.id, ctx.body.path, ctx.body.user),
+        created: await sandboxes.guest.makeDir(ctx.principal, ctx.params.id, ctx.body.path, ctx.body.user),
       }),
     }),
   ];

@@ -1,4 +1,3 @@
-import type { Readable } from "node:stream";
 import type { GuestClient } from "@wrenn/guest-client";
 import { WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
@@ -63,7 +62,8 @@ export interface ListSandboxesInput {
  * files go to the guest itself (SandboxGuest), not through the agent's RPC.
  */
 export class SandboxesService {
-  private readonly guest: SandboxGuest;
+  /** Commands, processes and files in a running sandbox of the caller's team. */
+  readonly guest: SandboxGuest;
   private replicate: Replicate | undefined;
   private afterReboot: AfterReboot | undefined;
 
@@ -336,58 +336,6 @@ export class SandboxesService {
   async metrics(principal: Principal, id: string) {
     const row = await this.running(principal, id);
     return this.onHost(row, (c) => c.getSandboxMetrics({ sandboxId: id }));
-  }
-
-  exec(
-    principal: Principal,
-    id: string,
-    input: ProcessInput & { timeoutMs?: number | undefined; stdin?: Uint8Array | undefined },
-  ): Promise<ExecResult> {
-    return this.guest.exec(principal, id, input);
-  }
-
-  startProcess(principal: Principal, id: string, input: ProcessInput & { tag?: string | undefined }) {
-    return this.guest.startProcess(principal, id, input);
-  }
-
-  listProcesses(principal: Principal, id: string) {
-    return this.guest.listProcesses(principal, id);
-  }
-
-  killProcess(
-    principal: Principal,
-    id: string,
-    selector: { pid: number } | { tag: string },
-    signal?: string,
-  ) {
-    return this.guest.killProcess(principal, id, selector, signal);
-  }
-
-  /** Streams a request body into a file in the sandbox. */
-  writeFile(principal: Principal, id: string, path: string, user: string | undefined, body: Readable) {
-    return this.guest.writeFile(principal, id, path, user, body);
-  }
-
-  /** Opens a file in the sandbox as a stream of chunks (a missing file fails here, not mid-download). */
-  readFile(
-    principal: Principal,
-    id: string,
-    path: string,
-    user?: string,
-  ): Promise<AsyncIterable<Uint8Array>> {
-    return this.guest.readFile(principal, id, path, user);
-  }
-
-  listDir(principal: Principal, id: string, path: string, depth: number, user?: string) {
-    return this.guest.listDir(principal, id, path, depth, user);
-  }
-
-  makeDir(principal: Principal, id: string, path: string, user?: string): Promise<boolean> {
-    return this.guest.makeDir(principal, id, path, user);
-  }
-
-  removePath(principal: Principal, id: string, path: string, user?: string): Promise<void> {
-    return this.guest.removePath(principal, id, path, user);
   }
 
   /**
