@@ -17,7 +17,7 @@ const PathQuery = z.object({ path: z.string().min(1).max(4096) });
 const CreateQuery = PathQuery.extend({
   uid: uint32.optional(),
   gid: uint32.optional(),
-  mode: z.coerce.number().int().min(0).max(0o7777).optional(),
+  mode: z.coerce.number().int().min(0).max(0o1777).optional(),
   force: z.enum(["true", "false"]).optional(),
 });
 const EntrySchema = z.object({

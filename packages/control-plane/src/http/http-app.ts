@@ -117,8 +117,13 @@ export function registerRoute(app: FastifyInstance, spec: AnyRouteSpec, deps: Ro
       const params = spec.params ? parseInput(spec.params, request.params, "path") : undefined;
       const query = spec.query ? parseInput(spec.query, request.query, "query") : undefined;
       let body: unknown;
-      if (spec.bodyKind === "binary") body = request.raw;
-      else if (spec.body) body = parseInput(spec.body, request.body ?? {}, "body");
+      if (spec.bodyKind === "binary") {
+        // A JSON or text body was read by Fastify's own parsers: the stream is spent.
+        if (request.body !== undefined && request.body !== request.raw) {
+          throw new WrennError("invalid_argument", "send this body as application/octet-stream");
+        }
+        body = request.raw;
+      } else if (spec.body) body = parseInput(spec.body, request.body ?? {}, "body");
       const ctx: RouteContext<unknown, unknown, unknown> = {
         params,
         query,

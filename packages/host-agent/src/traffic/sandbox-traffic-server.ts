@@ -255,6 +255,8 @@ export async function startSandboxTrafficServer(
       socket.destroy();
     });
   });
+  // Streams (a command's output, a large upload) may outlast Node's 5-minute request limit.
+  server.requestTimeout = 0;
   server.on("connection", track);
   const port = await listenOn(server, options.port, options.host);
   return {

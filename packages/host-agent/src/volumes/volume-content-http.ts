@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
 import { type Logger, WRENN_ERROR_CODE_HEADER, WrennError } from "@wrenn/shared";
 import { z } from "zod";
 import { VolumeContent } from "./volume-content.js";
@@ -16,13 +17,23 @@ const ROUTE = /^\/volumecontent\/([a-z0-9][a-z0-9-]{0,62})\/(path|dir|file)$/;
 const MAX_PATCH_BODY = 4096;
 
 const uint32 = z.coerce.number().int().min(0).max(0xffff_ffff);
+/**
+ * Permission bits and the sticky bit; never setuid or setgid: guests mount volumes without
+ * nosuid, so a token holder could otherwise plant a setuid-root program for them.
+ */
+const mode = (n: z.ZodNumber) =>
+  n
+    .int()
+    .min(0)
+    .max(0o7777)
+    .refine((m) => (m & 0o6000) === 0, "setuid and setgid bits are not allowed");
 const flag = z.enum(["true", "false"]).transform((v) => v === "true");
 const PathQuery = z.object({ path: z.string().min(1) });
 const ListQuery = PathQuery.extend({ depth: z.coerce.number().int().min(1).max(64).default(1) });
 const CreateQuery = PathQuery.extend({
   uid: uint32.optional(),
   gid: uint32.optional(),
-  mode: z.coerce.number().int().min(0).max(0o7777).optional(),
+  mode: mode(z.coerce.number()).optional(),
   force: flag.optional(),
 });
 const PatchBody = z
@@ -88,7 +99,9 @@ export async function serveVolumeContent(
     const match = ROUTE.exec(url.pathname);
     if (!match) throw new WrennError("not_found", `no volume content route ${url.pathname}`);
     const [, volumeId = "", kind] = match;
-    if (!volumes?.get(volumeId)) throw new WrennError("not_found", `volume ${volumeId} not found`);
+    if (!volumes?.get(volumeId) || volumes.isDeleting(volumeId)) {
+      throw new WrennError("not_found", `volume ${volumeId} not found`);
+    }
     const content = new VolumeContent(volumes.hostPath(volumeId));
     const query = Object.fromEntries(url.searchParams);
     const route = `${req.method} ${kind}`;
@@ -114,10 +127,8 @@ export async function serveVolumeContent(
       case "GET file": {
         const { handle, size } = await content.openFile(parse(PathQuery, query, "query").path);
         res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
-        const stream = handle.createReadStream();
-        stream.once("error", (err) => res.destroy(err));
-        res.once("close", () => stream.destroy());
-        stream.pipe(res);
+        // pipeline closes the file whichever side ends first (a caller gone already included).
+        await pipeline(handle.createReadStream(), res).catch(() => res.destroy());
         return;
       }
       case "PUT file": {

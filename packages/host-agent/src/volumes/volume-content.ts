@@ -182,9 +182,16 @@ export class VolumeContent {
           await mkdir(inDir(dir, name), { mode: 0o700 }).catch((err: unknown) => {
             throw contentError(err, here);
           });
-          const child = await openDir(inDir(dir, name));
-          await child.chown(options.uid ?? owner.uid, options.gid ?? owner.gid);
-          await child.chmod(options.mode ?? 0o755);
+          const child = await openDir(inDir(dir, name)).catch((err: unknown) => {
+            throw contentError(err, here);
+          });
+          try {
+            await child.chown(options.uid ?? owner.uid, options.gid ?? owner.gid);
+            await child.chmod(options.mode ?? 0o755);
+          } catch (err) {
+            await child.close();
+            throw contentError(err, here);
+          }
           await dir.close();
           dir = child;
         } else if (!existing.isDirectory()) {

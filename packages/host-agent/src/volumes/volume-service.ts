@@ -65,6 +65,11 @@ export class VolumeService {
     return this.store.get(volumeId)?.teamId;
   }
 
+  /** Being deleted: its content is no longer served. */
+  isDeleting(volumeId: string): boolean {
+    return this.deleting.has(volumeId);
+  }
+
   list(teamId?: string): VolumeRecord[] {
     return this.store.list(teamId);
   }
