@@ -44,6 +44,22 @@ describe("host agent: one sandbox", () => {
     expect(res.stdout).toContain("wrenn-init");
   });
 
+  it("maps processes at fixed addresses under TCG (translations reused), randomised under KVM", async () => {
+    const res = await exec(
+      fx,
+      sandboxId,
+      "cat /proc/sys/kernel/randomize_va_space; for i in 1 2; do grep -m1 libc /proc/self/maps | cut -d- -f1; done",
+    );
+    const [setting, first, second] = res.stdout.trim().split("\n");
+    if (fx.agent.accel.accel === "tcg") {
+      expect(setting).toBe("0");
+      expect(first).toBe(second);
+    } else {
+      expect(setting).toBe("2");
+      expect(first).not.toBe(second);
+    }
+  });
+
   it("runs python3 and sees the env vars given at create", async () => {
     const res = await exec(fx, sandboxId, `python3 -c 'import os; print(6*7, os.environ["WRENN_TEST_VAR"])'`);
     expect(res).toMatchObject({ exitCode: 0, stdout: "42 from-create\n" });

@@ -145,6 +145,11 @@ export const AgentConfigSchema = z.object({
    * p50 ~270 ms at 64, ~570 ms at 32, ~1 s at 16). WRENN_TCG_TB_SIZE_MIB; unused under KVM.
    */
   tcgTbSizeMiB: z.number().int().min(4).max(1024).default(64),
+  /**
+   * Address space randomisation inside guests. "auto" (default): off under TCG, where it makes
+   * every new process retranslate its code (exec ~4× slower), on under KVM. WRENN_GUEST_ASLR.
+   */
+  guestAslr: z.enum(["auto", "on", "off"]).default("auto"),
   /** Destroy every sandbox when the agent stops (else they survive for re-adoption). WRENN_AGENT_DESTROY_ON_EXIT=1. */
   destroyOnExit: z.boolean().default(false),
   hostCores: z.number().int().min(1).default(cpus().length),
@@ -205,6 +210,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     diskOvercommit: envNumber(env.WRENN_DISK_OVERCOMMIT),
     maxConcurrentStarts: envNumber(env.WRENN_MAX_CONCURRENT_STARTS),
     tcgTbSizeMiB: envNumber(env.WRENN_TCG_TB_SIZE_MIB),
+    guestAslr: env.WRENN_GUEST_ASLR,
     imageSnapshots: env.WRENN_IMAGE_SNAPSHOTS === undefined ? undefined : env.WRENN_IMAGE_SNAPSHOTS !== "0",
     imageSnapshotCacheDir: env.WRENN_IMAGE_SNAPSHOT_CACHE,
     destroyOnExit:

@@ -77,6 +77,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     qemuBinary: QEMU_BINARY,
     tscKhz: await hostTscKhz(),
     tcgTbSizeMiB: config.tcgTbSizeMiB,
+    guestAslr: config.guestAslr,
     vmmOverheadMiB: 256,
     cgroups,
     logger,

@@ -33,6 +33,7 @@ registerVmmContract({
         qemuBinary: QEMU,
         tscKhz,
         tcgTbSizeMiB,
+        guestAslr: "auto",
         vmmOverheadMiB: defaultVmmOverheadMiB(verdict.accel, tcgTbSizeMiB),
         cgroups,
         logger,

@@ -28,8 +28,11 @@ export interface ImageSnapshotsDeps {
   release: ReleaseDeps;
   logger: Logger;
   now: () => Date;
-  /** The accelerator VMs run under: a snapshot taken under one does not restore under the other. */
-  accel: string;
+  /**
+   * The driver's boot profile (accelerator and guest kernel arguments): a snapshot taken
+   * under one does not restore under another accelerator, nor holds a kernel booted otherwise.
+   */
+  bootProfile: string;
   defaults: { timeoutSec: number; user: string };
   runDirFor(id: string): string;
   /** Refuses with no_capacity when the host cannot run these resources now. */
@@ -49,9 +52,14 @@ export function imageBuildOf(image: Pick<GuestImage, "dir" | "manifest">): strin
   return typeof hash === "string" && hash !== "" ? hash : basename(image.dir);
 }
 
-/** One image snapshot per image build, VM size and accelerator. */
-export function imageSnapshotKey(image: string, build: string, sizes: ImageSizes, accel: string): string {
-  return `${image}-${build}-${sizes.vcpus}c-${sizes.memoryMiB}m-${accel}`;
+/** One image snapshot per image build, VM size and boot profile (accelerator, kernel arguments). */
+export function imageSnapshotKey(
+  image: string,
+  build: string,
+  sizes: ImageSizes,
+  bootProfile: string,
+): string {
+  return `${image}-${build}-${sizes.vcpus}c-${sizes.memoryMiB}m-${bootProfile}`;
 }
 
 /** The image's root disk size in MiB (a sandbox's disk layer may be larger, never smaller). */
@@ -107,7 +115,7 @@ export class ImageSnapshots {
       }
     }
     const build = imageBuildOf(image);
-    const key = imageSnapshotKey(image.name, build, sizes, this.deps.accel);
+    const key = imageSnapshotKey(image.name, build, sizes, this.deps.bootProfile);
     const existing = this.find(key);
     if (existing) return existing;
     let pending = this.building.get(key);
@@ -121,7 +129,9 @@ export class ImageSnapshots {
 
   /** Whether the snapshot for this image and size exists (not merely being built). */
   has(image: GuestImage, sizes: ImageSizes): boolean {
-    return this.find(imageSnapshotKey(image.name, imageBuildOf(image), sizes, this.deps.accel)) !== undefined;
+    return (
+      this.find(imageSnapshotKey(image.name, imageBuildOf(image), sizes, this.deps.bootProfile)) !== undefined
+    );
   }
 
   private find(key: string): SnapshotRecord | undefined {

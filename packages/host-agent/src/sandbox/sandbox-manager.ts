@@ -124,7 +124,7 @@ export class SandboxManager implements SandboxesPort {
           release: this.release,
           logger,
           now,
-          accel: deps.driver.accel,
+          bootProfile: deps.driver.bootProfile,
           defaults: options.defaults,
           runDirFor: (id) => join(deps.records.dirFor(id), "run"),
           admit: (resources) => this.admit(resources),

@@ -5,7 +5,7 @@ import { connect, type Socket } from "node:net";
 import { basename, join } from "node:path";
 import { type Logger, WrennError } from "@wrenn/shared";
 import type { VmmCgroups, VmmLimits } from "../host-cgroups/vmm-cgroups.js";
-import { MEMORY_BACKEND_ID, QEMU_RUN_FILES, qemuArgs } from "./qemu-command.js";
+import { bootProfile, type GuestAslr, MEMORY_BACKEND_ID, QEMU_RUN_FILES, qemuArgs } from "./qemu-command.js";
 import { writeIncomingStream } from "./qemu-incoming-stream.js";
 import { QemuVm } from "./qemu-vm.js";
 import { QmpClient } from "./qmp-client.js";
@@ -22,6 +22,8 @@ export interface QemuDriverOptions {
   tscKhz: number | undefined;
   /** TCG translation cache; QEMU's default reserves 1 GiB. 32 MiB costs ~36 MiB less RSS than 64. */
   tcgTbSizeMiB: number;
+  /** Guest address space randomisation; "auto": off under TCG (see driverKernelArgs). */
+  guestAslr: GuestAslr;
   /** Memory the VMM itself may use beyond guest RAM, added to its cgroup limit (see defaultVmmOverheadMiB). */
   vmmOverheadMiB: number;
   cgroups: VmmCgroups;
@@ -64,6 +66,10 @@ export class QemuDriver implements VmmDriver {
 
   get accel(): Accel {
     return this.options.accel;
+  }
+
+  get bootProfile(): string {
+    return bootProfile(this.options);
   }
 
   /** The full QEMU argument list for a spec (for tests, logs and the snapshot work). */

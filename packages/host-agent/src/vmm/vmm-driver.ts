@@ -118,6 +118,8 @@ export interface VmHandle {
 export interface VmmDriver {
   readonly name: "qemu" | "firecracker";
   readonly accel: Accel;
+  /** The accelerator and the driver's guest kernel arguments: memory snapshots of images are kept per profile. */
+  readonly bootProfile: string;
   /**
    * Cold-boots a VM; resolves once the VMM runs and answers on its control socket
    * (not when the guest is ready). On failure nothing is left running.
