@@ -5,13 +5,11 @@
  * to the sandbox straight from the host; fork through /v1 beside fork through the e2b API;
  * and 100 concurrent creates from one snapshot template beside creates from it one at a time.
  */
-import { randomBytes } from "node:crypto";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
-import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
 import { createSilentLogger } from "@wrenn/shared";
 import { Agent, fetch as undiciFetch } from "undici";
+import { startAgent } from "../../tests/e2e/agent-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -34,14 +32,8 @@ const FORK_RUNS = 3;
 type Json = Record<string, unknown>;
 
 export async function run(ctx: SuiteContext): Promise<void> {
-  const imagesDir = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
-  const agentToken = randomBytes(24).toString("hex");
-  const agent = await createHostAgent(
-    parseAgentConfig({
-      dataDir: join(ctx.scratchDir, "agent"),
-      imagesDir,
-      port: 0,
-      hostToken: agentToken,
+  const fx = await startAgent(
+    {
       netNamePrefix: "wbc",
       firstSlot: 2000,
       maxSlots: 120,
@@ -50,9 +42,11 @@ export async function run(ctx: SuiteContext): Promise<void> {
       hostMemoryMiB: 128 * 1024,
       defaultMemoryMiB: 256,
       maxTimeoutSec: 7200,
-    }),
-    createSilentLogger(),
+    },
+    { dataDir: join(ctx.scratchDir, "agent") },
+    { waitForImageSnapshot: false },
   );
+  const { agent, token: agentToken } = fx;
   const cp = await createControlPlane({
     config: { port: 0, pgliteDir: "memory", heartbeatIntervalMs: 1000, reconcileIntervalMs: 2000 },
     logger: createSilentLogger(),
@@ -253,6 +247,6 @@ export async function run(ctx: SuiteContext): Promise<void> {
     for (const id of created) await api("DELETE", `/v1/sandboxes/${id}`).catch(() => {});
     await api("DELETE", "/v1/snapshots/bench-load").catch(() => {});
     await cp.stop();
-    await agent.close({ destroySandboxes: true });
+    await fx.close();
   }
 }

@@ -7,13 +7,10 @@
  * exec. The agent runs with its default admission limits unless WRENN_VCPU_OVERCOMMIT /
  * WRENN_MEMORY_OVERCOMMIT say otherwise, so N beyond its capacity shows as refused creates.
  */
-import { randomBytes } from "node:crypto";
-import { homedir } from "node:os";
 import { join } from "node:path";
-import { agentConfigFromEnv, createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
-import { createSilentLogger, envNumber } from "@wrenn/shared";
-import { guestThroughTraffic } from "../../tests/e2e/agent-fixture.js";
-import { agentClient } from "../lib/agent-client.js";
+import { agentConfigFromEnv } from "@wrenn/host-agent";
+import { envNumber } from "@wrenn/shared";
+import { guestThroughTraffic, startAgent } from "../../tests/e2e/agent-fixture.js";
 import {
   cpuPercentOver,
   hostCpuSeconds,
@@ -37,25 +34,20 @@ export async function run(ctx: SuiteContext): Promise<void> {
   const n = envNumber(process.env.WRENN_BENCH_DENSITY_N) ?? 10;
   const image = process.env.WRENN_BENCH_DENSITY_IMAGE || "base";
   const windowMs = (envNumber(process.env.WRENN_BENCH_DENSITY_WINDOW_S) ?? 60) * 1000;
-  const imagesDir = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
-  const token = randomBytes(24).toString("hex");
   const fromEnv = agentConfigFromEnv(process.env);
-  const agent = await createHostAgent(
-    parseAgentConfig({
+  const fx = await startAgent(
+    {
       // Only the admission knobs come from the environment; the rest is this suite's own.
       ...(fromEnv.vcpuOvercommit === undefined ? {} : { vcpuOvercommit: fromEnv.vcpuOvercommit }),
       ...(fromEnv.memoryOvercommit === undefined ? {} : { memoryOvercommit: fromEnv.memoryOvercommit }),
-      dataDir: join(ctx.scratchDir, "agent"),
-      imagesDir,
-      port: 0,
-      hostToken: token,
       netNamePrefix: "wbd",
       firstSlot: 4000,
       maxSlots: Math.max(n + 5, 20),
-    }),
-    createSilentLogger(),
+    },
+    { dataDir: join(ctx.scratchDir, "agent") },
+    { waitForImageSnapshot: false },
   );
-  const client = agentClient(agent.port, token);
+  const { agent, client, token } = fx;
   const pidOf = (id: string) => agent.manager.get(id).vmmPid ?? 0;
   const ids: string[] = [];
   try {
@@ -151,6 +143,6 @@ export async function run(ctx: SuiteContext): Promise<void> {
     }
   } finally {
     ctx.log("destroying the sandboxes");
-    await agent.close({ destroySandboxes: true });
+    await fx.close();
   }
 }

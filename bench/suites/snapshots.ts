@@ -4,15 +4,10 @@
  * resume to the first command, create-from-template to the first command, fork of 10 to all
  * ready, and the memory each idle clone costs (PSS: shared template pages split between them).
  */
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type { GuestClient } from "@wrenn/guest-client";
-import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
-import { createSilentLogger } from "@wrenn/shared";
-import { guestThroughTraffic } from "../../tests/e2e/agent-fixture.js";
-import { agentClient } from "../lib/agent-client.js";
+import { guestThroughTraffic, startAgent } from "../../tests/e2e/agent-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -39,14 +34,8 @@ function memoryOf(pid: number): { pss: number; rss: number } {
 }
 
 export async function run(ctx: SuiteContext): Promise<void> {
-  const imagesDir = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
-  const token = randomBytes(24).toString("hex");
-  const agent = await createHostAgent(
-    parseAgentConfig({
-      dataDir: join(ctx.scratchDir, "agent"),
-      imagesDir,
-      port: 0,
-      hostToken: token,
+  const fx = await startAgent(
+    {
       netNamePrefix: "wbn",
       firstSlot: 600,
       maxSlots: 40,
@@ -54,10 +43,11 @@ export async function run(ctx: SuiteContext): Promise<void> {
       vcpuOvercommit: 16,
       // "cold boot" below is measured as such: creates must not restore an image snapshot.
       imageSnapshots: false,
-    }),
-    createSilentLogger(),
+    },
+    { dataDir: join(ctx.scratchDir, "agent") },
+    { waitForImageSnapshot: false },
   );
-  const client = agentClient(agent.port, token);
+  const { agent, client, token } = fx;
   const { trafficPort } = await client.ping({});
   const guestOf: GuestOf = (id) =>
     guestThroughTraffic(trafficPort, token, id, agent.manager.get(id).envdAccessToken);
@@ -236,6 +226,6 @@ export async function run(ctx: SuiteContext): Promise<void> {
     await client.destroySandbox({ sandboxId: sourceId });
     await client.deleteSnapshot({ name: "bench-template" });
   } finally {
-    await agent.close({ destroySandboxes: true });
+    await fx.close();
   }
 }

@@ -3,14 +3,9 @@
  * the cold boots measured in the same run (each image snapshot's own build boot: the default
  * size, then variants at other memory sizes, each one cold boot to envd ready).
  */
-import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
-import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
-import { createSilentLogger } from "@wrenn/shared";
-import { guestThroughTraffic } from "../../tests/e2e/agent-fixture.js";
-import { agentClient } from "../lib/agent-client.js";
+import { guestThroughTraffic, startAgent } from "../../tests/e2e/agent-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -35,22 +30,17 @@ function bootTimes(dataDir: string): Map<string, number> {
 }
 
 export async function run(ctx: SuiteContext): Promise<void> {
-  const imagesDir = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
-  const token = randomBytes(24).toString("hex");
   const dataDir = join(ctx.scratchDir, "agent");
-  const agent = await createHostAgent(
-    parseAgentConfig({
-      dataDir,
-      imagesDir,
-      port: 0,
-      hostToken: token,
+  const fx = await startAgent(
+    {
       netNamePrefix: "wbt",
       firstSlot: 650,
       maxSlots: 20,
-    }),
-    createSilentLogger(),
+    },
+    { dataDir },
+    { waitForImageSnapshot: false },
   );
-  const client = agentClient(agent.port, token);
+  const { agent, client, token } = fx;
   try {
     ctx.log("building the base image snapshot (one cold boot)");
     const built = await agent.defaultImageSnapshot.ready;
@@ -88,6 +78,6 @@ export async function run(ctx: SuiteContext): Promise<void> {
       baseline: "cold boot to envd ready (image snapshot builds)",
     });
   } finally {
-    await agent.close({ destroySandboxes: true });
+    await fx.close();
   }
 }

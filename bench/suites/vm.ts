@@ -6,17 +6,13 @@
  * Process.Start direct, interleaved in one loop.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
-import { createHostAgent, parseAgentConfig } from "@wrenn/host-agent";
 import { Process } from "@wrenn/proto";
 import { createSilentLogger } from "@wrenn/shared";
-import { guestThroughTraffic } from "../../tests/e2e/agent-fixture.js";
-import { agentClient } from "../lib/agent-client.js";
+import { guestThroughTraffic, IMAGES_DIR, startAgent } from "../../tests/e2e/agent-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -62,8 +58,7 @@ async function bareBootMs(imageDir: string, khz: number): Promise<number> {
 
 export async function run(ctx: SuiteContext): Promise<void> {
   const { readFileSync, realpathSync } = await import("node:fs");
-  const imagesDir = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
-  const imageDir = realpathSync(join(imagesDir, "base", "current"));
+  const imageDir = realpathSync(join(IMAGES_DIR, "base", "current"));
   const khz = tscKhz(readFileSync("/proc/cpuinfo", "utf8"));
 
   const bare: number[] = [];
@@ -73,19 +68,13 @@ export async function run(ctx: SuiteContext): Promise<void> {
   }
   ctx.measurements.record("bare QEMU boot to first line from init (floor)", "ms", bare);
 
-  const token = randomBytes(24).toString("hex");
-  const agent = await createHostAgent(
-    // Cold boots are what this suite measures: creates must not restore an image snapshot.
-    parseAgentConfig({
-      dataDir: join(ctx.scratchDir, "agent"),
-      imagesDir,
-      port: 0,
-      hostToken: token,
-      imageSnapshots: false,
-    }),
-    createSilentLogger(),
+  // Cold boots are what this suite measures: creates must not restore an image snapshot.
+  const fx = await startAgent(
+    { imageSnapshots: false },
+    { dataDir: join(ctx.scratchDir, "agent") },
+    { waitForImageSnapshot: false },
   );
-  const client = agentClient(agent.port, token);
+  const { agent, client, token } = fx;
 
   try {
     const boots: number[] = [];
@@ -175,6 +164,6 @@ export async function run(ctx: SuiteContext): Promise<void> {
       await cp.stop();
     }
   } finally {
-    await agent.close({ destroySandboxes: true });
+    await fx.close();
   }
 }

@@ -2,18 +2,9 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { HostAgentService } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startResponder, type TestResponder } from "../../packages/host-agent/test/dns-test-server.js";
-import {
-  type AgentFixture,
-  exec,
-  guestThroughAgent,
-  spawnAgentProcess,
-  startAgent,
-} from "./agent-fixture.js";
+import { type AgentFixture, exec, spawnAgentProcess, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 /**
@@ -82,28 +73,13 @@ describe("host agent: sandbox DNS after an agent crash", () => {
   it("the next agent listens again for the sandboxes it adopts", async () => {
     const upstreamAddress = `${upstream.host}:${upstream.port}`;
     const first = await spawnAgentProcess(dataDir, token, { WRENN_DNS_UPSTREAMS: upstreamAddress });
-    const client = createClient(
-      HostAgentService,
-      createConnectTransport({
-        baseUrl: `http://127.0.0.1:${first.port}`,
-        httpVersion: "2",
-        interceptors: [
-          (next) => async (req) => {
-            req.header.set("authorization", `Bearer ${token}`);
-            return next(req);
-          },
-        ],
-      }),
-    );
-    const envdAccessToken = randomBytes(16).toString("hex");
-    const firstRoute = { guest: (sid: string) => guestThroughAgent(client, token, sid, envdAccessToken) };
     let id = "";
     try {
-      id = (await client.createSandbox({ image: "base", envdAccessToken })).sandbox?.sandboxId ?? "";
-      expect((await exec(firstRoute, id, "getent hosts probe.wrenn.test")).stdout).toMatch(/^10\.1\.2\.3\s/m);
+      const { envdAccessToken } = first;
+      id = (await first.client.createSandbox({ image: "base", envdAccessToken })).sandbox?.sandboxId ?? "";
+      expect((await exec(first, id, "getent hosts probe.wrenn.test")).stdout).toMatch(/^10\.1\.2\.3\s/m);
     } finally {
-      first.child.kill("SIGKILL");
-      await new Promise((r) => first.child.once("exit", r));
+      await first.crash();
     }
     const second = await startAgent({ dnsUpstreams: [upstreamAddress] }, { dataDir, token });
     try {

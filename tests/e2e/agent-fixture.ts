@@ -37,7 +37,8 @@ export const TEST_FIRST_SLOT = 2000;
 
 export const IMAGES_DIR = join(process.env.WRENN_DIR || join(homedir(), ".wrenn"), "images");
 
-function clientFor(port: number, token: string): AgentClient {
+/** A HostAgentService client for an agent on this machine, presenting its host token. */
+export function agentClient(port: number, token: string): AgentClient {
   const transport = createConnectTransport({
     baseUrl: `http://127.0.0.1:${port}`,
     httpVersion: "2",
@@ -79,14 +80,19 @@ export function guestThroughTraffic(
   });
 }
 
-/** Starts a real host agent (real QEMU, namespaces, disks) with its own data dir, on a free port. */
+/**
+ * Starts a real host agent (real QEMU, namespaces, disks) in this process, on a free port, with
+ * the test network prefix and slots unless `overrides` names others. `existing` gives the data
+ * dir and host token to use (an agent after another over the same dir); by default a new temp
+ * dir and token. Tests and bench suites alike start their agents here.
+ */
 export async function startAgent(
   overrides: Record<string, unknown> = {},
-  existing?: { dataDir: string; token: string },
+  existing: { dataDir?: string; token?: string } = {},
   options: { waitForImageSnapshot?: boolean } = {},
 ): Promise<AgentFixture> {
-  const dataDir = existing?.dataDir ?? mkdtempSync(join(tmpdir(), "wrenn-agent-test-"));
-  const token = existing?.token ?? randomBytes(24).toString("hex");
+  const dataDir = existing.dataDir ?? mkdtempSync(join(tmpdir(), "wrenn-agent-test-"));
+  const token = existing.token ?? randomBytes(24).toString("hex");
   const config = parseAgentConfig({
     dataDir,
     imagesDir: IMAGES_DIR,
@@ -102,13 +108,13 @@ export async function startAgent(
   // The default image's snapshot builds in the background from start; tests that look at the
   // host's state want it done (a failed build shows in the first create instead).
   if (options.waitForImageSnapshot !== false) await agent.defaultImageSnapshot.ready.catch(() => {});
-  const client = clientFor(agent.port, token);
+  const client = agentClient(agent.port, token);
   return {
     agent,
     client,
     dataDir,
     token,
-    clientWithToken: (other) => clientFor(agent.port, other),
+    clientWithToken: (other) => agentClient(agent.port, other),
     // The agent's record holds the sandbox's envd token; an unknown sandbox goes without one.
     guest: (sandboxId) =>
       guestThroughAgent(
@@ -144,12 +150,29 @@ export async function exec(
   };
 }
 
-/** Runs wrenn-agent as its own process so the test can SIGKILL it like a crash. */
+/** A host agent run as its own process (spawnAgentProcess). */
+export interface AgentProcess extends GuestRoute {
+  child: ChildProcess;
+  port: number;
+  client: AgentClient;
+  /**
+   * The envd token to create sandboxes with: the agent's records are out of reach in another
+   * process, so guest() presents this one.
+   */
+  envdAccessToken: string;
+  /** SIGKILLs the agent, like a crash, and resolves once it is gone. */
+  crash(): Promise<void>;
+}
+
+/**
+ * Runs wrenn-agent as its own process, with the test network prefix, slots and images dir
+ * unless `env` says otherwise, so the test can SIGKILL it like a crash.
+ */
 export async function spawnAgentProcess(
   dataDir: string,
   token: string,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; port: number }> {
+): Promise<AgentProcess> {
   const repo = resolve(import.meta.dirname, "../..");
   // node --import tsx (not the tsx wrapper) so SIGKILL hits the agent itself, like a real crash.
   const child = spawn(process.execPath, ["--import", "tsx", join(repo, "packages/host-agent/src/main.ts")], {
@@ -166,6 +189,7 @@ export async function spawnAgentProcess(
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()));
   const port = await new Promise<number>((resolvePort, reject) => {
     let out = "";
     child.stdout?.on("data", (chunk: Buffer) => {
@@ -175,5 +199,17 @@ export async function spawnAgentProcess(
     });
     child.once("exit", (code) => reject(new Error(`agent exited early (${code}): ${out}`)));
   });
-  return { child, port };
+  const client = agentClient(port, token);
+  const envdAccessToken = randomBytes(24).toString("hex");
+  return {
+    child,
+    port,
+    client,
+    envdAccessToken,
+    guest: (sandboxId) => guestThroughAgent(client, token, sandboxId, envdAccessToken),
+    async crash() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
 }

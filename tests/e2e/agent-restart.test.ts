@@ -2,28 +2,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Client, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { HostAgentService, SandboxState } from "@wrenn/proto";
+import { SandboxState } from "@wrenn/proto";
 import { afterAll, describe, expect, it } from "vitest";
-import { exec, guestThroughAgent, spawnAgentProcess, startAgent } from "./agent-fixture.js";
+import { exec, spawnAgentProcess, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
-
-function clientFor(port: number, token: string): Client<typeof HostAgentService> {
-  return createClient(
-    HostAgentService,
-    createConnectTransport({
-      baseUrl: `http://127.0.0.1:${port}`,
-      httpVersion: "2",
-      interceptors: [
-        (next) => async (req) => {
-          req.header.set("authorization", `Bearer ${token}`);
-          return next(req);
-        },
-      ],
-    }),
-  );
-}
 
 describe("host agent: restart recovery", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-restart-"));
@@ -34,21 +16,17 @@ describe("host agent: restart recovery", () => {
   it("re-adopts a running VM after a crash and cleans up a create the crash interrupted", async () => {
     // Cold boots, so the crash below lands while the interrupted create's VM boots.
     const first = await spawnAgentProcess(dataDir, token, { WRENN_IMAGE_SNAPSHOTS: "0" });
-    const client = clientFor(first.port, token);
-    // The agent runs as its own process here, so the test holds the sandbox's envd token.
-    const envdAccessToken = randomBytes(24).toString("hex");
-    const { sandbox } = await client.createSandbox({ image: "base", envdAccessToken });
+    const { client } = first;
+    const { sandbox } = await client.createSandbox({ image: "base", envdAccessToken: first.envdAccessToken });
     const keptId = sandbox?.sandboxId ?? "";
-    const firstRoute = { guest: (id: string) => guestThroughAgent(client, token, id, envdAccessToken) };
-    expect((await exec(firstRoute, keptId, "echo before > /tmp/mark; echo ok")).stdout).toBe("ok\n");
+    expect((await exec(first, keptId, "echo before > /tmp/mark; echo ok")).stdout).toBe("ok\n");
 
     // Start a second create and crash the agent while the VM boots.
     const pending = client
       .createSandbox({ image: "base", sandboxId: "interrupted-create" })
       .catch(() => null);
     await new Promise((r) => setTimeout(r, 1500));
-    first.child.kill("SIGKILL");
-    await new Promise((r) => first.child.once("exit", r));
+    await first.crash();
     await pending;
 
     const second = await startAgent({}, { dataDir, token });
@@ -75,8 +53,7 @@ describe("host agent: restart recovery", () => {
       const first = await spawnAgentProcess(buildDir, token, { WRENN_IMAGE_SNAPSHOT_CACHE: cacheDir });
       // The agent builds the base image snapshot from start (a cold boot of several seconds here).
       await new Promise((r) => setTimeout(r, 1500));
-      first.child.kill("SIGKILL");
-      await new Promise((r) => first.child.once("exit", r));
+      await first.crash();
 
       const second = await startAgent({ imageSnapshotCacheDir: cacheDir }, { dataDir: buildDir, token });
       try {

@@ -2,34 +2,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Client, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { HostAgentService } from "@wrenn/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type AgentFixture,
-  exec,
-  guestThroughAgent,
-  spawnAgentProcess,
-  startAgent,
-} from "./agent-fixture.js";
+import { type AgentFixture, exec, spawnAgentProcess, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
-
-function clientFor(port: number, token: string): Client<typeof HostAgentService> {
-  return createClient(
-    HostAgentService,
-    createConnectTransport({
-      baseUrl: `http://127.0.0.1:${port}`,
-      httpVersion: "2",
-      interceptors: [
-        (next) => async (req) => {
-          req.header.set("authorization", `Bearer ${token}`);
-          return next(req);
-        },
-      ],
-    }),
-  );
-}
 
 /**
  * Real microVMs mounting a volume served by the agent's nfs-ganesha over NFSv3 through each
@@ -197,19 +172,16 @@ describe("host agent: volumes across an agent crash", () => {
       WRENN_NFS_PORT: String(ports.nfsPort),
       WRENN_NFS_MOUNT_PORT: String(ports.nfsMountPort),
     });
-    const client = clientFor(first.port, token);
+    const { client } = first;
     await client.createVolume({ volumeId: "vrestart", teamId: "t1", name: "restart", sizeMib: 32 });
-    const envdAccessToken = randomBytes(24).toString("hex");
     const { sandbox } = await client.createSandbox({
       image: "base",
-      envdAccessToken,
+      envdAccessToken: first.envdAccessToken,
       volumeMounts: [{ volumeId: "vrestart", path: MOUNT }],
     });
     const id = sandbox?.sandboxId ?? "";
-    const firstRoute = { guest: (sid: string) => guestThroughAgent(client, token, sid, envdAccessToken) };
-    expect((await exec(firstRoute, id, `echo before > ${MOUNT}/r.txt`)).exitCode).toBe(0);
-    first.child.kill("SIGKILL");
-    await new Promise((r) => first.child.once("exit", r));
+    expect((await exec(first, id, `echo before > ${MOUNT}/r.txt`)).exitCode).toBe(0);
+    await first.crash();
 
     const second = await startAgent(
       { netNamePrefix: RESTART_PREFIX, firstSlot: 2650, volumes: true, ...ports },

@@ -1,33 +1,12 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { WrennError } from "@wrenn/shared";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { SandboxRecord } from "../src/sandbox/sandbox-record.js";
-import { Harness, slotAddress } from "./sandbox-harness.js";
+import { describe, expect, it } from "vitest";
+import { codeOf, type Harness, harnessForEachTest, slotAddress } from "./sandbox-harness.js";
 
 let h: Harness;
-
-beforeEach(async () => {
-  h = await Harness.create();
+const _harness = harnessForEachTest((next) => {
+  h = next;
 });
-
-afterEach(async () => {
-  await h.close();
-});
-
-function onDisk(id: string): SandboxRecord | undefined {
-  const path = join(h.records.dirFor(id), "record.json");
-  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as SandboxRecord) : undefined;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return WrennError.from(err).code;
-  }
-  return "resolved";
-}
 
 /** Files of memory generations on disk. */
 function memoryFiles(): string[] {
@@ -47,7 +26,7 @@ describe("SandboxManager pause without memory", () => {
     expect(await first?.exited).toEqual({ code: 0, signal: null, expected: true });
     expect(paused.record).toMatchObject({ state: "paused", pausedWithoutMemory: true, slot: undefined });
     expect(paused.record.memorySnapshot).toBeUndefined();
-    expect(onDisk("sbx-f")).toMatchObject({ state: "paused", pausedWithoutMemory: true });
+    expect(h.recordOnDisk("sbx-f")).toMatchObject({ state: "paused", pausedWithoutMemory: true });
     expect(memoryFiles()).toEqual([]);
     expect([...h.slots.leases()]).toEqual([]);
     expect([...h.network.live]).toEqual([]);
@@ -69,7 +48,7 @@ describe("SandboxManager pause without memory", () => {
     expect(h.envd.inits.length).toBe(inits + 1);
     expect(init?.token).toBe("tok-f");
     expect(init?.body.entropy).toBeUndefined();
-    expect(onDisk("sbx-f")?.pausedWithoutMemory).toBeUndefined();
+    expect(h.recordOnDisk("sbx-f")?.pausedWithoutMemory).toBeUndefined();
 
     // The next pause with memory is a full generation: the booted VM has no parent snapshot.
     const again = await h.manager.pause("sbx-f");

@@ -9,28 +9,17 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { WrennError } from "@wrenn/shared";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { SnapshotRecord } from "../src/sandbox/snapshot-store.js";
-import { Harness } from "./sandbox-harness.js";
+import { codeOf, type Harness, harnessForEachTest } from "./sandbox-harness.js";
 
 let h: Harness;
-
-beforeEach(async () => {
-  h = await Harness.create({ imageSnapshots: true });
-});
-
-afterEach(async () => {
-  await h.close();
-});
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return WrennError.from(err).code;
-  }
-  return "resolved";
-}
+const harness = harnessForEachTest(
+  (next) => {
+    h = next;
+  },
+  { imageSnapshots: true },
+);
 
 /** Snapshot records on disk (the store's files), live ones only. */
 function snapshotsOnDisk(): SnapshotRecord[] {
@@ -206,8 +195,7 @@ describe("image snapshots (every create from an image restores)", () => {
   });
 
   it("turned off, a create from an image cold-boots", async () => {
-    await h.close();
-    h = await Harness.create({ imageSnapshots: false });
+    await harness.renew({ imageSnapshots: false });
     await h.manager.create({ sandboxId: "sbx-cold", image: "base" });
     expect(h.driver.liveOf("sbx-cold")?.restoredFrom).toBeUndefined();
     expect(snapshotsOnDisk()).toEqual([]);

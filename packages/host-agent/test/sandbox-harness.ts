@@ -1,19 +1,22 @@
 /**
  * What SandboxManager's unit tests run it over: a fake VmmDriver (no VMs), a fake network
- * (no namespaces, no root), a fake guest envd (one HTTP server; each sandbox's host-reachable
- * address is its own 127.x.y.z, so a request's local address names the sandbox's slot), and
- * the real record store, slot allocator, qcow2 overlays, memory store and snapshot store on a
- * temp dir.
+ * (no namespaces, no root), a fake guest envd (fake-envd.ts), and the real record store, slot
+ * allocator, qcow2 overlays, memory store and snapshot store on a temp dir.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Process } from "@wrenn/proto";
 import { createSilentLogger, WrennError } from "@wrenn/shared";
+import { afterEach, beforeEach } from "vitest";
 import { ImageCatalog } from "../src/images/image-catalog.js";
 import type { NetworkManager, SandboxNetwork } from "../src/network/sandbox-network.js";
 import { SlotAllocator } from "../src/network/slot-allocator.js";
@@ -33,6 +36,7 @@ import type {
   VmRunState,
   VmSpec,
 } from "../src/vmm/vmm-driver.js";
+import { FakeEnvd } from "./fake-envd.js";
 
 /** Pids no real process has (above the kernel's largest pid_max). */
 let nextPid = 5_000_000;
@@ -199,98 +203,6 @@ export class FakeNetwork implements NetworkManager {
   }
 }
 
-export interface InitCall {
-  address: string;
-  token: string | undefined;
-  body: { envVars: Record<string, string>; accessToken?: string; entropy?: string; timestamp: string };
-}
-
-/**
- * The guests' envd, as far as the agent's start and pause need it: /health, /init,
- * /snapshot/prepare, and process Start (records the command, answers exit code 0).
- */
-export class FakeEnvd {
-  readonly inits: InitCall[] = [];
-  /** `bash -c` commands started through process.Process/Start, with the address they reached. */
-  readonly commands: { address: string; command: string }[] = [];
-  healthy = true;
-  /** Answer /init with this HTTP status instead of 204. */
-  initStatus = 204;
-  private constructor(private readonly server: Server) {}
-
-  static async start(): Promise<FakeEnvd> {
-    const server = createServer();
-    const envd = new FakeEnvd(server);
-    server.on("request", (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        if (req.url === "/health") {
-          res.writeHead(envd.healthy ? 204 : 503).end();
-        } else if (req.url === "/init") {
-          envd.inits.push({
-            address: req.socket.localAddress?.replace(/^::ffff:/, "") ?? "",
-            token: req.headers["x-access-token"] as string | undefined,
-            body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as InitCall["body"],
-          });
-          res
-            .writeHead(envd.initStatus)
-            .end(envd.initStatus === 204 ? undefined : '{"message":"init broke"}');
-        } else if (req.url === "/snapshot/prepare") {
-          res.writeHead(204).end();
-        } else if (req.url === "/process.Process/Start") {
-          envd.commands.push({
-            address: req.socket.localAddress?.replace(/^::ffff:/, "") ?? "",
-            command: startedCommand(Buffer.concat(chunks)),
-          });
-          res.writeHead(200, { "content-type": "application/connect+proto" }).end(startStream());
-        } else {
-          res.writeHead(404).end();
-        }
-      });
-    });
-    // Every 127.x address reaches a socket bound to 0.0.0.0 (the whole of 127/8 is loopback).
-    await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
-    return envd;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
-/** The `-c` argument of a Connect-enveloped process Start request. */
-function startedCommand(body: Buffer): string {
-  const request = fromBinary(Process.method.start.input, body.subarray(5));
-  const args = request.process?.args ?? [];
-  return args[args.indexOf("-c") + 1] ?? "";
-}
-
-/** A Connect server stream: a process starts, then exits with code 0. */
-function startStream(): Buffer {
-  const envelope = (flags: number, data: Uint8Array) => {
-    const head = Buffer.alloc(5);
-    head.writeUInt8(flags, 0);
-    head.writeUInt32BE(data.length, 1);
-    return Buffer.concat([head, data]);
-  };
-  const { output } = Process.method.start;
-  const started = create(output, { event: { event: { case: "start", value: { pid: 7 } } } });
-  const ended = create(output, {
-    event: { event: { case: "end", value: { exitCode: 0, exited: true, status: "exit status 0" } } },
-  });
-  return Buffer.concat([
-    envelope(0, toBinary(output, started)),
-    envelope(0, toBinary(output, ended)),
-    envelope(2, Buffer.from("{}")),
-  ]);
-}
-
 /** The real record store, with a way to make saves fail. */
 export class FailableRecords extends SandboxRecordStore {
   failSave: ((record: SandboxRecord) => boolean) | undefined;
@@ -405,10 +317,54 @@ export class Harness {
     return this.manager;
   }
 
+  /** A sandbox's record as the record store last wrote it; undefined when it has none. */
+  recordOnDisk(id: string): SandboxRecord | undefined {
+    const path = join(this.records.dirFor(id), "record.json");
+    return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as SandboxRecord) : undefined;
+  }
+
   async close(): Promise<void> {
     await this.manager.close({ destroyAll: true });
     for (const vm of this.driver.live()) await vm.kill();
     await this.envd.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A new Harness for each test of the calling file, handed to `use` before the test and closed
+ * after it. A test that needs other options calls `renew`, which closes the current one and
+ * hands over a new one.
+ */
+export function harnessForEachTest(
+  use: (harness: Harness) => void,
+  options: Partial<SandboxManagerOptions> = {},
+): { renew(options: Partial<SandboxManagerOptions>): Promise<void> } {
+  let current: Harness | undefined;
+  const next = async (chosen: Partial<SandboxManagerOptions>) => {
+    current = await Harness.create(chosen);
+    use(current);
+  };
+  beforeEach(() => next(options));
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    async renew(other) {
+      await current?.close();
+      current = undefined;
+      await next(other);
+    },
+  };
+}
+
+/** The WrennError code a promise rejects with, or "resolved". */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    return WrennError.from(err).code;
+  }
+  return "resolved";
 }

@@ -1,33 +1,13 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { WrennError } from "@wrenn/shared";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { SandboxRecord } from "../src/sandbox/sandbox-record.js";
-import { Harness, slotAddress } from "./sandbox-harness.js";
+import { describe, expect, it } from "vitest";
+import { codeOf, type Harness, harnessForEachTest, slotAddress } from "./sandbox-harness.js";
 
 let h: Harness;
-
-beforeEach(async () => {
-  h = await Harness.create();
+const harness = harnessForEachTest((next) => {
+  h = next;
 });
-
-afterEach(async () => {
-  await h.close();
-});
-
-function onDisk(id: string): SandboxRecord | undefined {
-  const path = join(h.records.dirFor(id), "record.json");
-  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as SandboxRecord) : undefined;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return WrennError.from(err).code;
-  }
-  return "resolved";
-}
 
 /** Nothing of any sandbox is left: no record, no slot lease, no network, no VM, no disk layer. */
 function expectNothingLeft(): void {
@@ -47,7 +27,7 @@ describe("SandboxManager create", () => {
       envdAccessToken: "tok-one",
     });
     expect(record).toMatchObject({ id: "sbx-one", state: "running", slot: 1, hostIp: slotAddress(1) });
-    expect(onDisk("sbx-one")).toMatchObject({ state: "running", slot: 1, vmmPid: record.vmmPid });
+    expect(h.recordOnDisk("sbx-one")).toMatchObject({ state: "running", slot: 1, vmmPid: record.vmmPid });
     expect([...h.slots.leases()]).toEqual([[1, "sbx-one"]]);
     expect([...h.network.live]).toEqual([1]);
     const vm = h.driver.liveOf("sbx-one");
@@ -100,8 +80,7 @@ describe("SandboxManager create", () => {
   }
 
   it("unwinds when envd never becomes healthy (deadline)", async () => {
-    await h.close();
-    h = await Harness.create({ envdReadyTimeoutMs: 300 });
+    await harness.renew({ envdReadyTimeoutMs: 300 });
     h.envd.healthy = false;
     expect(await codeOf(h.manager.create({ sandboxId: "sbx-slow", image: "base" }))).toBe(
       "deadline_exceeded",
@@ -146,7 +125,10 @@ describe("SandboxManager pause and resume", () => {
     const paused = await h.manager.pause("sbx-p");
     expect(paused.generation).toBe(0);
     expect(paused.record).toMatchObject({ state: "paused", slot: undefined, vmmPid: undefined });
-    expect(onDisk("sbx-p")).toMatchObject({ state: "paused", memorySnapshot: paused.record.memorySnapshot });
+    expect(h.recordOnDisk("sbx-p")).toMatchObject({
+      state: "paused",
+      memorySnapshot: paused.record.memorySnapshot,
+    });
     expect(first?.alive).toBe(false);
     expect([...h.slots.leases()]).toEqual([]);
     expect([...h.network.live]).toEqual([]);
@@ -162,7 +144,7 @@ describe("SandboxManager pause and resume", () => {
     const init = h.envd.inits.at(-1);
     expect(init?.token).toBe("tok-p");
     expect(init?.body.entropy).toBeDefined();
-    expect(onDisk("sbx-p")).toMatchObject({ state: "running", vmmPid: second?.pid });
+    expect(h.recordOnDisk("sbx-p")).toMatchObject({ state: "running", vmmPid: second?.pid });
 
     // A second pause writes a diff generation on top of the first.
     expect((await h.manager.pause("sbx-p")).generation).toBe(1);
@@ -179,11 +161,11 @@ describe("SandboxManager pause and resume", () => {
     it(`a resume failing at the ${step} step leaves the sandbox paused as it was, and it resumes later`, async () => {
       await h.manager.create({ sandboxId: "sbx-r", image: "base" });
       await h.manager.pause("sbx-r");
-      const before = structuredClone(onDisk("sbx-r"));
+      const before = structuredClone(h.recordOnDisk("sbx-r"));
       breakIt();
       expect(await codeOf(h.manager.resume("sbx-r"))).toBe("internal");
       expect(h.manager.get("sbx-r")).toMatchObject({ state: "paused", slot: undefined, vmmPid: undefined });
-      expect(onDisk("sbx-r")).toEqual(before);
+      expect(h.recordOnDisk("sbx-r")).toEqual(before);
       expect([...h.slots.leases()]).toEqual([]);
       expect([...h.network.live]).toEqual([]);
       expect(h.driver.live()).toEqual([]);
@@ -203,7 +185,7 @@ describe("SandboxManager pause and resume", () => {
     rmSync(join(h.dir, "memory", `${record.memorySnapshot}.hdr`));
     expect(await codeOf(h.manager.resume("sbx-c"))).toBe("snapshot_corrupt");
     expect(h.manager.get("sbx-c").state).toBe("error");
-    expect(onDisk("sbx-c")?.state).toBe("error");
+    expect(h.recordOnDisk("sbx-c")?.state).toBe("error");
     expect([...h.slots.leases()]).toEqual([]);
     expect(h.driver.live()).toEqual([]);
   });
@@ -284,7 +266,7 @@ describe("SandboxManager recovery after an agent restart", () => {
     expect(existsSync(h.records.dirFor("sbx-half"))).toBe(false);
 
     expect(manager.get("sbx-dead")).toMatchObject({ state: "error", slot: undefined });
-    expect(onDisk("sbx-dead")?.state).toBe("error");
+    expect(h.recordOnDisk("sbx-dead")?.state).toBe("error");
     expect(existsSync(h.disks.overlayPath("sbx-dead"))).toBe(false);
 
     const live = manager.get("sbx-live");
@@ -307,6 +289,6 @@ describe("SandboxManager recovery after an agent restart", () => {
     await h.manager.settled("sbx-crash");
     expect([...h.slots.leases()]).toEqual([]);
     expect([...h.network.live]).toEqual([]);
-    expect(onDisk("sbx-crash")?.error).toMatch(/VMM exited unexpectedly/);
+    expect(h.recordOnDisk("sbx-crash")?.error).toMatch(/VMM exited unexpectedly/);
   });
 });

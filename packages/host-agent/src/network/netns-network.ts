@@ -1,45 +1,36 @@
 import { type Logger, WrennError } from "@wrenn/shared";
 import {
   defaultRouteInterface,
-  ipBatch,
   iptablesRestore,
   iptablesSave,
   ipv4Holders,
-  isMissingObjectMessage,
   linkMtu,
   listLinks,
   listNetns,
-  parseBatchFailures,
   ss,
   sysctlRead,
   sysctlWrite,
 } from "../drivers-system/ip-tools.js";
-import { CommandError, commandFailure } from "../drivers-system/run-command.js";
+import { commandFailure } from "../drivers-system/run-command.js";
 import {
   anyHostChainSet,
   hostRulesDocument,
   hostTeardownDocument,
   type NfsPorts,
-  namespaceRulesDocument,
   nfsConnectionKillArgs,
   type RuleNames,
   ruleNames,
-  slotHostRulesDocument,
   slotRemovalDocument,
   taggedSlots,
 } from "./network-rules.js";
 import {
-  GUEST_GATEWAY_IP,
-  GUEST_MAC,
-  GUEST_PREFIX_LENGTH,
   type NetworkManager,
   type SandboxDnsListener,
   type SandboxNetwork,
   SlotAddressesTakenError,
-  TAP_MAC,
-  TAP_NAME,
 } from "./sandbox-network.js";
 import { checkNamePrefix, DEFAULT_NAME_PREFIX, type SlotAddresses, slotAddresses } from "./slot-addresses.js";
+import { buildSlotNetwork, deleteIgnoringMissing, type SlotBuildDeps } from "./slot-network-build.js";
 
 export { TAP_NAME } from "./sandbox-network.js";
 
@@ -77,17 +68,11 @@ export interface HostNetworkState {
   enabledIpForward: boolean;
 }
 
-const NS_SYSCTLS = [
-  "net.ipv4.ip_forward=1",
-  // The guest talks IPv4 only; no IPv6 addresses means no IPv6 path into the namespace.
-  "net.ipv6.conf.all.disable_ipv6=1",
-  "net.ipv6.conf.default.disable_ipv6=1",
-];
-
 /**
  * Per-sandbox networking with network namespaces: a veth pair to the host and a TAP for the
  * VM inside each namespace, NAT both ways, and host rules that keep sandboxes away from each
- * other and from the host's own services (the policy is written out in network-rules.ts).
+ * other and from the host's own services (the policy is written out in network-rules.ts; the
+ * steps that build a slot's network are in slot-network-build.ts).
  *
  * Slot N: namespace wrenn-ns-N; veth wrenn-vh-N (host, 10.12.0.0+2N/31) ↔ wrenn-vn-N (ns, +1);
  * TAP wrenn-tap0 (TAP_MAC, 169.254.0.22/30) for the guest at 169.254.0.21; the host reaches the
@@ -106,6 +91,7 @@ export class NetnsNetworkManager implements NetworkManager {
   /** Host-table changes run one at a time (each is a read-modify-write of the ruleset). */
   private hostTables: Promise<unknown> = Promise.resolve();
   private readonly slotLocks = new Map<number, Promise<unknown>>();
+  private readonly slotBuild: SlotBuildDeps;
 
   constructor(
     private readonly logger: Logger,
@@ -114,6 +100,14 @@ export class NetnsNetworkManager implements NetworkManager {
     this.options = options;
     this.prefix = checkNamePrefix(options.namePrefix ?? DEFAULT_NAME_PREFIX);
     this.names = ruleNames(this.prefix);
+    this.slotBuild = {
+      names: this.names,
+      dns: options.dns,
+      nfs: options.nfs,
+      logger,
+      withHostTables: (fn) => this.withHostTables(fn),
+      removeSlotHostRules: (slot) => this.removeSlotHostRules(slot),
+    };
   }
 
   /**
@@ -194,98 +188,8 @@ export class NetnsNetworkManager implements NetworkManager {
     return this.withSlot(slot, async () => {
       const holders = await ipv4Holders(`${a.vethHostIp}/31`, `${a.hostReachableIp}/32`);
       if (holders.length > 0) throw new SlotAddressesTakenError(slot, holders);
-      return this.build(slot, a, host.mtu);
+      return buildSlotNetwork(this.slotBuild, slot, a, host.mtu);
     });
-  }
-
-  private async build(slot: number, a: SlotAddresses, mtu: number): Promise<SandboxNetwork> {
-    const started = performance.now();
-    const done = { netns: false, veth: false, hostRules: false, dns: false };
-    const dns = this.options.dns;
-    const hostLines = [
-      `netns add ${a.netnsName}`,
-      `link add ${a.vethHostName} mtu ${mtu} type veth peer name ${a.vethNsName} mtu ${mtu} netns ${a.netnsName}`,
-      `addr add ${a.vethHostIp}/31 dev ${a.vethHostName}`,
-      `link set ${a.vethHostName} up`,
-      `route add ${a.hostReachableIp}/32 via ${a.vethNsIp} dev ${a.vethHostName}`,
-    ];
-    const nsLines = [
-      "link set lo up",
-      `addr add ${a.vethNsIp}/31 dev ${a.vethNsName}`,
-      `link set ${a.vethNsName} up`,
-      `route add default via ${a.vethHostIp} dev ${a.vethNsName}`,
-      `tuntap add dev ${TAP_NAME} mode tap`,
-      `link set ${TAP_NAME} address ${TAP_MAC} mtu ${mtu} up`,
-      `addr add ${GUEST_GATEWAY_IP}/${GUEST_PREFIX_LENGTH} dev ${TAP_NAME}`,
-    ];
-    try {
-      try {
-        await ipBatch(hostLines);
-      } catch (err) {
-        const failed = failedBatchLine(err);
-        done.netns = failed === undefined || failed > 1;
-        done.veth = failed === undefined || failed > 2;
-        throw batchStepError(slot, hostLines, err);
-      }
-      done.netns = true;
-      done.veth = true;
-      // The rest only needs the namespace to exist; run it side by side.
-      const steps = await Promise.allSettled([
-        ipBatch(nsLines, { netns: a.netnsName }).catch((err: unknown) => {
-          throw batchStepError(slot, nsLines, err);
-        }),
-        sysctlWrite(NS_SYSCTLS, a.netnsName, { ignoreUnknown: true }),
-        iptablesRestore(namespaceRulesDocument(this.names, slot, a, dns?.port, this.options.nfs), {
-          netns: a.netnsName,
-        }),
-        this.withHostTables(() =>
-          iptablesRestore(slotHostRulesDocument(this.names, slot, a, dns?.port, this.options.nfs), {
-            noflush: true,
-          }),
-        ).then(() => {
-          done.hostRules = true;
-        }),
-        // The veth's host address exists now (the host batch added it).
-        dns?.attach(slot, a.vethHostIp).then(() => {
-          done.dns = true;
-        }),
-      ]);
-      for (const step of steps) if (step.status === "rejected") throw step.reason;
-    } catch (err) {
-      await this.undo(slot, a, done).catch((undoErr: unknown) =>
-        this.logger.error("network unwind failed", { slot, err: undoErr }),
-      );
-      throw createError(slot, err);
-    }
-    this.logger.debug("network created", { slot, ms: Math.round(performance.now() - started) });
-    return {
-      slot,
-      netnsName: a.netnsName,
-      tapName: TAP_NAME,
-      vethHostName: a.vethHostName,
-      hostReachableIp: a.hostReachableIp,
-      guestMac: GUEST_MAC,
-      vethHostIp: a.vethHostIp,
-      vethNsIp: a.vethNsIp,
-      mtu,
-    };
-  }
-
-  /** Undoes exactly the steps of a failed create that succeeded (never what existed before). */
-  private async undo(
-    slot: number,
-    a: SlotAddresses,
-    done: { netns: boolean; veth: boolean; hostRules: boolean; dns: boolean },
-  ): Promise<void> {
-    const lines = [
-      ...(done.veth ? [`link del ${a.vethHostName}`] : []),
-      ...(done.netns ? [`netns del ${a.netnsName}`] : []),
-    ];
-    await Promise.all([
-      done.dns ? this.options.dns?.detach(slot) : Promise.resolve(),
-      done.hostRules ? this.removeSlotHostRules(slot) : Promise.resolve(),
-      lines.length ? deleteIgnoringMissing(lines) : Promise.resolve(),
-    ]);
   }
 
   async destroy(slot: number): Promise<void> {
@@ -392,40 +296,5 @@ export class NetnsNetworkManager implements NetworkManager {
     } finally {
       if (this.slotLocks.get(slot) === run) this.slotLocks.delete(slot);
     }
-  }
-}
-
-function failedBatchLine(err: unknown): number | undefined {
-  if (!(err instanceof CommandError)) return undefined;
-  return parseBatchFailures(err.stderr)[0]?.line;
-}
-
-/** Names the batch line that failed, e.g. `link add wrenn-vh-1 … : RTNETLINK answers: File exists`. */
-function batchStepError(slot: number, lines: readonly string[], err: unknown): Error {
-  if (!(err instanceof CommandError)) return err instanceof Error ? err : new Error(String(err));
-  const failure = parseBatchFailures(err.stderr)[0];
-  const step = failure ? lines[failure.line - 1] : undefined;
-  if (!failure || !step) return err;
-  const exists = /File exists/i.test(failure.message);
-  return new WrennError(
-    exists ? "conflict" : "internal",
-    `network slot ${slot}: \`ip ${step}\` failed: ${failure.message}${exists ? " (a leftover of a crash? sweep() removes it)" : ""}`,
-    { cause: err },
-  );
-}
-
-function createError(slot: number, err: unknown): WrennError {
-  if (err instanceof WrennError) return err;
-  return commandFailure(`create network for slot ${slot}`, err);
-}
-
-/** Runs delete commands in one `ip -force -batch`; "no such object" answers count as done. */
-async function deleteIgnoringMissing(lines: readonly string[]): Promise<void> {
-  try {
-    await ipBatch(lines, { force: true });
-  } catch (err) {
-    if (!(err instanceof CommandError)) throw err;
-    const failures = parseBatchFailures(err.stderr);
-    if (failures.length === 0 || failures.some((f) => !isMissingObjectMessage(f.message))) throw err;
   }
 }

@@ -3,10 +3,9 @@ import { type Logger, newSandboxId, WrennError } from "@wrenn/shared";
 import type { EnvdClient } from "../envd-client/envd-client.js";
 import type { VmExit, VmHandle } from "../vmm/vmm-driver.js";
 import { type CreateSandboxInput, createSettings, newSandboxRecord } from "./create-input.js";
-import { EnvdConnector } from "./envd-connector.js";
-import { ImageSnapshots } from "./image-snapshots.js";
-import { clearTimer, InactivityTimers } from "./inactivity-timers.js";
-import { type PauseResult, PauseResume, type ResumeOptions } from "./pause-resume.js";
+import type { ImageSnapshots } from "./image-snapshots.js";
+import { clearTimer } from "./inactivity-timers.js";
+import type { PauseResult, ResumeOptions } from "./pause-resume.js";
 import {
   newEntry,
   type SandboxEntry,
@@ -14,12 +13,11 @@ import {
   type SandboxManagerOptions,
 } from "./sandbox-deps.js";
 import { admitStart, allocatedResources, validateTimeout } from "./sandbox-limits.js";
+import { createSandboxManagerParts, type SandboxManagerParts } from "./sandbox-manager-parts.js";
 import type { SandboxRecord, SandboxResources, SandboxStateName } from "./sandbox-record.js";
 import { recoverSandboxes } from "./sandbox-recovery.js";
-import { type ReleaseDeps, releaseVmResources } from "./sandbox-release.js";
-import { type PausedRecord, type SandboxesPort, Snapshots } from "./snapshots.js";
-import { StartGate } from "./start-gate.js";
-import { StartSequence } from "./start-sequence.js";
+import { releaseVmResources } from "./sandbox-release.js";
+import type { PausedRecord, SandboxesPort, Snapshots } from "./snapshots.js";
 import { newSandboxVolumeMounts } from "./volume-inheritance.js";
 
 export type { SandboxEntry, SandboxManagerDeps, SandboxManagerOptions, SlotLeases } from "./sandbox-deps.js";
@@ -30,7 +28,8 @@ const ID_RE = /^[a-z0-9][a-z0-9-]{2,62}$/;
  * Every sandbox on this host: the registry (in-memory state is the truth; records on disk back
  * it up), one lock per sandbox serialising its lifecycle operations, and admission against the
  * host's capacity. Starting a VM is the StartSequence's job, pause/resume PauseResume's, the
- * inactivity timeout InactivityTimers', and re-adoption after a restart recoverSandboxes'.
+ * inactivity timeout InactivityTimers', and re-adoption after a restart recoverSandboxes'
+ * (createSandboxManagerParts wires them).
  */
 export class SandboxManager implements SandboxesPort {
   /** Named snapshots and fork (they call back into this manager through SandboxesPort). */
@@ -42,97 +41,28 @@ export class SandboxManager implements SandboxesPort {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly now: () => Date;
   private closed = false;
-  private readonly starts: StartGate;
   /** Snapshot writes and garbage collection of snapshot files never overlap. */
   private storage: Promise<unknown> = Promise.resolve();
-  private readonly release: ReleaseDeps;
-  private readonly envd: EnvdConnector;
-  private readonly timers: InactivityTimers;
-  private readonly start: StartSequence;
-  private readonly pauses: PauseResume;
+  private readonly parts: SandboxManagerParts;
 
   constructor(
     private readonly deps: SandboxManagerDeps,
     private readonly options: SandboxManagerOptions,
   ) {
-    const now = deps.now ?? (() => new Date());
-    this.now = now;
-    const { logger } = deps;
-    this.starts = new StartGate(options.maxConcurrentStarts);
-    this.release = {
-      network: deps.network,
-      slots: deps.slots,
-      disks: deps.disks,
-      volumes: deps.volumes,
-      logger,
-    };
-    this.envd = new EnvdConnector({
-      readyTimeoutMs: options.envdReadyTimeoutMs,
-      pollIntervalMs: options.envdPollIntervalMs,
-      requestTimeoutMs: options.envdRequestTimeoutMs,
-      port: options.envdPort,
-      logger,
-      now,
-    });
-    this.timers = new InactivityTimers(now, logger, {
+    this.now = deps.now ?? (() => new Date());
+    this.parts = createSandboxManagerParts(deps, options, {
+      now: this.now,
       pause: (id, keepMemory) => this.pause(id, { keepMemory }),
       destroy: (id) => this.destroy(id),
       stillRunning: (entry) =>
         this.entries.get(entry.record.id) === entry && entry.record.state === "running",
-    });
-    this.start = new StartSequence({
-      ...deps,
-      envd: this.envd,
-      timers: this.timers,
-      now,
       watchExit: (entry, vm) => this.watchExit(entry, vm),
-    });
-    this.pauses = new PauseResume({
-      memory: deps.memory,
-      records: deps.records,
-      images: deps.images,
-      release: this.release,
-      envd: this.envd,
-      timers: this.timers,
-      start: this.start,
-      logger,
-      now,
-      limits: options.limits,
       admit: (resources) => this.admit(resources),
       withStorage: (fn) => this.withStorage(fn),
+      sandboxes: this,
     });
-    this.snapshots = new Snapshots(
-      {
-        store: deps.snapshots,
-        disks: deps.disks,
-        memory: deps.memory,
-        records: deps.records,
-        logger,
-        now,
-        withStorage: (fn) => this.withStorage(fn),
-        pinnedMemory: () => this.imageSnapshots?.pinnedMemory() ?? [],
-      },
-      this,
-    );
-    this.imageSnapshots = options.imageSnapshots
-      ? new ImageSnapshots({
-          store: deps.snapshots,
-          records: deps.records,
-          start: this.start,
-          pauses: this.pauses,
-          starts: this.starts,
-          release: this.release,
-          logger,
-          now,
-          bootProfile: deps.driver.bootProfile,
-          defaults: options.defaults,
-          runDirFor: (id) => join(deps.records.dirFor(id), "run"),
-          admit: (resources) => this.admit(resources),
-          collectGarbage: () => this.snapshots.collectGarbage(),
-          cache: deps.imageSnapshotCache,
-          memory: deps.memory,
-        })
-      : undefined;
+    this.snapshots = this.parts.snapshots;
+    this.imageSnapshots = this.parts.imageSnapshots;
   }
 
   private get logger(): Logger {
@@ -195,7 +125,7 @@ export class SandboxManager implements SandboxesPort {
     if (entry.record.state !== "running" || !entry.envd) {
       throw new WrennError("failed_precondition", `sandbox ${id} is ${entry.record.state}, not running`);
     }
-    this.timers.touch(entry);
+    this.parts.timers.touch(entry);
     return entry.envd;
   }
 
@@ -257,10 +187,10 @@ export class SandboxManager implements SandboxesPort {
     this.entries.set(id, entry);
 
     return this.withLock(id, () =>
-      this.starts.run(async () => {
+      this.parts.starts.run(async () => {
         let stepMs: Record<string, number> = {};
         try {
-          ({ stepMs } = await this.start.run(entry, {
+          ({ stepMs } = await this.parts.start.run(entry, {
             image,
             memorySnapshot: from?.memorySnapshot,
             create: {
@@ -306,7 +236,7 @@ export class SandboxManager implements SandboxesPort {
       if (entry.vm !== vm) return;
       const reason = `VMM exited unexpectedly (code ${exit.code}, signal ${exit.signal})`;
       this.logger.warn("sandbox VM died", { sandbox: record.id, reason });
-      await releaseVmResources(this.release, entry);
+      await releaseVmResources(this.parts.release, entry);
       record.state = "error";
       record.error = reason;
       await this.deps.records.save(record).catch(() => {});
@@ -317,7 +247,7 @@ export class SandboxManager implements SandboxesPort {
     const entry = this.entry(id);
     await this.withLock(id, async () => {
       if (!this.entries.has(id)) return;
-      await releaseVmResources(this.release, entry);
+      await releaseVmResources(this.parts.release, entry);
       entry.record.state = "stopped";
       await this.deps.records.remove(id);
       this.entries.delete(id);
@@ -333,7 +263,7 @@ export class SandboxManager implements SandboxesPort {
       validateTimeout(timeoutSec, this.options.limits);
       entry.record.timeoutSec = timeoutSec;
     }
-    if (entry.record.state === "running") this.timers.touch(entry);
+    if (entry.record.state === "running") this.parts.timers.touch(entry);
     return entry.record;
   }
 
@@ -346,9 +276,9 @@ export class SandboxManager implements SandboxesPort {
       driver: this.deps.driver,
       images: this.deps.images,
       records: this.deps.records,
-      release: this.release,
-      envd: this.envd,
-      timers: this.timers,
+      release: this.parts.release,
+      envd: this.parts.envd,
+      timers: this.parts.timers,
       logger: this.logger,
       register: (entry) => this.entries.set(entry.record.id, entry),
       watchExit: (entry, vm) => this.watchExit(entry, vm),
@@ -361,9 +291,9 @@ export class SandboxManager implements SandboxesPort {
    */
   async pause(id: string, options: { keepMemory?: boolean | undefined } = {}): Promise<PauseResult> {
     const entry = this.entry(id);
-    if (options.keepMemory !== false) return this.withLock(id, () => this.pauses.pause(entry));
+    if (options.keepMemory !== false) return this.withLock(id, () => this.parts.pauses.pause(entry));
     const held = entry.record.memorySnapshot;
-    const result = await this.withLock(id, () => this.pauses.pauseWithoutMemory(entry));
+    const result = await this.withLock(id, () => this.parts.pauses.pauseWithoutMemory(entry));
     if (held) await this.snapshots.collectGarbage();
     return result;
   }
@@ -376,7 +306,7 @@ export class SandboxManager implements SandboxesPort {
     const entry = this.entry(id);
     const held = entry.record.memorySnapshot;
     const record = await this.withLock(id, () =>
-      this.starts.run(() => this.pauses.resume(entry, timeoutSec, options)),
+      this.parts.starts.run(() => this.parts.pauses.resume(entry, timeoutSec, options)),
     );
     if (held && !record.memorySnapshot) await this.snapshots.collectGarbage();
     return record;
@@ -391,7 +321,7 @@ export class SandboxManager implements SandboxesPort {
     return this.withLock(id, async () => {
       const { record } = entry;
       const wasRunning = record.state === "running";
-      if (wasRunning) await this.pauses.pause(entry);
+      if (wasRunning) await this.parts.pauses.pause(entry);
       if (record.state !== "paused" || !record.memorySnapshot) {
         throw new WrennError(
           "failed_precondition",
@@ -404,10 +334,10 @@ export class SandboxManager implements SandboxesPort {
       try {
         result = await work(record as PausedRecord);
       } catch (err) {
-        if (wasRunning) await this.pauses.resume(entry).catch(() => {});
+        if (wasRunning) await this.parts.pauses.resume(entry).catch(() => {});
         throw err;
       }
-      if (wasRunning && resumeAfter) await this.pauses.resume(entry);
+      if (wasRunning && resumeAfter) await this.parts.pauses.resume(entry);
       return result;
     });
   }
