@@ -126,7 +126,7 @@ export class FakeVm implements VmHandle {
 export class FakeDriver implements VmmDriver {
   readonly name = "qemu" as const;
   readonly accel = "tcg" as const;
-  readonly bootProfile = "tcg-fake";
+  readonly bootProfile = "tcg";
   readonly vms: FakeVm[] = [];
   failBoot: Error | undefined;
   failRestore: Error | undefined;
