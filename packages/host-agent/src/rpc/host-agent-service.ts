@@ -144,6 +144,11 @@ export function createHostAgentService(
       return { sandboxes: forks.map((f) => sandboxInfo(f)) };
     }),
 
+    // Egress policies are not enforced by this agent yet: refused, never half-applied.
+    updateNetworkPolicy: guard(async () => {
+      throw new WrennError("not_implemented", "this host agent does not enforce egress policies yet");
+    }),
+
     destroySandbox: guard(async (req) => {
       await manager.destroy(requireId(req.sandboxId));
       return {};

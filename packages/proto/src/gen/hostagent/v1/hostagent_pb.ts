@@ -19,7 +19,36 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostagent/v1/hostagent.proto.
  */
 export const file_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKSAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SDgoGaW1hZ2VzGAkgAygJEhQKDHRyYWZmaWNfcG9ydBgLIAEoDUoECAoQC1IUbWF4X3VuYXJ5X2ZpbGVfYnl0ZXMiiQQKC1NhbmRib3hJbmZvEhIKCnNhbmRib3hfaWQYASABKAkSDQoFaW1hZ2UYAiABKAkSKQoFc3RhdGUYAyABKA4yGi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEioKCXJlc291cmNlcxgEIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdGltZW91dF9zZWMYByABKA0SMwoOdGltZW91dF9hY3Rpb24YCCABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhI5CghtZXRhZGF0YRgJIAMoCzInLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mby5NZXRhZGF0YUVudHJ5Eg8KB2hvc3RfaXAYCiABKAkSDAoEc2xvdBgLIAEoDRINCgVlcnJvchgMIAEoCRIPCgd2bW1fcGlkGA0gASgNEgwKBGJ1c3kYDiABKAgSHQoVcGF1c2VkX3dpdGhvdXRfbWVtb3J5GA8gASgIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK2BAoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRINCgVpbWFnZRgCIAEoCRIqCglyZXNvdXJjZXMYAyABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhMKC3RpbWVvdXRfc2VjGAQgASgNEjMKDnRpbWVvdXRfYWN0aW9uGAUgASgOMhsuaG9zdGFnZW50LnYxLlRpbWVvdXRBY3Rpb24SQQoIZW52X3ZhcnMYBiADKAsyLy5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuRW52VmFyc0VudHJ5EhkKEWVudmRfYWNjZXNzX3Rva2VuGAcgASgJEkIKCG1ldGFkYXRhGAggAygLMjAuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSFAoMZGVmYXVsdF91c2VyGAkgASgJEhcKD2RlZmF1bHRfd29ya2RpchgKIAEoCRIQCghzbmFwc2hvdBgLIAEoCRIwCg12b2x1bWVfbW91bnRzGBQgAygLMhkuaG9zdGFnZW50LnYxLlZvbHVtZU1vdW50Eg8KB3RlYW1faWQYFSABKAkaLgoMRW52VmFyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIisKFURlc3Ryb3lTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIhgKFkRlc3Ryb3lTYW5kYm94UmVzcG9uc2UiFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRQoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkAKEkdldFNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvIj0KElBpbmdTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3RpbWVvdXRfc2VjGAIgASgNIkEKE1BpbmdTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIuChhHZXRTYW5kYm94TWV0cmljc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSLuAQoZR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRIRCgljcHVfY291bnQYASABKA0SFAoMY3B1X3VzZWRfcGN0GAIgASgBEhcKD21lbV90b3RhbF9ieXRlcxgDIAEoBBIWCg5tZW1fdXNlZF9ieXRlcxgEIAEoBBIYChBkaXNrX3RvdGFsX2J5dGVzGAUgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgGIAEoBBIVCg12bW1fcnNzX2J5dGVzGAcgASgEEi0KCXRpbWVzdGFtcBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUwoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhgKC2tlZXBfbWVtb3J5GAIgASgISACIAQFCDgoMX2tlZXBfbWVtb3J5InQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8SHAoUbWVtb3J5X2J5dGVzX3dyaXR0ZW4YAiABKAQSEgoKZ2VuZXJhdGlvbhgDIAEoDSJPChRSZXN1bWVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3RpbWVvdXRfc2VjGAIgASgNEg4KBnJlYm9vdBgDIAEoCCJDChVSZXN1bWVTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyLgAQoMU25hcHNob3RJbmZvEgwKBG5hbWUYASABKAkSGQoRc291cmNlX3NhbmRib3hfaWQYAiABKAkSKgoJcmVzb3VyY2VzGAMgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpkZXBlbmRlbnRzGAUgAygJEhQKDG1lbW9yeV9ieXRlcxgGIAEoBBISCgpkaXNrX2J5dGVzGAcgASgEEg0KBWltYWdlGAggASgJIk8KFUNyZWF0ZVNuYXBzaG90UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMbGVhdmVfcGF1c2VkGAMgASgIInIKFkNyZWF0ZVNuYXBzaG90UmVzcG9uc2USLAoIc25hcHNob3QYASABKAsyGi5ob3N0YWdlbnQudjEuU25hcHNob3RJbmZvEioKB3NhbmRib3gYAiABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iNAoVRGVsZXRlU25hcHNob3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFZm9yY2UYAiABKAgiGAoWRGVsZXRlU25hcHNob3RSZXNwb25zZSIWChRMaXN0U25hcHNob3RzUmVxdWVzdCJGChVMaXN0U25hcHNob3RzUmVzcG9uc2USLQoJc25hcHNob3RzGAEgAygLMhouaG9zdGFnZW50LnYxLlNuYXBzaG90SW5mbyLGAQoSRm9ya1NhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDQoFY291bnQYAiABKA0SQAoIbWV0YWRhdGEYAyADKAsyLi5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSGgoSZW52ZF9hY2Nlc3NfdG9rZW5zGAQgAygJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChNGb3JrU2FuZGJveFJlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIuCgtWb2x1bWVNb3VudBIRCgl2b2x1bWVfaWQYASABKAkSDAoEcGF0aBgCIAEoCSKAAQoKVm9sdW1lSW5mbxIRCgl2b2x1bWVfaWQYASABKAkSDwoHdGVhbV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhAKCHNpemVfbWliGAQgASgNEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKE0NyZWF0ZVZvbHVtZVJlcXVlc3QSEQoJdm9sdW1lX2lkGAEgASgJEg8KB3RlYW1faWQYAiABKAkSDAoEbmFtZRgDIAEoCRIQCghzaXplX21pYhgEIAEoDSJAChRDcmVhdGVWb2x1bWVSZXNwb25zZRIoCgZ2b2x1bWUYASABKAsyGC5ob3N0YWdlbnQudjEuVm9sdW1lSW5mbyIoChNEZWxldGVWb2x1bWVSZXF1ZXN0EhEKCXZvbHVtZV9pZBgBIAEoCSIWChREZWxldGVWb2x1bWVSZXNwb25zZSIlChJMaXN0Vm9sdW1lc1JlcXVlc3QSDwoHdGVhbV9pZBgBIAEoCSJAChNMaXN0Vm9sdW1lc1Jlc3BvbnNlEikKB3ZvbHVtZXMYASADKAsyGC5ob3N0YWdlbnQudjEuVm9sdW1lSW5mbyqxAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVTQU5EQk9YX1NUQVRFX1BFTkRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIYChRTQU5EQk9YX1NUQVRFX1BBVVNFRBADEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBAEEhcKE1NBTkRCT1hfU1RBVEVfRVJST1IQBSqKAQoNVGltZW91dEFjdGlvbhIeChpUSU1FT1VUX0FDVElPTl9VTlNQRUNJRklFRBAAEhoKFlRJTUVPVVRfQUNUSU9OX0RFU1RST1kQARIYChRUSU1FT1VUX0FDVElPTl9QQVVTRRACEiMKH1RJTUVPVVRfQUNUSU9OX1BBVVNFX0ZJTEVTWVNURU0QAzKICwoQSG9zdEFnZW50U2VydmljZRI9CgRQaW5nEhkuaG9zdGFnZW50LnYxLlBpbmdSZXF1ZXN0GhouaG9zdGFnZW50LnYxLlBpbmdSZXNwb25zZRJYCg1DcmVhdGVTYW5kYm94EiIuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJbCg5EZXN0cm95U2FuZGJveBIjLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaJC5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXNwb25zZRJYCg1MaXN0U2FuZGJveGVzEiIuaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJPCgpHZXRTYW5kYm94Eh8uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXF1ZXN0GiAuaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXNwb25zZRJSCgtQaW5nU2FuZGJveBIgLmhvc3RhZ2VudC52MS5QaW5nU2FuZGJveFJlcXVlc3QaIS5ob3N0YWdlbnQudjEuUGluZ1NhbmRib3hSZXNwb25zZRJkChFHZXRTYW5kYm94TWV0cmljcxImLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94TWV0cmljc1JlcXVlc3QaJy5ob3N0YWdlbnQudjEuR2V0U2FuZGJveE1ldHJpY3NSZXNwb25zZRJVCgxQYXVzZVNhbmRib3gSIS5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVxdWVzdBoiLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXNwb25zZRJYCg1SZXN1bWVTYW5kYm94EiIuaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXNwb25zZRJbCg5DcmVhdGVTbmFwc2hvdBIjLmhvc3RhZ2VudC52MS5DcmVhdGVTbmFwc2hvdFJlcXVlc3QaJC5ob3N0YWdlbnQudjEuQ3JlYXRlU25hcHNob3RSZXNwb25zZRJbCg5EZWxldGVTbmFwc2hvdBIjLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlcXVlc3QaJC5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXNwb25zZRJYCg1MaXN0U25hcHNob3RzEiIuaG9zdGFnZW50LnYxLkxpc3RTbmFwc2hvdHNSZXF1ZXN0GiMuaG9zdGFnZW50LnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZRJSCgtGb3JrU2FuZGJveBIgLmhvc3RhZ2VudC52MS5Gb3JrU2FuZGJveFJlcXVlc3QaIS5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXNwb25zZRJVCgxDcmVhdGVWb2x1bWUSIS5ob3N0YWdlbnQudjEuQ3JlYXRlVm9sdW1lUmVxdWVzdBoiLmhvc3RhZ2VudC52MS5DcmVhdGVWb2x1bWVSZXNwb25zZRJVCgxEZWxldGVWb2x1bWUSIS5ob3N0YWdlbnQudjEuRGVsZXRlVm9sdW1lUmVxdWVzdBoiLmhvc3RhZ2VudC52MS5EZWxldGVWb2x1bWVSZXNwb25zZRJSCgtMaXN0Vm9sdW1lcxIgLmhvc3RhZ2VudC52MS5MaXN0Vm9sdW1lc1JlcXVlc3QaIS5ob3N0YWdlbnQudjEuTGlzdFZvbHVtZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chxob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEgxob3N0YWdlbnQudjEiNAoNTmV0d29ya1BvbGljeRIRCglhbGxvd19vdXQYASADKAkSEAoIZGVueV9vdXQYAiADKAkidQoJUmVzb3VyY2VzEhIKBXZjcHVzGAEgASgNSACIAQESFwoKbWVtb3J5X21pYhgCIAEoDUgBiAEBEhUKCGRpc2tfbWliGAMgASgNSAKIAQFCCAoGX3ZjcHVzQg0KC19tZW1vcnlfbWliQgsKCV9kaXNrX21pYiINCgtQaW5nUmVxdWVzdCKSAgoMUGluZ1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgN2bW0YAyABKAkSDQoFYWNjZWwYBCABKAkSFAoMYWNjZWxfcmVhc29uGAUgASgJEikKCGNhcGFjaXR5GAYgASgLMhcuaG9zdGFnZW50LnYxLlJlc291cmNlcxIqCglhbGxvY2F0ZWQYByABKAsyFy5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEhUKDXNhbmRib3hfY291bnQYCCABKA0SDgoGaW1hZ2VzGAkgAygJEhQKDHRyYWZmaWNfcG9ydBgLIAEoDUoECAoQC1IUbWF4X3VuYXJ5X2ZpbGVfYnl0ZXMivgQKC1NhbmRib3hJbmZvEhIKCnNhbmRib3hfaWQYASABKAkSDQoFaW1hZ2UYAiABKAkSKQoFc3RhdGUYAyABKA4yGi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEioKCXJlc291cmNlcxgEIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdGltZW91dF9zZWMYByABKA0SMwoOdGltZW91dF9hY3Rpb24YCCABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhI5CghtZXRhZGF0YRgJIAMoCzInLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mby5NZXRhZGF0YUVudHJ5Eg8KB2hvc3RfaXAYCiABKAkSDAoEc2xvdBgLIAEoDRINCgVlcnJvchgMIAEoCRIPCgd2bW1fcGlkGA0gASgNEgwKBGJ1c3kYDiABKAgSHQoVcGF1c2VkX3dpdGhvdXRfbWVtb3J5GA8gASgIEjMKDm5ldHdvcmtfcG9saWN5GBAgASgLMhsuaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIusEChRDcmVhdGVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEg0KBWltYWdlGAIgASgJEioKCXJlc291cmNlcxgDIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSEwoLdGltZW91dF9zZWMYBCABKA0SMwoOdGltZW91dF9hY3Rpb24YBSABKA4yGy5ob3N0YWdlbnQudjEuVGltZW91dEFjdGlvbhJBCghlbnZfdmFycxgGIAMoCzIvLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5FbnZWYXJzRW50cnkSGQoRZW52ZF9hY2Nlc3NfdG9rZW4YByABKAkSQgoIbWV0YWRhdGEYCCADKAsyMC5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIUCgxkZWZhdWx0X3VzZXIYCSABKAkSFwoPZGVmYXVsdF93b3JrZGlyGAogASgJEhAKCHNuYXBzaG90GAsgASgJEjAKDXZvbHVtZV9tb3VudHMYFCADKAsyGS5ob3N0YWdlbnQudjEuVm9sdW1lTW91bnQSDwoHdGVhbV9pZBgVIAEoCRIzCg5uZXR3b3JrX3BvbGljeRgWIAEoCzIbLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5Gi4KDEVudlZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChVDcmVhdGVTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIhYKFExpc3RTYW5kYm94ZXNSZXF1ZXN0IkUKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRIsCglzYW5kYm94ZXMYASADKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iJwoRR2V0U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJAChJHZXRTYW5kYm94UmVzcG9uc2USKgoHc2FuZGJveBgBIAEoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyI9ChJQaW5nU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgt0aW1lb3V0X3NlYxgCIAEoDSJBChNQaW5nU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iLgoYR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAki7gEKGUdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2USEQoJY3B1X2NvdW50GAEgASgNEhQKDGNwdV91c2VkX3BjdBgCIAEoARIXCg9tZW1fdG90YWxfYnl0ZXMYAyABKAQSFgoObWVtX3VzZWRfYnl0ZXMYBCABKAQSGAoQZGlza190b3RhbF9ieXRlcxgFIAEoBBIXCg9kaXNrX3VzZWRfYnl0ZXMYBiABKAQSFQoNdm1tX3Jzc19ieXRlcxgHIAEoBBItCgl0aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlMKE1BhdXNlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIYCgtrZWVwX21lbW9yeRgCIAEoCEgAiAEBQg4KDF9rZWVwX21lbW9yeSJ0ChRQYXVzZVNhbmRib3hSZXNwb25zZRIqCgdzYW5kYm94GAEgASgLMhkuaG9zdGFnZW50LnYxLlNhbmRib3hJbmZvEhwKFG1lbW9yeV9ieXRlc193cml0dGVuGAIgASgEEhIKCmdlbmVyYXRpb24YAyABKA0iTwoUUmVzdW1lU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgt0aW1lb3V0X3NlYxgCIAEoDRIOCgZyZWJvb3QYAyABKAgiQwoVUmVzdW1lU2FuZGJveFJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8ilQIKDFNuYXBzaG90SW5mbxIMCgRuYW1lGAEgASgJEhkKEXNvdXJjZV9zYW5kYm94X2lkGAIgASgJEioKCXJlc291cmNlcxgDIAEoCzIXLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwZW5kZW50cxgFIAMoCRIUCgxtZW1vcnlfYnl0ZXMYBiABKAQSEgoKZGlza19ieXRlcxgHIAEoBBINCgVpbWFnZRgIIAEoCRIzCg5uZXR3b3JrX3BvbGljeRgJIAEoCzIbLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5Ik8KFUNyZWF0ZVNuYXBzaG90UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFAoMbGVhdmVfcGF1c2VkGAMgASgIInIKFkNyZWF0ZVNuYXBzaG90UmVzcG9uc2USLAoIc25hcHNob3QYASABKAsyGi5ob3N0YWdlbnQudjEuU25hcHNob3RJbmZvEioKB3NhbmRib3gYAiABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iNAoVRGVsZXRlU25hcHNob3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFZm9yY2UYAiABKAgiGAoWRGVsZXRlU25hcHNob3RSZXNwb25zZSIWChRMaXN0U25hcHNob3RzUmVxdWVzdCJGChVMaXN0U25hcHNob3RzUmVzcG9uc2USLQoJc25hcHNob3RzGAEgAygLMhouaG9zdGFnZW50LnYxLlNuYXBzaG90SW5mbyLGAQoSRm9ya1NhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDQoFY291bnQYAiABKA0SQAoIbWV0YWRhdGEYAyADKAsyLi5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSGgoSZW52ZF9hY2Nlc3NfdG9rZW5zGAQgAygJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDChNGb3JrU2FuZGJveFJlc3BvbnNlEiwKCXNhbmRib3hlcxgBIAMoCzIZLmhvc3RhZ2VudC52MS5TYW5kYm94SW5mbyJlChpVcGRhdGVOZXR3b3JrUG9saWN5UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEjMKDm5ldHdvcmtfcG9saWN5GAIgASgLMhsuaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kiSQobVXBkYXRlTmV0d29ya1BvbGljeVJlc3BvbnNlEioKB3NhbmRib3gYASABKAsyGS5ob3N0YWdlbnQudjEuU2FuZGJveEluZm8iLgoLVm9sdW1lTW91bnQSEQoJdm9sdW1lX2lkGAEgASgJEgwKBHBhdGgYAiABKAkigAEKClZvbHVtZUluZm8SEQoJdm9sdW1lX2lkGAEgASgJEg8KB3RlYW1faWQYAiABKAkSDAoEbmFtZRgDIAEoCRIQCghzaXplX21pYhgEIAEoDRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZChNDcmVhdGVWb2x1bWVSZXF1ZXN0EhEKCXZvbHVtZV9pZBgBIAEoCRIPCgd0ZWFtX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEAoIc2l6ZV9taWIYBCABKA0iQAoUQ3JlYXRlVm9sdW1lUmVzcG9uc2USKAoGdm9sdW1lGAEgASgLMhguaG9zdGFnZW50LnYxLlZvbHVtZUluZm8iKAoTRGVsZXRlVm9sdW1lUmVxdWVzdBIRCgl2b2x1bWVfaWQYASABKAkiFgoURGVsZXRlVm9sdW1lUmVzcG9uc2UiJQoSTGlzdFZvbHVtZXNSZXF1ZXN0Eg8KB3RlYW1faWQYASABKAkiQAoTTGlzdFZvbHVtZXNSZXNwb25zZRIpCgd2b2x1bWVzGAEgAygLMhguaG9zdGFnZW50LnYxLlZvbHVtZUluZm8qsQEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVU0FOREJPWF9TVEFURV9QRU5ESU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQAxIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQBBIXChNTQU5EQk9YX1NUQVRFX0VSUk9SEAUqigEKDVRpbWVvdXRBY3Rpb24SHgoaVElNRU9VVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIaChZUSU1FT1VUX0FDVElPTl9ERVNUUk9ZEAESGAoUVElNRU9VVF9BQ1RJT05fUEFVU0UQAhIjCh9USU1FT1VUX0FDVElPTl9QQVVTRV9GSUxFU1lTVEVNEAMy9AsKEEhvc3RBZ2VudFNlcnZpY2USPQoEUGluZxIZLmhvc3RhZ2VudC52MS5QaW5nUmVxdWVzdBoaLmhvc3RhZ2VudC52MS5QaW5nUmVzcG9uc2USWAoNQ3JlYXRlU2FuZGJveBIiLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdBojLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USWwoORGVzdHJveVNhbmRib3gSIy5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVzcG9uc2USWAoNTGlzdFNhbmRib3hlcxIiLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBojLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USTwoKR2V0U2FuZGJveBIfLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVxdWVzdBogLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVzcG9uc2USUgoLUGluZ1NhbmRib3gSIC5ob3N0YWdlbnQudjEuUGluZ1NhbmRib3hSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLlBpbmdTYW5kYm94UmVzcG9uc2USZAoRR2V0U2FuZGJveE1ldHJpY3MSJi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveE1ldHJpY3NSZXF1ZXN0GicuaG9zdGFnZW50LnYxLkdldFNhbmRib3hNZXRyaWNzUmVzcG9uc2USVQoMUGF1c2VTYW5kYm94EiEuaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlcXVlc3QaIi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVzcG9uc2USWAoNUmVzdW1lU2FuZGJveBIiLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVxdWVzdBojLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVzcG9uc2USWwoOQ3JlYXRlU25hcHNob3QSIy5ob3N0YWdlbnQudjEuQ3JlYXRlU25hcHNob3RSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkNyZWF0ZVNuYXBzaG90UmVzcG9uc2USWwoORGVsZXRlU25hcHNob3QSIy5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXF1ZXN0GiQuaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVzcG9uc2USWAoNTGlzdFNuYXBzaG90cxIiLmhvc3RhZ2VudC52MS5MaXN0U25hcHNob3RzUmVxdWVzdBojLmhvc3RhZ2VudC52MS5MaXN0U25hcHNob3RzUmVzcG9uc2USUgoLRm9ya1NhbmRib3gSIC5ob3N0YWdlbnQudjEuRm9ya1NhbmRib3hSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLkZvcmtTYW5kYm94UmVzcG9uc2USagoTVXBkYXRlTmV0d29ya1BvbGljeRIoLmhvc3RhZ2VudC52MS5VcGRhdGVOZXR3b3JrUG9saWN5UmVxdWVzdBopLmhvc3RhZ2VudC52MS5VcGRhdGVOZXR3b3JrUG9saWN5UmVzcG9uc2USVQoMQ3JlYXRlVm9sdW1lEiEuaG9zdGFnZW50LnYxLkNyZWF0ZVZvbHVtZVJlcXVlc3QaIi5ob3N0YWdlbnQudjEuQ3JlYXRlVm9sdW1lUmVzcG9uc2USVQoMRGVsZXRlVm9sdW1lEiEuaG9zdGFnZW50LnYxLkRlbGV0ZVZvbHVtZVJlcXVlc3QaIi5ob3N0YWdlbnQudjEuRGVsZXRlVm9sdW1lUmVzcG9uc2USUgoLTGlzdFZvbHVtZXMSIC5ob3N0YWdlbnQudjEuTGlzdFZvbHVtZXNSZXF1ZXN0GiEuaG9zdGFnZW50LnYxLkxpc3RWb2x1bWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * Where a sandbox's guest may connect, enforced on the host (its network namespace and the
+ * agent's egress proxy and DNS forwarder), never in the guest. Entries are normalised
+ * (@wrenn/shared/network-policy): IPv4 CIDRs `a.b.c.d/n`, domains lower-case, `*.` leading
+ * wildcards. Allow wins over deny; domains only in allow_out and only with 0.0.0.0/0 in
+ * deny_out. Private, link-local, loopback and reserved ranges are unreachable whatever it says.
+ * Both lists empty: open (what the host lets any sandbox reach).
+ *
+ * @generated from message hostagent.v1.NetworkPolicy
+ */
+export type NetworkPolicy = Message<"hostagent.v1.NetworkPolicy"> & {
+  /**
+   * @generated from field: repeated string allow_out = 1;
+   */
+  allowOut: string[];
+
+  /**
+   * @generated from field: repeated string deny_out = 2;
+   */
+  denyOut: string[];
+};
+
+/**
+ * Describes the message hostagent.v1.NetworkPolicy.
+ * Use `create(NetworkPolicySchema)` to create a new message.
+ */
+export const NetworkPolicySchema: GenMessage<NetworkPolicy> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 0);
 
 /**
  * Unset fields take the host's defaults; a field set to 0 is invalid.
@@ -48,7 +77,7 @@ export type Resources = Message<"hostagent.v1.Resources"> & {
  * Use `create(ResourcesSchema)` to create a new message.
  */
 export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 0);
+  messageDesc(file_hostagent_v1_hostagent, 1);
 
 /**
  * @generated from message hostagent.v1.PingRequest
@@ -61,7 +90,7 @@ export type PingRequest = Message<"hostagent.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 1);
+  messageDesc(file_hostagent_v1_hostagent, 2);
 
 /**
  * @generated from message hostagent.v1.PingResponse
@@ -133,7 +162,7 @@ export type PingResponse = Message<"hostagent.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 2);
+  messageDesc(file_hostagent_v1_hostagent, 3);
 
 /**
  * @generated from message hostagent.v1.SandboxInfo
@@ -226,6 +255,13 @@ export type SandboxInfo = Message<"hostagent.v1.SandboxInfo"> & {
    * @generated from field: bool paused_without_memory = 15;
    */
   pausedWithoutMemory: boolean;
+
+  /**
+   * Always set: the egress policy in force (empty lists: open).
+   *
+   * @generated from field: hostagent.v1.NetworkPolicy network_policy = 16;
+   */
+  networkPolicy?: NetworkPolicy;
 };
 
 /**
@@ -233,7 +269,7 @@ export type SandboxInfo = Message<"hostagent.v1.SandboxInfo"> & {
  * Use `create(SandboxInfoSchema)` to create a new message.
  */
 export const SandboxInfoSchema: GenMessage<SandboxInfo> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 3);
+  messageDesc(file_hostagent_v1_hostagent, 4);
 
 /**
  * @generated from message hostagent.v1.CreateSandboxRequest
@@ -318,6 +354,14 @@ export type CreateSandboxRequest = Message<"hostagent.v1.CreateSandboxRequest"> 
    * @generated from field: string team_id = 21;
    */
   teamId: string;
+
+  /**
+   * Egress policy. Unset: a sandbox from a snapshot keeps the policy its source had when the
+   * snapshot was taken; from an image, open. Set (even empty): exactly this policy.
+   *
+   * @generated from field: hostagent.v1.NetworkPolicy network_policy = 22;
+   */
+  networkPolicy?: NetworkPolicy;
 };
 
 /**
@@ -325,7 +369,7 @@ export type CreateSandboxRequest = Message<"hostagent.v1.CreateSandboxRequest"> 
  * Use `create(CreateSandboxRequestSchema)` to create a new message.
  */
 export const CreateSandboxRequestSchema: GenMessage<CreateSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 4);
+  messageDesc(file_hostagent_v1_hostagent, 5);
 
 /**
  * @generated from message hostagent.v1.CreateSandboxResponse
@@ -342,7 +386,7 @@ export type CreateSandboxResponse = Message<"hostagent.v1.CreateSandboxResponse"
  * Use `create(CreateSandboxResponseSchema)` to create a new message.
  */
 export const CreateSandboxResponseSchema: GenMessage<CreateSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 5);
+  messageDesc(file_hostagent_v1_hostagent, 6);
 
 /**
  * @generated from message hostagent.v1.DestroySandboxRequest
@@ -359,7 +403,7 @@ export type DestroySandboxRequest = Message<"hostagent.v1.DestroySandboxRequest"
  * Use `create(DestroySandboxRequestSchema)` to create a new message.
  */
 export const DestroySandboxRequestSchema: GenMessage<DestroySandboxRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 6);
+  messageDesc(file_hostagent_v1_hostagent, 7);
 
 /**
  * @generated from message hostagent.v1.DestroySandboxResponse
@@ -372,7 +416,7 @@ export type DestroySandboxResponse = Message<"hostagent.v1.DestroySandboxRespons
  * Use `create(DestroySandboxResponseSchema)` to create a new message.
  */
 export const DestroySandboxResponseSchema: GenMessage<DestroySandboxResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 7);
+  messageDesc(file_hostagent_v1_hostagent, 8);
 
 /**
  * @generated from message hostagent.v1.ListSandboxesRequest
@@ -385,7 +429,7 @@ export type ListSandboxesRequest = Message<"hostagent.v1.ListSandboxesRequest"> 
  * Use `create(ListSandboxesRequestSchema)` to create a new message.
  */
 export const ListSandboxesRequestSchema: GenMessage<ListSandboxesRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 8);
+  messageDesc(file_hostagent_v1_hostagent, 9);
 
 /**
  * @generated from message hostagent.v1.ListSandboxesResponse
@@ -402,7 +446,7 @@ export type ListSandboxesResponse = Message<"hostagent.v1.ListSandboxesResponse"
  * Use `create(ListSandboxesResponseSchema)` to create a new message.
  */
 export const ListSandboxesResponseSchema: GenMessage<ListSandboxesResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 9);
+  messageDesc(file_hostagent_v1_hostagent, 10);
 
 /**
  * @generated from message hostagent.v1.GetSandboxRequest
@@ -419,7 +463,7 @@ export type GetSandboxRequest = Message<"hostagent.v1.GetSandboxRequest"> & {
  * Use `create(GetSandboxRequestSchema)` to create a new message.
  */
 export const GetSandboxRequestSchema: GenMessage<GetSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 10);
+  messageDesc(file_hostagent_v1_hostagent, 11);
 
 /**
  * @generated from message hostagent.v1.GetSandboxResponse
@@ -436,7 +480,7 @@ export type GetSandboxResponse = Message<"hostagent.v1.GetSandboxResponse"> & {
  * Use `create(GetSandboxResponseSchema)` to create a new message.
  */
 export const GetSandboxResponseSchema: GenMessage<GetSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 11);
+  messageDesc(file_hostagent_v1_hostagent, 12);
 
 /**
  * @generated from message hostagent.v1.PingSandboxRequest
@@ -460,7 +504,7 @@ export type PingSandboxRequest = Message<"hostagent.v1.PingSandboxRequest"> & {
  * Use `create(PingSandboxRequestSchema)` to create a new message.
  */
 export const PingSandboxRequestSchema: GenMessage<PingSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 12);
+  messageDesc(file_hostagent_v1_hostagent, 13);
 
 /**
  * @generated from message hostagent.v1.PingSandboxResponse
@@ -477,7 +521,7 @@ export type PingSandboxResponse = Message<"hostagent.v1.PingSandboxResponse"> & 
  * Use `create(PingSandboxResponseSchema)` to create a new message.
  */
 export const PingSandboxResponseSchema: GenMessage<PingSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 13);
+  messageDesc(file_hostagent_v1_hostagent, 14);
 
 /**
  * @generated from message hostagent.v1.GetSandboxMetricsRequest
@@ -494,7 +538,7 @@ export type GetSandboxMetricsRequest = Message<"hostagent.v1.GetSandboxMetricsRe
  * Use `create(GetSandboxMetricsRequestSchema)` to create a new message.
  */
 export const GetSandboxMetricsRequestSchema: GenMessage<GetSandboxMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 14);
+  messageDesc(file_hostagent_v1_hostagent, 15);
 
 /**
  * @generated from message hostagent.v1.GetSandboxMetricsResponse
@@ -548,7 +592,7 @@ export type GetSandboxMetricsResponse = Message<"hostagent.v1.GetSandboxMetricsR
  * Use `create(GetSandboxMetricsResponseSchema)` to create a new message.
  */
 export const GetSandboxMetricsResponseSchema: GenMessage<GetSandboxMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 15);
+  messageDesc(file_hostagent_v1_hostagent, 16);
 
 /**
  * @generated from message hostagent.v1.PauseSandboxRequest
@@ -573,7 +617,7 @@ export type PauseSandboxRequest = Message<"hostagent.v1.PauseSandboxRequest"> & 
  * Use `create(PauseSandboxRequestSchema)` to create a new message.
  */
 export const PauseSandboxRequestSchema: GenMessage<PauseSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 16);
+  messageDesc(file_hostagent_v1_hostagent, 17);
 
 /**
  * @generated from message hostagent.v1.PauseSandboxResponse
@@ -602,7 +646,7 @@ export type PauseSandboxResponse = Message<"hostagent.v1.PauseSandboxResponse"> 
  * Use `create(PauseSandboxResponseSchema)` to create a new message.
  */
 export const PauseSandboxResponseSchema: GenMessage<PauseSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 17);
+  messageDesc(file_hostagent_v1_hostagent, 18);
 
 /**
  * @generated from message hostagent.v1.ResumeSandboxRequest
@@ -633,7 +677,7 @@ export type ResumeSandboxRequest = Message<"hostagent.v1.ResumeSandboxRequest"> 
  * Use `create(ResumeSandboxRequestSchema)` to create a new message.
  */
 export const ResumeSandboxRequestSchema: GenMessage<ResumeSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 18);
+  messageDesc(file_hostagent_v1_hostagent, 19);
 
 /**
  * @generated from message hostagent.v1.ResumeSandboxResponse
@@ -650,7 +694,7 @@ export type ResumeSandboxResponse = Message<"hostagent.v1.ResumeSandboxResponse"
  * Use `create(ResumeSandboxResponseSchema)` to create a new message.
  */
 export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 19);
+  messageDesc(file_hostagent_v1_hostagent, 20);
 
 /**
  * @generated from message hostagent.v1.SnapshotInfo
@@ -699,6 +743,14 @@ export type SnapshotInfo = Message<"hostagent.v1.SnapshotInfo"> & {
    * @generated from field: string image = 8;
    */
   image: string;
+
+  /**
+   * The source sandbox's egress policy when it was taken; sandboxes from it keep it unless
+   * their create sets one.
+   *
+   * @generated from field: hostagent.v1.NetworkPolicy network_policy = 9;
+   */
+  networkPolicy?: NetworkPolicy;
 };
 
 /**
@@ -706,7 +758,7 @@ export type SnapshotInfo = Message<"hostagent.v1.SnapshotInfo"> & {
  * Use `create(SnapshotInfoSchema)` to create a new message.
  */
 export const SnapshotInfoSchema: GenMessage<SnapshotInfo> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 20);
+  messageDesc(file_hostagent_v1_hostagent, 21);
 
 /**
  * @generated from message hostagent.v1.CreateSnapshotRequest
@@ -736,7 +788,7 @@ export type CreateSnapshotRequest = Message<"hostagent.v1.CreateSnapshotRequest"
  * Use `create(CreateSnapshotRequestSchema)` to create a new message.
  */
 export const CreateSnapshotRequestSchema: GenMessage<CreateSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 21);
+  messageDesc(file_hostagent_v1_hostagent, 22);
 
 /**
  * @generated from message hostagent.v1.CreateSnapshotResponse
@@ -758,7 +810,7 @@ export type CreateSnapshotResponse = Message<"hostagent.v1.CreateSnapshotRespons
  * Use `create(CreateSnapshotResponseSchema)` to create a new message.
  */
 export const CreateSnapshotResponseSchema: GenMessage<CreateSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 22);
+  messageDesc(file_hostagent_v1_hostagent, 23);
 
 /**
  * @generated from message hostagent.v1.DeleteSnapshotRequest
@@ -783,7 +835,7 @@ export type DeleteSnapshotRequest = Message<"hostagent.v1.DeleteSnapshotRequest"
  * Use `create(DeleteSnapshotRequestSchema)` to create a new message.
  */
 export const DeleteSnapshotRequestSchema: GenMessage<DeleteSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 23);
+  messageDesc(file_hostagent_v1_hostagent, 24);
 
 /**
  * @generated from message hostagent.v1.DeleteSnapshotResponse
@@ -796,7 +848,7 @@ export type DeleteSnapshotResponse = Message<"hostagent.v1.DeleteSnapshotRespons
  * Use `create(DeleteSnapshotResponseSchema)` to create a new message.
  */
 export const DeleteSnapshotResponseSchema: GenMessage<DeleteSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 24);
+  messageDesc(file_hostagent_v1_hostagent, 25);
 
 /**
  * @generated from message hostagent.v1.ListSnapshotsRequest
@@ -809,7 +861,7 @@ export type ListSnapshotsRequest = Message<"hostagent.v1.ListSnapshotsRequest"> 
  * Use `create(ListSnapshotsRequestSchema)` to create a new message.
  */
 export const ListSnapshotsRequestSchema: GenMessage<ListSnapshotsRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 25);
+  messageDesc(file_hostagent_v1_hostagent, 26);
 
 /**
  * @generated from message hostagent.v1.ListSnapshotsResponse
@@ -826,7 +878,7 @@ export type ListSnapshotsResponse = Message<"hostagent.v1.ListSnapshotsResponse"
  * Use `create(ListSnapshotsResponseSchema)` to create a new message.
  */
 export const ListSnapshotsResponseSchema: GenMessage<ListSnapshotsResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 26);
+  messageDesc(file_hostagent_v1_hostagent, 27);
 
 /**
  * @generated from message hostagent.v1.ForkSandboxRequest
@@ -860,7 +912,7 @@ export type ForkSandboxRequest = Message<"hostagent.v1.ForkSandboxRequest"> & {
  * Use `create(ForkSandboxRequestSchema)` to create a new message.
  */
 export const ForkSandboxRequestSchema: GenMessage<ForkSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 27);
+  messageDesc(file_hostagent_v1_hostagent, 28);
 
 /**
  * @generated from message hostagent.v1.ForkSandboxResponse
@@ -877,7 +929,48 @@ export type ForkSandboxResponse = Message<"hostagent.v1.ForkSandboxResponse"> & 
  * Use `create(ForkSandboxResponseSchema)` to create a new message.
  */
 export const ForkSandboxResponseSchema: GenMessage<ForkSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 28);
+  messageDesc(file_hostagent_v1_hostagent, 29);
+
+/**
+ * @generated from message hostagent.v1.UpdateNetworkPolicyRequest
+ */
+export type UpdateNetworkPolicyRequest = Message<"hostagent.v1.UpdateNetworkPolicyRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+
+  /**
+   * The whole new policy; unset or empty lists: open.
+   *
+   * @generated from field: hostagent.v1.NetworkPolicy network_policy = 2;
+   */
+  networkPolicy?: NetworkPolicy;
+};
+
+/**
+ * Describes the message hostagent.v1.UpdateNetworkPolicyRequest.
+ * Use `create(UpdateNetworkPolicyRequestSchema)` to create a new message.
+ */
+export const UpdateNetworkPolicyRequestSchema: GenMessage<UpdateNetworkPolicyRequest> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 30);
+
+/**
+ * @generated from message hostagent.v1.UpdateNetworkPolicyResponse
+ */
+export type UpdateNetworkPolicyResponse = Message<"hostagent.v1.UpdateNetworkPolicyResponse"> & {
+  /**
+   * @generated from field: hostagent.v1.SandboxInfo sandbox = 1;
+   */
+  sandbox?: SandboxInfo;
+};
+
+/**
+ * Describes the message hostagent.v1.UpdateNetworkPolicyResponse.
+ * Use `create(UpdateNetworkPolicyResponseSchema)` to create a new message.
+ */
+export const UpdateNetworkPolicyResponseSchema: GenMessage<UpdateNetworkPolicyResponse> = /*@__PURE__*/
+  messageDesc(file_hostagent_v1_hostagent, 31);
 
 /**
  * @generated from message hostagent.v1.VolumeMount
@@ -901,7 +994,7 @@ export type VolumeMount = Message<"hostagent.v1.VolumeMount"> & {
  * Use `create(VolumeMountSchema)` to create a new message.
  */
 export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 29);
+  messageDesc(file_hostagent_v1_hostagent, 32);
 
 /**
  * @generated from message hostagent.v1.VolumeInfo
@@ -938,7 +1031,7 @@ export type VolumeInfo = Message<"hostagent.v1.VolumeInfo"> & {
  * Use `create(VolumeInfoSchema)` to create a new message.
  */
 export const VolumeInfoSchema: GenMessage<VolumeInfo> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 30);
+  messageDesc(file_hostagent_v1_hostagent, 33);
 
 /**
  * @generated from message hostagent.v1.CreateVolumeRequest
@@ -976,7 +1069,7 @@ export type CreateVolumeRequest = Message<"hostagent.v1.CreateVolumeRequest"> & 
  * Use `create(CreateVolumeRequestSchema)` to create a new message.
  */
 export const CreateVolumeRequestSchema: GenMessage<CreateVolumeRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 31);
+  messageDesc(file_hostagent_v1_hostagent, 34);
 
 /**
  * @generated from message hostagent.v1.CreateVolumeResponse
@@ -993,7 +1086,7 @@ export type CreateVolumeResponse = Message<"hostagent.v1.CreateVolumeResponse"> 
  * Use `create(CreateVolumeResponseSchema)` to create a new message.
  */
 export const CreateVolumeResponseSchema: GenMessage<CreateVolumeResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 32);
+  messageDesc(file_hostagent_v1_hostagent, 35);
 
 /**
  * @generated from message hostagent.v1.DeleteVolumeRequest
@@ -1010,7 +1103,7 @@ export type DeleteVolumeRequest = Message<"hostagent.v1.DeleteVolumeRequest"> & 
  * Use `create(DeleteVolumeRequestSchema)` to create a new message.
  */
 export const DeleteVolumeRequestSchema: GenMessage<DeleteVolumeRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 33);
+  messageDesc(file_hostagent_v1_hostagent, 36);
 
 /**
  * @generated from message hostagent.v1.DeleteVolumeResponse
@@ -1023,7 +1116,7 @@ export type DeleteVolumeResponse = Message<"hostagent.v1.DeleteVolumeResponse"> 
  * Use `create(DeleteVolumeResponseSchema)` to create a new message.
  */
 export const DeleteVolumeResponseSchema: GenMessage<DeleteVolumeResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 34);
+  messageDesc(file_hostagent_v1_hostagent, 37);
 
 /**
  * @generated from message hostagent.v1.ListVolumesRequest
@@ -1042,7 +1135,7 @@ export type ListVolumesRequest = Message<"hostagent.v1.ListVolumesRequest"> & {
  * Use `create(ListVolumesRequestSchema)` to create a new message.
  */
 export const ListVolumesRequestSchema: GenMessage<ListVolumesRequest> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 35);
+  messageDesc(file_hostagent_v1_hostagent, 38);
 
 /**
  * @generated from message hostagent.v1.ListVolumesResponse
@@ -1059,7 +1152,7 @@ export type ListVolumesResponse = Message<"hostagent.v1.ListVolumesResponse"> & 
  * Use `create(ListVolumesResponseSchema)` to create a new message.
  */
 export const ListVolumesResponseSchema: GenMessage<ListVolumesResponse> = /*@__PURE__*/
-  messageDesc(file_hostagent_v1_hostagent, 36);
+  messageDesc(file_hostagent_v1_hostagent, 39);
 
 /**
  * @generated from enum hostagent.v1.SandboxState
@@ -1253,6 +1346,17 @@ export const HostAgentService: GenService<{
     methodKind: "unary";
     input: typeof ForkSandboxRequestSchema;
     output: typeof ForkSandboxResponseSchema;
+  },
+  /**
+   * Egress policy: replaces a sandbox's whole policy, running or paused; a running
+   * sandbox's rules change in place (its connections already open are kept).
+   *
+   * @generated from rpc hostagent.v1.HostAgentService.UpdateNetworkPolicy
+   */
+  updateNetworkPolicy: {
+    methodKind: "unary";
+    input: typeof UpdateNetworkPolicyRequestSchema;
+    output: typeof UpdateNetworkPolicyResponseSchema;
   },
   /**
    * Volumes: persistent file systems on this host, served to sandboxes over NFSv3. A volume

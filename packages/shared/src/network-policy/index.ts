@@ -1,0 +1,26 @@
+export {
+  ALWAYS_BLOCKED_CIDRS,
+  formatIpv4,
+  formatIpv4Cidr,
+  type Ipv4Cidr,
+  ipv4InCidr,
+  isBlockedIpv4,
+  parseIpv4,
+  parseIpv4Cidr,
+} from "./ipv4.js";
+export {
+  ALL_IPV4,
+  domainMatches,
+  type EgressEntry,
+  isOpenPolicy,
+  MAX_POLICY_ENTRIES,
+  type NetworkPolicy,
+  NetworkPolicyError,
+  type NetworkPolicyInput,
+  type NetworkPolicyProblem,
+  normalizeNetworkPolicy,
+  parseEgressEntry,
+  policyAllowsDomain,
+  policyEntries,
+  policyHasDomains,
+} from "./policy.js";
