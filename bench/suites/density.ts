@@ -37,9 +37,10 @@ export async function run(ctx: SuiteContext): Promise<void> {
   const fromEnv = agentConfigFromEnv(process.env);
   const fx = await startAgent(
     {
-      // Only the admission knobs come from the environment; the rest is this suite's own.
+      // Only the admission and density knobs come from the environment; the rest is this suite's own.
       ...(fromEnv.vcpuOvercommit === undefined ? {} : { vcpuOvercommit: fromEnv.vcpuOvercommit }),
       ...(fromEnv.memoryOvercommit === undefined ? {} : { memoryOvercommit: fromEnv.memoryOvercommit }),
+      ...(fromEnv.tcgTbSizeMiB === undefined ? {} : { tcgTbSizeMiB: fromEnv.tcgTbSizeMiB }),
       netNamePrefix: "wbd",
       firstSlot: 4000,
       maxSlots: Math.max(n + 5, 20),

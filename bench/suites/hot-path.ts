@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { GuestClient, trafficHopHeaders } from "@wrenn/guest-client";
+import { agentConfigFromEnv } from "@wrenn/host-agent";
 import { Sandbox } from "e2b";
 import { startStack } from "../../tests/e2e/stack-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
@@ -132,7 +133,18 @@ async function hopDownloadMs(hop: FilesHop, path: string): Promise<number> {
 }
 
 export async function run(ctx: SuiteContext): Promise<void> {
-  const stack = await startStack({ agents: [{ netNamePrefix: "wh", firstSlot: 3600, maxSlots: 2 }] });
+  // The translation cache size comes from the environment (WRENN_TCG_TB_SIZE_MIB), to compare sizes.
+  const tb = agentConfigFromEnv(process.env).tcgTbSizeMiB;
+  const stack = await startStack({
+    agents: [
+      {
+        netNamePrefix: "wh",
+        firstSlot: 3600,
+        maxSlots: 2,
+        ...(tb === undefined ? {} : { tcgTbSizeMiB: tb }),
+      },
+    ],
+  });
   const saved = Object.fromEntries(E2B_ENV.map((n) => [n, process.env[n]]));
   let sbx: Sandbox | undefined;
   try {

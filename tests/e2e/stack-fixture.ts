@@ -18,6 +18,8 @@ export interface StackAgentOptions {
   imageSnapshots?: boolean;
   /** The agent's floor under the host's available memory for starts. */
   minAvailableMemoryMiB?: number;
+  /** TCG translation cache per VM (benchmarks compare sizes). */
+  tcgTbSizeMiB?: number;
 }
 
 export interface Stack {
