@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { GuestClient, trafficHopHeaders } from "@wrenn/guest-client";
-import { agentConfigFromEnv } from "@wrenn/host-agent";
+import { envNumber } from "@wrenn/shared";
 import { Sandbox } from "e2b";
 import { startStack } from "../../tests/e2e/stack-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
@@ -134,7 +134,7 @@ async function hopDownloadMs(hop: FilesHop, path: string): Promise<number> {
 
 export async function run(ctx: SuiteContext): Promise<void> {
   // The translation cache size comes from the environment (WRENN_TCG_TB_SIZE_MIB), to compare sizes.
-  const tb = agentConfigFromEnv(process.env).tcgTbSizeMiB;
+  const tb = envNumber(process.env.WRENN_TCG_TB_SIZE_MIB);
   const stack = await startStack({
     agents: [
       {
