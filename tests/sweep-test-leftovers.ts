@@ -35,6 +35,12 @@ export const TEST_NET_PREFIXES = [
   "wfd",
   "wfp",
   "wadm",
+  // benchmark suites' agents
+  "wbc",
+  "wbd",
+  "wbn",
+  "wbt",
+  "wh",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */
