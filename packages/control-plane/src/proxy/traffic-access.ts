@@ -38,8 +38,11 @@ export function trafficRefusal(
 /** The placeholder a mask names the target port with (E2B's, literally `${PORT}`). */
 const PORT_PLACEHOLDER = "$" + "{PORT}";
 
-/** The Host header the sandbox sees: the mask with `${PORT}` as the target port, or unchanged. */
+/**
+ * The Host header the sandbox's server sees: the mask with the placeholder as the target
+ * port, or unchanged. envd's port is left alone (the mask is for the user's servers).
+ */
 export function maskedHost(access: TrafficAccess, port: number): { host: string } | Record<string, never> {
-  if (!access.maskRequestHost) return {};
+  if (!access.maskRequestHost || port === ENVD_PORT) return {};
   return { host: access.maskRequestHost.replaceAll(PORT_PLACEHOLDER, String(port)) };
 }
