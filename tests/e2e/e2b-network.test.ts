@@ -31,13 +31,14 @@ function viaProxy(
   port: number,
   headers: Record<string, string> = {},
   upgrade?: string,
+  path = "/",
 ): Promise<Reply> {
   const url = new URL(cpUrl);
   return new Promise((resolve, reject) => {
     const req = request({
       host: url.hostname,
       port: url.port,
-      path: upgrade ? "/echo" : "/",
+      path,
       headers: {
         "e2b-sandbox-id": sandboxId,
         "e2b-sandbox-port": String(port),
@@ -187,7 +188,7 @@ describe("stock e2b SDK: network policy and private traffic", () => {
       });
 
       // envd's port is envd's to guard: /health answers without the traffic token.
-      expect((await viaProxy(stack.url, sbx.sandboxId, 49983)).status).toBe(204);
+      expect((await viaProxy(stack.url, sbx.sandboxId, 49983, {}, undefined, "/health")).status).toBe(204);
 
       // A public sandbox (the default) needs no token and gets no mask.
       const open = await Sandbox.create({ timeoutMs: 300_000 });
