@@ -1,7 +1,9 @@
 import { request } from "node:http";
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
+import { ApiClient, Sandbox as WrennSandbox } from "@wrenn/sdk";
 import { Sandbox, type SandboxOpts } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runWrenn } from "./cli-runner.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
@@ -285,4 +287,38 @@ describe("stock e2b SDK: network policy and private traffic", () => {
       for (const s of made) await s.kill().catch(() => undefined);
     }
   }, 300_000);
+
+  it("@wrenn/sdk and the CLI: network at create, in info, and updated (/v1)", async () => {
+    const client = new ApiClient({ apiUrl: stack.url, apiKey: stack.apiKey, timeoutMs: 60_000 });
+    const env = { WRENN_API_URL: stack.url, WRENN_API_KEY: stack.apiKey };
+    const sbx = await WrennSandbox.create({
+      client,
+      network: { allowOut: ["1.1.1.1"], allowInternetAccess: false, allowPublicTraffic: false },
+    });
+    try {
+      expect(sbx.trafficAccessToken).toMatch(/^[0-9a-f]{48}$/);
+      expect((await sbx.getInfo()).network).toEqual({
+        allowOut: ["1.1.1.1/32"],
+        denyOut: ["0.0.0.0/0"],
+        allowInternetAccess: false,
+        allowPublicTraffic: false,
+        maskRequestHost: null,
+      });
+      const info = await runWrenn(["sandbox", "info", sbx.sandboxId], env);
+      expect(info.stdout).toMatch(/allow out: +1\.1\.1\.1\/32/);
+      expect(info.stdout).toMatch(/traffic: +private/);
+      const shown = await runWrenn(["sandbox", "network", sbx.sandboxId, "--json"], env);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ denyOut: ["0.0.0.0/0"] });
+
+      const set = await runWrenn(
+        ["sandbox", "network", sbx.sandboxId, "--deny-out", "9.9.9.0/24", "--json"],
+        env,
+      );
+      expect(set.code, set.stderr).toBe(0);
+      expect(JSON.parse(set.stdout)).toMatchObject({ allowOut: [], denyOut: ["9.9.9.0/24"] });
+      expect((await sbx.updateNetwork({})).network).toMatchObject({ allowOut: [], denyOut: [] });
+    } finally {
+      await sbx.kill();
+    }
+  }, 240_000);
 });
