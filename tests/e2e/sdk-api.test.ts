@@ -156,4 +156,22 @@ describe("SDK and CLI against a control plane without hosts", () => {
       detail: expect.stringContaining("[unauthenticated]"),
     });
   });
+
+  it("refuses a malformed network policy with invalid_argument naming the entry (SDK and CLI)", async () => {
+    const err = await caught(Sandbox.create({ client, network: { denyOut: ["300.1.1.1"] } }));
+    expect(err).toMatchObject({ code: "invalid_argument", status: 400 });
+    expect((err as Error).message).toMatch(/bad_cidr: '300\.1\.1\.1'/);
+    const domain = await runWrenn(["sandbox", "create", "--allow-out", "api.example.com"], env);
+    expect(domain.code).toBe(1);
+    expect(domain.stderr).toMatch(/invalid_argument.*domain_needs_deny_all/);
+    // The policy is checked before the sandbox is looked up.
+    const update = await runWrenn(["sandbox", "network", "inope", "--deny-out", "1.2.3.4/99"], env);
+    expect(update.stderr).toMatch(/invalid_argument.*bad_cidr/);
+    const missing = await runWrenn(["sandbox", "network", "inope", "--deny-out", "1.2.3.4/24"], env);
+    expect(missing.stderr).toMatch(/not_found/);
+    const usage = await runWrenn(["sandbox", "network", "inope", "--open", "--deny-out", "1.2.3.4"], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--open clears the policy/);
+    expect((await runWrenn(["sandbox", "info", "inope"], env)).stderr).toMatch(/not_found/);
+  });
 });

@@ -156,6 +156,7 @@ describe("sandbox proxy connections to the agent", () => {
         host: "127.0.0.1",
         port: agentPort,
         agentToken: TOKEN,
+        access: { trafficAccessToken: null, maskRequestHost: null },
       }),
     });
     const front = createServer((req, res) => {

@@ -52,6 +52,14 @@ export {
   TimestampSchema,
 } from "./fields.js";
 export {
+  type SandboxNetworkBody,
+  SandboxNetworkBodySchema,
+  type SandboxNetworkCreate,
+  SandboxNetworkCreateSchema,
+  SandboxNetworkSchema,
+  type SandboxNetworkView,
+} from "./network-schemas.js";
+export {
   type ApiKeyCreateBody,
   ApiKeyCreateBodySchema,
   DEFAULT_SANDBOX_LIMITS,

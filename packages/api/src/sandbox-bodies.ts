@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EnvVarsSchema, MetadataSchema, NameSchema, PaginationQuerySchema } from "./fields.js";
+import { SandboxNetworkCreateSchema } from "./network-schemas.js";
 import { SandboxStateSchema } from "./sandbox-state.js";
 import { OnTimeoutSchema } from "./sandbox-views.js";
 import { VolumeMountSchema } from "./volume-schemas.js";
@@ -55,6 +56,7 @@ export function sandboxBodySchemas(limits: SandboxLimits) {
         .max(16)
         .optional()
         .describe("the team's volumes (by name or id) mounted at these guest paths"),
+      network: SandboxNetworkCreateSchema.optional(),
     }),
     setTimeout: z.object({ timeout_sec: TimeoutSecSchema }),
     pause: z.object({

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TimestampSchema } from "./fields.js";
+import { SandboxNetworkSchema } from "./network-schemas.js";
 import { SandboxStateSchema } from "./sandbox-state.js";
 
 /** Response shapes of /v1 sandboxes, their commands and files. */
@@ -27,11 +28,18 @@ export const SandboxSchema = z.object({
   updated_at: TimestampSchema,
   expires_at: TimestampSchema.nullable(),
   stopped_at: TimestampSchema.nullable(),
+  network: SandboxNetworkSchema.describe("egress policy in force and public traffic"),
 });
 export type SandboxView = z.infer<typeof SandboxSchema>;
 
 /** A created sandbox also carries the token envd requires (shown at creation only). */
-export const CreatedSandboxSchema = SandboxSchema.extend({ envd_access_token: z.string() });
+export const CreatedSandboxSchema = SandboxSchema.extend({
+  envd_access_token: z.string(),
+  traffic_access_token: z
+    .string()
+    .nullable()
+    .describe("set when allow_public_traffic is false: send it as e2b-traffic-access-token"),
+});
 export type CreatedSandboxView = z.infer<typeof CreatedSandboxSchema>;
 
 export const SandboxMetricsSchema = z.object({

@@ -90,7 +90,41 @@ describe("e2b-compatible API", () => {
       { templateID: "base", volumeMounts: [{ name: "v", path: "v" }] },
       /mount path/,
     ],
-    ["no internet access", { templateID: "base", allow_internet_access: false }, /allow_internet_access/],
+    [
+      "a malformed CIDR",
+      { templateID: "base", network: { denyOut: ["10.0.0.0/33"] } },
+      /bad_cidr: '10\.0\.0\.0\/33'/,
+    ],
+    [
+      "a domain without deny-all",
+      { templateID: "base", network: { allowOut: ["api.example.com"] } },
+      /domain_needs_deny_all: .*api\.example\.com/,
+    ],
+    [
+      "a domain in denyOut",
+      { templateID: "base", network: { denyOut: ["example.com"] } },
+      /domain_in_deny: .*example\.com/,
+    ],
+    [
+      "a bad wildcard",
+      { templateID: "base", allow_internet_access: false, network: { allowOut: ["api.*.com"] } },
+      /bad_wildcard: 'api\.\*\.com'/,
+    ],
+    [
+      "too many entries",
+      { templateID: "base", network: { denyOut: Array.from({ length: 101 }, (_, i) => `1.1.${i}.0/24`) } },
+      /too_many_entries/,
+    ],
+    [
+      "an egress proxy",
+      { templateID: "base", network: { egressProxy: { address: "p:1080" } } },
+      /egressProxy is not supported/,
+    ],
+    [
+      "egress rules",
+      { templateID: "base", network: { rules: { "a.com": [{ transform: { headers: { a: "b" } } }] } } },
+      /rules is not supported/,
+    ],
     ["auto resume without auto pause", { templateID: "base", autoResume: { enabled: true } }, /auto resume/],
     [
       "auto resume with a filesystem-only timeout pause",
@@ -161,6 +195,42 @@ describe("e2b-compatible API", () => {
     }
     // A filesystem-only pause of a paused sandbox is refused the same way.
     expect((await asA<E2bError>("POST", `/sandboxes/${paused}/pause`, { memory: false })).status).toBe(409);
+  });
+
+  it("shows the network policy in details; PUT network checks the policy before any host", async () => {
+    const id = await insertSandbox(a.teamId, { state: "paused" });
+    await t.database.db
+      .updateTable("sandboxes")
+      .set({
+        network_policy: JSON.stringify({ allowOut: ["1.1.1.1/32"], denyOut: ["0.0.0.0/0"] }),
+        traffic_access_token: "tok",
+        mask_request_host: "localhost:$" + "{PORT}",
+      })
+      .where("id", "=", id)
+      .execute();
+    const info = await fx.as(a.key)<Record<string, unknown>>("GET", `/sandboxes/${id}`);
+    expect(info.body).toMatchObject({
+      allowInternetAccess: false,
+      network: {
+        allowOut: ["1.1.1.1/32"],
+        denyOut: ["0.0.0.0/0"],
+        allowPublicTraffic: false,
+        maskRequestHost: "localhost:$" + "{PORT}",
+      },
+    });
+    const bad = await fx.as(a.key)<E2bError>("PUT", `/sandboxes/${id}/network`, { denyOut: ["::/0"] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/ipv6_unsupported: '::\/0'/);
+    const proxy = await fx.as(a.key)<E2bError>("PUT", `/sandboxes/${id}/network`, {
+      egressProxy: { address: "p:1080" },
+    });
+    expect(proxy.status).toBe(400);
+    expect(proxy.body.message).toMatch(/egressProxy is not supported/);
+    // A valid policy goes to the sandbox's host; this one has none.
+    const noHost = await fx.as(a.key)<E2bError>("PUT", `/sandboxes/${id}/network`, { allowOut: [] });
+    expect(noHost.status).toBe(503);
+    const theirs = await fx.as(b.key)<E2bError>("PUT", `/sandboxes/${id}/network`, {});
+    expect(theirs.status).toBe(404);
   });
 
   it("lists running and paused by default, filters by state and metadata, pages with X-Next-Token", async () => {

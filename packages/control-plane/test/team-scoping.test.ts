@@ -121,6 +121,7 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     ["DELETE", "/v1/sandboxes/{sandbox}"],
     ["POST", "/v1/sandboxes/{sandbox}/ping"],
     ["POST", "/v1/sandboxes/{sandbox}/timeout", { timeout_sec: 60 }],
+    ["PUT", "/v1/sandboxes/{sandbox}/network", { deny_out: ["1.2.3.4"] }],
     ["POST", "/v1/sandboxes/{sandbox}/pause"],
     ["POST", "/v1/sandboxes/{sandbox}/resume", {}],
     ["POST", "/v1/sandboxes/{sandbox}/fork", { count: 1 }],

@@ -30,6 +30,22 @@ export interface SandboxInfo {
   updatedAt: Date;
   expiresAt: Date | null;
   stoppedAt: Date | null;
+  /** Egress policy in force and public traffic. */
+  network: SandboxNetworkInfo;
+}
+
+/** A sandbox's network: where it may connect, and who may reach its ports. */
+export interface SandboxNetworkInfo {
+  /** IPv4 addresses/CIDRs and domains it may reach (allow wins over deny). */
+  allowOut: string[];
+  /** IPv4 addresses/CIDRs it may not reach; `0.0.0.0/0`: everything not allowed. */
+  denyOut: string[];
+  /** False when everything not allowed is denied. */
+  allowInternetAccess: boolean;
+  /** False: requests through the proxy need the sandbox's traffic access token. */
+  allowPublicTraffic: boolean;
+  /** Host header proxied requests get, if set. */
+  maskRequestHost: string | null;
 }
 
 const date = (s: string | null): Date | null => (s ? new Date(s) : null);
@@ -56,6 +72,13 @@ export function sandboxInfoFromWire(w: SandboxView): SandboxInfo {
     updatedAt: new Date(w.updated_at),
     expiresAt: date(w.expires_at),
     stoppedAt: date(w.stopped_at),
+    network: {
+      allowOut: w.network.allow_out,
+      denyOut: w.network.deny_out,
+      allowInternetAccess: w.network.allow_internet_access,
+      allowPublicTraffic: w.network.allow_public_traffic,
+      maskRequestHost: w.network.mask_request_host,
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 export { SANDBOX_STATES, type SandboxState } from "@wrenn/api";
 export { ApiClient, type RequestOptions } from "./api-client.js";
 export { ApiKeys } from "./api-keys.js";
-export type { ApiKeyInfo, EntryInfo, SandboxInfo, SnapshotInfo } from "./api-types.js";
+export type { ApiKeyInfo, EntryInfo, SandboxInfo, SandboxNetworkInfo, SnapshotInfo } from "./api-types.js";
 export {
   type BackgroundCommandOptions,
   CommandHandle,
@@ -41,6 +41,8 @@ export {
   type SandboxCreateOptions,
   type SandboxListOptions,
   type SandboxMetrics,
+  type SandboxNetworkOptions,
+  type SandboxNetworkPolicy,
   type SandboxPage,
 } from "./sandbox.js";
 export { Snapshot } from "./snapshot.js";

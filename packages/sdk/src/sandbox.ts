@@ -4,6 +4,7 @@ import type {
   SandboxForkBody,
   SandboxListQuery,
   SandboxMetricsView,
+  SandboxNetworkBody,
   SandboxPauseBody,
   SandboxResumeBody,
   SandboxSetTimeoutBody,
@@ -48,6 +49,33 @@ export interface SandboxCreateOptions extends ClientOptions {
    * (a name, an id, or a `Volume`). The sandbox runs on the host that keeps them.
    */
   volumeMounts?: Record<string, string | Pick<Volume, "volumeId">>;
+  /** Egress policy and public traffic; no policy named: a snapshot's own, else open. */
+  network?: SandboxNetworkOptions;
+}
+
+/** A sandbox's egress policy: a whole policy (what is left out is empty). */
+export interface SandboxNetworkPolicy {
+  /** IPv4 addresses, CIDRs and domains (`api.example.com`, `*.example.com`) it may reach; allow wins over deny. */
+  allowOut?: string[];
+  /** IPv4 addresses and CIDRs it may not reach (`0.0.0.0/0`: all). Domains need a deny-all. */
+  denyOut?: string[];
+  /** False: deny everything not in `allowOut`. */
+  allowInternetAccess?: boolean;
+}
+
+export interface SandboxNetworkOptions extends SandboxNetworkPolicy {
+  /** False: requests through the proxy need `sandbox.trafficAccessToken` in `e2b-traffic-access-token`. */
+  allowPublicTraffic?: boolean;
+  /** Host header proxied requests get (the text `$` + `{PORT}` becomes the target port). */
+  maskRequestHost?: string;
+}
+
+function networkBody(policy: SandboxNetworkPolicy): SandboxNetworkBody {
+  return {
+    allow_out: policy.allowOut,
+    deny_out: policy.denyOut,
+    allow_internet_access: policy.allowInternetAccess,
+  };
 }
 
 export interface SandboxListOptions extends ClientOptions {
@@ -95,13 +123,16 @@ export class Sandbox {
   readonly commands: Commands;
   readonly files: Files;
   readonly pty: Pty;
+  /** Set for a sandbox without public traffic, as its create (or fork) returned it; else null. */
+  readonly trafficAccessToken: string | null;
   readonly #api: ApiClient;
   #info: SandboxInfo;
 
   /** Wraps a sandbox the API reported; does no I/O (use `create` or `connect`). */
-  constructor(api: ApiClient, info: SandboxInfo) {
+  constructor(api: ApiClient, info: SandboxInfo, trafficAccessToken: string | null = null) {
     this.#api = api;
     this.#info = info;
+    this.trafficAccessToken = trafficAccessToken;
     this.sandboxId = info.sandboxId;
     this.commands = new Commands(api, info.sandboxId);
     this.files = new Files(api, info.sandboxId);
@@ -142,9 +173,16 @@ export class Sandbox {
               volume: typeof v === "string" ? v : v.volumeId,
             }))
           : undefined,
+        network: options.network
+          ? {
+              ...networkBody(options.network),
+              allow_public_traffic: options.network.allowPublicTraffic,
+              mask_request_host: options.network.maskRequestHost,
+            }
+          : undefined,
       } satisfies SandboxCreateBody,
     });
-    return new Sandbox(api, sandboxInfoFromWire(wire));
+    return new Sandbox(api, sandboxInfoFromWire(wire), wire.traffic_access_token);
   }
 
   /** Attaches to an existing sandbox; a paused one is resumed unless `resume: false`. */
@@ -270,7 +308,16 @@ export class Sandbox {
         json: { count, metadata: options.metadata } satisfies SandboxForkBody,
       },
     );
-    return res.items.map((w) => new Sandbox(this.#api, sandboxInfoFromWire(w)));
+    return res.items.map((w) => new Sandbox(this.#api, sandboxInfoFromWire(w), w.traffic_access_token));
+  }
+
+  /** Replaces the egress policy (running or paused sandbox); what is left out is empty. */
+  async updateNetwork(policy: SandboxNetworkPolicy): Promise<SandboxInfo> {
+    return this.#update(
+      await this.#api.json<SandboxView>("PUT", apiPath("sandboxes", this.sandboxId, "network"), {
+        json: networkBody(policy),
+      }),
+    );
   }
 
   /** Destroys the sandbox. */

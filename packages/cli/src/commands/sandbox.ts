@@ -16,6 +16,13 @@ import { type CliIo, UsageError } from "../cli-io.js";
 import { intFlag, parseCommand, required, str, strs } from "../command-context.js";
 import { commandLineOf } from "../command-line.js";
 import { formatAge, formatTable, parsePairs } from "../format.js";
+import {
+  CREATE_NETWORK_FLAGS,
+  createNetworkOf,
+  placeholderInfo,
+  sandboxInfo,
+  sandboxNetwork,
+} from "./sandbox-network.js";
 import { parseVolumeMount } from "./volume.js";
 
 export const SANDBOX_USAGE = `wrenn sandbox <command>
@@ -23,6 +30,13 @@ export const SANDBOX_USAGE = `wrenn sandbox <command>
   create [<template> | --template T | --snapshot S] [--vcpus N] [--memory MiB] [--disk MiB]
          [--timeout SEC] [--on-timeout destroy|pause] [--env K=V]... [--metadata K=V]...
          [--volume NAME:PATH]...   mounts the team's volume NAME at PATH in the guest
+         [--allow-out X]... [--deny-out Y]... [--no-internet]   egress policy (IPv4, CIDRs;
+                     domains in --allow-out need --no-internet or --deny-out 0.0.0.0/0)
+         [--private]   proxied requests need the sandbox's traffic access token
+         [--mask-host HOST]   Host header proxied requests get
+  info <id>          state, size and network policy
+  network <id> [--allow-out X]... [--deny-out Y]... [--no-internet] | --open
+                     replaces the whole egress policy (no flags: shows it)
   ls [--state running,paused] [--metadata K=V]... [--all]
   exec <id> [--user U] [--cwd DIR] [--env K=V]... [--timeout MS] [--stdin] -- <command…>
                      one <command> word is a shell command line ('ls | wc -l'); several are
@@ -63,6 +77,7 @@ async function create(io: CliIo, args: string[]): Promise<number> {
     env: { type: "string", multiple: true },
     metadata: { type: "string", multiple: true },
     volume: { type: "string", multiple: true },
+    ...CREATE_NETWORK_FLAGS,
   });
   const onTimeout = str(values, "on-timeout");
   if (onTimeout !== undefined && onTimeout !== "destroy" && onTimeout !== "pause") {
@@ -85,9 +100,15 @@ async function create(io: CliIo, args: string[]): Promise<number> {
       envs: parsePairs(strs(values, "env"), "env"),
       metadata: parsePairs(strs(values, "metadata"), "metadata"),
       volumeMounts: volumeMountsOf(strs(values, "volume")),
+      network: createNetworkOf(values),
     }),
   );
-  ctx.print(sandbox.info, () => sandbox.sandboxId);
+  const created = { ...sandbox.info, trafficAccessToken: sandbox.trafficAccessToken };
+  ctx.print(created, () =>
+    sandbox.trafficAccessToken
+      ? `${sandbox.sandboxId}\ntraffic access token: ${sandbox.trafficAccessToken}`
+      : sandbox.sandboxId,
+  );
   return 0;
 }
 
@@ -204,33 +225,6 @@ async function shell(io: CliIo, args: string[]): Promise<number> {
   }
 }
 
-/** A Sandbox handle for an id without fetching it first: commands and files need only the id. */
-function placeholderInfo(id: string): SandboxInfo {
-  const epoch = new Date(0);
-  return {
-    sandboxId: id,
-    teamId: "",
-    hostId: null,
-    template: "",
-    snapshotId: null,
-    state: "running",
-    vcpus: 0,
-    memoryMiB: 0,
-    diskMiB: 0,
-    timeoutSec: 0,
-    onTimeout: "pause",
-    autoResume: false,
-    onTimeoutKeepMemory: true,
-    pausedWithoutMemory: false,
-    metadata: {},
-    error: null,
-    createdAt: epoch,
-    updatedAt: epoch,
-    expiresAt: null,
-    stoppedAt: null,
-  };
-}
-
 /** `<id>:<path>` names a path in a sandbox; anything else (including `./a:b`, `/a:b`) is local. */
 export function parseCpTarget(spec: string): { sandboxId: string; path: string } | { local: string } {
   const m = /^([a-z0-9][a-z0-9-]{0,127}):(.+)$/.exec(spec);
@@ -342,6 +336,10 @@ export async function sandboxCommand(io: CliIo, sub: string | undefined, args: s
       return lifecycle(io, "rm", args);
     case "shell":
       return shell(io, args);
+    case "info":
+      return sandboxInfo(io, args);
+    case "network":
+      return sandboxNetwork(io, args);
     default:
       if (sub !== undefined && sub !== "help") throw new UsageError(`unknown command: sandbox ${sub}`);
       io.stdout.write(`${SANDBOX_USAGE}\n`);

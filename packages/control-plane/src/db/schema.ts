@@ -1,4 +1,5 @@
 import type { SandboxState } from "@wrenn/api";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 
 /** Row types of the control plane's tables (migrations/*.sql is their source). */
@@ -100,6 +101,8 @@ export interface TemplatesTable {
   env: ColumnType<Record<string, string>, string | undefined, string>;
   default_user: Generated<string | null>;
   default_workdir: Generated<string | null>;
+  /** A snapshot template's source policy when taken (migration 010); null: open. */
+  network_policy: ColumnType<NetworkPolicy | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
 }
 
@@ -206,6 +209,12 @@ export interface SandboxesTable {
   build_id: Generated<string | null>;
   /** The built template's build it started from: its start command runs again after a reboot (migration 008). */
   template_build_id: Generated<string | null>;
+  /** Egress policy in force, as the agent last reported it (migration 010). */
+  network_policy: ColumnType<NetworkPolicy, string | undefined, string>;
+  /** Private public traffic: the proxy wants this in `e2b-traffic-access-token` (migration 010). */
+  traffic_access_token: Generated<string | null>;
+  /** Host header proxied requests get, `${PORT}` replaced (migration 010). */
+  mask_request_host: Generated<string | null>;
 }
 
 export type ActorType = "user" | "api_key" | "host" | "system";

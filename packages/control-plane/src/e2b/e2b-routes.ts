@@ -6,6 +6,7 @@ import type { SandboxRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import { e2bError } from "./e2b-http.js";
 import { e2bMetricsRoute } from "./e2b-metrics-route.js";
+import { E2bNetworkSchema, e2bCreateNetwork, e2bNetworkRoute } from "./e2b-network.js";
 import { type E2bService, stripTag } from "./e2b-service.js";
 import {
   E2bForkResultSchema,
@@ -69,17 +70,9 @@ const PaginationSchema = {
 };
 
 /** Features of the e2b API this platform does not offer: refused, never silently ignored. */
-function refuseUnsupported(body: {
-  mcp?: unknown;
-  network?: Record<string, unknown> | undefined;
-  allow_internet_access?: boolean | undefined;
-}): void {
-  const unsupported: string[] = [];
-  if (body.mcp !== undefined && body.mcp !== null) unsupported.push("mcp");
-  if (body.network && Object.keys(body.network).length > 0) unsupported.push("network");
-  if (body.allow_internet_access === false) unsupported.push("allow_internet_access=false");
-  if (unsupported.length > 0) {
-    throw new WrennError("invalid_argument", `not supported by this server: ${unsupported.join(", ")}`);
+function refuseUnsupported(body: { mcp?: unknown }): void {
+  if (body.mcp !== undefined && body.mcp !== null) {
+    throw new WrennError("invalid_argument", "not supported by this server: mcp");
   }
 }
 
@@ -105,7 +98,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     autoResume: z.object({ enabled: z.boolean().optional() }).optional(),
     secure: z.boolean().optional().describe("always secured: every sandbox gets an envd access token"),
     allow_internet_access: z.boolean().optional(),
-    network: z.record(z.string(), z.unknown()).optional(),
+    network: E2bNetworkSchema.optional(),
     mcp: z.unknown().optional(),
     volumeMounts: z
       .array(z.object({ name: z.string().min(1).max(128), path: z.string().min(1).max(4096) }))
@@ -124,6 +117,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
       responses: { 201: { description: "The sandbox", schema: E2bSandboxSchema } },
       handler: async (ctx) => {
         refuseUnsupported(ctx.body);
+        const network = e2bCreateNetwork(ctx.body.network, ctx.body.allow_internet_access);
         const autoResume = ctx.body.autoResume?.enabled ?? false;
         // autoPauseMemory only shapes a timeout pause; the SDK refuses it with autoResume too.
         const keepMemory = ctx.body.autoPause ? ctx.body.autoPauseMemory : undefined;
@@ -142,6 +136,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
           env: ctx.body.envVars ?? {},
           metadata: ctx.body.metadata ?? {},
           volumeMounts: ctx.body.volumeMounts,
+          network,
         });
         return e2bSandboxView(row, await viewContext([row]));
       },
@@ -297,6 +292,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     connect("/sandboxes/{sandboxID}/connect"),
     connect("/v2/sandboxes/{sandboxID}/connect"),
     e2bMetricsRoute(services, e2b, options.metricsIntervalMs),
+    e2bNetworkRoute(services, e2b, TAG),
     defineRoute({
       method: "POST",
       path: "/sandboxes/{sandboxID}/snapshots",

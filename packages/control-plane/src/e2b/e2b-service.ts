@@ -105,6 +105,11 @@ export class E2bService {
           timeoutSec: timeoutSec ?? source.timeout_sec,
           env: {},
           metadata: source.metadata,
+          // The policy comes with the snapshot; public traffic stays as the source's (own token).
+          network: {
+            allowPublicTraffic: source.traffic_access_token === null,
+            maskRequestHost: source.mask_request_host ?? undefined,
+          },
         });
         results[i] = { row };
       } catch (err) {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { SandboxRow, SandboxStateName, TemplateRow } from "../db/schema.js";
+import { E2bNetworkViewSchema, e2bNetworkView } from "./e2b-network.js";
 
 /**
  * Response shapes of the e2b-compatible API (field names and types are that API's
@@ -55,7 +56,7 @@ export function e2bSandboxView(row: SandboxRow, ctx: ViewContext): z.infer<typeo
     clientID: row.host_id ?? "",
     envdVersion: E2B_ENVD_VERSION,
     envdAccessToken: row.envd_access_token,
-    trafficAccessToken: null,
+    trafficAccessToken: row.traffic_access_token,
     domain: ctx.domain,
   };
 }
@@ -99,6 +100,8 @@ export const E2bSandboxDetailSchema = E2bListedSandboxSchema.extend({
   envdAccessToken: z.string(),
   domain: z.string().nullable(),
   lifecycle: z.object({ onTimeout: z.enum(["kill", "pause"]), autoResume: z.boolean() }),
+  allowInternetAccess: z.boolean(),
+  network: E2bNetworkViewSchema,
 });
 
 export function e2bDetailView(row: SandboxRow, ctx: ViewContext): z.infer<typeof E2bSandboxDetailSchema> {
@@ -107,6 +110,7 @@ export function e2bDetailView(row: SandboxRow, ctx: ViewContext): z.infer<typeof
     envdAccessToken: row.envd_access_token,
     domain: ctx.domain,
     lifecycle: { onTimeout: row.on_timeout === "pause" ? "pause" : "kill", autoResume: row.auto_resume },
+    ...e2bNetworkView(row),
   };
 }
 

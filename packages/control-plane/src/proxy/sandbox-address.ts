@@ -1,9 +1,18 @@
 import type { Db } from "../db/database.js";
 
+/** Who may send a sandbox traffic, and how its requests are shown to it. */
+export interface TrafficAccess {
+  /** Set: requests (other than to envd) must carry it as `e2b-traffic-access-token`. */
+  trafficAccessToken: string | null;
+  /** Set: the Host header the sandbox sees, `${PORT}` replaced by the target port. */
+  maskRequestHost: string | null;
+}
+
 /** The host agent that takes a sandbox's traffic, or why there is none. */
 export type SandboxAddress =
   | {
       reachable: true;
+      access: TrafficAccess;
       /** The agent's traffic listener. */
       protocol: "http:" | "https:";
       host: string;
@@ -14,6 +23,8 @@ export type SandboxAddress =
   | {
       reachable: false;
       reason: string;
+      /** Known when the sandbox is (paused, with auto resume, traffic would wake it). */
+      access?: TrafficAccess;
       /** Paused with auto resume: traffic may wake it (its team, for the audit log). */
       wakeable?: { teamId: string };
     };
@@ -33,6 +44,8 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
       "sandboxes.team_id",
       "sandboxes.auto_resume",
       "sandboxes.paused_without_memory",
+      "sandboxes.traffic_access_token",
+      "sandboxes.mask_request_host",
       "hosts.url",
       "hosts.agent_token",
       "hosts.traffic_port",
@@ -40,9 +53,10 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
     .where("sandboxes.id", "=", sandboxId)
     .executeTakeFirst();
   if (!row) return { reachable: false, reason: "not found" };
+  const access = { trafficAccessToken: row.traffic_access_token, maskRequestHost: row.mask_request_host };
   // A sandbox paused without memory is resumed only when asked: traffic would reach a cold boot.
   if (row.state === "paused" && row.auto_resume && !row.paused_without_memory) {
-    return { reachable: false, reason: row.state, wakeable: { teamId: row.team_id } };
+    return { reachable: false, reason: row.state, access, wakeable: { teamId: row.team_id } };
   }
   if (row.state !== "running") return { reachable: false, reason: row.state };
   if (!row.url || !row.agent_token || !row.traffic_port) {
@@ -55,5 +69,6 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
     host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
     port: row.traffic_port,
     agentToken: row.agent_token,
+    access,
   };
 }

@@ -17,6 +17,7 @@ import type { Logger } from "@wrenn/shared";
 import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
 import { type BadProxyTarget, type ProxyTarget, parseProxyTarget } from "./proxy-target.js";
 import type { SandboxAddress } from "./sandbox-address.js";
+import { maskedHost, TRAFFIC_TOKEN_HEADER, trafficRefusal } from "./traffic-access.js";
 
 export interface SandboxProxyOptions {
   logger: Logger;
@@ -46,6 +47,10 @@ function notReachableBody(sandboxId: string): string {
   return JSON.stringify({ sandboxId, message: "The sandbox was not found", code: 502 });
 }
 
+function forbiddenBody(message: string): string {
+  return JSON.stringify({ code: 403, message });
+}
+
 function isBad(target: ProxyTarget | BadProxyTarget): target is BadProxyTarget {
   return "error" in target;
 }
@@ -67,13 +72,22 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   const pooling = { keepAlive: true, timeout: 4000 };
   const pools = { "http:": new HttpAgent(pooling), "https:": new HttpsAgent(pooling) };
 
-  /** The sandbox's address, after waking it when it is paused with auto resume. */
-  async function resolve(sandboxId: string): Promise<SandboxAddress> {
+  /**
+   * The sandbox's address, after waking it when it is paused with auto resume; or why the
+   * request may not reach it (checked before any wake, so a refused request wakes nothing).
+   */
+  async function resolve(
+    target: ProxyTarget,
+    headers: IncomingMessage["headers"],
+  ): Promise<SandboxAddress | { forbidden: string }> {
+    const { sandboxId } = target;
     // A request that arrives while traffic wakes the sandbox waits for that resume: until
     // it ends, the row may already say "running" (state is written before the host acts).
     const underWay = options.wake?.(sandboxId);
     if (underWay) await underWay;
     const address = await options.resolve(sandboxId);
+    const refusal = trafficRefusal(address.access, target, headers);
+    if (refusal) return { forbidden: refusal };
     if (address.reachable || !address.wakeable || !options.wake) return address;
     await options.wake(sandboxId, address.wakeable.teamId);
     return options.resolve(sandboxId);
@@ -107,12 +121,13 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       agent: pools[address.protocol],
       headers: {
         ...forwardedFor(req),
+        ...maskedHost(address.access, target.port),
         [AGENT_TOKEN_HEADER]: address.agentToken,
         [SANDBOX_ID_HEADER]: target.sandboxId,
         [SANDBOX_PORT_HEADER]: String(target.port),
       },
       // Whatever a client sends as the hop credential or as activity is never passed on.
-      drop: [AGENT_TOKEN_HEADER, ACTIVITY_HEADER],
+      drop: [AGENT_TOKEN_HEADER, ACTIVITY_HEADER, TRAFFIC_TOKEN_HEADER],
       connectTimeoutMs,
     };
   }
@@ -127,7 +142,12 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   }
 
   async function proxyRequest(req: IncomingMessage, res: ServerResponse, target: ProxyTarget): Promise<void> {
-    const address = await resolve(target.sandboxId);
+    const address = await resolve(target, req.headers);
+    if ("forbidden" in address) {
+      req.resume();
+      answerJson(res, 403, forbiddenBody(address.forbidden));
+      return;
+    }
     if (!address.reachable) {
       req.resume();
       answerJson(res, 502, notReachableBody(target.sandboxId));
@@ -151,7 +171,11 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     target: ProxyTarget,
   ): Promise<void> {
     track(socket);
-    const address = await resolve(target.sandboxId);
+    const address = await resolve(target, req.headers);
+    if ("forbidden" in address) {
+      endSocketWithJson(socket, 403, "Forbidden", forbiddenBody(address.forbidden));
+      return;
+    }
     if (!address.reachable) {
       endSocketWithJson(socket, 502, "Bad Gateway", notReachableBody(target.sandboxId));
       return;

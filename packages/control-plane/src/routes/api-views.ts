@@ -2,6 +2,7 @@ import type {
   ApiKeyView,
   AuditLogView,
   ChannelView,
+  CreatedSandboxView,
   HostView,
   SandboxView,
   TeamView,
@@ -16,6 +17,7 @@ import type {
   TeamRow,
   TemplateRow,
 } from "../db/schema.js";
+import { deniesInternet } from "../services/sandbox-network.js";
 
 /** The /v1 views (their schemas are the contract in `@wrenn/api`) made from database rows. */
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -42,6 +44,22 @@ export function sandboxView(row: SandboxRow): SandboxView {
     updated_at: row.updated_at.toISOString(),
     expires_at: iso(row.expires_at),
     stopped_at: iso(row.stopped_at),
+    network: {
+      allow_out: row.network_policy.allowOut,
+      deny_out: row.network_policy.denyOut,
+      allow_internet_access: !deniesInternet(row.network_policy),
+      allow_public_traffic: row.traffic_access_token === null,
+      mask_request_host: row.mask_request_host,
+    },
+  };
+}
+
+/** A sandbox as its create (or fork) answers it: with the tokens only its creator gets. */
+export function createdSandboxView(row: SandboxRow): CreatedSandboxView {
+  return {
+    ...sandboxView(row),
+    envd_access_token: row.envd_access_token,
+    traffic_access_token: row.traffic_access_token,
   };
 }
 

@@ -12,7 +12,8 @@ import {
 import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import { pageOf } from "../validation.js";
-import { sandboxView } from "./api-views.js";
+import { createdSandboxView, sandboxView } from "./api-views.js";
+import { sandboxNetworkRoute, v1CreateNetwork } from "./sandbox-network-routes.js";
 
 /** Sandboxes: lifecycle (create, list, get, kill, timeout, pause, resume, fork, metrics). */
 export function sandboxRoutes(
@@ -43,8 +44,9 @@ export function sandboxRoutes(
           env: ctx.body.env,
           metadata: ctx.body.metadata,
           volumeMounts: ctx.body.volume_mounts?.map((m) => ({ name: m.volume, path: m.path })),
+          network: v1CreateNetwork(ctx.body.network),
         });
-        return { ...sandboxView(row), envd_access_token: row.envd_access_token };
+        return createdSandboxView(row);
       },
     }),
     defineRoute({
@@ -155,7 +157,7 @@ export function sandboxRoutes(
       },
       handler: async (ctx) => ({
         items: (await sandboxes.fork(ctx.principal, ctx.params.id, ctx.body.count, ctx.body.metadata)).map(
-          (row) => ({ ...sandboxView(row), envd_access_token: row.envd_access_token }),
+          createdSandboxView,
         ),
       }),
     }),
@@ -186,5 +188,6 @@ export function sandboxRoutes(
         };
       },
     }),
+    sandboxNetworkRoute(services),
   ];
 }

@@ -3,6 +3,7 @@ import type { Principal } from "../auth/principal.js";
 import type { SandboxRow } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
+import { trafficTokenFor } from "./sandbox-network.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 /**
@@ -54,6 +55,9 @@ export async function forkSandbox(
         on_timeout: row.on_timeout,
         on_timeout_keep_memory: row.on_timeout_keep_memory,
         auto_resume: row.auto_resume,
+        network_policy: fields.network_policy ?? JSON.stringify(row.network_policy),
+        traffic_access_token: row.traffic_access_token ? trafficTokenFor(false) : null,
+        mask_request_host: row.mask_request_host,
         host_ip: fields.host_ip ?? null,
         error: null,
         expires_at: fields.expires_at ?? null,

@@ -29,6 +29,7 @@ export function rowFieldsFromAgent(info: SandboxInfo | undefined): {
   memory_mib?: number;
   disk_mib?: number;
   paused_without_memory?: boolean;
+  network_policy?: string;
 } {
   if (!info) return {};
   return {
@@ -38,5 +39,14 @@ export function rowFieldsFromAgent(info: SandboxInfo | undefined): {
     ...(info.resources?.vcpus ? { vcpus: info.resources.vcpus } : {}),
     ...(info.resources?.memoryMib ? { memory_mib: info.resources.memoryMib } : {}),
     ...(info.resources?.diskMib ? { disk_mib: info.resources.diskMib } : {}),
+    // The policy in force is the agent's; an agent that reports none leaves the row's.
+    ...(info.networkPolicy
+      ? {
+          network_policy: JSON.stringify({
+            allowOut: info.networkPolicy.allowOut,
+            denyOut: info.networkPolicy.denyOut,
+          }),
+        }
+      : {}),
   };
 }

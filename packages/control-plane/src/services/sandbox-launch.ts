@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { TimeoutAction } from "@wrenn/proto";
 import { newSandboxId, WrennError } from "@wrenn/shared";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 import type { Principal } from "../auth/principal.js";
 import type { HostRow, TemplateRow } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
@@ -8,6 +9,7 @@ import { transitionSandbox } from "../lifecycle/sandbox-states.js";
 import type { PlacementRequest } from "../scheduler/scheduler.js";
 import { endpointOf } from "./host-endpoint.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
+import { OPEN_POLICY, type SandboxNetworkInput, toAgentPolicy, trafficTokenFor } from "./sandbox-network.js";
 import { resourcesFor } from "./sandbox-resources.js";
 import type { ServiceDeps } from "./service-deps.js";
 import type { ResolvedVolumeMounts } from "./volumes-service.js";
@@ -33,6 +35,8 @@ export interface StartPoint {
   buildId?: string | undefined;
   /** A built template's build the sandbox starts from (its start command is in its memory). */
   templateBuildId?: string | undefined;
+  /** A snapshot template's policy: the sandbox keeps it unless its create sets one. */
+  networkPolicy?: NetworkPolicy | null | undefined;
 }
 
 export interface LaunchInput {
@@ -49,6 +53,7 @@ export interface LaunchInput {
   metadata: Record<string, string>;
   /** Volumes to mount (resolved in the caller's team): the sandbox runs on their host. */
   volumeMounts?: ResolvedVolumeMounts | undefined;
+  network?: SandboxNetworkInput | undefined;
 }
 
 /** Agent errors that mean the request itself was wrong: nothing of it is kept. */
@@ -70,6 +75,8 @@ export async function launchSandbox(
   const resources = resourcesFor(deps.config, input, start.sized);
   const id = newSandboxId();
   const envdAccessToken = randomBytes(24).toString("hex");
+  const policy = input.network?.policy;
+  const trafficAccessToken = trafficTokenFor(input.network?.allowPublicTraffic);
   const base: PlacementRequest = { teamId: principal.teamId, resources };
   const host = await db.transaction().execute(async (tx) => {
     const volumeHost = input.volumeMounts?.hostId;
@@ -116,6 +123,10 @@ export async function launchSandbox(
         on_timeout: input.onTimeout,
         on_timeout_keep_memory: input.onTimeoutKeepMemory ?? true,
         auto_resume: input.autoResume,
+        // The agent reports the policy in force once the VM runs; until then, what it will be.
+        network_policy: JSON.stringify(policy ?? start.networkPolicy ?? OPEN_POLICY),
+        traffic_access_token: trafficAccessToken,
+        mask_request_host: input.network?.maskRequestHost ?? null,
         ...(start.buildId ? { build_id: start.buildId } : {}),
         ...(start.templateBuildId ? { template_build_id: start.templateBuildId } : {}),
       })
@@ -155,6 +166,7 @@ export async function launchSandbox(
         defaultWorkdir: start.defaultWorkdir ?? "",
         volumeMounts: input.volumeMounts?.mounts ?? [],
         teamId: principal.teamId,
+        ...(policy ? { networkPolicy: toAgentPolicy(policy) } : {}),
       }),
     );
   } catch (err) {

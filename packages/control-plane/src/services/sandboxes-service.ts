@@ -1,5 +1,6 @@
 import type { GuestClient } from "@wrenn/guest-client";
 import { WrennError } from "@wrenn/shared";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 import { sql } from "kysely";
 import type { Principal } from "../auth/principal.js";
 import { afterCursor } from "../db/keyset.js";
@@ -13,6 +14,7 @@ import { forkSandbox } from "./sandbox-fork.js";
 import { type ExecResult, type OpenGuest, type ProcessInput, SandboxGuest } from "./sandbox-guest.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
 import { type LaunchInput, launchSandbox, type StartPoint } from "./sandbox-launch.js";
+import { type SandboxNetworkInput, updateSandboxNetwork } from "./sandbox-network.js";
 import type { ServiceDeps } from "./service-deps.js";
 import { type Replicate, resolveStartPoint } from "./start-points.js";
 import { VolumesService } from "./volumes-service.js";
@@ -37,6 +39,8 @@ export interface CreateSandboxInput {
   metadata: Record<string, string>;
   /** Volumes of the caller's team, by name or id, and where the guest mounts them. */
   volumeMounts?: Array<{ name: string; path: string }> | undefined;
+  /** Egress policy and public traffic; unset policy: the template's (snapshot) or open. */
+  network?: SandboxNetworkInput | undefined;
 }
 
 export interface PauseOptions {
@@ -352,6 +356,12 @@ export class SandboxesService {
     return this.audited(principal, id, { action: "sandbox.fork", details: { count } }, () =>
       forkSandbox(this.deps, principal, row, count, metadata, (rpc) => this.onHost(row, rpc)),
     );
+  }
+
+  /** Replaces the egress policy of a running or paused sandbox (enforced by its agent). */
+  async updateNetwork(principal: Principal, id: string, policy: NetworkPolicy): Promise<SandboxRow> {
+    const row = await this.get(principal, id);
+    return updateSandboxNetwork(this.deps, principal, row, policy, (rpc) => this.onHost(row, rpc));
   }
 
   /** Live sandboxes of a host (used by the reconciler and host deletion). */

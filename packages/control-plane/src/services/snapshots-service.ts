@@ -85,6 +85,7 @@ export class SnapshotsService {
             vcpus: sandbox.vcpus,
             memory_mib: sandbox.memory_mib,
             disk_mib: sandbox.disk_mib,
+            network_policy: JSON.stringify(sandbox.network_policy),
           })
           .onConflict((oc) => oc.columns(["team_id", "name"]).doNothing())
           .returningAll()
@@ -110,6 +111,15 @@ export class SnapshotsService {
             ...(resources?.vcpus ? { vcpus: resources.vcpus } : {}),
             ...(resources?.memoryMib ? { memory_mib: resources.memoryMib } : {}),
             ...(res.snapshot?.image ? { image: res.snapshot.image } : {}),
+            // The policy the agent recorded with the snapshot is the one its sandboxes get.
+            ...(res.snapshot?.networkPolicy
+              ? {
+                  network_policy: JSON.stringify({
+                    allowOut: res.snapshot.networkPolicy.allowOut,
+                    denyOut: res.snapshot.networkPolicy.denyOut,
+                  }),
+                }
+              : {}),
           })
           .where("id", "=", template.id)
           .returningAll()

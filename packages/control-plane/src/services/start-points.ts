@@ -99,6 +99,7 @@ export async function resolveStartPoint(
       image: template.image ?? "base",
       sized: template,
       snapshotOn: new Map(template.host_id ? [[template.host_id, template.agent_name ?? ""]] : []),
+      networkPolicy: template.network_policy,
     };
   }
   const build = await buildOf(db, template, tag);
