@@ -139,12 +139,13 @@ export const AgentConfigSchema = z.object({
   imageSnapshotCacheDir: z.string().min(1).optional(),
   /**
    * TCG's translation cache per VM in MiB (QEMU's own default reserves 1 GiB). What a guest
-   * has translated stays resident and is the VM's own (an idle clone holds ~36 MiB of it).
-   * A smaller cache thrashes: exec of `true` through the stack takes ~75 ms at 64, ~535 ms
-   * at 32 and ~725 ms at 16 (bench `hot-path`, fixed guest mappings). WRENN_TCG_TB_SIZE_MIB;
-   * unused under KVM.
+   * has translated stays resident and is the VM's own, but an idle clone touches ~36 MiB of
+   * it whatever the size (PSS per idle clone 83.5 MiB at 64 and at 128). A cache that fills
+   * is flushed and everything retranslated: exec of `true` through the stack p50/p95 was
+   * 66/105 ms at 128, 76/432 ms at 64, 536 ms p50 at 32 and 726 ms at 16 (bench `hot-path`,
+   * fixed guest mappings). WRENN_TCG_TB_SIZE_MIB; unused under KVM.
    */
-  tcgTbSizeMiB: z.number().int().min(4).max(1024).default(64),
+  tcgTbSizeMiB: z.number().int().min(4).max(1024).default(128),
   /**
    * Address space randomisation inside guests. "auto" (default): off under TCG, where it makes
    * every new process retranslate its code (exec ~4× slower), on under KVM. WRENN_GUEST_ASLR.
