@@ -21,7 +21,7 @@ import { MemorySnapshotStore } from "./snapshot/memory-store.js";
 import { Qcow2OverlayStore } from "./storage/qcow2-overlays.js";
 import { startSandboxTrafficServer } from "./traffic/sandbox-traffic-server.js";
 import { type AccelVerdict, probeAccel } from "./vmm/accel-probe.js";
-import { hostTscKhz, QemuDriver, qemuVersion } from "./vmm/qemu-driver.js";
+import { defaultVmmOverheadMiB, hostTscKhz, QemuDriver, qemuVersion } from "./vmm/qemu-driver.js";
 import { createVolumeService } from "./volumes/create-volumes.js";
 import { serveVolumeContent, VOLUME_CONTENT_PREFIX } from "./volumes/volume-content-http.js";
 
@@ -78,7 +78,8 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     tscKhz: await hostTscKhz(),
     tcgTbSizeMiB: config.tcgTbSizeMiB,
     guestAslr: config.guestAslr,
-    vmmOverheadMiB: 256,
+    // The VMM's own memory on top of guest RAM in its cgroup: the translation cache grows with its setting.
+    vmmOverheadMiB: Math.max(256, defaultVmmOverheadMiB(accel.accel, config.tcgTbSizeMiB)),
     cgroups,
     logger,
   });
