@@ -25,6 +25,7 @@ export const TEST_NET_PREFIXES = [
   "wsvl",
   "wup",
   "wrtst",
+  "wregs",
   "wis",
   "wisc",
   "wq",
