@@ -1,7 +1,4 @@
-import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { execFile, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
 import { createSilentLogger } from "@wrenn/shared";
 import { type NetworkPolicy, normalizeNetworkPolicy } from "@wrenn/shared/network-policy";
@@ -13,6 +10,7 @@ import { upstreamResolver } from "../src/egress/upstream-resolve.js";
 import { NetnsNetworkManager } from "../src/network/netns-network.js";
 import type { SandboxNetwork } from "../src/network/sandbox-network.js";
 import { startResponder, type TestResponder } from "./dns-test-server.js";
+import { type EgressWorld, startEgressWorld } from "./egress-test-world.js";
 import { sh, startTestGuest, type TestGuest } from "./network-test-guest.js";
 
 /**
@@ -27,26 +25,11 @@ const IS_ROOT =
   process.getuid?.() === 0 &&
   spawnSync("python3", ["-c", "pass"]).status === 0 &&
   spawnSync("openssl", ["version"]).status === 0;
-const WORLD_NS = `${PREFIX}-world`;
-const WORLD_HOST_LINK = `${PREFIX}-wh`;
-const WORLD_LINK = `${PREFIX}-ww`;
-const WORLD_HOST_IP = "198.51.100.65";
 const A1 = "198.51.100.66";
 const A2 = "198.51.100.67";
 const DNS_PORT = 10153;
 const PROXY_PORT = 10180;
 const SLOT = 32101;
-
-/** The world's servers: TCP label (7000) on both addresses, UDP echo (7001), HTTP (80) and TLS (443) on A1. */
-const WORLD_JS = `
-const net = require("node:net"), dgram = require("node:dgram"), http = require("node:http"), tls = require("node:tls"), fs = require("node:fs");
-const [a1, a2, key, cert] = process.argv.slice(1);
-let pending = 0; const up = () => { if (--pending === 0) process.stdout.write("listening\\n"); };
-for (const a of [a1, a2]) { pending++; net.createServer((s) => s.end("tcp " + a + "\\n")).listen(7000, a, up); }
-pending++; const u = dgram.createSocket("udp4"); u.on("message", (m, r) => u.send(Buffer.concat([Buffer.from("udp "), m]), r.port, r.address)); u.bind(7001, a1, up);
-pending++; http.createServer((q, r) => r.end("http " + q.headers.host)).listen(80, a1, up);
-pending++; tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (s) => s.end("tls " + s.servername + "\\n")).listen(443, a1, up);
-`;
 
 /** One client action inside the guest; prints {"ok":true,"data"} or {"ok":false,"error"}. */
 const GUEST_JS = `
@@ -82,14 +65,6 @@ function guestDo(netns: string, mode: string, host: string, port: number, extra 
   ).then(({ stdout }) => JSON.parse(stdout) as Result);
 }
 
-function tryRun(file: string, args: string[]): void {
-  try {
-    execFileSync(file, args, { stdio: "ignore" });
-  } catch {
-    // already gone
-  }
-}
-
 const policy = (input: Parameters<typeof normalizeNetworkPolicy>[0]): NetworkPolicy =>
   normalizeNetworkPolicy(input);
 
@@ -98,80 +73,12 @@ describe.skipIf(!IS_ROOT)("egress policy (root, real namespaces)", () => {
   let upstream: TestResponder;
   let dns: DnsForwarder;
   let proxy: EgressProxy;
-  let world: ReturnType<typeof spawn> | undefined;
+  let world: EgressWorld | undefined;
   let net: SandboxNetwork;
   let guest: TestGuest;
-  let certDir: string;
 
   beforeAll(async () => {
-    tryRun("ip", ["link", "del", WORLD_HOST_LINK]);
-    tryRun("ip", ["netns", "del", WORLD_NS]);
-    certDir = mkdtempSync(join(tmpdir(), "wregs-"));
-    sh("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=allowed.test",
-      "-keyout",
-      join(certDir, "key.pem"),
-      "-out",
-      join(certDir, "cert.pem"),
-    ]);
-    sh(
-      "ip",
-      ["-batch", "-"],
-      [
-        `netns add ${WORLD_NS}`,
-        `link add ${WORLD_HOST_LINK} type veth peer name ${WORLD_LINK} netns ${WORLD_NS}`,
-        `addr add ${WORLD_HOST_IP}/26 dev ${WORLD_HOST_LINK}`,
-        `link set ${WORLD_HOST_LINK} up`,
-        "",
-      ].join("\n"),
-    );
-    sh(
-      "ip",
-      ["-n", WORLD_NS, "-batch", "-"],
-      [
-        "link set lo up",
-        `addr add ${A1}/26 dev ${WORLD_LINK}`,
-        `addr add ${A2}/26 dev ${WORLD_LINK}`,
-        `link set ${WORLD_LINK} up`,
-        "",
-      ].join("\n"),
-    );
-    world = spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        WORLD_NS,
-        "node",
-        "-e",
-        WORLD_JS,
-        A1,
-        A2,
-        join(certDir, "key.pem"),
-        join(certDir, "cert.pem"),
-      ],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    await new Promise<void>((resolve, reject) => {
-      let err = "";
-      world?.stdout?.on("data", (d: Buffer) => d.toString().includes("listening") && resolve());
-      world?.stderr?.on("data", (d: Buffer) => {
-        err += d.toString();
-      });
-      world?.on("exit", (code) => reject(new Error(`world servers exited (${code}): ${err}`)));
-    });
+    world = await startEgressWorld(PREFIX, 64);
     // Both names live on A1: only the name the connection asks for tells them apart.
     upstream = await startResponder({
       records: { "allowed.test": [A1], "other.test": [A1], "inside.test": ["10.1.2.3"] },
@@ -198,7 +105,7 @@ describe.skipIf(!IS_ROOT)("egress policy (root, real namespaces)", () => {
     });
     manager = new NetnsNetworkManager(createSilentLogger(), {
       namePrefix: PREFIX,
-      uplinkInterface: WORLD_HOST_LINK,
+      uplinkInterface: world.hostLink,
       dns,
       proxy,
     });
@@ -215,10 +122,7 @@ describe.skipIf(!IS_ROOT)("egress policy (root, real namespaces)", () => {
     }
     expect(proxy?.addressOf(SLOT)).toBeUndefined();
     await Promise.all([dns?.close(), proxy?.close(), upstream?.close()]);
-    world?.kill("SIGKILL");
-    tryRun("ip", ["link", "del", WORLD_HOST_LINK]);
-    tryRun("ip", ["netns", "del", WORLD_NS]);
-    if (certDir) rmSync(certDir, { recursive: true, force: true });
+    await world?.stop();
     const left = [
       sh("ip", ["netns", "list"]),
       sh("ip", ["-o", "link", "show"]),
