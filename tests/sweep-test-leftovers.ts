@@ -26,6 +26,7 @@ export const TEST_NET_PREFIXES = [
   "wup",
   "wrtst",
   "wregs",
+  "wege",
   "wis",
   "wisc",
   "wq",

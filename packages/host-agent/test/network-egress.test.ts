@@ -184,6 +184,14 @@ describe.skipIf(!IS_ROOT)("egress policy (root, real namespaces)", () => {
     expect(upstream.asked.map((q) => q.name)).not.toContain("8.8.8.8");
   });
 
+  it("a client that never sends its hello is reset after the hello timeout", async () => {
+    await manager.applyPolicy(SLOT, policy({ allowOut: ["allowed.test"], allowInternetAccess: false }));
+    const t = performance.now();
+    // The guest's "tcp" mode sends nothing and waits for data: the proxy resets it (1 s here).
+    expect(await guestDo(guest.netns, "tcp", A1, 443)).toEqual({ ok: false, error: "ECONNRESET" });
+    expect(performance.now() - t).toBeGreaterThan(900);
+  });
+
   it("a name resolving into a blocked range is refused by the proxy", async () => {
     await manager.applyPolicy(SLOT, policy({ allowOut: ["inside.test"], allowInternetAccess: false }));
     expect((await guestDo(guest.netns, "http", A1, 80, "inside.test")).ok).toBe(false);

@@ -308,16 +308,6 @@ export class NetnsNetworkManager implements NetworkManager {
   }
 
   /**
-   * Starts the DNS listener of a slot whose network outlived the agent (a sandbox adopted after
-   * a restart): its namespace rules already send the guest's DNS to the veth's host address.
-   */
-  async attachDns(slot: number): Promise<void> {
-    const dns = this.options.dns;
-    if (!dns) return;
-    await this.withSlot(slot, () => dns.attach(slot, this.addresses(slot).vethHostIp));
-  }
-
-  /**
    * Re-attaches a surviving slot (a sandbox adopted after a restart): its policy chains still
    * live in its namespace and are refilled from the record's policy (the record is the truth),
    * and the DNS and proxy listeners start again on the veth's host address.
