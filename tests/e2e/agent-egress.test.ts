@@ -96,6 +96,7 @@ describe("host agent: per-sandbox egress policy", () => {
         "getent hosts other.test; echo other=$?",
         `ip addr add ${world.a2}/32 dev eth0 2>/dev/null; ip route replace ${world.a1}/32 dev eth0 src ${world.a2}`,
         `python3 -c "${TCP_PY}" ${world.a1} 7000; echo tcp=$?`,
+        `ip route del ${world.a1}/32; ip addr del ${world.a2}/32 dev eth0`,
         "echo 'nameserver 169.254.0.22' > /etc/resolv.conf",
       ].join("; "),
       "root",

@@ -9,16 +9,16 @@ import { sh } from "./network-test-guest.js";
  * (`<prefix>-wh` on the host, the sandboxes' uplink in the test) in a /26 of 198.51.100.0/24
  * (TEST-NET-2; nothing leaves the machine), with servers on two addresses:
  * TCP `tcp <addr>` on 7000 (both), UDP echo `udp <msg>` on 7001, HTTP `http <Host>` on 80 and
- * TLS `tls <SNI>` on 443 (self-signed, for allowed.test) on the first.
+ * HTTPS `tls <SNI>` on 443 (self-signed, for allowed.test) on the first.
  */
 const WORLD_JS = `
-const net = require("node:net"), dgram = require("node:dgram"), http = require("node:http"), tls = require("node:tls"), fs = require("node:fs");
+const net = require("node:net"), dgram = require("node:dgram"), http = require("node:http"), fs = require("node:fs");
 const [a1, a2, key, cert] = process.argv.slice(1);
 let pending = 0; const up = () => { if (--pending === 0) process.stdout.write("listening\\n"); };
 for (const a of [a1, a2]) { pending++; net.createServer((s) => s.end("tcp " + a + "\\n")).listen(7000, a, up); }
 pending++; const u = dgram.createSocket("udp4"); u.on("message", (m, r) => u.send(Buffer.concat([Buffer.from("udp "), m]), r.port, r.address)); u.bind(7001, a1, up);
 pending++; http.createServer((q, r) => r.end("http " + q.headers.host)).listen(80, a1, up);
-pending++; tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (s) => s.end("tls " + s.servername + "\\n")).listen(443, a1, up);
+pending++; require("node:https").createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (q, r) => r.end("tls " + q.socket.servername)).listen(443, a1, up);
 `;
 
 export interface EgressWorld {
