@@ -1,7 +1,11 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startResponder, type TestResponder } from "../../packages/host-agent/test/dns-test-server.js";
 import { type EgressWorld, startEgressWorld } from "../../packages/host-agent/test/egress-test-world.js";
-import { type AgentFixture, exec, startAgent } from "./agent-fixture.js";
+import { type AgentFixture, exec, type GuestRoute, spawnAgentProcess, startAgent } from "./agent-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 /**
@@ -136,4 +140,77 @@ describe("host agent: per-sandbox egress policy", () => {
     for (const s of [cloneId, forkId]) await fx.client.destroySandbox({ sandboxId: s });
     await fx.client.deleteSnapshot({ name: "egress-snap", force: true });
   }, 600_000);
+});
+
+describe("host agent: egress policy after an agent crash", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-egress-"));
+  const token = randomBytes(24).toString("hex");
+  let world: EgressWorld;
+  let upstream: TestResponder;
+
+  beforeAll(async () => {
+    world = await startEgressWorld(PREFIX, 128);
+    upstream = await startResponder({ records: { "allowed.test": [world.a1] } });
+  });
+
+  afterAll(async () => {
+    await upstream?.close();
+    await world?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("the next agent re-applies the adopted sandbox's policy and its proxy listens again", async () => {
+    const upstreamAddress = `${upstream.host}:${upstream.port}`;
+    const probe = async (route: GuestRoute, sandbox: string) => {
+      const r = await exec(
+        route,
+        sandbox,
+        `curl -sk -m 8 --resolve allowed.test:443:${world.a2} https://allowed.test/; echo; python3 -c "${TCP_PY}" ${world.a1} 7000; echo tcp=$?`,
+        { timeoutMs: 60_000 },
+      );
+      return r.stdout;
+    };
+    const first = await spawnAgentProcess(dataDir, token, {
+      WRENN_NET_PREFIX: PREFIX,
+      WRENN_FIRST_SLOT: "2600",
+      WRENN_UPLINK_INTERFACE: world.hostLink,
+      WRENN_DNS_UPSTREAMS: upstreamAddress,
+      WRENN_EGRESS_PROXY_PORT: "15181",
+    });
+    let id = "";
+    try {
+      const { envdAccessToken } = first;
+      const created = await first.client.createSandbox({
+        image: "base",
+        envdAccessToken,
+        networkPolicy: { allowOut: ["allowed.test"], denyOut: ["0.0.0.0/0"] },
+      });
+      id = created.sandbox?.sandboxId ?? "";
+      const before = await probe(first, id);
+      expect(before).toContain("tls allowed.test");
+      expect(before).not.toContain("tcp=0");
+    } finally {
+      await first.crash();
+    }
+    const second = await startAgent(
+      {
+        netNamePrefix: PREFIX,
+        firstSlot: 2600,
+        uplinkInterface: world.hostLink,
+        dnsUpstreams: [upstreamAddress],
+        egressProxyPort: 15181,
+      },
+      { dataDir, token },
+    );
+    try {
+      const info = (await second.client.getSandbox({ sandboxId: id })).sandbox;
+      expect(info?.networkPolicy?.allowOut).toEqual(["allowed.test"]);
+      const after = await probe(second, id);
+      expect(after).toContain("tls allowed.test");
+      expect(after).not.toContain("tcp=0");
+    } finally {
+      await second.close({ destroySandboxes: true, keepDataDir: true });
+    }
+    expect(findHostLeftovers(dataDir, PREFIX)).toEqual(NO_LEFTOVERS);
+  }, 300_000);
 });
