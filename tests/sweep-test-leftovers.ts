@@ -25,6 +25,8 @@ export const TEST_NET_PREFIXES = [
   "wsvl",
   "wup",
   "wrtst",
+  "wregs",
+  "wege",
   "wis",
   "wisc",
   "wq",

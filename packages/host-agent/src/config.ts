@@ -57,6 +57,21 @@ export const AgentConfigSchema = z.object({
   /** DNS queries one sandbox may have in flight; more are refused. WRENN_DNS_MAX_INFLIGHT. */
   dnsMaxInflightPerSandbox: z.number().int().min(1).default(64),
   /**
+   * Port of the egress proxy on each sandbox's veth address (a policy with domain entries sends
+   * the guest's TCP to ports 80 and 443 there). WRENN_EGRESS_PROXY_PORT, default 15080.
+   */
+  egressProxyPort: z.number().int().min(1).max(65535).default(15080),
+  /**
+   * Interface sandbox egress leaves the host through. WRENN_UPLINK_INTERFACE; default: the
+   * interface of the host's IPv4 default route.
+   */
+  uplinkInterface: z.string().min(1).optional(),
+  /**
+   * Destinations no sandbox reaches besides ALWAYS_BLOCKED_CIDRS (private, link-local, ...).
+   * WRENN_BLOCKED_EGRESS_CIDRS (comma-separated); default none.
+   */
+  blockedEgressCidrs: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/)).default([]),
+  /**
    * Volumes: persistent file systems served to sandboxes over NFSv3 by an nfs-ganesha the agent
    * runs (needs the nfs-ganesha, nfs-ganesha-vfs and rpcbind packages). WRENN_VOLUMES=1; off by default.
    */
@@ -197,6 +212,13 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
       : undefined,
     dnsResolvConfPath: env.WRENN_DNS_RESOLV_CONF,
     dnsPort: envNumber(env.WRENN_DNS_PORT),
+    egressProxyPort: envNumber(env.WRENN_EGRESS_PROXY_PORT),
+    uplinkInterface: env.WRENN_UPLINK_INTERFACE || undefined,
+    blockedEgressCidrs: env.WRENN_BLOCKED_EGRESS_CIDRS
+      ? env.WRENN_BLOCKED_EGRESS_CIDRS.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined,
     volumes: env.WRENN_VOLUMES === undefined ? undefined : env.WRENN_VOLUMES === "1",
     volumesDir: env.WRENN_VOLUMES_DIR || join(wrennDir, "volumes"),
     nfsPort: envNumber(env.WRENN_NFS_PORT),

@@ -5,6 +5,8 @@ import { type AgentConfig, imageSnapshotCacheDirOf, parseAgentConfig } from "./c
 import { DnsForwarder } from "./dns/dns-forwarder.js";
 import { HostUpstreams, parseUpstream } from "./dns/upstreams.js";
 import { procMeminfoProbe } from "./drivers-system/host-memory.js";
+import { EgressProxy, policyAllowsName } from "./egress/egress-proxy.js";
+import { upstreamResolver } from "./egress/upstream-resolve.js";
 import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
 import { ImageCatalog } from "./images/image-catalog.js";
 import { NetnsNetworkManager } from "./network/netns-network.js";
@@ -88,18 +90,30 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
       ? { kind: "fixed", upstreams: config.dnsUpstreams.map(parseUpstream) }
       : { kind: "resolv-conf", path: config.dnsResolvConfPath },
   );
+  // The forwarder and the proxy read each slot's policy from the network manager made below.
+  const policyOf = (slot: number) => network.policyOf(slot);
   const dns = new DnsForwarder({
     upstreams,
     port: config.dnsPort,
     upstreamTimeoutMs: config.dnsUpstreamTimeoutMs,
     maxInflightPerSandbox: config.dnsMaxInflightPerSandbox,
+    allowsName: (slot, name) => policyAllowsName(policyOf(slot), name),
+    logger,
+  });
+  const proxy = new EgressProxy({
+    port: config.egressProxyPort,
+    policyOf,
+    resolve: upstreamResolver(upstreams, config.dnsUpstreamTimeoutMs),
     logger,
   });
   logger.info("sandbox DNS forwarder", { upstreams: upstreams.describe(), port: config.dnsPort });
   const volumes = await createVolumeService(config, logger);
-  const network = new NetnsNetworkManager(logger, {
+  const network: NetnsNetworkManager = new NetnsNetworkManager(logger, {
     namePrefix: config.netNamePrefix,
+    uplinkInterface: config.uplinkInterface,
+    blockedEgressCidrs: config.blockedEgressCidrs,
     dns,
+    proxy,
     nfs: volumes ? { nfsPort: config.nfsPort, mountPort: config.nfsMountPort } : undefined,
   });
   await network.ensureHostRules();
@@ -165,10 +179,14 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   // Anything a crashed run left that no record accounts for: slots, namespaces, cgroups.
   const inUse = manager.slotsInUse();
   for (const [slot] of slots.leases()) if (!inUse.has(slot)) await slots.release(slot);
-  for (const slot of inUse) {
+  for (const record of manager.list()) {
+    if (record.slot === undefined || record.state !== "running") continue;
+    const slot = record.slot;
     await network
-      .attachDns(slot)
-      .catch((err: unknown) => logger.warn("no DNS for an adopted sandbox", { slot, err }));
+      .adopt(slot, record.networkPolicy ?? { allowOut: [], denyOut: [] })
+      .catch((err: unknown) =>
+        logger.warn("adopted sandbox's policy and listeners not restored", { slot, err }),
+      );
   }
   // Grants of slots no adopted sandbox holds are dropped; the server starts or is adopted.
   await volumes?.start(inUse);
@@ -225,7 +243,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     // The agent's messages are lifecycle calls; files and output go through the traffic hop.
     readMaxBytes: 4 * 1024 * 1024,
   }).catch(async (err: unknown) => {
-    await Promise.all([traffic.close(), dns.close()]);
+    await Promise.all([traffic.close(), dns.close(), proxy.close()]);
     throw err;
   });
   logger.info("host agent listening", {
@@ -259,7 +277,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     await Promise.all([server.close(), traffic.close()]);
     await manager.close({ destroyAll: options.destroySandboxes ?? false });
     // Sandboxes left running lose their resolver until the next agent adopts them.
-    await dns.close();
+    await Promise.all([dns.close(), proxy.close()]);
     // The volume server outlives the agent like the VMMs, unless the sandboxes went too.
     if (options.destroySandboxes) await volumes?.stop({ unmount: true });
     // Nothing left to hold: the agent's parent cgroup goes too (a busy one stays).

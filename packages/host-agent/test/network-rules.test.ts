@@ -115,12 +115,12 @@ describe("network rules", () => {
     expect(ns).toContain("--clamp-mss-to-pmtu");
   });
 
-  it("with a DNS port: the guest's DNS to its gateway DNATs to the slot's forwarder, and only that is let in", () => {
+  it("with a DNS port: the guest's DNS (to any address) DNATs to the slot's forwarder, and only that is let in", () => {
     const a = slotAddresses(5);
     const ns = namespaceRulesDocument(names, 5, a, 10053);
     for (const proto of ["udp", "tcp"]) {
       expect(ns).toContain(
-        `-A PREROUTING -i wrenn-tap0 -d 169.254.0.22/32 -p ${proto} -m ${proto} --dport 53 -m comment --comment wrenn-slot-5 -j DNAT --to-destination 10.12.0.10:10053`,
+        `-A PREROUTING -i wrenn-tap0 -p ${proto} -m ${proto} --dport 53 -m comment --comment wrenn-slot-5 -j DNAT --to-destination 10.12.0.10:10053`,
       );
     }
     const host = slotHostRulesDocument(names, 5, a, 10053).split("\n");

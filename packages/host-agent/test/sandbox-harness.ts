@@ -198,6 +198,10 @@ export class FakeNetwork implements NetworkManager {
     this.live.delete(slot);
   }
 
+  async applyPolicy(slot: number): Promise<void> {
+    if (!this.live.has(slot)) throw new Error(`slot ${slot} has no network`);
+  }
+
   netnsName(slot: number): string {
     return `ut-ns-${slot}`;
   }

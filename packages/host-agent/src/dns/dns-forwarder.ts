@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import { type Logger, WrennError } from "@wrenn/shared";
-import { errorAnswer, isQuery, RCODE_REFUSED, takeTcpFrames, tcpFrame } from "./dns-message.js";
+import { errorAnswer, isQuery, questionName, RCODE_REFUSED, takeTcpFrames, tcpFrame } from "./dns-message.js";
 import { type DnsTransport, FailoverResolver } from "./failover-resolver.js";
 import type { HostUpstreams } from "./upstreams.js";
 
@@ -17,11 +17,17 @@ export interface DnsForwarderOptions {
   maxTcpConnectionsPerSandbox?: number | undefined;
   /** A TCP connection with no query for this long is closed (RFC 7766 suggests seconds). */
   tcpIdleTimeoutMs?: number | undefined;
+  /**
+   * Whether a slot may resolve a name (its egress policy); a query for a name it may not is
+   * answered REFUSED without asking upstream. Absent: every name resolves.
+   */
+  allowsName?: ((slot: number, name: string) => boolean) | undefined;
   logger: Logger;
 }
 
 /** One sandbox's listening sockets and its share of the forwarder. */
 interface SandboxListener {
+  slot: number;
   address: string;
   port: number;
   udp: UdpSocket;
@@ -111,6 +117,7 @@ export class DnsForwarder {
         throw listenError(slot, address, this.options.port, err);
       }
       const listener: SandboxListener = {
+        slot,
         address,
         port,
         udp,
@@ -146,6 +153,11 @@ export class DnsForwarder {
     transport: DnsTransport,
   ): Promise<Uint8Array | undefined> {
     if (l.inflight >= this.options.maxInflightPerSandbox) return errorAnswer(query, RCODE_REFUSED);
+    const allowsName = this.options.allowsName;
+    if (allowsName) {
+      const name = questionName(query);
+      if (name === undefined || !allowsName(l.slot, name)) return errorAnswer(query, RCODE_REFUSED);
+    }
     l.inflight++;
     try {
       return await this.resolver.resolve(query, transport, l.abort.signal);

@@ -66,6 +66,27 @@ function questionLength(msg: Uint8Array): number | undefined {
 }
 
 /**
+ * The name asked by a query with exactly one question, lower-case without the trailing dot
+ * ("" for the root); undefined when it cannot be read.
+ */
+export function questionName(msg: Uint8Array): string | undefined {
+  if (questionLength(msg) === undefined) return undefined;
+  const labels: string[] = [];
+  let at = DNS_HEADER_BYTES;
+  for (;;) {
+    const len = msg[at] ?? 0;
+    if (len === 0) break;
+    labels.push(
+      Buffer.from(msg.subarray(at + 1, at + 1 + len))
+        .toString("latin1")
+        .toLowerCase(),
+    );
+    at += 1 + len;
+  }
+  return labels.join(".");
+}
+
+/**
  * The forwarder's own answer to `query` with the given rcode (SERVFAIL, REFUSED): same id,
  * opcode and RD, the question echoed when it can be read, no records.
  */

@@ -1,4 +1,5 @@
 import { type Logger, WrennError } from "@wrenn/shared";
+import { ALWAYS_BLOCKED_CIDRS, type NetworkPolicy } from "@wrenn/shared/network-policy";
 import {
   defaultRouteInterface,
   iptablesRestore,
@@ -12,6 +13,7 @@ import {
   sysctlWrite,
 } from "../drivers-system/ip-tools.js";
 import { commandFailure } from "../drivers-system/run-command.js";
+import { egressPolicyDocument } from "./egress-rules.js";
 import {
   anyHostChainSet,
   hostRulesDocument,
@@ -34,12 +36,14 @@ import { buildSlotNetwork, deleteIgnoringMissing, type SlotBuildDeps } from "./s
 
 export { TAP_NAME } from "./sandbox-network.js";
 
+const OPEN_POLICY: NetworkPolicy = Object.freeze({ allowOut: [], denyOut: [] }) as NetworkPolicy;
+
 export interface NetnsNetworkOptions {
   /** Interface guest egress leaves through; default: the interface of the host's default route. */
   uplinkInterface?: string | undefined;
   /** Upper bound for the veth/TAP MTU (default 1500); the uplink's MTU lowers it. */
   mtu?: number | undefined;
-  /** Destinations no sandbox may reach through the host; default 169.254.0.0/16 (cloud metadata). */
+  /** Destinations no sandbox may reach through the host besides ALWAYS_BLOCKED_CIDRS (default none). */
   blockedEgressCidrs?: readonly string[] | undefined;
   /**
    * Prefix of every name (namespaces `<prefix>-ns-N`, links, chains `<PREFIX>-FWD`, tags
@@ -51,6 +55,12 @@ export interface NetnsNetworkOptions {
    * the gateway answers no DNS (guests then need `wrenn.dns=` resolvers they can reach).
    */
   dns?: SandboxDnsListener | undefined;
+  /**
+   * The egress proxy: with it, a sandbox whose policy has domain entries has its TCP to ports 80
+   * and 443 sent there (per slot, on the host end of its veth); without it domain entries allow
+   * nothing beyond their DNS answers.
+   */
+  proxy?: SandboxDnsListener | undefined;
   /**
    * The volume server's host ports. With them, guests' NFS/MOUNT connections to their gateway
    * reach it on the slot's veth host address, and a released slot's server connections are
@@ -92,6 +102,8 @@ export class NetnsNetworkManager implements NetworkManager {
   private hostTables: Promise<unknown> = Promise.resolve();
   private readonly slotLocks = new Map<number, Promise<unknown>>();
   private readonly slotBuild: SlotBuildDeps;
+  /** Each live slot's egress policy, read by the egress proxy and the DNS forwarder. */
+  private readonly policies = new Map<number, NetworkPolicy>();
 
   constructor(
     private readonly logger: Logger,
@@ -103,6 +115,7 @@ export class NetnsNetworkManager implements NetworkManager {
     this.slotBuild = {
       names: this.names,
       dns: options.dns,
+      proxy: options.proxy,
       nfs: options.nfs,
       logger,
       withHostTables: (fn) => this.withHostTables(fn),
@@ -138,7 +151,7 @@ export class NetnsNetworkManager implements NetworkManager {
       const doc = hostRulesDocument({
         names: this.names,
         uplink,
-        blockedEgressCidrs: this.options.blockedEgressCidrs ?? ["169.254.0.0/16"],
+        blockedEgressCidrs: [...ALWAYS_BLOCKED_CIDRS, ...(this.options.blockedEgressCidrs ?? [])],
         current,
       });
       await iptablesRestore(doc, { noflush: true });
@@ -182,14 +195,44 @@ export class NetnsNetworkManager implements NetworkManager {
    * Builds the slot's network. A slot whose addresses another link or route on the host holds
    * fails with SlotAddressesTakenError before anything is made (nothing to undo).
    */
-  async create(slot: number): Promise<SandboxNetwork> {
+  async create(slot: number, policy: NetworkPolicy = OPEN_POLICY): Promise<SandboxNetwork> {
     const a = this.addresses(slot);
     const host = await (this.hostReady ?? this.ensureHostRules());
     return this.withSlot(slot, async () => {
       const holders = await ipv4Holders(`${a.vethHostIp}/31`, `${a.hostReachableIp}/32`);
       if (holders.length > 0) throw new SlotAddressesTakenError(slot, holders);
-      return buildSlotNetwork(this.slotBuild, slot, a, host.mtu);
+      this.policies.set(slot, policy);
+      try {
+        return await buildSlotNetwork(this.slotBuild, slot, a, host.mtu, policy);
+      } catch (err) {
+        this.policies.delete(slot);
+        throw err;
+      }
     });
+  }
+
+  /**
+   * Replaces a live slot's egress policy: both policy chains are refilled by one restore (each
+   * table commits atomically). Connections already established stay up (conntrack accepts
+   * their packets first); new ones meet the new rules, and the proxy and DNS forwarder read the
+   * policy per connection and per query.
+   */
+  async applyPolicy(slot: number, policy: NetworkPolicy): Promise<void> {
+    const a = this.addresses(slot);
+    await this.withSlot(slot, async () => {
+      await iptablesRestore(egressPolicyDocument(policy, a, this.options.proxy?.port), {
+        netns: a.netnsName,
+        noflush: true,
+      }).catch((err: unknown) => {
+        throw commandFailure(`apply the egress policy of slot ${slot}`, err);
+      });
+      this.policies.set(slot, policy);
+    });
+  }
+
+  /** The egress policy a live slot enforces (open when the slot has no network here). */
+  policyOf(slot: number): NetworkPolicy {
+    return this.policies.get(slot) ?? OPEN_POLICY;
   }
 
   async destroy(slot: number): Promise<void> {
@@ -199,8 +242,10 @@ export class NetnsNetworkManager implements NetworkManager {
       try {
         // Deleting the host end takes the ns end (and the host route) with it at once; the
         // namespace (TAP, its rules) goes when its name is removed and no VMM holds it.
+        this.policies.delete(slot);
         await Promise.all([
           this.options.dns?.detach(slot),
+          this.options.proxy?.detach(slot),
           this.removeSlotHostRules(slot),
           this.killNfsConnections(a),
           deleteIgnoringMissing([
@@ -263,13 +308,17 @@ export class NetnsNetworkManager implements NetworkManager {
   }
 
   /**
-   * Starts the DNS listener of a slot whose network outlived the agent (a sandbox adopted after
-   * a restart): its namespace rules already send the guest's DNS to the veth's host address.
+   * Re-attaches a surviving slot (a sandbox adopted after a restart): its policy chains still
+   * live in its namespace and are refilled from the record's policy (the record is the truth),
+   * and the DNS and proxy listeners start again on the veth's host address.
    */
-  async attachDns(slot: number): Promise<void> {
-    const dns = this.options.dns;
-    if (!dns) return;
-    await this.withSlot(slot, () => dns.attach(slot, this.addresses(slot).vethHostIp));
+  async adopt(slot: number, policy: NetworkPolicy): Promise<void> {
+    await this.applyPolicy(slot, policy);
+    const address = this.addresses(slot).vethHostIp;
+    await this.withSlot(slot, async () => {
+      await this.options.dns?.attach(slot, address);
+      await this.options.proxy?.attach(slot, address);
+    });
   }
 
   /** Names and addresses of a slot under this manager's prefix. */

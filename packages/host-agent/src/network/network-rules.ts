@@ -1,3 +1,4 @@
+import { EGRESS_CHAIN, egressJumps, PROXY_CHAIN, REJECT_CHAIN } from "./egress-rules.js";
 import { GUEST_GATEWAY_IP, GUEST_IP, TAP_NAME } from "./sandbox-network.js";
 import {
   checkNamePrefix,
@@ -22,15 +23,16 @@ import {
  *   WRENN-SLOTS; another slot's veth address stays out of reach).
  * - WRENN-FWD (from FORWARD): nothing new is forwarded into a sandbox (neither from another
  *   sandbox nor from outside the host), only replies; from a sandbox, nothing to 10.11.0.0/16,
- *   10.12.0.0/16 or the blocked ranges (default 169.254.0.0/16, cloud metadata), and the rest
+ *   10.12.0.0/16 or the blocked ranges (ALWAYS_BLOCKED_CIDRS and configured extras), and the rest
  *   only out of the uplink interface (the outside world). Everything else from a sandbox drops.
  * - WRENN-POSTROUTING (nat): MASQUERADE of 10.12.0.0/16 out of the uplink.
  * Namespace side (per sandbox, in its own tables): the guest may only send as GUEST_IP and only
  * out of the veth (egress SNAT to the veth's ns address); the namespace itself accepts nothing
  * from the guest but ICMP and replies; the host-reachable address DNATs (all ports) to GUEST_IP;
- * DNS from the guest to its gateway (port 53, UDP and TCP) DNATs to the forwarder on the host end
- * of the veth, so every guest's resolver is its gateway, the same address in every sandbox and in
- * every snapshot; with NFS ports, the guest's TCP to its gateway on 2049 and 20048 DNATs to the
+ * DNS from the guest to any address (port 53, UDP and TCP) DNATs to the forwarder on the host end
+ * of the veth, so every guest's resolver is its gateway (the same address in every sandbox and in
+ * every snapshot) whatever resolver it names; the guest's forwarded traffic passes its egress
+ * policy chains (egress-rules.ts; open until a policy is applied); with NFS ports, the guest's TCP to its gateway on 2049 and 20048 DNATs to the
  * volume server on the host end of the veth the same way (which volumes a slot may mount is the
  * server's export list, keyed by the slot's veth ns address); TCP MSS is clamped to the path MTU.
  */
@@ -185,6 +187,7 @@ export function slotHostRulesDocument(
   a: SlotAddresses,
   dnsPort?: number | undefined,
   nfs?: NfsPorts | undefined,
+  proxyPort?: number | undefined,
 ): string {
   const tag = `-m comment --comment ${names.slotTag(slot)}`;
   // Only the slot's own forwarder address and port; the chain is also entered from FORWARD,
@@ -202,6 +205,11 @@ export function slotHostRulesDocument(
           ([, port]) =>
             `-A ${names.slots} -s ${a.vethNsIp}/32 -d ${a.vethHostIp}/32 -i ${a.vethHostName} -p tcp -m tcp --dport ${port} ${tag} -j ACCEPT`,
         )),
+    ...(proxyPort === undefined
+      ? []
+      : [
+          `-A ${names.slots} -s ${a.vethNsIp}/32 -d ${a.vethHostIp}/32 -i ${a.vethHostName} -p tcp -m tcp --dport ${proxyPort} ${tag} -j ACCEPT`,
+        ]),
     "COMMIT",
     "",
   ].join("\n");
@@ -255,17 +263,23 @@ export function namespaceRulesDocument(
 ): string {
   const tag = `-m comment --comment ${names.slotTag(slot)}`;
   const vn = a.vethNsName;
+  // DNS to any address, not only the gateway: a guest that names another resolver (8.8.8.8,
+  // an edited /etc/resolv.conf) still gets the agent's forwarder, where domain policies apply.
   const dns = (proto: string) =>
-    `-A PREROUTING -i ${TAP_NAME} -d ${GUEST_GATEWAY_IP}/32 -p ${proto} -m ${proto} --dport ${GUEST_DNS_PORT} ${tag} -j DNAT --to-destination ${a.vethHostIp}:${dnsPort}`;
+    `-A PREROUTING -i ${TAP_NAME} -p ${proto} -m ${proto} --dport ${GUEST_DNS_PORT} ${tag} -j DNAT --to-destination ${a.vethHostIp}:${dnsPort}`;
+  const jumps = egressJumps(tag, vn);
   return [
     "*filter",
     ":INPUT ACCEPT [0:0]",
     ":FORWARD DROP [0:0]",
     ":OUTPUT ACCEPT [0:0]",
+    `:${EGRESS_CHAIN} - [0:0]`,
+    `:${REJECT_CHAIN} - [0:0]`,
+    `-A ${EGRESS_CHAIN} -j ACCEPT`,
     `-A INPUT -i ${TAP_NAME} -m conntrack --ctstate RELATED,ESTABLISHED ${tag} -j ACCEPT`,
     `-A INPUT -i ${TAP_NAME} -p icmp ${tag} -j ACCEPT`,
     `-A INPUT -i ${TAP_NAME} ${tag} -j DROP`,
-    `-A FORWARD -i ${TAP_NAME} -o ${vn} -s ${GUEST_IP}/32 ${tag} -j ACCEPT`,
+    ...jumps.filter,
     `-A FORWARD -i ${vn} -o ${TAP_NAME} -d ${GUEST_IP}/32 ${tag} -j ACCEPT`,
     "COMMIT",
     "*mangle",
@@ -281,8 +295,10 @@ export function namespaceRulesDocument(
     ":INPUT ACCEPT [0:0]",
     ":OUTPUT ACCEPT [0:0]",
     ":POSTROUTING ACCEPT [0:0]",
+    `:${PROXY_CHAIN} - [0:0]`,
     `-A PREROUTING -i ${vn} -d ${a.hostReachableIp}/32 ${tag} -j DNAT --to-destination ${GUEST_IP}`,
     ...(dnsPort === undefined ? [] : [dns("udp"), dns("tcp")]),
+    ...jumps.nat,
     ...(nfs === undefined
       ? []
       : nfsPortPairs(nfs).map(

@@ -1,4 +1,5 @@
 import { WrennError } from "@wrenn/shared";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 
 /** The guest's fixed address and MAC, identical in every sandbox (snapshots restore into any slot). */
 export const GUEST_IP = "169.254.0.21";
@@ -46,10 +47,13 @@ export interface SandboxDnsListener {
 
 export interface NetworkManager {
   /**
-   * Builds the namespace, veth, TAP and NAT rules for a slot; undoes partial work on failure.
+   * Builds the namespace, veth, TAP and NAT rules for a slot, enforcing `policy` (default open)
+   * before anything runs in it; undoes partial work on failure.
    * SlotAddressesTakenError when the host already uses the slot's addresses.
    */
-  create(slot: number): Promise<SandboxNetwork>;
+  create(slot: number, policy?: NetworkPolicy): Promise<SandboxNetwork>;
+  /** Replaces the egress policy of a slot whose network exists (a running sandbox's). */
+  applyPolicy(slot: number, policy: NetworkPolicy): Promise<void>;
   /** Removes everything create() made for the slot; idempotent, succeeds when nothing is left. */
   destroy(slot: number): Promise<void>;
   /** The namespace a slot's VM runs in (to re-adopt a VMM after an agent restart). */

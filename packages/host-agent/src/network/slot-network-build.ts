@@ -1,4 +1,5 @@
 import { type Logger, WrennError } from "@wrenn/shared";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 import {
   ipBatch,
   iptablesRestore,
@@ -7,6 +8,7 @@ import {
   sysctlWrite,
 } from "../drivers-system/ip-tools.js";
 import { CommandError, commandFailure } from "../drivers-system/run-command.js";
+import { egressPolicyDocument } from "./egress-rules.js";
 import {
   type NfsPorts,
   namespaceRulesDocument,
@@ -28,6 +30,8 @@ import type { SlotAddresses } from "./slot-addresses.js";
 export interface SlotBuildDeps {
   names: RuleNames;
   dns: SandboxDnsListener | undefined;
+  /** The egress proxy (guest TCP to 80/443 of a policy with domain entries goes there). */
+  proxy: SandboxDnsListener | undefined;
   nfs: NfsPorts | undefined;
   logger: Logger;
   /** Runs a change of the host's tables after the ones before it (each is a read-modify-write). */
@@ -43,18 +47,20 @@ const NS_SYSCTLS = [
 ];
 
 /**
- * Builds one slot's network (namespace, veth pair, TAP, namespace and host rules, DNS
- * listener); a failure undoes the steps that succeeded and throws.
+ * Builds one slot's network (namespace, veth pair, TAP, namespace and host rules with the
+ * sandbox's egress policy, DNS and egress proxy listeners); a failure undoes the steps that succeeded and throws.
  */
 export async function buildSlotNetwork(
   deps: SlotBuildDeps,
   slot: number,
   a: SlotAddresses,
   mtu: number,
+  policy: NetworkPolicy,
 ): Promise<SandboxNetwork> {
   const started = performance.now();
-  const done = { netns: false, veth: false, hostRules: false, dns: false };
+  const done = { netns: false, veth: false, hostRules: false, dns: false, proxy: false };
   const dns = deps.dns;
+  const proxy = deps.proxy;
   const hostLines = [
     `netns add ${a.netnsName}`,
     `link add ${a.vethHostName} mtu ${mtu} type veth peer name ${a.vethNsName} mtu ${mtu} netns ${a.netnsName}`,
@@ -88,12 +94,15 @@ export async function buildSlotNetwork(
         throw batchStepError(slot, nsLines, err);
       }),
       sysctlWrite(NS_SYSCTLS, a.netnsName, { ignoreUnknown: true }),
+      // The policy goes in before the VM exists, so the guest never runs without it.
       iptablesRestore(namespaceRulesDocument(deps.names, slot, a, dns?.port, deps.nfs), {
         netns: a.netnsName,
-      }),
+      }).then(() =>
+        iptablesRestore(egressPolicyDocument(policy, a, proxy?.port), { netns: a.netnsName, noflush: true }),
+      ),
       deps
         .withHostTables(() =>
-          iptablesRestore(slotHostRulesDocument(deps.names, slot, a, dns?.port, deps.nfs), {
+          iptablesRestore(slotHostRulesDocument(deps.names, slot, a, dns?.port, deps.nfs, proxy?.port), {
             noflush: true,
           }),
         )
@@ -103,6 +112,9 @@ export async function buildSlotNetwork(
       // The veth's host address exists now (the host batch added it).
       dns?.attach(slot, a.vethHostIp).then(() => {
         done.dns = true;
+      }),
+      proxy?.attach(slot, a.vethHostIp).then(() => {
+        done.proxy = true;
       }),
     ]);
     for (const step of steps) if (step.status === "rejected") throw step.reason;
@@ -131,7 +143,7 @@ async function undoBuild(
   deps: SlotBuildDeps,
   slot: number,
   a: SlotAddresses,
-  done: { netns: boolean; veth: boolean; hostRules: boolean; dns: boolean },
+  done: { netns: boolean; veth: boolean; hostRules: boolean; dns: boolean; proxy: boolean },
 ): Promise<void> {
   const lines = [
     ...(done.veth ? [`link del ${a.vethHostName}`] : []),
@@ -139,6 +151,7 @@ async function undoBuild(
   ];
   await Promise.all([
     done.dns ? deps.dns?.detach(slot) : Promise.resolve(),
+    done.proxy ? deps.proxy?.detach(slot) : Promise.resolve(),
     done.hostRules ? deps.removeSlotHostRules(slot) : Promise.resolve(),
     lines.length ? deleteIgnoringMissing(lines) : Promise.resolve(),
   ]);

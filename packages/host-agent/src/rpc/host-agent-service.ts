@@ -4,7 +4,7 @@ import type { HostAgentService } from "@wrenn/proto";
 import { toConnectError, WrennError } from "@wrenn/shared";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import type { VolumeService } from "../volumes/volume-service.js";
-import { sandboxInfo, snapshotInfo, timeoutActionName } from "./sandbox-views.js";
+import { parseNetworkPolicy, sandboxInfo, snapshotInfo, timeoutActionName } from "./sandbox-views.js";
 import { createVolumeHandlers } from "./volume-handlers.js";
 
 export interface HostAgentInfo {
@@ -95,6 +95,7 @@ export function createHostAgentService(
         defaultWorkdir: req.defaultWorkdir,
         volumeMounts: req.volumeMounts.map((m) => ({ volumeId: m.volumeId, path: m.path })),
         teamId: req.teamId || undefined,
+        networkPolicy: parseNetworkPolicy(req.networkPolicy),
       });
       return { sandbox: sandboxInfo(record) };
     }),
@@ -144,9 +145,9 @@ export function createHostAgentService(
       return { sandboxes: forks.map((f) => sandboxInfo(f)) };
     }),
 
-    // Egress policies are not enforced by this agent yet: refused, never half-applied.
-    updateNetworkPolicy: guard(async () => {
-      throw new WrennError("not_implemented", "this host agent does not enforce egress policies yet");
+    updateNetworkPolicy: guard(async (req) => {
+      const policy = parseNetworkPolicy(req.networkPolicy) ?? { allowOut: [], denyOut: [] };
+      return { sandbox: sandboxInfo(await manager.updateNetworkPolicy(requireId(req.sandboxId), policy)) };
     }),
 
     destroySandbox: guard(async (req) => {

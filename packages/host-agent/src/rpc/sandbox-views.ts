@@ -1,5 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { SandboxState, TimeoutAction } from "@wrenn/proto";
+import { WrennError } from "@wrenn/shared";
+import { type NetworkPolicy, NetworkPolicyError, normalizeNetworkPolicy } from "@wrenn/shared/network-policy";
 import type { SandboxRecord, SandboxStateName, TimeoutActionName } from "../sandbox/sandbox-record.js";
 import type { SnapshotRecord } from "../sandbox/snapshot-store.js";
 
@@ -25,6 +27,30 @@ export function timeoutActionName(action: TimeoutAction): TimeoutActionName {
   return "pause";
 }
 
+/** A stored policy as the NetworkPolicy message (always set; empty lists: open). */
+function policyView(policy: NetworkPolicy | undefined) {
+  return { allowOut: [...(policy?.allowOut ?? [])], denyOut: [...(policy?.denyOut ?? [])] };
+}
+
+/**
+ * A request's NetworkPolicy, normalised; undefined when unset. Malformed entries are
+ * invalid_argument with the problem (bad_cidr, domain_needs_deny_all, ...) in the message.
+ */
+export function parseNetworkPolicy(
+  message: { allowOut: readonly string[]; denyOut: readonly string[] } | undefined,
+): NetworkPolicy | undefined {
+  if (!message) return undefined;
+  try {
+    return normalizeNetworkPolicy({ allowOut: message.allowOut, denyOut: message.denyOut });
+  } catch (err) {
+    if (err instanceof NetworkPolicyError)
+      throw new WrennError("invalid_argument", `network_policy: ${err.problem}: ${err.message}`, {
+        cause: err,
+      });
+    throw err;
+  }
+}
+
 export function sandboxInfo(record: SandboxRecord, busy = false) {
   return {
     busy,
@@ -46,6 +72,7 @@ export function sandboxInfo(record: SandboxRecord, busy = false) {
     error: record.error ?? "",
     vmmPid: record.vmmPid ?? 0,
     pausedWithoutMemory: record.pausedWithoutMemory === true,
+    networkPolicy: policyView(record.networkPolicy),
   };
 }
 
@@ -61,5 +88,6 @@ export function snapshotInfo(snapshot: SnapshotRecord, dependents: string[]) {
     createdAt: timestampFromDate(new Date(snapshot.createdAt)),
     dependents,
     image: snapshot.image,
+    networkPolicy: policyView(snapshot.networkPolicy),
   };
 }

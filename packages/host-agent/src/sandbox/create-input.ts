@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 import { type SandboxLimits, validateEnvVars, validateResources, validateTimeout } from "./sandbox-limits.js";
 import type { SandboxRecord, SandboxResources, TimeoutActionName } from "./sandbox-record.js";
 import type { SnapshotRecord } from "./snapshot-store.js";
@@ -26,6 +27,11 @@ export interface CreateSandboxInput {
   volumeMounts?: VolumeMount[] | undefined;
   /** The team creating it: a clone keeps its snapshot's volumes only where they are this team's. */
   teamId?: string | undefined;
+  /**
+   * Egress policy (normalised). Unset: a clone keeps its snapshot's, a sandbox from an image is
+   * open; set: exactly it.
+   */
+  networkPolicy?: NetworkPolicy | undefined;
   /** Which of its snapshot's volumes a clone keeps; default "team". */
   inheritVolumes?: InheritVolumes | undefined;
 }
@@ -52,6 +58,7 @@ export function newSandboxRecord(args: {
 }): SandboxRecord {
   const { input, source, createdAt, timeoutSec } = args;
   const mounts = args.volumeMounts ?? input.volumeMounts ?? [];
+  const policy = input.networkPolicy ?? (args.fromImageSnapshot ? undefined : source?.networkPolicy);
   return {
     id: args.id,
     image: args.image,
@@ -68,6 +75,7 @@ export function newSandboxRecord(args: {
     defaultWorkdir: input.defaultWorkdir ?? source?.defaultWorkdir ?? "",
     runDir: args.runDir,
     ...(mounts.length ? { volumeMounts: mounts.map((m) => ({ ...m })) } : {}),
+    ...(policy ? { networkPolicy: copyPolicy(policy) } : {}),
     ...(source
       ? {
           ...(args.fromImageSnapshot ? {} : { fromSnapshot: source.name }),
@@ -76,6 +84,10 @@ export function newSandboxRecord(args: {
         }
       : {}),
   };
+}
+
+function copyPolicy(p: NetworkPolicy): NetworkPolicy {
+  return { allowOut: [...p.allowOut], denyOut: [...p.denyOut] };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { type Logger, newSandboxId, WrennError } from "@wrenn/shared";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 import type { EnvdClient } from "../envd-client/envd-client.js";
 import type { VmExit, VmHandle } from "../vmm/vmm-driver.js";
 import { type CreateSandboxInput, createSettings, newSandboxRecord } from "./create-input.js";
@@ -339,6 +340,29 @@ export class SandboxManager implements SandboxesPort {
       }
       if (wasRunning && resumeAfter) await this.parts.pauses.resume(entry);
       return result;
+    });
+  }
+
+  /**
+   * Replaces a sandbox's egress policy: a running one's rules are swapped in place (no
+   * restart), a paused one's is stored and applied when it resumes.
+   */
+  async updateNetworkPolicy(id: string, policy: NetworkPolicy): Promise<SandboxRecord> {
+    const entry = this.entry(id);
+    return this.withLock(id, async () => {
+      const { record } = entry;
+      if (record.state === "running" && record.slot !== undefined) {
+        await this.deps.network.applyPolicy(record.slot, policy);
+      } else if (record.state !== "paused") {
+        throw new WrennError(
+          "failed_precondition",
+          `sandbox ${id} is ${record.state}; only a running or paused sandbox's policy can change`,
+        );
+      }
+      record.networkPolicy = { allowOut: [...policy.allowOut], denyOut: [...policy.denyOut] };
+      await this.deps.records.save(record);
+      this.logger.info("network policy updated", { sandbox: id, state: record.state });
+      return record;
     });
   }
 

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 
 export type SandboxStateName = "pending" | "running" | "paused" | "stopped" | "error";
 /** What the inactivity timeout does; `pause-filesystem` pauses without keeping memory. */
@@ -54,6 +55,11 @@ export interface SandboxRecord {
   pausedWithoutMemory?: boolean;
   /** Volumes of this host mounted in the guest (granted to its slot whenever it runs). */
   volumeMounts?: Array<{ volumeId: string; path: string }>;
+  /**
+   * Where the guest may connect (normalised); absent: open. Enforced whenever the sandbox's
+   * network exists; a paused sandbox's is applied when it resumes.
+   */
+  networkPolicy?: NetworkPolicy;
   /** The VM building an image snapshot: not a user's sandbox, never re-adopted after a restart. */
   internal?: boolean;
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { WrennError } from "@wrenn/shared";
+import type { NetworkPolicy } from "@wrenn/shared/network-policy";
 import type { SandboxResources } from "./sandbox-record.js";
 
 /**
@@ -34,6 +35,8 @@ export interface SnapshotRecord {
    * already, so its slot must be granted them (when its team owns them) for the mounts to work.
    */
   volumeMounts?: Array<{ volumeId: string; path: string }>;
+  /** The source sandbox's egress policy; a sandbox created from the snapshot without one gets it. */
+  networkPolicy?: NetworkPolicy;
   /** Snapshots whose files this one reads (its disk's backing layers, its memory builds). */
   dependsOn: string[];
   /** Set on an image snapshot (see ImageSnapshots): its image build, size and accelerator. */

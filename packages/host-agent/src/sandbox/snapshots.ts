@@ -128,6 +128,7 @@ export class Snapshots {
         defaultUser: record.defaultUser,
         defaultWorkdir: record.defaultWorkdir,
         dependsOn: [...(record.dependsOn ?? [])],
+        ...(record.networkPolicy ? { networkPolicy: record.networkPolicy } : {}),
         ...(record.volumeMounts?.length ? { volumeMounts: record.volumeMounts.map((m) => ({ ...m })) } : {}),
       };
       try {

@@ -241,7 +241,7 @@ export class StartSequence {
       let network: SandboxNetwork;
       try {
         await deps.records.save(record);
-        network = await deps.network.create(slot);
+        network = await deps.network.create(slot, record.networkPolicy);
       } catch (err) {
         record.slot = undefined;
         if (!(err instanceof SlotAddressesTakenError)) {
