@@ -27,6 +27,7 @@ export const TEST_NET_PREFIXES = [
   "wrtst",
   "wregs",
   "wege",
+  "wnp",
   "wis",
   "wisc",
   "wq",
@@ -40,6 +41,7 @@ export const TEST_NET_PREFIXES = [
   // benchmark suites' agents
   "wbc",
   "wbd",
+  "wbe",
   "wbn",
   "wbt",
   "wh",

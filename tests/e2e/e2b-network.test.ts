@@ -3,6 +3,8 @@ import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { ApiClient, Sandbox as WrennSandbox } from "@wrenn/sdk";
 import { Sandbox, type SandboxOpts } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startResponder, type TestResponder } from "../../packages/host-agent/test/dns-test-server.js";
+import { type EgressWorld, startEgressWorld } from "../../packages/host-agent/test/egress-test-world.js";
 import { runWrenn } from "./cli-runner.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
@@ -87,13 +89,32 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30
  * 400s, the policy shown in getInfo, updateNetwork on running and paused sandboxes, snapshot
  * template and fork inheritance, and private traffic that needs the traffic access token.
  */
+/** In the guest: connect, print the server's first line (nothing when refused or timed out). */
+const TCP_PY =
+  "import socket,sys; s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=4); print(s.recv(100).decode().strip())";
+
 describe("stock e2b SDK: network policy and private traffic", () => {
   let stack: Stack;
+  let world: EgressWorld;
+  let upstream: TestResponder;
   let dataDir = "";
   const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
 
   beforeAll(async () => {
-    stack = await startStack({ agents: [{ netNamePrefix: PREFIX, firstSlot: 3950, maxSlots: 4 }] });
+    // The sandboxes' "internet": a namespace on this machine (198.51.100.0/26) behind the agent's uplink.
+    world = await startEgressWorld(PREFIX, 0);
+    upstream = await startResponder({ records: { "allowed.test": [world.a1], "other.test": [world.a1] } });
+    stack = await startStack({
+      agents: [
+        {
+          netNamePrefix: PREFIX,
+          firstSlot: 3950,
+          maxSlots: 4,
+          uplinkInterface: world.hostLink,
+          dnsUpstreams: [`${upstream.host}:${upstream.port}`],
+        },
+      ],
+    });
     dataDir = stack.agents[0]?.dataDir ?? "";
     for (const name of E2B_ENV) savedEnv[name] = process.env[name];
     process.env.E2B_API_URL = stack.url;
@@ -108,6 +129,8 @@ describe("stock e2b SDK: network policy and private traffic", () => {
       else process.env[name] = savedEnv[name];
     }
     await stack?.close();
+    await upstream?.close();
+    await world?.stop();
     expect(findHostLeftovers(dataDir, PREFIX)).toEqual(NO_LEFTOVERS);
   }, 120_000);
 
@@ -200,6 +223,40 @@ describe("stock e2b SDK: network policy and private traffic", () => {
       } finally {
         await open.kill();
       }
+    } finally {
+      await sbx.kill();
+    }
+  }, 240_000);
+
+  it("enforces the SDK's network options in the guest: CIDRs, domains by SNI, live updates", async () => {
+    const sbx = await Sandbox.create({
+      timeoutMs: 300_000,
+      allowInternetAccess: false,
+      network: { allowOut: [world.a1] },
+    });
+    const tcp = async (address: string) =>
+      (await sbx.commands.run(`python3 -c "${TCP_PY}" ${address} 7000 || true`)).stdout.trim();
+    const https = async (name: string) => {
+      const r = await sbx.commands.run(
+        `curl -sk -m 8 --resolve ${name}:443:${world.a1} https://${name}/ || echo "curl exit $?"`,
+      );
+      return r.stdout.trim();
+    };
+    try {
+      expect(await tcp(world.a1)).toBe(`tcp ${world.a1}`);
+      expect(await tcp(world.a2)).toBe("");
+
+      await sbx.updateNetwork({ allowOut: ["allowed.test"], denyOut: ["0.0.0.0/0"] });
+      expect(await https("allowed.test")).toBe("tls allowed.test");
+      // Same address, another name: refused by the name the connection asks for.
+      expect(await https("other.test")).toMatch(/^curl exit/);
+      expect(await tcp(world.a1)).toBe("");
+      // Names the policy does not allow do not resolve either.
+      expect((await sbx.commands.run("getent hosts other.test || echo none")).stdout.trim()).toBe("none");
+      expect((await sbx.commands.run("getent hosts allowed.test")).stdout).toContain(world.a1);
+
+      await sbx.updateNetwork({});
+      expect(await tcp(world.a2)).toBe(`tcp ${world.a2}`);
     } finally {
       await sbx.kill();
     }

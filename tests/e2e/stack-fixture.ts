@@ -20,6 +20,10 @@ export interface StackAgentOptions {
   minAvailableMemoryMiB?: number;
   /** TCG translation cache per VM (benchmarks compare sizes). */
   tcgTbSizeMiB?: number;
+  /** Egress out of this interface (a test "world" namespace's veth) instead of the default route's. */
+  uplinkInterface?: string;
+  /** The sandboxes' DNS forwarder asks these (`host:port`), e.g. a test responder. */
+  dnsUpstreams?: string[];
 }
 
 export interface Stack {

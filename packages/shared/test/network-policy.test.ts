@@ -45,11 +45,12 @@ describe("network policy: normalising what callers send", () => {
     expect(problemOf(() => normalizeNetworkPolicy({ denyOut: ["1.2.3.0/33"] }))).toBe("bad_cidr");
     expect(problemOf(() => normalizeNetworkPolicy({ denyOut: ["1.2.3"] }))).toBe("bad_cidr");
     expect(problemOf(() => normalizeNetworkPolicy({ denyOut: ["01.2.3.4"] }))).toBe("bad_cidr");
+    expect(problemOf(() => normalizeNetworkPolicy({ denyOut: ["not-a-cidr/8"] }))).toBe("bad_cidr");
     expect(problemOf(() => normalizeNetworkPolicy({ allowOut: ["a.*.com"], denyOut: ["0.0.0.0/0"] }))).toBe(
       "bad_wildcard",
     );
     expect(problemOf(() => normalizeNetworkPolicy({ allowOut: ["*"], denyOut: ["0.0.0.0/0"] }))).toBe(
-      "bad_domain",
+      "bad_wildcard",
     );
     expect(problemOf(() => normalizeNetworkPolicy({ allowOut: ["*.com"], denyOut: ["0.0.0.0/0"] }))).toBe(
       "bad_wildcard",

@@ -52,8 +52,9 @@ export type EgressEntry =
   | { kind: "cidr"; cidr: Ipv4Cidr; text: string }
   | { kind: "domain"; pattern: string };
 
+/** Digits and dots, or anything with a prefix length: meant as an address or CIDR, never a name. */
 function looksNumeric(text: string): boolean {
-  return /^[0-9./]+$/.test(text);
+  return /^[0-9./]+$/.test(text) || text.includes("/");
 }
 
 function parseDomain(raw: string, text: string): EgressEntry {
