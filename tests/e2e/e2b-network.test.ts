@@ -154,6 +154,12 @@ describe("stock e2b SDK: network policy and private traffic", () => {
       /too_many_entries/,
     ],
     [
+      "an allow inside an always-blocked range",
+      { network: { allowOut: ["169.254.169.254"] } },
+      /blocked_range/,
+    ],
+    ["a malformed masked host", { network: { maskRequestHost: "bad host\r\nx: 1" } }, /host name or address/],
+    [
       "an egress proxy",
       { network: { egressProxy: { address: "proxy.example.com:1080" } } },
       /egressProxy is not supported/,

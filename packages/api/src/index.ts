@@ -52,6 +52,8 @@ export {
   TimestampSchema,
 } from "./fields.js";
 export {
+  MASK_REQUEST_HOST_HINT,
+  MASK_REQUEST_HOST_PATTERN,
   type SandboxNetworkBody,
   SandboxNetworkBodySchema,
   type SandboxNetworkCreate,

@@ -15,6 +15,14 @@ export const SandboxNetworkBodySchema = z.object({
 });
 export type SandboxNetworkBody = z.input<typeof SandboxNetworkBodySchema>;
 
+/**
+ * A Host header value proxied requests may be given: a host name or address with an
+ * optional port, where the port may be the literal `${PORT}` (the target port).
+ */
+export const MASK_REQUEST_HOST_HINT = "a host name or address, optionally with :port or :$" + "{PORT}";
+export const MASK_REQUEST_HOST_PATTERN =
+  /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::(?:[0-9]{1,5}|\$\{PORT\}))?$/;
+
 /** A create's `network`: the policy (none named: a snapshot's own, else open) and public traffic. */
 export const SandboxNetworkCreateSchema = SandboxNetworkBodySchema.extend({
   allow_public_traffic: z
@@ -23,8 +31,7 @@ export const SandboxNetworkCreateSchema = SandboxNetworkBodySchema.extend({
     .describe("false: proxied requests need the traffic_access_token in the e2b-traffic-access-token header"),
   mask_request_host: z
     .string()
-    .min(1)
-    .max(255)
+    .regex(MASK_REQUEST_HOST_PATTERN, MASK_REQUEST_HOST_HINT)
     .optional()
     .describe("Host header proxied requests get (the text `$" + "{PORT}` becomes the target port)"),
 });

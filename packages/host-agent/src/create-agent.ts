@@ -1,11 +1,13 @@
 import { mkdir, readFile, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@wrenn/shared";
+import { OPEN_POLICY } from "@wrenn/shared/network-policy";
 import { type AgentConfig, imageSnapshotCacheDirOf, parseAgentConfig } from "./config.js";
 import { DnsForwarder } from "./dns/dns-forwarder.js";
 import { HostUpstreams, parseUpstream } from "./dns/upstreams.js";
 import { procMeminfoProbe } from "./drivers-system/host-memory.js";
 import { EgressProxy, policyAllowsName } from "./egress/egress-proxy.js";
+import { proxyTargetRefusal } from "./egress/proxy-targets.js";
 import { upstreamResolver } from "./egress/upstream-resolve.js";
 import { VmmCgroups } from "./host-cgroups/vmm-cgroups.js";
 import { ImageCatalog } from "./images/image-catalog.js";
@@ -104,6 +106,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     port: config.egressProxyPort,
     policyOf,
     resolve: upstreamResolver(upstreams, config.dnsUpstreamTimeoutMs),
+    refuseTarget: proxyTargetRefusal(config.blockedEgressCidrs),
     logger,
   });
   logger.info("sandbox DNS forwarder", { upstreams: upstreams.describe(), port: config.dnsPort });
@@ -183,7 +186,7 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
     if (record.slot === undefined || record.state !== "running") continue;
     const slot = record.slot;
     await network
-      .adopt(slot, record.networkPolicy ?? { allowOut: [], denyOut: [] })
+      .adopt(slot, record.networkPolicy ?? OPEN_POLICY)
       .catch((err: unknown) =>
         logger.warn("adopted sandbox's policy and listeners not restored", { slot, err }),
       );

@@ -1,4 +1,5 @@
 import { execFile, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { promisify } from "node:util";
 import { createSilentLogger } from "@wrenn/shared";
 import { type NetworkPolicy, normalizeNetworkPolicy } from "@wrenn/shared/network-policy";
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DnsForwarder } from "../src/dns/dns-forwarder.js";
 import { HostUpstreams } from "../src/dns/upstreams.js";
 import { EgressProxy, policyAllowsName } from "../src/egress/egress-proxy.js";
+import { proxyTargetRefusal } from "../src/egress/proxy-targets.js";
 import { upstreamResolver } from "../src/egress/upstream-resolve.js";
 import { NetnsNetworkManager } from "../src/network/netns-network.js";
 import type { SandboxNetwork } from "../src/network/sandbox-network.js";
@@ -41,6 +43,7 @@ const stream = (s) => { s.on("data", (d) => { data += d; }); s.on("end", () => d
 if (mode === "tcp") stream(require("node:net").connect(Number(port), host));
 else if (mode === "tls") { const s = require("node:tls").connect({ host, port: Number(port), servername: extra, rejectUnauthorized: false }, () => s.write("GET / HTTP/1.1\\r\\nHost: " + extra + "\\r\\nConnection: close\\r\\n\\r\\n")); stream(s); }
 else if (mode === "http") { const s = require("node:net").connect(Number(port), host, () => s.write("GET / HTTP/1.1\\r\\nHost: " + extra + "\\r\\nConnection: close\\r\\n\\r\\n")); stream(s); }
+else if (mode === "udp2") { const s = require("node:dgram").createSocket("udp4"); const got = []; s.on("error", (e) => done({ ok: false, error: e.code })); s.on("message", (m) => { got.push(String(m)); if (got.length === 2) done({ ok: true, data: got.join(",") }); else setTimeout(() => s.send("again"), 1500); }); setTimeout(() => done({ ok: false, error: "timeout", data: got.join(",") }), 3800); s.connect(Number(port), host, () => s.send("ping")); }
 else if (mode === "udp") { const s = require("node:dgram").createSocket("udp4"); s.on("error", (e) => done({ ok: false, error: e.code })); s.on("message", (m) => done({ ok: true, data: String(m) })); s.connect(Number(port), host, () => s.send("ping")); }
 else if (mode === "dns") {
   const labels = extra.split(".").map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
@@ -52,7 +55,7 @@ else if (mode === "dns") {
 }
 `;
 
-type Result = { ok: true; data: string } | { ok: false; error: string };
+type Result = { ok: true; data: string } | { ok: false; error: string; data?: string };
 
 function guestDo(netns: string, mode: string, host: string, port: number, extra = ""): Promise<Result> {
   return promisify(execFile)(
@@ -81,7 +84,13 @@ describe.skipIf(!IS_ROOT)("egress policy (root, real namespaces)", () => {
     world = await startEgressWorld(PREFIX, 64);
     // Both names live on A1: only the name the connection asks for tells them apart.
     upstream = await startResponder({
-      records: { "allowed.test": [A1], "other.test": [A1], "inside.test": ["10.1.2.3"] },
+      records: {
+        "allowed.test": [A1],
+        "other.test": [A1],
+        "inside.test": ["10.1.2.3"],
+        // The world veth's host end: an address of the host itself.
+        "host.test": ["198.51.100.65"],
+      },
     });
     const upstreams = await HostUpstreams.create({
       kind: "fixed",
@@ -100,6 +109,7 @@ describe.skipIf(!IS_ROOT)("egress policy (root, real namespaces)", () => {
       port: PROXY_PORT,
       policyOf,
       resolve: upstreamResolver(upstreams, 1000),
+      refuseTarget: proxyTargetRefusal(),
       helloTimeoutMs: 1000,
       logger: createSilentLogger(),
     });
@@ -193,5 +203,36 @@ describe.skipIf(!IS_ROOT)("egress policy (root, real namespaces)", () => {
   it("a name resolving into a blocked range is refused by the proxy", async () => {
     await manager.applyPolicy(SLOT, policy({ allowOut: ["inside.test"], allowInternetAccess: false }));
     expect((await guestDo(guest.netns, "http", A1, 80, "inside.test")).ok).toBe(false);
+  });
+
+  it("a tightened policy cuts what the guest already has open: the next packet meets the new rules", async () => {
+    await manager.applyPolicy(SLOT, policy({}));
+    const exchange = guestDo(guest.netns, "udp2", A1, 7001);
+    // The first ping is answered at once; the second goes 1.5 s later, after the update.
+    await new Promise((r) => setTimeout(r, 700));
+    await manager.applyPolicy(SLOT, policy({ allowInternetAccess: false }));
+    expect(await exchange).toEqual({ ok: false, error: "timeout", data: "udp ping" });
+    await manager.applyPolicy(SLOT, policy({}));
+    expect(await guestDo(guest.netns, "udp2", A1, 7001)).toEqual({ ok: true, data: "udp ping,udp again" });
+  });
+
+  it("deny-all without domain entries resolves no name; the proxy never dials the host's own addresses", async () => {
+    await manager.applyPolicy(SLOT, policy({ allowInternetAccess: false }));
+    expect(await guestDo(guest.netns, "dns", "169.254.0.22", 53, "allowed.test")).toEqual({
+      ok: true,
+      data: "5 ",
+    });
+    // Something answers there, so only the proxy's refusal stops the guest.
+    const hostServer = createServer((sock) => sock.end("HTTP/1.0 200 OK\r\n\r\nhost"));
+    await new Promise<void>((resolve) => hostServer.listen(80, "198.51.100.65", resolve));
+    try {
+      await manager.applyPolicy(SLOT, policy({ allowOut: ["host.test"], allowInternetAccess: false }));
+      expect(await guestDo(guest.netns, "http", A1, 80, "host.test")).toEqual({
+        ok: false,
+        error: "ECONNRESET",
+      });
+    } finally {
+      await new Promise((resolve) => hostServer.close(resolve));
+    }
   });
 });

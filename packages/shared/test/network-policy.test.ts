@@ -23,11 +23,11 @@ describe("network policy: normalising what callers send", () => {
   it("normalises addresses to CIDRs, clears host bits, lower-cases domains and drops repeats", () => {
     expect(
       normalizeNetworkPolicy({
-        allowOut: ["8.8.8.8", "10.1.2.3/8", "API.Example.com.", "api.example.com", "*.Example.org"],
+        allowOut: ["8.8.8.8", "11.1.2.3/8", "API.Example.com.", "api.example.com", "*.Example.org"],
         denyOut: ["0.0.0.0/0"],
       }),
     ).toEqual({
-      allowOut: ["8.8.8.8/32", "10.0.0.0/8", "api.example.com", "*.example.org"],
+      allowOut: ["8.8.8.8/32", "11.0.0.0/8", "api.example.com", "*.example.org"],
       denyOut: ["0.0.0.0/0"],
     });
   });
@@ -59,6 +59,10 @@ describe("network policy: normalising what callers send", () => {
       problemOf(() => normalizeNetworkPolicy({ allowOut: ["exa mple.com"], denyOut: ["0.0.0.0/0"] })),
     ).toBe("bad_domain");
     expect(problemOf(() => normalizeNetworkPolicy({ allowOut: ["::1"] }))).toBe("ipv6_unsupported");
+    expect(problemOf(() => normalizeNetworkPolicy({ allowOut: ["169.254.169.254"] }))).toBe("blocked_range");
+    expect(problemOf(() => normalizeNetworkPolicy({ allowOut: ["10.1.0.0/16"] }))).toBe("blocked_range");
+    // Wider than a blocked range: allowed (the blocked part stays blocked by the rules).
+    expect(normalizeNetworkPolicy({ allowOut: ["0.0.0.0/0"] }).allowOut).toEqual(["0.0.0.0/0"]);
     expect(problemOf(() => normalizeNetworkPolicy({ denyOut: ["example.com"] }))).toBe("domain_in_deny");
     expect(problemOf(() => normalizeNetworkPolicy({ allowOut: ["example.com"] }))).toBe(
       "domain_needs_deny_all",

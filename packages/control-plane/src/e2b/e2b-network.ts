@@ -1,9 +1,11 @@
+import { MASK_REQUEST_HOST_HINT, MASK_REQUEST_HOST_PATTERN } from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
+import { parseNetworkPolicy } from "@wrenn/shared/network-policy";
 import { z } from "zod";
 import type { Services } from "../create-services.js";
 import type { SandboxRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import { deniesInternet, parseNetworkPolicy, type SandboxNetworkInput } from "../services/sandbox-network.js";
+import { deniesInternet, type SandboxNetworkInput } from "../services/sandbox-network.js";
 import type { E2bService } from "./e2b-service.js";
 
 /**
@@ -18,7 +20,7 @@ export const E2bNetworkSchema = z.object({
   allowOut: EntriesSchema.optional(),
   denyOut: EntriesSchema.optional(),
   allowPublicTraffic: z.boolean().optional(),
-  maskRequestHost: z.string().min(1).max(255).optional(),
+  maskRequestHost: z.string().regex(MASK_REQUEST_HOST_PATTERN, MASK_REQUEST_HOST_HINT).optional(),
   egressProxy: z.unknown().optional(),
   rules: z.unknown().optional(),
   httpsPorts: z.unknown().optional(),

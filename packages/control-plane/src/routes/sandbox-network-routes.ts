@@ -4,9 +4,10 @@ import {
   type SandboxNetworkCreate,
   SandboxSchema,
 } from "@wrenn/api";
+import { parseNetworkPolicy } from "@wrenn/shared/network-policy";
 import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import { parseNetworkPolicy, type SandboxNetworkInput } from "../services/sandbox-network.js";
+import type { SandboxNetworkInput } from "../services/sandbox-network.js";
 import { sandboxView } from "./api-views.js";
 
 /**

@@ -1,20 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { WrennError } from "@wrenn/shared";
-import {
-  ALL_IPV4,
-  type NetworkPolicy,
-  NetworkPolicyError,
-  type NetworkPolicyInput,
-  normalizeNetworkPolicy,
-} from "@wrenn/shared/network-policy";
+import { ALL_IPV4, type NetworkPolicy } from "@wrenn/shared/network-policy";
 import type { Principal } from "../auth/principal.js";
 import type { SandboxRow } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
 import { auditSandbox } from "./sandbox-audit.js";
 import { rowFieldsFromAgent } from "./sandbox-info.js";
 import type { ServiceDeps } from "./service-deps.js";
-
-export const OPEN_POLICY: NetworkPolicy = { allowOut: [], denyOut: [] };
 
 /**
  * A sandbox's network settings at create. `policy` unset: a sandbox from a snapshot template
@@ -26,20 +18,6 @@ export interface SandboxNetworkInput {
   allowPublicTraffic?: boolean | undefined;
   /** Host header proxied requests get; `${PORT}` becomes the target port. */
   maskRequestHost?: string | undefined;
-}
-
-/** A validated, normalised policy; a malformed one is `invalid_argument` naming its problem. */
-export function parseNetworkPolicy(input: NetworkPolicyInput): NetworkPolicy {
-  try {
-    return normalizeNetworkPolicy(input);
-  } catch (err) {
-    if (err instanceof NetworkPolicyError) {
-      throw new WrennError("invalid_argument", `network policy: ${err.problem}: ${err.message}`, {
-        cause: err,
-      });
-    }
-    throw err;
-  }
 }
 
 /** A new traffic access token (private public traffic), or null for a public sandbox. */

@@ -21,7 +21,7 @@ export interface DnsForwarderOptions {
    * Whether a slot may resolve a name (its egress policy); a query for a name it may not is
    * answered REFUSED without asking upstream. Absent: every name resolves.
    */
-  allowsName?: ((slot: number, name: string) => boolean) | undefined;
+  allowsName?: ((slot: number, name: string | undefined) => boolean) | undefined;
   logger: Logger;
 }
 
@@ -154,10 +154,7 @@ export class DnsForwarder {
   ): Promise<Uint8Array | undefined> {
     if (l.inflight >= this.options.maxInflightPerSandbox) return errorAnswer(query, RCODE_REFUSED);
     const allowsName = this.options.allowsName;
-    if (allowsName) {
-      const name = questionName(query);
-      if (name === undefined || !allowsName(l.slot, name)) return errorAnswer(query, RCODE_REFUSED);
-    }
+    if (allowsName && !allowsName(l.slot, questionName(query))) return errorAnswer(query, RCODE_REFUSED);
     l.inflight++;
     try {
       return await this.resolver.resolve(query, transport, l.abort.signal);

@@ -76,11 +76,12 @@ export function questionName(msg: Uint8Array): string | undefined {
   for (;;) {
     const len = msg[at] ?? 0;
     if (len === 0) break;
-    labels.push(
-      Buffer.from(msg.subarray(at + 1, at + 1 + len))
-        .toString("latin1")
-        .toLowerCase(),
-    );
+    const label = Buffer.from(msg.subarray(at + 1, at + 1 + len))
+      .toString("latin1")
+      .toLowerCase();
+    // A label with a dot (or anything but a hostname's characters) would read as other labels.
+    if (!/^[a-z0-9_-]+$/.test(label)) return undefined;
+    labels.push(label);
     at += 1 + len;
   }
   return labels.join(".");

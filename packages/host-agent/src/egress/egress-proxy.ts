@@ -1,6 +1,7 @@
 import { createServer, isIP, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { type Logger, WrennError } from "@wrenn/shared";
 import {
+  ALL_IPV4,
   isBlockedIpv4,
   type NetworkPolicy,
   parseIpv4,
@@ -10,28 +11,37 @@ import {
 import { type ConnectionHello, MAX_HELLO_BYTES, parseConnectionHello } from "./connection-hello.js";
 
 /**
- * Whether a sandbox's DNS may resolve `name`: a policy with domain entries (always on a
- * deny-all base) resolves only the names they allow; any other policy resolves every name.
+ * Whether a sandbox's DNS may resolve `name` (undefined: a question that could not be read
+ * as plain labels). On a deny-all base only names its domain entries allow resolve (none
+ * without domain entries: the host's resolvers are no tunnel out of a sandbox cut off from
+ * the internet); any other policy resolves every name.
  */
-export function policyAllowsName(policy: NetworkPolicy, name: string): boolean {
-  return !policyHasDomains(policy) || policyAllowsDomain(policy, name);
+export function policyAllowsName(policy: NetworkPolicy, name: string | undefined): boolean {
+  if (!policy.denyOut.includes(ALL_IPV4) && !policyHasDomains(policy)) return true;
+  return name !== undefined && policyAllowsDomain(policy, name);
 }
 
 /** Resolves a name to IPv4 addresses through the agent's DNS upstreams (never the guest's answer). */
 export type ResolveIpv4 = (name: string) => Promise<string[]>;
 
 export interface EgressProxyOptions {
-  /** Port on every slot's veth host address; 0 picks one per slot (tests). */
+  /** Port on every slot's veth host address (the namespaces' redirects name it). */
   port: number;
   /** The policy a slot enforces now (read per connection, so updates apply at once). */
   policyOf(slot: number): NetworkPolicy;
   resolve: ResolveIpv4;
+  /**
+   * Addresses the proxy never dials besides ALWAYS_BLOCKED ones: it connects from the host,
+   * past the host's forwarding rules, so the host's own addresses and the operator's blocked
+   * ranges must be refused here too. Asked per connection (interfaces change).
+   */
+  refuseTarget?: ((ip: string) => boolean) | undefined;
   /** A client that has not sent its whole hello by then is dropped. */
   helloTimeoutMs?: number | undefined;
   connectTimeoutMs?: number | undefined;
   /** A spliced connection with no traffic either way for this long is closed. */
   idleTimeoutMs?: number | undefined;
-  /** Connections one slot may hold through the proxy. */
+  /** Guest connections one slot may hold through the proxy (each is two sockets). */
   maxConnectionsPerSlot?: number | undefined;
   logger: Logger;
 }
@@ -50,7 +60,10 @@ interface SlotListener {
   address: string;
   port: number;
   server: Server;
+  /** Every socket of the slot's connections, the guest's and the upstream ones. */
   connections: Set<Socket>;
+  /** The guest's connections, with the name each was allowed by once spliced. */
+  clients: Map<Socket, string | undefined>;
 }
 
 /**
@@ -87,7 +100,7 @@ export class EgressProxy {
     await this.detach(slot);
     if (isIP(address) !== 4) throw new WrennError("invalid_argument", `not an IPv4 address: ${address}`);
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: false });
-    const listener: SlotListener = { address, port: 0, server, connections: new Set() };
+    const listener: SlotListener = { address, port: 0, server, connections: new Set(), clients: new Map() };
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host: address, port: this.options.port, exclusive: true }, () => {
@@ -117,6 +130,19 @@ export class EgressProxy {
     await new Promise<void>((resolve) => l.server.close(() => resolve()));
   }
 
+  /**
+   * The slot's policy changed: its spliced connections whose name the policy no longer
+   * allows are closed (new ones are checked as they come).
+   */
+  policyChanged(slot: number): void {
+    const l = this.listeners.get(slot);
+    if (!l) return;
+    const policy = this.options.policyOf(slot);
+    for (const [client, name] of l.clients) {
+      if (name !== undefined && !policyAllowsDomain(policy, name)) client.destroy();
+    }
+  }
+
   addressOf(slot: number): { address: string; port: number } | undefined {
     const l = this.listeners.get(slot);
     return l ? { address: l.address, port: l.port } : undefined;
@@ -128,15 +154,20 @@ export class EgressProxy {
 
   private onConnection(slot: number, l: SlotListener, client: Socket): void {
     client.on("error", () => {});
-    if (l.connections.size >= this.maxConnections) {
+    if (l.clients.size >= this.maxConnections) {
       this.refuse(slot, client, "too_many");
       return;
     }
     l.connections.add(client);
-    client.on("close", () => l.connections.delete(client));
+    l.clients.set(client, undefined);
     const chunks: Buffer[] = [];
     let received = 0;
     const timer = setTimeout(() => this.refuse(slot, client, "no_hello"), this.helloMs);
+    client.on("close", () => {
+      clearTimeout(timer);
+      l.connections.delete(client);
+      l.clients.delete(client);
+    });
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       received += chunk.length;
@@ -175,7 +206,7 @@ export class EgressProxy {
     if (addresses.length === 0) return this.refuse(slot, client, "unresolvable", name);
     const usable = addresses.filter((a) => {
       const ip = parseIpv4(a);
-      return ip !== undefined && !isBlockedIpv4(ip);
+      return ip !== undefined && !isBlockedIpv4(ip) && !this.options.refuseTarget?.(a);
     });
     const target = usable[0];
     if (target === undefined) return this.refuse(slot, client, "blocked_address", name);
@@ -187,6 +218,12 @@ export class EgressProxy {
     const connectTimer = setTimeout(() => upstream.destroy(new Error("connect timeout")), this.connectMs);
     upstream.once("connect", () => {
       clearTimeout(connectTimer);
+      // The policy may have changed while connecting: checked again before any byte passes.
+      if (client.destroyed || !policyAllowsDomain(this.options.policyOf(slot), name)) {
+        upstream.destroy();
+        return this.refuse(slot, client, "not_allowed", name);
+      }
+      l.clients.set(client, name);
       this.splice(client, upstream, head);
     });
     upstream.once("error", (err) => {

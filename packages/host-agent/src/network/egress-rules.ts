@@ -10,11 +10,14 @@ import type { SlotAddresses } from "./slot-addresses.js";
 /**
  * A sandbox's egress policy as rules in its own namespace (pure; netns-network.ts applies them).
  *
- * filter: the guest's forwarded traffic (TAP → veth) enters EGRESS_CHAIN: replies accept; what
+ * filter: the guest's forwarded traffic (TAP → veth) enters EGRESS_CHAIN: the guest's replies to
+ * connections made to it (the agent's, the proxy's) and related ICMP accept; what
  * the namespace DNATed to the agent on the host end of the veth (DNS forwarder, volume server,
  * egress proxy) accepts; ALWAYS_BLOCKED_CIDRS reject whatever the lists say; allowOut CIDRs
- * accept; denyOut CIDRs reject; the rest accepts. REJECT answers (TCP reset, ICMP
- * admin-prohibited) so callers in the guest fail at once instead of timing out.
+ * accept; denyOut CIDRs reject; the rest accepts. Connections the guest opened are checked
+ * on every packet, not only the first, so a policy that tightens cuts them at once. REJECT
+ * answers (TCP reset, ICMP admin-prohibited) so callers in the guest fail at once instead of
+ * timing out.
  * nat: with domain entries, PROXY_CHAIN sends the guest's new TCP to ports 80 and 443 that no
  * allowOut CIDR covers to the egress proxy on the host end of the veth, which decides by the
  * name the connection asks for (TLS SNI, HTTP Host).
@@ -52,7 +55,8 @@ export function egressPolicyDocument(
     `:${REJECT_CHAIN} - [0:0]`,
     `-A ${REJECT_CHAIN} -p tcp -j REJECT --reject-with tcp-reset`,
     `-A ${REJECT_CHAIN} -j REJECT --reject-with icmp-admin-prohibited`,
-    `-A ${EGRESS_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+    `-A ${EGRESS_CHAIN} -m conntrack --ctstate RELATED -j ACCEPT`,
+    `-A ${EGRESS_CHAIN} -m conntrack --ctdir REPLY -j ACCEPT`,
     `-A ${EGRESS_CHAIN} -d ${a.vethHostIp}/32 -m conntrack --ctstate DNAT -j ACCEPT`,
     ...ALWAYS_BLOCKED_CIDRS.map((c) => `-A ${EGRESS_CHAIN} -d ${c} -j ${REJECT_CHAIN}`),
     ...allow.map((c) => `-A ${EGRESS_CHAIN} -d ${c} -j ACCEPT`),

@@ -1,5 +1,5 @@
 import { type Logger, WrennError } from "@wrenn/shared";
-import { ALWAYS_BLOCKED_CIDRS, type NetworkPolicy } from "@wrenn/shared/network-policy";
+import { ALWAYS_BLOCKED_CIDRS, type NetworkPolicy, OPEN_POLICY } from "@wrenn/shared/network-policy";
 import {
   defaultRouteInterface,
   iptablesRestore,
@@ -13,7 +13,7 @@ import {
   sysctlWrite,
 } from "../drivers-system/ip-tools.js";
 import { commandFailure } from "../drivers-system/run-command.js";
-import { egressPolicyDocument } from "./egress-rules.js";
+import { EGRESS_CHAIN, egressPolicyDocument } from "./egress-rules.js";
 import {
   anyHostChainSet,
   hostRulesDocument,
@@ -26,17 +26,16 @@ import {
   taggedSlots,
 } from "./network-rules.js";
 import {
+  type EgressProxyListener,
   type NetworkManager,
-  type SandboxDnsListener,
   type SandboxNetwork,
   SlotAddressesTakenError,
+  type SlotListener,
 } from "./sandbox-network.js";
 import { checkNamePrefix, DEFAULT_NAME_PREFIX, type SlotAddresses, slotAddresses } from "./slot-addresses.js";
 import { buildSlotNetwork, deleteIgnoringMissing, type SlotBuildDeps } from "./slot-network-build.js";
 
 export { TAP_NAME } from "./sandbox-network.js";
-
-const OPEN_POLICY: NetworkPolicy = Object.freeze({ allowOut: [], denyOut: [] }) as NetworkPolicy;
 
 export interface NetnsNetworkOptions {
   /** Interface guest egress leaves through; default: the interface of the host's default route. */
@@ -54,13 +53,13 @@ export interface NetnsNetworkOptions {
    * The DNS forwarder guests use through their gateway. Without it no DNS rules are made and
    * the gateway answers no DNS (guests then need `wrenn.dns=` resolvers they can reach).
    */
-  dns?: SandboxDnsListener | undefined;
+  dns?: SlotListener | undefined;
   /**
    * The egress proxy: with it, a sandbox whose policy has domain entries has its TCP to ports 80
    * and 443 sent there (per slot, on the host end of its veth); without it domain entries allow
    * nothing beyond their DNS answers.
    */
-  proxy?: SandboxDnsListener | undefined;
+  proxy?: EgressProxyListener | undefined;
   /**
    * The volume server's host ports. With them, guests' NFS/MOUNT connections to their gateway
    * reach it on the slot's veth host address, and a released slot's server connections are
@@ -213,20 +212,37 @@ export class NetnsNetworkManager implements NetworkManager {
 
   /**
    * Replaces a live slot's egress policy: both policy chains are refilled by one restore (each
-   * table commits atomically). Connections already established stay up (conntrack accepts
-   * their packets first); new ones meet the new rules, and the proxy and DNS forwarder read the
-   * policy per connection and per query.
+   * table commits atomically). The guest's open connections meet the new rules on their next
+   * packet (the chain checks every packet of a connection the guest opened); the DNS forwarder
+   * and the proxy read the policy per query and per connection, and the proxy closes spliced
+   * connections the new policy no longer allows. The in-memory policy changes first (rolled
+   * back when the restore fails), so no name is judged by the old policy meanwhile.
    */
   async applyPolicy(slot: number, policy: NetworkPolicy): Promise<void> {
     const a = this.addresses(slot);
     await this.withSlot(slot, async () => {
-      await iptablesRestore(egressPolicyDocument(policy, a, this.options.proxy?.port), {
-        netns: a.netnsName,
-        noflush: true,
-      }).catch((err: unknown) => {
-        throw commandFailure(`apply the egress policy of slot ${slot}`, err);
+      const saved = await iptablesSave({ table: "filter", netns: a.netnsName }).catch((err: unknown) => {
+        throw commandFailure(`read the rules of slot ${slot}`, err);
       });
+      if (!saved.includes(`-j ${EGRESS_CHAIN}`)) {
+        throw new WrennError(
+          "failed_precondition",
+          `slot ${slot}'s network predates egress policies; pause and resume the sandbox to rebuild it`,
+        );
+      }
+      const previous = this.policies.get(slot);
       this.policies.set(slot, policy);
+      try {
+        await iptablesRestore(egressPolicyDocument(policy, a, this.options.proxy?.port), {
+          netns: a.netnsName,
+          noflush: true,
+        });
+      } catch (err) {
+        if (previous) this.policies.set(slot, previous);
+        else this.policies.delete(slot);
+        throw commandFailure(`apply the egress policy of slot ${slot}`, err);
+      }
+      this.options.proxy?.policyChanged(slot);
     });
   }
 
@@ -313,6 +329,8 @@ export class NetnsNetworkManager implements NetworkManager {
    * and the DNS and proxy listeners start again on the veth's host address.
    */
   async adopt(slot: number, policy: NetworkPolicy): Promise<void> {
+    // Known before anything can fail: the forwarder and proxy judge by it even if this fails.
+    this.policies.set(slot, policy);
     await this.applyPolicy(slot, policy);
     const address = this.addresses(slot).vethHostIp;
     await this.withSlot(slot, async () => {

@@ -33,16 +33,23 @@ export interface SandboxNetwork {
 }
 
 /**
- * The DNS forwarder as the network sees it: something that listens at a slot's address. The
- * network DNATs each guest's DNS to its gateway to `<host end of the slot's veth>:port` and
- * opens that port (only that, only from that slot) in the host's rules.
+ * Something the agent runs for each slot at the host end of its veth (the DNS forwarder, the
+ * egress proxy), as the network sees it. The network DNATs the guest's traffic for it to
+ * `<host end of the slot's veth>:port` and opens that port (only that, only from that slot)
+ * in the host's rules.
  */
-export interface SandboxDnsListener {
+export interface SlotListener {
   readonly port: number;
   /** Listen for `slot` at `address` (the host end of its veth, which exists by then). */
   attach(slot: number, address: string): Promise<void>;
   /** Stop listening for `slot`; idempotent. */
   detach(slot: number): Promise<void>;
+}
+
+/** The egress proxy as the network sees it: a slot listener told when a slot's policy changes. */
+export interface EgressProxyListener extends SlotListener {
+  /** Closes the slot's proxied connections its new policy no longer allows. */
+  policyChanged(slot: number): void;
 }
 
 export interface NetworkManager {

@@ -16,11 +16,12 @@ import {
   slotHostRulesDocument,
 } from "./network-rules.js";
 import {
+  type EgressProxyListener,
   GUEST_GATEWAY_IP,
   GUEST_MAC,
   GUEST_PREFIX_LENGTH,
-  type SandboxDnsListener,
   type SandboxNetwork,
+  type SlotListener,
   TAP_MAC,
   TAP_NAME,
 } from "./sandbox-network.js";
@@ -29,9 +30,9 @@ import type { SlotAddresses } from "./slot-addresses.js";
 /** What building a slot's network needs of NetnsNetworkManager. */
 export interface SlotBuildDeps {
   names: RuleNames;
-  dns: SandboxDnsListener | undefined;
+  dns: SlotListener | undefined;
   /** The egress proxy (guest TCP to 80/443 of a policy with domain entries goes there). */
-  proxy: SandboxDnsListener | undefined;
+  proxy: EgressProxyListener | undefined;
   nfs: NfsPorts | undefined;
   logger: Logger;
   /** Runs a change of the host's tables after the ones before it (each is a read-modify-write). */

@@ -2,9 +2,10 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { HostAgentService } from "@wrenn/proto";
 import { toConnectError, WrennError } from "@wrenn/shared";
+import { OPEN_POLICY } from "@wrenn/shared/network-policy";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import type { VolumeService } from "../volumes/volume-service.js";
-import { parseNetworkPolicy, sandboxInfo, snapshotInfo, timeoutActionName } from "./sandbox-views.js";
+import { networkPolicyOf, sandboxInfo, snapshotInfo, timeoutActionName } from "./sandbox-views.js";
 import { createVolumeHandlers } from "./volume-handlers.js";
 
 export interface HostAgentInfo {
@@ -95,7 +96,7 @@ export function createHostAgentService(
         defaultWorkdir: req.defaultWorkdir,
         volumeMounts: req.volumeMounts.map((m) => ({ volumeId: m.volumeId, path: m.path })),
         teamId: req.teamId || undefined,
-        networkPolicy: parseNetworkPolicy(req.networkPolicy),
+        networkPolicy: networkPolicyOf(req.networkPolicy),
       });
       return { sandbox: sandboxInfo(record) };
     }),
@@ -146,7 +147,7 @@ export function createHostAgentService(
     }),
 
     updateNetworkPolicy: guard(async (req) => {
-      const policy = parseNetworkPolicy(req.networkPolicy) ?? { allowOut: [], denyOut: [] };
+      const policy = networkPolicyOf(req.networkPolicy) ?? OPEN_POLICY;
       return { sandbox: sandboxInfo(await manager.updateNetworkPolicy(requireId(req.sandboxId), policy)) };
     }),
 

@@ -1,7 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { SandboxState, TimeoutAction } from "@wrenn/proto";
-import { WrennError } from "@wrenn/shared";
-import { type NetworkPolicy, NetworkPolicyError, normalizeNetworkPolicy } from "@wrenn/shared/network-policy";
+import { type NetworkPolicy, parseNetworkPolicy } from "@wrenn/shared/network-policy";
 import type { SandboxRecord, SandboxStateName, TimeoutActionName } from "../sandbox/sandbox-record.js";
 import type { SnapshotRecord } from "../sandbox/snapshot-store.js";
 
@@ -36,19 +35,10 @@ function policyView(policy: NetworkPolicy | undefined) {
  * A request's NetworkPolicy, normalised; undefined when unset. Malformed entries are
  * invalid_argument with the problem (bad_cidr, domain_needs_deny_all, ...) in the message.
  */
-export function parseNetworkPolicy(
+export function networkPolicyOf(
   message: { allowOut: readonly string[]; denyOut: readonly string[] } | undefined,
 ): NetworkPolicy | undefined {
-  if (!message) return undefined;
-  try {
-    return normalizeNetworkPolicy({ allowOut: message.allowOut, denyOut: message.denyOut });
-  } catch (err) {
-    if (err instanceof NetworkPolicyError)
-      throw new WrennError("invalid_argument", `network_policy: ${err.problem}: ${err.message}`, {
-        cause: err,
-      });
-    throw err;
-  }
+  return message ? parseNetworkPolicy({ allowOut: message.allowOut, denyOut: message.denyOut }) : undefined;
 }
 
 export function sandboxInfo(record: SandboxRecord, busy = false) {

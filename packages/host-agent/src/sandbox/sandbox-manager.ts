@@ -6,6 +6,7 @@ import type { VmExit, VmHandle } from "../vmm/vmm-driver.js";
 import { type CreateSandboxInput, createSettings, newSandboxRecord } from "./create-input.js";
 import type { ImageSnapshots } from "./image-snapshots.js";
 import { clearTimer } from "./inactivity-timers.js";
+import { replaceNetworkPolicy } from "./network-policy-update.js";
 import type { PauseResult, ResumeOptions } from "./pause-resume.js";
 import {
   newEntry,
@@ -351,16 +352,7 @@ export class SandboxManager implements SandboxesPort {
     const entry = this.entry(id);
     return this.withLock(id, async () => {
       const { record } = entry;
-      if (record.state === "running" && record.slot !== undefined) {
-        await this.deps.network.applyPolicy(record.slot, policy);
-      } else if (record.state !== "paused") {
-        throw new WrennError(
-          "failed_precondition",
-          `sandbox ${id} is ${record.state}; only a running or paused sandbox's policy can change`,
-        );
-      }
-      record.networkPolicy = { allowOut: [...policy.allowOut], denyOut: [...policy.denyOut] };
-      await this.deps.records.save(record);
+      await replaceNetworkPolicy(this.deps, record, policy);
       this.logger.info("network policy updated", { sandbox: id, state: record.state });
       return record;
     });

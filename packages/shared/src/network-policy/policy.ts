@@ -1,4 +1,5 @@
-import { formatIpv4Cidr, type Ipv4Cidr, parseIpv4Cidr } from "./ipv4.js";
+import { WrennError } from "../errors/wrenn-error.js";
+import { ALWAYS_BLOCKED_CIDRS, formatIpv4Cidr, type Ipv4Cidr, ipv4InCidr, parseIpv4Cidr } from "./ipv4.js";
 
 /**
  * A sandbox's egress policy as Wrenn stores and enforces it: normalised entries only
@@ -21,6 +22,9 @@ export interface NetworkPolicyInput {
 }
 
 export const ALL_IPV4 = "0.0.0.0/0";
+/** The open policy: nothing restricted beyond what the host blocks for every sandbox. */
+export const OPEN_POLICY: Readonly<NetworkPolicy> = Object.freeze({ allowOut: [], denyOut: [] });
+const BLOCKED_RANGES = ALWAYS_BLOCKED_CIDRS.map((c) => ({ text: c, cidr: parseIpv4Cidr(c) as Ipv4Cidr }));
 /** Entries per list; policies are matched per connection and applied as one rule each. */
 export const MAX_POLICY_ENTRIES = 100;
 const MAX_DOMAIN_LENGTH = 253;
@@ -31,6 +35,7 @@ export type NetworkPolicyProblem =
   | "bad_cidr"
   | "bad_domain"
   | "bad_wildcard"
+  | "blocked_range"
   | "ipv6_unsupported"
   | "domain_in_deny"
   | "domain_needs_deny_all"
@@ -133,6 +138,19 @@ function parseList(list: readonly string[], which: string): EgressEntry[] {
 export function normalizeNetworkPolicy(input: NetworkPolicyInput): NetworkPolicy {
   const allow = parseList(input.allowOut ?? [], "allowOut");
   const deny = parseList(input.denyOut ?? [], "denyOut");
+  for (const e of allow) {
+    if (e.kind !== "cidr") continue;
+    const range = BLOCKED_RANGES.find(
+      (b) => b.cidr.prefix <= e.cidr.prefix && ipv4InCidr(e.cidr.network, b.cidr),
+    );
+    if (range) {
+      throw new NetworkPolicyError(
+        "blocked_range",
+        `allowOut '${e.text}' is inside ${range.text}, which no sandbox reaches whatever its policy says`,
+        e.text,
+      );
+    }
+  }
   const domainInDeny = deny.find((e) => e.kind === "domain");
   if (domainInDeny) {
     throw new NetworkPolicyError(
@@ -183,4 +201,21 @@ export function policyAllowsDomain(policy: NetworkPolicy, host: string): boolean
 /** True when the policy has domain entries (its TCP to ports 80 and 443 goes through the egress proxy). */
 export function policyHasDomains(policy: NetworkPolicy): boolean {
   return policy.allowOut.some((e) => !looksNumeric(e));
+}
+
+/**
+ * normalizeNetworkPolicy for boundaries: a refused policy is `invalid_argument` whose message
+ * starts with `network policy: <problem>:` (the stable reason) and names the entry.
+ */
+export function parseNetworkPolicy(input: NetworkPolicyInput): NetworkPolicy {
+  try {
+    return normalizeNetworkPolicy(input);
+  } catch (err) {
+    if (err instanceof NetworkPolicyError) {
+      throw new WrennError("invalid_argument", `network policy: ${err.problem}: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
 }

@@ -1349,7 +1349,7 @@ export const HostAgentService: GenService<{
   },
   /**
    * Egress policy: replaces a sandbox's whole policy, running or paused; a running
-   * sandbox's rules change in place (its connections already open are kept).
+   * sandbox's rules change in place, and its open connections the new policy forbids are cut.
    *
    * @generated from rpc hostagent.v1.HostAgentService.UpdateNetworkPolicy
    */
