@@ -86,7 +86,7 @@ describe("image snapshots: creates from an image restore", () => {
 
   it("restores each from the image snapshot, with its own env, entropy and envd token", async () => {
     const snapshot = imageSnapshot();
-    expect(snapshot.imageKey).toMatch(/^base-.*-1c-512m-(tcg|kvm)$/);
+    expect(snapshot.imageKey).toMatch(/^base-.*-1c-512m-(tcg|kvm)-[0-9a-f]{8}$/);
     const randoms: string[] = [];
     for (const [i, s] of sandboxes.entries()) {
       const who = await exec(fx, s.id, "echo $WHO");

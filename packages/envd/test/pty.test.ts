@@ -46,6 +46,27 @@ describe("envd terminals through the stock e2b SDK", () => {
     expect((ended as CommandExitError).exitCode).toBe(5);
   });
 
+  it("ends when the shell exits even while keys keep arriving (they have nowhere to go)", async () => {
+    const term = await sandbox.pty.create({ cols: 80, rows: 24, onData: () => {} });
+    await sandbox.pty.sendInput(term.pid, encode("exit 7\n"));
+    let typing = true;
+    const typist = (async () => {
+      while (typing) {
+        await sandbox.pty.sendInput(term.pid, encode("x")).catch(() => {});
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      const started = Date.now();
+      const ended = await term.wait().catch((e: unknown) => e);
+      expect((ended as CommandExitError).exitCode).toBe(7);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      typing = false;
+      await typist;
+    }
+  });
+
   it("ends on Ctrl-D and refuses closeStdin and stdin writes", async () => {
     const out = terminalOutput();
     const term = await sandbox.pty.create({ cols: 80, rows: 24, onData: out.onData });

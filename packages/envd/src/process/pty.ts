@@ -48,6 +48,12 @@ const PAUSED_EXIT_POLL_MS = 50;
  * reading it (envd's own hold on it means it never reports the end by itself).
  */
 const DRAIN_IDLE_MS = 200;
+/**
+ * The longest the terminal is kept after its process exited, silent or not: a background
+ * process that inherited the terminal and keeps writing must not keep it (and its stream)
+ * open for ever.
+ */
+const DRAIN_MAX_MS = 3000;
 
 class PtyBackend implements ProcessBackend {
   readonly isPty = true;
@@ -55,6 +61,8 @@ class PtyBackend implements ProcessBackend {
   private exited = false;
   private pausedPoll: NodeJS.Timeout | undefined;
   private outputAbandoned = false;
+  /** The process has exited (node-pty is ending the terminal): input has nowhere to go. */
+  private inputClosed = false;
   private destroyTerminal: (() => void) | undefined;
   private slaveFd: number | undefined;
 
@@ -107,6 +115,9 @@ class PtyBackend implements ProcessBackend {
   }
 
   writePty(data: Uint8Array): void {
+    // Keys typed after the process exited are dropped: envd holds the slave side open to
+    // drain output, so the terminal would echo them, and never fall silent while typing goes on.
+    if (this.inputClosed) return;
     this.pty.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
 
@@ -131,11 +142,13 @@ class PtyBackend implements ProcessBackend {
   /**
    * node-pty destroys the terminal 200 ms after the process exits even if output is still
    * unread. Its destroy() without an error is deferred here until the terminal has been
-   * silent for DRAIN_IDLE_MS, or the process was killed.
+   * silent for DRAIN_IDLE_MS (at most DRAIN_MAX_MS), or the process was killed. From that
+   * first destroy() on, input is dropped.
    */
   private drainBeforeDestroy(socket: Socket): void {
     const destroy = socket.destroy.bind(socket);
     let lastDataAt = Date.now();
+    let exitedAt = 0;
     socket.on("data", () => {
       lastDataAt = Date.now();
     });
@@ -145,7 +158,8 @@ class PtyBackend implements ProcessBackend {
         () =>
           setImmediate(() => {
             if (socket.destroyed) return;
-            if (Date.now() - lastDataAt >= DRAIN_IDLE_MS) destroy();
+            const now = Date.now();
+            if (now - lastDataAt >= DRAIN_IDLE_MS || now - exitedAt >= DRAIN_MAX_MS) destroy();
             else check();
           }),
         DRAIN_IDLE_MS,
@@ -153,6 +167,8 @@ class PtyBackend implements ProcessBackend {
       timer.unref();
     };
     socket.destroy = ((err?: Error) => {
+      this.inputClosed = true;
+      exitedAt ||= Date.now();
       if (err || this.outputAbandoned || socket.destroyed) return destroy(err);
       this.destroyTerminal ??= () => {
         if (!socket.destroyed) destroy();
