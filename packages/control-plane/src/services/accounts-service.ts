@@ -79,8 +79,18 @@ export class AccountsService {
    */
   async signin(input: { email: string; password: string }, ip: string): Promise<SignedIn> {
     const email = normalizeEmail(input.email);
-    this.throttle.check(email, ip);
     const { db, audit } = this.deps;
+    try {
+      this.throttle.check(email, ip);
+    } catch (err) {
+      const entry = { teamId: null, actor: { type: "user" as const, id: null }, action: "auth.signin" };
+      await audit.record(
+        { ...entry, resourceType: "user", details: { email, ip } },
+        "failure",
+        "resource_exhausted",
+      );
+      throw err;
+    }
     const user = await db.selectFrom("users").selectAll().where("email", "=", email).executeTakeFirst();
     const ok = await verifyPassword(user?.password_hash ?? (await decoyPasswordHash()), input.password);
     const team = ok && user ? await this.defaultTeam(user.id) : undefined;
