@@ -128,12 +128,12 @@ async function api<T>(
   return body;
 }
 
-/** The first API key: bootstrapped once, kept in credentials.env after that. */
-async function ensureApiKey(cpEnv: NodeJS.ProcessEnv): Promise<string> {
-  const known = readEnvFile(credentialsPath).WRENN_API_KEY;
-  if (known) return known;
-  step("creating the admin team and its first API key");
-  const child = spawn(tsx, ["packages/control-plane/src/main.ts", "bootstrap"], {
+/** Runs one of the control plane's one-shot commands; its stdout, or throws with its stderr. */
+async function controlPlaneCommand(
+  args: string[],
+  cpEnv: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(tsx, ["packages/control-plane/src/main.ts", ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...cpEnv },
     stdio: ["ignore", "pipe", "pipe"],
@@ -143,14 +143,43 @@ async function ensureApiKey(cpEnv: NodeJS.ProcessEnv): Promise<string> {
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
   const code = await new Promise<number | null>((r) => child.once("exit", r));
+  return { code, out, err };
+}
+
+interface FirstCredentials {
+  key: string;
+  /** The dashboard's first user and password: set only on the run that made it (printed once). */
+  adminUser: { email: string; password: string } | null;
+}
+
+const adminUserOf = (out: string): FirstCredentials["adminUser"] => {
+  const email = /^admin user (\S+)$/m.exec(out)?.[1];
+  const password = /^admin password (\S+)$/m.exec(out)?.[1];
+  return email && password ? { email, password } : null;
+};
+
+/**
+ * The first API key: bootstrapped once, kept in credentials.env after that. The admin
+ * team's first user comes with it (or, on an install made before accounts, on the next run).
+ */
+async function ensureFirstCredentials(cpEnv: NodeJS.ProcessEnv): Promise<FirstCredentials> {
+  const known = readEnvFile(credentialsPath).WRENN_API_KEY;
+  if (known) {
+    const made = await controlPlaneCommand(["admin-user"], cpEnv);
+    if (made.code !== 0) throw new Error(`admin user check failed: ${made.err.trim() || made.out.trim()}`);
+    return { key: known, adminUser: adminUserOf(made.out) };
+  }
+  step("creating the admin team, its first API key and user");
+  const { code, out, err } = await controlPlaneCommand(["bootstrap"], cpEnv);
   const key = /^api key (\S+)$/m.exec(out)?.[1];
   if (code !== 0 || !key) {
     throw new Error(
       `bootstrap failed: ${err.trim() || out.trim()}\n` +
-        `hint: the database under ${join(wrennDir, "cp")} already has an admin team but ${credentialsPath} lost its key; remove that directory to start fresh`,
+        `hint: the database under ${join(wrennDir, "cp")} already has an admin team but ${credentialsPath} lost its key;` +
+        " run `wrenn admin reset-password --new-api-key` (or remove that directory to start fresh)",
     );
   }
-  return key;
+  return { key, adminUser: adminUserOf(out) };
 }
 
 async function registerAgent(cpUrl: string, key: string, agentUrl: string, token: string): Promise<void> {
@@ -266,7 +295,7 @@ async function main(): Promise<void> {
         WRENN_CP_TLS_PORT: String(tlsPort),
       });
     }
-    const key = await ensureApiKey(cpEnv);
+    const { key, adminUser } = await ensureFirstCredentials(cpEnv);
     step(`starting the control plane on 127.0.0.1:${cpPort} (embedded PGlite under ${join(wrennDir, "cp")})`);
     const cp = await startService(
       "control plane",
@@ -288,6 +317,10 @@ async function main(): Promise<void> {
       `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
         `\nFor the stock e2b SDK (plain http):\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_VOLUME_API_URL=${cpUrl} E2B_API_KEY=${key}\n` +
         (sandboxDomain ? await domainInstructions(key, caCertPath, tlsPortBound) : "") +
+        (adminUser
+          ? `\nSign-in for ${cpUrl} (shown this once; \`wrenn admin reset-password\` sets a new one):\n` +
+            `  email ${adminUser.email}\n  password ${adminUser.password}\n`
+          : "") +
         "\nCtrl-C stops it.\n",
     );
     for (const child of children) {

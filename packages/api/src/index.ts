@@ -40,6 +40,25 @@ export {
   WEBHOOK_EVENT_TYPES,
   type WebhookEventType,
 } from "./admin-schemas.js";
+export {
+  AuthSessionSchema,
+  type AuthSessionView,
+  CreatedInvitationSchema,
+  InvitationAcceptBodySchema,
+  InvitationCreateBodySchema,
+  InvitationSchema,
+  type InvitationView,
+  MemberRoleBodySchema,
+  PasswordSchema,
+  type SigninBody,
+  SigninBodySchema,
+  type SignupBody,
+  SignupBodySchema,
+  SwitchTeamBodySchema,
+  UserIdParamsSchema,
+  UserSchema,
+  type UserView,
+} from "./auth-schemas.js";
 export { ErrorBodySchema } from "./error-body.js";
 export {
   EnvVarsSchema,

@@ -1,5 +1,6 @@
 import { type CliIo, UsageError } from "./cli-io.js";
 import { parseCommand } from "./command-context.js";
+import { adminCommand } from "./commands/admin.js";
 import { formatDoctor, runDoctor } from "./commands/doctor.js";
 import { imageBuild } from "./commands/image-build.js";
 import { keysCommand } from "./commands/keys.js";
@@ -17,6 +18,7 @@ export const USAGE = `usage: wrenn <command>
   template build|ls|rm|logs|builds                  templates built from a build file (wrenn template help)
   volume create|ls|rm|files|put|get|mkdir           persistent volumes and their files (wrenn volume help)
   keys create|ls|revoke                             API keys (wrenn keys help)
+  admin reset-password [--email E] [--new-api-key]  on the host, no API key: new password (and key)
   up [--domain D] [--tls-port P]
                             run Wrenn here (host agent + control plane), like make up;
                             --domain also serves TLS for D and *.D (local CA) for E2B_DOMAIN
@@ -43,6 +45,8 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       return volumeCommand(io, sub, rest);
     case "keys":
       return keysCommand(io, sub, rest);
+    case "admin":
+      return adminCommand(io, sub, rest);
     case "image": {
       if (sub !== "build") throw new UsageError(`unknown command: image ${sub ?? ""}`.trim());
       const { values } = parseCommand(io, rest, { name: { type: "string", default: "base" } });

@@ -106,6 +106,26 @@ export const ControlPlaneConfigSchema = z.object({
   maxConcurrentBuilds: z.number().int().min(1).default(2),
   /** One build step's time limit. WRENN_CP_BUILD_STEP_TIMEOUT_SEC. */
   buildStepTimeoutSec: z.number().int().min(1).default(3600),
+  /** A browser session ends after this long unused (each use moves it on). WRENN_CP_SESSION_TTL_SEC, default 14 days. */
+  sessionTtlSec: z
+    .number()
+    .int()
+    .min(60)
+    .default(14 * 24 * 3600),
+  /** Invitation tokens expire after this. WRENN_CP_INVITATION_TTL_SEC, default 7 days. */
+  invitationTtlSec: z
+    .number()
+    .int()
+    .min(60)
+    .default(7 * 24 * 3600),
+  /** Failed sign-ins allowed per email and per client address within signinWindowSec. */
+  signinMaxFailuresPerEmail: z.number().int().min(1).default(5),
+  signinMaxFailuresPerIp: z.number().int().min(1).default(20),
+  signinWindowSec: z
+    .number()
+    .int()
+    .min(1)
+    .default(15 * 60),
   /** Log level. WRENN_LOG_LEVEL. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -154,6 +174,8 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     tlsCertPath: env.WRENN_CP_TLS_CERT,
     tlsKeyPath: env.WRENN_CP_TLS_KEY,
     tlsPort: envNumber(env.WRENN_CP_TLS_PORT),
+    sessionTtlSec: envNumber(env.WRENN_CP_SESSION_TTL_SEC),
+    invitationTtlSec: envNumber(env.WRENN_CP_INVITATION_TTL_SEC),
   };
   return definedEntries(raw);
 }

@@ -25,7 +25,9 @@ import type { AnyRouteSpec } from "./http/route-spec.js";
 import { AutoResumer } from "./proxy/auto-resume.js";
 import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
 import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
+import { authRoutes } from "./routes/auth-routes.js";
 import { hostRoutes } from "./routes/host-routes.js";
+import { memberRoutes } from "./routes/member-routes.js";
 import { miscRoutes } from "./routes/misc-routes.js";
 import { sandboxGuestRoutes } from "./routes/sandbox-guest-routes.js";
 import { sandboxRoutes } from "./routes/sandbox-routes.js";
@@ -110,6 +112,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     createHostMonitor(deps),
     createReconciler(deps),
     {
+      name: "session-sweep",
+      intervalMs: 3600_000,
+      tick: () => services.accounts.sessions.sweep(),
+    },
+    {
       name: "template-gc",
       intervalMs: 60_000,
       tick: async () => {
@@ -144,6 +151,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   });
   for (const fn of middlewares) app.addHook("onRequest", fn);
   const apiRoutes = [
+    ...authRoutes(services),
+    ...memberRoutes(services),
     ...teamRoutes(services),
     ...hostRoutes(services),
     ...sandboxRoutes(services, { maxTimeoutSec: config.maxTimeoutSec, maxForkCount: config.maxForkCount }),
@@ -161,7 +170,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     }),
     ...apiRoutes,
   ];
-  const routeDeps = { db: database.db, now, validateResponses: options.validateResponses ?? false };
+  const sessions = services.accounts.sessions;
+  const routeDeps = { db: database.db, sessions, now, validateResponses: options.validateResponses ?? false };
   for (const route of routes) registerRoute(app, route, routeDeps);
   /** The TLS listener's port, once it listens. */
   let tlsPort: number | null = null;
@@ -182,7 +192,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     { ...routeDeps, logger },
   );
 
-  const streams = new SandboxStreams({ db: database.db, sandboxes: services.sandboxes, now });
+  const streams = new SandboxStreams({ db: database.db, sessions, sandboxes: services.sandboxes, now });
   // One upgrade listener tries each WebSocket endpoint; nothing else upgrades.
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (proxy.upgrade(req, socket, head)) return;

@@ -1,7 +1,12 @@
+import { SessionStore } from "./auth/sessions.js";
+import { SigninThrottle } from "./auth/signin-throttle.js";
+import { AccountsService } from "./services/accounts-service.js";
 import { ApiKeysService } from "./services/api-keys-service.js";
 import { AuditService } from "./services/audit-service.js";
 import { ChannelsService } from "./services/channels-service.js";
 import { HostsService } from "./services/hosts-service.js";
+import { InvitationsService } from "./services/invitations-service.js";
+import { MembersService } from "./services/members-service.js";
 import { SandboxesService } from "./services/sandboxes-service.js";
 import type { ServiceDeps } from "./services/service-deps.js";
 import { SnapshotsService } from "./services/snapshots-service.js";
@@ -14,6 +19,10 @@ import { TemplatesService } from "./templates/templates-service.js";
 
 export interface Services {
   teams: TeamsService;
+  /** Users, passwords and browser sessions. */
+  accounts: AccountsService;
+  members: MembersService;
+  invitations: InvitationsService;
   apiKeys: ApiKeysService;
   hosts: HostsService;
   sandboxes: SandboxesService;
@@ -32,8 +41,21 @@ export function createServices(deps: ServiceDeps): Services {
   const files = new TemplateFiles(deps.db, deps.config.templateFilesDir, deps.config.templateFileMaxBytes);
   const templateGc = new TemplateGc(deps, files);
   const templateBuilds = new TemplateBuilds(deps, sandboxes, files, templateGc);
+  const { config, now } = deps;
+  const sessions = new SessionStore(deps.db, config.sessionTtlSec * 1000, now);
+  const throttle = new SigninThrottle(
+    {
+      maxFailuresPerEmail: config.signinMaxFailuresPerEmail,
+      maxFailuresPerIp: config.signinMaxFailuresPerIp,
+      windowMs: config.signinWindowSec * 1000,
+    },
+    now,
+  );
   return {
     teams: new TeamsService(deps),
+    accounts: new AccountsService(deps, sessions, throttle),
+    members: new MembersService(deps),
+    invitations: new InvitationsService(deps),
     apiKeys: new ApiKeysService(deps),
     hosts: new HostsService(deps),
     sandboxes,

@@ -15,3 +15,4 @@ export const newEventId = (): string => `evt_${randomId(20)}`;
 export { newSandboxId };
 /** Volume ids name directories and NFS exports on the host: lowercase letters, digits and `-` only. */
 export const newVolumeId = (): string => `vol-${randomId(16)}`;
+export const newInvitationId = (): string => `inv_${randomId(16)}`;

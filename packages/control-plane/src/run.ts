@@ -1,4 +1,6 @@
+import { parseArgs } from "node:util";
 import { createLogger, WrennError } from "@wrenn/shared";
+import { ensureAdminUserCommand, resetPasswordCommand } from "./admin-commands.js";
 import { bootstrapAdminTeam } from "./bootstrap.js";
 import { controlPlaneConfigFromEnv, parseControlPlaneConfig } from "./config.js";
 import { CONTROL_PLANE_VERSION, createControlPlane } from "./create-control-plane.js";
@@ -11,10 +13,15 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const USAGE = `usage: wrenn-cp [serve | bootstrap [team-name] | migrate]
-  serve       run the API (default)
-  bootstrap   create the admin team and print its first API key (once)
-  migrate     apply database migrations and exit`;
+const USAGE = `usage: wrenn-cp [serve | bootstrap [team-name] | admin-user | reset-password [--email E] [--new-api-key] | migrate]
+  serve           run the API (default)
+  bootstrap       create the admin team, its first API key and user admin@localhost; print them (once)
+  admin-user      give the admin team user admin@localhost if it has none; print its password
+  reset-password  set a new random password (default admin@localhost) and print it;
+                  --new-api-key also mints and prints an admin-team API key
+  migrate         apply database migrations and exit`;
+
+const ONE_SHOT = new Set(["bootstrap", "migrate", "admin-user", "reset-password"]);
 
 /**
  * The entry point a product calls: reads the environment (the only place it is read),
@@ -29,19 +36,35 @@ export async function run(options: RunOptions = {}): Promise<number> {
   const logger = createLogger({ level: config.logLevel, fields: { svc: "wrenn-cp" } });
   const version = options.version ?? CONTROL_PLANE_VERSION;
 
-  if (command === "bootstrap" || command === "migrate") {
-    const cp = await createControlPlane({ config, logger, version, workers: false });
+  if (ONE_SHOT.has(command)) {
+    let cp: Awaited<ReturnType<typeof createControlPlane>> | undefined;
     try {
+      cp = await createControlPlane({ config, logger, version, workers: false });
       if (command === "bootstrap") {
         const created = await bootstrapAdminTeam(cp.context, argv[1]);
         process.stdout.write(`team ${created.team.id}\napi key ${created.apiKey.value}\n`);
+        if (created.adminUser) {
+          process.stdout.write(
+            `admin user ${created.adminUser.email}\nadmin password ${created.adminUser.password}\n`,
+          );
+        }
+      } else if (command === "admin-user") {
+        process.stdout.write(await ensureAdminUserCommand(cp.context));
+      } else if (command === "reset-password") {
+        const { values } = parseArgs({
+          args: argv.slice(1),
+          options: { email: { type: "string" }, "new-api-key": { type: "boolean", default: false } },
+        });
+        process.stdout.write(
+          await resetPasswordCommand(cp.context, { email: values.email, newApiKey: values["new-api-key"] }),
+        );
       }
       return 0;
     } catch (err) {
       process.stderr.write(`${WrennError.from(err).message}\n`);
       return 1;
     } finally {
-      await cp.stop();
+      await cp?.stop();
     }
   }
   if (command !== "serve") {

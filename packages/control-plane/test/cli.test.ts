@@ -31,7 +31,9 @@ describe("wrenn-cp binary", () => {
 
   it("bootstraps the admin team once, printing its key, then refuses a second time", async () => {
     const first = await run(process.execPath, ["--import", "tsx", MAIN, "bootstrap", "ops"], { env });
-    expect(first.stdout).toMatch(/^team team_[a-z0-9]+\napi key wrn_[0-9a-f]{40}\n$/);
+    expect(first.stdout).toMatch(
+      /^team team_[a-z0-9]+\napi key wrn_[0-9a-f]{40}\nadmin user admin@localhost\nadmin password \S{24}\n$/,
+    );
     await expect(
       run(process.execPath, ["--import", "tsx", MAIN, "bootstrap"], { env }),
     ).rejects.toMatchObject({

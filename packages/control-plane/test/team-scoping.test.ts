@@ -15,7 +15,15 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
   let fx: CpFixture;
   let a: { teamId: string; key: string };
   let b: { teamId: string; key: string };
-  const ids = { sandbox: "ibsandbox000000000000", key: "", host: "", snapshot: "b-snap", channel: "" };
+  const ids = {
+    sandbox: "ibsandbox000000000000",
+    key: "",
+    host: "",
+    snapshot: "b-snap",
+    channel: "",
+    member: "",
+    invitation: "",
+  };
 
   beforeAll(async () => {
     t = await openTestDatabase("pglite");
@@ -27,6 +35,12 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     ids.host = (await asB<{ host: { id: string } }>("POST", "/v1/hosts", { name: "b-host" })).body.host.id;
     ids.channel = (
       await asB<{ id: string }>("POST", "/v1/channels", { name: "b", url: "http://127.0.0.1:9/hook" })
+    ).body.id;
+    ids.member = (
+      await asB<{ user_id: string }>("POST", `/v1/teams/${b.teamId}/members`, { email: "bob@example.com" })
+    ).body.user_id;
+    ids.invitation = (
+      await asB<{ id: string }>("POST", "/v1/team/invitations", { email: "carol@example.com" })
     ).body.id;
     // B's running sandbox and snapshot, as rows: the routes must refuse A before any host is asked.
     await t.database.db
@@ -154,6 +168,9 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     ["GET", "/v1/teams/{team}/members"],
     ["POST", "/v1/teams/{team}/members", { email: "mallory@example.com" }],
     ["DELETE", "/v1/teams/{team}/members/usr_x"],
+    ["PATCH", "/v1/team/members/{member}", { role: "admin" }],
+    ["DELETE", "/v1/team/members/{member}"],
+    ["DELETE", "/v1/team/invitations/{invitation}"],
     ["GET", "/v1/channels/{channel}"],
     ["DELETE", "/v1/channels/{channel}"],
     ["GET", "/v1/channels/{channel}/deliveries"],
@@ -166,7 +183,9 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
       .replace("{key}", ids.key)
       .replace("{host}", ids.host)
       .replace("{team}", b.teamId)
-      .replace("{channel}", ids.channel);
+      .replace("{channel}", ids.channel)
+      .replace("{member}", ids.member)
+      .replace("{invitation}", ids.invitation);
 
   it.each(cases.map((c) => [`${c[0]} ${c[1]}`, c] as const))(
     "%s → 404",
@@ -205,6 +224,8 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
       "/v1/teams",
       "/v1/audit-logs",
       "/v1/templates",
+      "/v1/team/members",
+      "/v1/team/invitations",
     ]) {
       const res = await asA<Record<string, unknown>>("GET", path);
       expect(res.status, path).toBe(200);
@@ -213,7 +234,7 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
       const secretIds =
         path === "/v1/audit-logs"
           ? [ids.host, ids.channel]
-          : [ids.sandbox, ids.key, ids.host, ids.snapshot, ids.channel, b.teamId];
+          : [ids.sandbox, ids.key, ids.host, ids.snapshot, ids.channel, b.teamId, ids.member, ids.invitation];
       for (const id of secretIds) {
         expect(text, `${path} shows ${id}`).not.toContain(id);
       }
@@ -244,6 +265,11 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     expect((await asB("GET", `/v1/snapshots/${ids.snapshot}`)).status).toBe(200);
     expect((await asB("GET", `/v1/channels/${ids.channel}`)).status).toBe(200);
     expect((await asB<{ name: string }>("GET", `/v1/teams/${b.teamId}`)).body.name).toBe("team-b");
+    const members = (await asB<{ items: { user_id: string; role: string }[] }>("GET", "/v1/team/members"))
+      .body;
+    expect(members.items).toContainEqual(expect.objectContaining({ user_id: ids.member, role: "member" }));
+    const invitations = (await asB<{ items: { id: string }[] }>("GET", "/v1/team/invitations")).body;
+    expect(invitations.items.map((i) => i.id)).toContain(ids.invitation);
   });
 
   it("covers every route that takes a resource id", async () => {
@@ -253,7 +279,8 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     const covered = new Set(
       cases.map(([method, path]) => {
         const p = (path.split("?")[0] ?? "")
-          .replace(/\{(sandbox|key|host|team|channel)\}/, "{id}")
+          .replace(/\{(sandbox|key|host|team|channel|invitation)\}/, "{id}")
+          .replace("{member}", "{userId}")
           .replace("/processes/1", "/processes/{process}")
           .replace("/members/usr_x", "/members/{user_id}")
           .replace("{snapshot}", "{name}")

@@ -1,12 +1,14 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Secrets the control plane hands out once and stores only as sha256. */
-export type SecretKind = "api_key" | "host_credential" | "registration_token";
+export type SecretKind = "api_key" | "host_credential" | "registration_token" | "session" | "invitation";
 
 const PREFIX: Record<SecretKind, string> = {
   api_key: "wrn_",
   host_credential: "wrnh_",
   registration_token: "wrnr_",
+  session: "wrns_",
+  invitation: "wrni_",
 };
 
 /** API keys may also be presented as `e2b_<hex>`: the same secret in the E2B SDK's spelling. */

@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { lockDataDir } from "./data-dir-lock.js";
 import { createPGliteDialect } from "./pglite-dialect.js";
 import type { DatabaseSchema } from "./schema.js";
 
@@ -35,9 +36,31 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: "postgres", close: () => db.destroy() };
   }
-  if (options.pgliteDir !== "memory") await mkdir(options.pgliteDir, { recursive: true });
-  const pglite = new PGlite(options.pgliteDir === "memory" ? undefined : options.pgliteDir);
-  await pglite.waitReady;
-  const db = new Kysely<DatabaseSchema>({ dialect: createPGliteDialect(pglite) });
-  return { db, kind: "pglite", close: () => db.destroy() };
+  if (options.pgliteDir === "memory") {
+    const pglite = new PGlite();
+    await pglite.waitReady;
+    const db = new Kysely<DatabaseSchema>({ dialect: createPGliteDialect(pglite) });
+    return { db, kind: "pglite", close: () => db.destroy() };
+  }
+  await mkdir(options.pgliteDir, { recursive: true });
+  const release = lockDataDir(options.pgliteDir);
+  try {
+    const pglite = new PGlite(options.pgliteDir);
+    await pglite.waitReady;
+    const db = new Kysely<DatabaseSchema>({ dialect: createPGliteDialect(pglite) });
+    return {
+      db,
+      kind: "pglite",
+      close: async () => {
+        try {
+          await db.destroy();
+        } finally {
+          release();
+        }
+      },
+    };
+  } catch (err) {
+    release();
+    throw err;
+  }
 }

@@ -17,7 +17,34 @@ export interface UsersTable {
   id: string;
   email: string;
   name: Generated<string>;
+  /** argon2id PHC string (migration 011); null: cannot sign in with a password. */
+  password_hash: Generated<string | null>;
   created_at: CreatedAt;
+}
+
+/** A browser session (migration 011); id is the sha256 of the cookie's token. */
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  /** The team the session acts for. */
+  team_id: string;
+  csrf_token: string;
+  created_at: CreatedAt;
+  last_seen_at: ColumnType<Date, Date | undefined, Date>;
+  expires_at: Date;
+}
+
+/** An invitation into a team (migration 011); only the accept token's sha256 is kept. */
+export interface InvitationsTable {
+  id: string;
+  team_id: string;
+  email: string;
+  role: MemberRole;
+  token_hash: string;
+  invited_by: string | null;
+  created_at: CreatedAt;
+  expires_at: Date;
+  accepted_at: Generated<Date | null>;
 }
 
 export type MemberRole = "owner" | "admin" | "member";
@@ -270,6 +297,8 @@ export interface VolumesTable {
 export interface DatabaseSchema {
   teams: TeamsTable;
   users: UsersTable;
+  sessions: SessionsTable;
+  invitations: InvitationsTable;
   team_members: TeamMembersTable;
   api_keys: ApiKeysTable;
   hosts: HostsTable;
@@ -289,6 +318,9 @@ export interface DatabaseSchema {
 }
 
 export type TeamRow = Selectable<TeamsTable>;
+export type UserRow = Selectable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type InvitationRow = Selectable<InvitationsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type HostRow = Selectable<HostsTable>;
 export type TemplateRow = Selectable<TemplatesTable>;

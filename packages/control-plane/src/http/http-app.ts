@@ -6,9 +6,10 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
-import { authenticateApiKey, presentedApiKey } from "../auth/authenticate.js";
 import { authenticateHost } from "../auth/host-credential.js";
-import type { Principal } from "../auth/principal.js";
+import { type Principal, requireManager } from "../auth/principal.js";
+import { authenticateSession, authenticateTeamCaller, type RequestIdentity } from "../auth/request-auth.js";
+import type { SessionStore } from "../auth/sessions.js";
 import type { Db } from "../db/database.js";
 import { parseInput } from "../validation.js";
 import { type AnyRouteSpec, fastifyPath, type RouteContext } from "./route-spec.js";
@@ -94,6 +95,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
 export interface RouteDeps {
   db: Db;
+  sessions: SessionStore;
   now: () => Date;
   /** Check every JSON response against its documented schema (tests). */
   validateResponses: boolean;
@@ -107,13 +109,20 @@ export function registerRoute(app: FastifyInstance, spec: AnyRouteSpec, deps: Ro
     method: spec.method,
     url: fastifyPath(spec.path),
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
-      let principal: Principal | null = null;
+      let identity: RequestIdentity | null = null;
       let hostId: string | null = null;
       if (spec.auth === "api_key") {
-        principal = await authenticateApiKey(deps.db, presentedApiKey(request.headers), deps.now());
+        identity = await authenticateTeamCaller(request.raw, deps);
+      } else if (spec.auth === "session" || spec.auth === "session_optional") {
+        identity = await authenticateSession(request.raw, deps);
+        if (!identity && spec.auth === "session") {
+          throw new WrennError("unauthenticated", "not signed in");
+        }
       } else if (spec.auth === "host") {
         hostId = await authenticateHost(deps.db, request.headers.authorization);
       }
+      const principal: Principal | null = identity?.principal ?? null;
+      if (spec.manage && principal) requireManager(principal, `use ${spec.method} ${spec.path}`);
       const params = spec.params ? parseInput(spec.params, request.params, "path") : undefined;
       const query = spec.query ? parseInput(spec.query, request.query, "query") : undefined;
       let body: unknown;
@@ -136,6 +145,8 @@ export function registerRoute(app: FastifyInstance, spec: AnyRouteSpec, deps: Ro
           if (!hostId) throw new WrennError("internal", `${spec.path} has no authenticated host`);
           return hostId;
         },
+        session: identity?.session ?? null,
+        role: identity?.role ?? null,
         request,
         reply,
       };

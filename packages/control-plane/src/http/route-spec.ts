@@ -1,13 +1,16 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ZodType } from "zod";
 import type { Principal } from "../auth/principal.js";
+import type { MemberRole, SessionRow } from "../db/schema.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /**
- * How a route authenticates: a team API key, a host credential (agents), or nothing.
+ * How a route authenticates. "api_key": a team API key, or a browser session cookie (with
+ * its CSRF token on state changes); "session": a session cookie only; "session_optional":
+ * a session cookie when there is one; "host": a host credential (agents); "none".
  */
-export type AuthMode = "api_key" | "host" | "none";
+export type AuthMode = "api_key" | "session" | "session_optional" | "host" | "none";
 
 export interface ResponseSpec {
   description: string;
@@ -24,6 +27,10 @@ export interface RouteContext<P, Q, B> {
   readonly principal: Principal;
   /** The host of a `host` route. */
   readonly hostId: string;
+  /** The browser session that authenticated the request; null for API keys and anonymous callers. */
+  readonly session: SessionRow | null;
+  /** The session user's role in its team; null for API keys. */
+  readonly role: MemberRole | null;
   request: FastifyRequest;
   reply: FastifyReply;
 }
@@ -41,6 +48,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   summary: string;
   tag: string;
   auth: AuthMode;
+  /** Management (API keys, members, channels, hosts): a signed-in member is refused; owners and admins pass. */
+  manage?: boolean;
   params?: ZodType<P>;
   query?: ZodType<Q>;
   body?: ZodType<B>;

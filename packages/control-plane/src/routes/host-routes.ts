@@ -21,6 +21,7 @@ export function hostRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create a host and its one-time registration token",
       tag: "Hosts",
       auth: "api_key",
+      manage: true,
       body: HostCreateBodySchema,
       responses: {
         201: { description: "The host and its registration token (shown once)", schema: CreatedHostSchema },
@@ -59,6 +60,7 @@ export function hostRoutes(services: Services): AnyRouteSpec[] {
       summary: "Delete a host (it must hold no live sandboxes)",
       tag: "Hosts",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       responses: { 204: { description: "Deleted" } },
       handler: async (ctx) => {

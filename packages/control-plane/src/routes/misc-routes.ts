@@ -98,6 +98,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create a webhook channel (its signing secret is in this response only)",
       tag: "Channels",
       auth: "api_key",
+      manage: true,
       body: ChannelCreateBodySchema,
       responses: {
         201: { description: "The channel", schema: CreatedChannelSchema },
@@ -113,6 +114,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "List webhook channels",
       tag: "Channels",
       auth: "api_key",
+      manage: true,
       responses: { 200: { description: "Channels", schema: listSchema(ChannelSchema) } },
       handler: async (ctx) => ({ items: (await services.channels.list(ctx.principal)).map(channelView) }),
     }),
@@ -122,6 +124,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "Get a webhook channel",
       tag: "Channels",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       responses: { 200: { description: "The channel", schema: ChannelSchema } },
       handler: async (ctx) => channelView(await services.channels.get(ctx.principal, ctx.params.id)),
@@ -132,6 +135,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "Delete a webhook channel",
       tag: "Channels",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       responses: { 204: { description: "Deleted" } },
       handler: async (ctx) => {
@@ -144,6 +148,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
       summary: "Recent deliveries of a channel",
       tag: "Channels",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       responses: {
         200: {

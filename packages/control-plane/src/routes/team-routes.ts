@@ -16,7 +16,7 @@ import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import { apiKeyView, teamView } from "./api-views.js";
 
-const memberView = (m: {
+export const memberView = (m: {
   user_id: string;
   email: string;
   name: string;
@@ -45,6 +45,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create a team with its first API key (admin team only)",
       tag: "Teams",
       auth: "api_key",
+      manage: true,
       body: TeamNameBodySchema,
       responses: {
         201: { description: "The team and its first key (shown once)", schema: CreatedTeamSchema },
@@ -73,6 +74,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Rename a team",
       tag: "Teams",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       body: TeamNameBodySchema,
       responses: { 200: { description: "The team", schema: TeamSchema } },
@@ -97,6 +99,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Add a member (by email; the user is created if new)",
       tag: "Teams",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       body: AddMemberBodySchema,
       responses: { 201: { description: "The member", schema: MemberSchema } },
@@ -109,10 +112,13 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Remove a member",
       tag: "Teams",
       auth: "api_key",
+      manage: true,
       params: z.object({ id: z.string().min(1), user_id: z.string().min(1) }),
       responses: { 204: { description: "Removed" } },
       handler: async (ctx) => {
-        await services.teams.removeMember(ctx.principal, ctx.params.id, ctx.params.user_id);
+        // The team must be the caller's; the members service keeps the last owner.
+        await services.teams.get(ctx.principal, ctx.params.id);
+        await services.members.remove(ctx.principal, ctx.params.user_id);
       },
     }),
     defineRoute({
@@ -121,6 +127,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "List the team's API keys (never the keys themselves)",
       tag: "API keys",
       auth: "api_key",
+      manage: true,
       responses: { 200: { description: "Keys", schema: listSchema(ApiKeySchema) } },
       handler: async (ctx) => ({ items: (await services.apiKeys.list(ctx.principal)).map(apiKeyView) }),
     }),
@@ -130,6 +137,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Create an API key (the key is in this response only)",
       tag: "API keys",
       auth: "api_key",
+      manage: true,
       body: ApiKeyCreateBodySchema,
       responses: { 201: { description: "The key", schema: CreatedApiKeySchema } },
       handler: async (ctx) => {
@@ -143,6 +151,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Get an API key's record",
       tag: "API keys",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       responses: { 200: { description: "The key's record", schema: ApiKeySchema } },
       handler: async (ctx) => apiKeyView(await services.apiKeys.get(ctx.principal, ctx.params.id)),
@@ -153,6 +162,7 @@ export function teamRoutes(services: Services): AnyRouteSpec[] {
       summary: "Revoke an API key",
       tag: "API keys",
       auth: "api_key",
+      manage: true,
       params: IdParamsSchema,
       responses: { 204: { description: "Revoked" } },
       handler: async (ctx) => {

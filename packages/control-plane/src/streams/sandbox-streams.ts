@@ -3,8 +3,9 @@
  *   GET /v1/sandboxes/{id}/exec/ws   a command, its stdout/stderr as they come, stdin, signals
  *   GET /v1/sandboxes/{id}/pty/ws    an interactive terminal (new, or attach by pid)
  * Authentication comes before any data: an API key in the upgrade request (Authorization
- * Bearer or X-API-Key), or else the first message `{"type":"auth","api_key":"…"}` within
- * AUTH_TIMEOUT_MS. Then the client sends one `start` message. Every message is JSON; bytes
+ * Bearer or X-API-Key), or a browser's session cookie (the upgrade's Origin must be this
+ * server's: browsers send cookies on cross-site WebSockets), or else the first message
+ * `{"type":"auth","api_key":"…"}` within AUTH_TIMEOUT_MS. Then the client sends one `start` message. Every message is JSON; bytes
  * travel base64-encoded in `data`.
  *
  * The messages of both directions are the `@wrenn/api` stream schemas (`ExecStartMessageSchema`, …).
@@ -25,6 +26,8 @@ import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { z } from "zod";
 import { authenticateApiKey, presentedApiKey } from "../auth/authenticate.js";
 import type { Principal } from "../auth/principal.js";
+import { checkSameOrigin, readCookie, SESSION_COOKIE } from "../auth/session-cookie.js";
+import type { SessionStore } from "../auth/sessions.js";
 import type { Db } from "../db/database.js";
 import { fromGuestError } from "../services/sandbox-guest.js";
 import type { SandboxesService } from "../services/sandboxes-service.js";
@@ -34,6 +37,7 @@ const PATH_RE = /^\/v1\/sandboxes\/([A-Za-z0-9_-]{1,128})\/(exec|pty)\/ws$/;
 
 export interface SandboxStreamsDeps {
   db: Db;
+  sessions: SessionStore;
   sandboxes: SandboxesService;
   now: () => Date;
 }
@@ -154,13 +158,19 @@ export class SandboxStreams {
     ws.close(1000, "done");
   }
 
-  /** The key from the upgrade request, else from the first message. */
+  /** The key from the upgrade request, else its session cookie, else the key in the first message. */
   private async authenticate(req: IncomingMessage, inbox: Inbox): Promise<Principal> {
     const presented = presentedApiKey({
       authorization: req.headers.authorization,
       "x-api-key": req.headers["x-api-key"],
     });
     if (presented) return authenticateApiKey(this.deps.db, presented, this.deps.now());
+    const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (cookie) {
+      if (!req.headers.origin) throw new WrennError("permission_denied", "a session needs the Origin header");
+      checkSameOrigin(req);
+      return (await this.deps.sessions.authenticate(cookie)).principal;
+    }
     const first = await inbox.next(AUTH_TIMEOUT_MS).catch(() => {
       throw new WrennError(
         "unauthenticated",

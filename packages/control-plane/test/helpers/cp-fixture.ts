@@ -27,6 +27,8 @@ export interface CpFixture {
   /** The admin team's first key (from bootstrap). */
   adminKey: string;
   adminTeamId: string;
+  /** admin@localhost's password (from bootstrap). */
+  adminPassword: string | null;
   /** Calls the API with a key (Bearer). */
   as(key: string | null): ApiCall;
   /** A new team (made through the admin team's POST /v1/teams) and its key. */
@@ -75,6 +77,7 @@ export async function startControlPlane(
     url: cp.url,
     adminKey: admin.apiKey.value,
     adminTeamId: admin.team.id,
+    adminPassword: admin.adminUser?.password ?? null,
     as,
     async newTeam(name) {
       const res = await as(admin.apiKey.value)<{ team: { id: string }; api_key: { key: string } }>(
