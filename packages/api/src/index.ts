@@ -52,6 +52,18 @@ export {
   TimestampSchema,
 } from "./fields.js";
 export {
+  type MetricsRangeQuery,
+  MetricsRangeQuerySchema,
+  SandboxMetricsSampleSchema,
+  type SandboxMetricsSampleView,
+  TeamMetricsSampleSchema,
+  type TeamMetricsSampleView,
+  UsageDaySchema,
+  type UsageDayView,
+  type UsageQuery,
+  UsageQuerySchema,
+} from "./metrics-schemas.js";
+export {
   type SandboxNetworkBody,
   SandboxNetworkBodySchema,
   type SandboxNetworkCreate,

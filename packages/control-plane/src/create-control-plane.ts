@@ -26,6 +26,7 @@ import { AutoResumer } from "./proxy/auto-resume.js";
 import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
 import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
 import { hostRoutes } from "./routes/host-routes.js";
+import { metricsRoutes } from "./routes/metrics-routes.js";
 import { miscRoutes } from "./routes/misc-routes.js";
 import { sandboxGuestRoutes } from "./routes/sandbox-guest-routes.js";
 import { sandboxRoutes } from "./routes/sandbox-routes.js";
@@ -36,6 +37,7 @@ import { volumeRoutes } from "./routes/volume-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { SandboxStreams } from "./streams/sandbox-streams.js";
 import { createHostMonitor } from "./workers/host-monitor.js";
+import { createMetricsSampler } from "./workers/metrics-sampler.js";
 import { createReconciler } from "./workers/reconciler.js";
 import { type Worker, WorkerRunner } from "./workers/worker-runner.js";
 
@@ -109,6 +111,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const workers: Worker[] = [
     createHostMonitor(deps),
     createReconciler(deps),
+    createMetricsSampler(deps, services.metrics),
     {
       name: "template-gc",
       intervalMs: 60_000,
@@ -148,6 +151,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...hostRoutes(services),
     ...sandboxRoutes(services, { maxTimeoutSec: config.maxTimeoutSec, maxForkCount: config.maxForkCount }),
     ...sandboxGuestRoutes(services),
+    ...metricsRoutes(services),
     ...miscRoutes(services),
     ...templateRoutes(services),
     ...volumeRoutes(services),
@@ -172,7 +176,6 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         maxTimeoutSec: config.maxTimeoutSec,
         defaultTimeoutSec: config.defaultTimeoutSec,
         maxForkCount: config.maxForkCount,
-        metricsIntervalMs: config.metricsIntervalMs,
         domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
       }),
       ...e2bTemplateRoutes(services),

@@ -2,6 +2,7 @@ import { ApiKeysService } from "./services/api-keys-service.js";
 import { AuditService } from "./services/audit-service.js";
 import { ChannelsService } from "./services/channels-service.js";
 import { HostsService } from "./services/hosts-service.js";
+import { MetricsService } from "./services/metrics-service.js";
 import { SandboxesService } from "./services/sandboxes-service.js";
 import type { ServiceDeps } from "./services/service-deps.js";
 import { SnapshotsService } from "./services/snapshots-service.js";
@@ -17,6 +18,8 @@ export interface Services {
   apiKeys: ApiKeysService;
   hosts: HostsService;
   sandboxes: SandboxesService;
+  /** Metrics history (written by the metrics sampler) and usage. */
+  metrics: MetricsService;
   snapshots: SnapshotsService;
   channels: ChannelsService;
   audit: AuditService;
@@ -37,6 +40,7 @@ export function createServices(deps: ServiceDeps): Services {
     apiKeys: new ApiKeysService(deps),
     hosts: new HostsService(deps),
     sandboxes,
+    metrics: new MetricsService(deps, sandboxes),
     templates: new TemplatesService(deps, templateBuilds, files, templateGc),
     templateBuilds,
     templateGc,
