@@ -28,3 +28,6 @@ CREATE TABLE team_metrics (
 );
 CREATE INDEX team_metrics_team_ts ON team_metrics (team_id, ts);
 CREATE INDEX team_metrics_ts ON team_metrics (ts);
+
+-- The sampler finds sandboxes created in the last minutes (its start rate) across all teams.
+CREATE INDEX sandboxes_created ON sandboxes (created_at);

@@ -11,6 +11,8 @@ const RETENTION_BATCH = 5000;
 const RETENTION_MAX_BATCHES = 20;
 /** Retention runs at most this often (it need not run on every sample tick). */
 const RETENTION_EVERY_MS = 60_000;
+/** How far back the sampler looks for new sandboxes (longer than any create takes to commit). */
+const RECENT_CREATES_MS = 10 * 60_000;
 
 /** Runs `fn` over `items` with at most `limit` at once. */
 async function forEachLimited<T>(
@@ -68,10 +70,13 @@ interface TeamTotals {
  */
 export function createMetricsSampler(deps: ServiceDeps, metrics: MetricsService): Worker {
   const { db, config, logger } = deps;
-  let prevTickMs: number | undefined;
+  /** The previous tick's time; at first, when the sampler was made (starts since then count). */
+  let prevTickMs = deps.now().getTime();
   /** Teams that had running sandboxes last tick: they get one more row (the drop to zero). */
   let activeTeams = new Set<string>();
   let lastRetentionMs = Number.NEGATIVE_INFINITY;
+  /** Sandboxes created within RECENT_CREATES_MS as of the previous tick; unset before the first tick. */
+  let seenRecent: Set<string> | undefined;
 
   return {
     name: "metrics-sampler",
@@ -109,17 +114,19 @@ export function createMetricsSampler(deps: ServiceDeps, metrics: MetricsService)
         t.vcpus += row.vcpus;
         t.memoryMiB += row.memory_mib;
       }
-      if (prevTickMs !== undefined) {
-        const created = await db
-          .selectFrom("sandboxes")
-          .select(["team_id", db.fn.countAll<string>().as("n")])
-          .where("created_at", ">", new Date(prevTickMs))
-          .where("created_at", "<=", now)
-          .where("build_id", "is", null)
-          .groupBy("team_id")
-          .execute();
-        for (const c of created) totalsOf(c.team_id).created = Number(c.n);
+      // Sandboxes first seen this tick are its starts. Ids, not a created_at window: a create's
+      // row commits a while after its created_at, so a window could miss it.
+      const recent = await db
+        .selectFrom("sandboxes")
+        .select(["id", "team_id", "created_at"])
+        .where("created_at", ">", new Date(nowMs - RECENT_CREATES_MS))
+        .where("build_id", "is", null)
+        .execute();
+      for (const r of recent) {
+        const isNew = seenRecent ? !seenRecent.has(r.id) : r.created_at.getTime() > prevTickMs;
+        if (isNew) totalsOf(r.team_id).created++;
       }
+      seenRecent = new Set(recent.map((r) => r.id));
       for (const teamId of activeTeams) totalsOf(teamId);
       if (teams.size > 0) {
         await db
