@@ -38,6 +38,7 @@ export const TEST_NET_PREFIXES = [
   "wfd",
   "wfp",
   "wadm",
+  "wmh",
   // benchmark suites' agents
   "wbc",
   "wbd",

@@ -243,7 +243,7 @@ describe("control plane with two real host agents", () => {
     expect((await api("POST", `/v1/sandboxes/${s1.id}/ping`)).status).toBe(200);
     const metrics = await api<{ cpu_count: number; mem_total_bytes: number }>(
       "GET",
-      `/v1/sandboxes/${s1.id}/metrics`,
+      `/v1/sandboxes/${s1.id}/metrics/current`,
     );
     expect(metrics.status).toBe(200);
     expect(metrics.body.cpu_count).toBeGreaterThan(0);

@@ -74,7 +74,7 @@ describe("stock e2b SDK fidelity", () => {
   it("answers getMetrics({ start, end }) with the samples inside the range only, as a series", async () => {
     const first = await sbx.getMetrics();
     expect(first.length).toBeGreaterThanOrEqual(1);
-    // Sampling continues in the background (every second in the test stack) after the first request.
+    // The metrics sampler keeps sampling every running sandbox (every second in the test stack).
     await new Promise((r) => setTimeout(r, 3500));
     const all = await sbx.getMetrics();
     expect(all.length).toBeGreaterThanOrEqual(3);

@@ -316,7 +316,7 @@ describe("stock e2b SDK against Wrenn", () => {
     expect(info.state).toBe("running");
     expect(info.lifecycle).toEqual({ onTimeout: "kill", autoResume: false });
     const metrics = await sbx.getMetrics();
-    expect(metrics.length).toBe(1);
+    expect(metrics.length).toBeGreaterThanOrEqual(1);
     expect(metrics[0]?.memTotal).toBeGreaterThan(0);
   });
 

@@ -216,7 +216,7 @@ describe("SDK and CLI through the full stack", () => {
       const info = await sandbox.setTimeout(900);
       expect(info.timeoutSec).toBe(900);
       expect(info.expiresAt?.getTime()).toBeGreaterThan(Date.now() + 800_000);
-      expect((await sandbox.getMetrics()).cpuCount).toBeGreaterThan(0);
+      expect((await sandbox.getCurrentMetrics()).cpuCount).toBeGreaterThan(0);
     },
     VM_STEP_MS,
   );

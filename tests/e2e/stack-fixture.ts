@@ -41,7 +41,9 @@ export interface Stack {
  * A real control plane (in-memory PGlite, port 0) with a bootstrapped admin team and,
  * optionally, real host agents registered to it the way an operator registers them.
  */
-export async function startStack(options: { agents?: StackAgentOptions[] } = {}): Promise<Stack> {
+export async function startStack(
+  options: { agents?: StackAgentOptions[]; metricsSampleMs?: number } = {},
+): Promise<Stack> {
   const agents: AgentFixture[] = [];
   let cp: ControlPlane | undefined;
   const templateFilesDir = mkdtempSync(join(tmpdir(), "wrenn-stack-files-"));
@@ -63,8 +65,8 @@ export async function startStack(options: { agents?: StackAgentOptions[] } = {})
         hostDeadlineMs: 4000,
         pingTimeoutMs: 2000,
         templateFilesDir,
-        // E2B metrics sampled every second (the least: timestamps are whole seconds), not every 5.
-        metricsIntervalMs: 1000,
+        // The metrics sampler every second unless a test wants it faster (it adds agent RPCs).
+        metricsSampleMs: options.metricsSampleMs ?? 1000,
       },
       logger: process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger(),
       validateResponses: true,

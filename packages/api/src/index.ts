@@ -71,6 +71,18 @@ export {
   TimestampSchema,
 } from "./fields.js";
 export {
+  type MetricsRangeQuery,
+  MetricsRangeQuerySchema,
+  SandboxMetricsSampleSchema,
+  type SandboxMetricsSampleView,
+  TeamMetricsSampleSchema,
+  type TeamMetricsSampleView,
+  UsageDaySchema,
+  type UsageDayView,
+  type UsageQuery,
+  UsageQuerySchema,
+} from "./metrics-schemas.js";
+export {
   MASK_REQUEST_HOST_HINT,
   MASK_REQUEST_HOST_PATTERN,
   type SandboxNetworkBody,

@@ -8,6 +8,7 @@ import { sandboxCommand } from "./commands/sandbox.js";
 import { snapshotCommand } from "./commands/snapshot.js";
 import { templateCommand } from "./commands/template.js";
 import { runUp } from "./commands/up.js";
+import { usageCommand } from "./commands/usage.js";
 import { volumeCommand } from "./commands/volume.js";
 import { formatError } from "./error-format.js";
 
@@ -19,6 +20,7 @@ export const USAGE = `usage: wrenn <command>
   volume create|ls|rm|files|put|get|mkdir           persistent volumes and their files (wrenn volume help)
   keys create|ls|revoke                             API keys (wrenn keys help)
   admin reset-password [--email E] [--new-api-key]  on the host, no API key: new password (and key)
+  usage [--days N]          the team's CPU-minutes, memory GiB-hours, sandbox-hours per day
   up [--domain D] [--tls-port P]
                             run Wrenn here (host agent + control plane), like make up;
                             --domain also serves TLS for D and *.D (local CA) for E2B_DOMAIN
@@ -47,6 +49,8 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       return keysCommand(io, sub, rest);
     case "admin":
       return adminCommand(io, sub, rest);
+    case "usage":
+      return usageCommand(io, argv.slice(1));
     case "image": {
       if (sub !== "build") throw new UsageError(`unknown command: image ${sub ?? ""}`.trim());
       const { values } = parseCommand(io, rest, { name: { type: "string", default: "base" } });

@@ -74,8 +74,12 @@ export const ControlPlaneConfigSchema = z.object({
     .default(16 * 1024),
   /** Volumes one team may have. WRENN_VOLUMES_PER_TEAM. */
   maxVolumesPerTeam: z.number().int().min(0).default(20),
-  /** E2B metrics: a sandbox's sample interval once asked for (at least 1 s: timestamps are whole seconds). WRENN_METRICS_INTERVAL_MS. */
-  metricsIntervalMs: z.number().int().min(1000).default(5000),
+  /** How often the metrics sampler samples every running sandbox and writes team totals. WRENN_METRICS_SAMPLE_MS. */
+  metricsSampleMs: z.number().int().min(100).default(10_000),
+  /** Sandboxes the sampler asks their agents about at once. WRENN_METRICS_SAMPLE_CONCURRENCY. */
+  metricsSampleConcurrency: z.number().int().min(1).default(8),
+  /** Metric rows older than this are deleted (in batches, by the sampler). WRENN_METRICS_RETENTION_HOURS. */
+  metricsRetentionHours: z.number().min(0.01).default(168),
   /** Largest number of sandboxes one fork request may make. */
   maxForkCount: z.number().int().min(1).default(16),
   /** Webhook delivery: attempts per event and the first retry delay (doubled each time). */
@@ -160,7 +164,9 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     volumeSizeMiB: envNumber(env.WRENN_VOLUME_SIZE_MIB),
     volumeMaxSizeMiB: envNumber(env.WRENN_VOLUME_MAX_SIZE_MIB),
     maxVolumesPerTeam: envNumber(env.WRENN_VOLUMES_PER_TEAM),
-    metricsIntervalMs: envNumber(env.WRENN_METRICS_INTERVAL_MS),
+    metricsSampleMs: envNumber(env.WRENN_METRICS_SAMPLE_MS),
+    metricsSampleConcurrency: envNumber(env.WRENN_METRICS_SAMPLE_CONCURRENCY),
+    metricsRetentionHours: envNumber(env.WRENN_METRICS_RETENTION_HOURS),
     databaseUrl: env.DATABASE_URL,
     pgliteDir: env.WRENN_CP_PGLITE_DIR || join(wrennDir, "cp", "pglite"),
     heartbeatIntervalMs: envNumber(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),

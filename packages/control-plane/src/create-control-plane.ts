@@ -28,6 +28,7 @@ import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
 import { authRoutes } from "./routes/auth-routes.js";
 import { hostRoutes } from "./routes/host-routes.js";
 import { memberRoutes } from "./routes/member-routes.js";
+import { metricsRoutes } from "./routes/metrics-routes.js";
 import { miscRoutes } from "./routes/misc-routes.js";
 import { sandboxGuestRoutes } from "./routes/sandbox-guest-routes.js";
 import { sandboxRoutes } from "./routes/sandbox-routes.js";
@@ -38,6 +39,7 @@ import { volumeRoutes } from "./routes/volume-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { SandboxStreams } from "./streams/sandbox-streams.js";
 import { createHostMonitor } from "./workers/host-monitor.js";
+import { createMetricsSampler } from "./workers/metrics-sampler.js";
 import { createReconciler } from "./workers/reconciler.js";
 import { type Worker, WorkerRunner } from "./workers/worker-runner.js";
 
@@ -111,6 +113,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const workers: Worker[] = [
     createHostMonitor(deps),
     createReconciler(deps),
+    createMetricsSampler(deps, services.metrics),
     {
       name: "session-sweep",
       intervalMs: 3600_000,
@@ -157,6 +160,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...hostRoutes(services),
     ...sandboxRoutes(services, { maxTimeoutSec: config.maxTimeoutSec, maxForkCount: config.maxForkCount }),
     ...sandboxGuestRoutes(services),
+    ...metricsRoutes(services),
     ...miscRoutes(services),
     ...templateRoutes(services),
     ...volumeRoutes(services),
@@ -182,7 +186,6 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         maxTimeoutSec: config.maxTimeoutSec,
         defaultTimeoutSec: config.defaultTimeoutSec,
         maxForkCount: config.maxForkCount,
-        metricsIntervalMs: config.metricsIntervalMs,
         domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
       }),
       ...e2bTemplateRoutes(services),

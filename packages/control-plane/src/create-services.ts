@@ -7,6 +7,7 @@ import { ChannelsService } from "./services/channels-service.js";
 import { HostsService } from "./services/hosts-service.js";
 import { InvitationsService } from "./services/invitations-service.js";
 import { MembersService } from "./services/members-service.js";
+import { MetricsService } from "./services/metrics-service.js";
 import { SandboxesService } from "./services/sandboxes-service.js";
 import type { ServiceDeps } from "./services/service-deps.js";
 import { SnapshotsService } from "./services/snapshots-service.js";
@@ -26,6 +27,8 @@ export interface Services {
   apiKeys: ApiKeysService;
   hosts: HostsService;
   sandboxes: SandboxesService;
+  /** Metrics history (written by the metrics sampler) and usage. */
+  metrics: MetricsService;
   snapshots: SnapshotsService;
   channels: ChannelsService;
   audit: AuditService;
@@ -59,6 +62,7 @@ export function createServices(deps: ServiceDeps): Services {
     apiKeys: new ApiKeysService(deps),
     hosts: new HostsService(deps),
     sandboxes,
+    metrics: new MetricsService(deps, sandboxes),
     templates: new TemplatesService(deps, templateBuilds, files, templateGc),
     templateBuilds,
     templateGc,

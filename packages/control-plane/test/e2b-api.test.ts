@@ -322,6 +322,58 @@ describe("e2b-compatible API", () => {
     expect(snaps.body).toEqual([{ snapshotID: "b-snap", names: ["b-snap"] }]);
   });
 
+  it("serves the caller's own team metrics in E2B's shapes, and refuses another team's with 403", async () => {
+    const at = (sec: number) => new Date(Date.UTC(2031, 0, 1, 0, 0, sec));
+    await t.database.db
+      .insertInto("team_metrics")
+      .values([
+        {
+          team_id: a.teamId,
+          ts: at(0),
+          running_sandboxes: 1,
+          vcpus: 1,
+          memory_mib: 512,
+          sandbox_start_rate: 0.5,
+        },
+        { team_id: a.teamId, ts: at(10), running_sandboxes: 3, vcpus: 3, memory_mib: 1536 },
+        { team_id: a.teamId, ts: at(20), running_sandboxes: 0, vcpus: 0, memory_mib: 0 },
+        { team_id: b.teamId, ts: at(10), running_sandboxes: 9, vcpus: 9, memory_mib: 9 },
+      ])
+      .execute();
+    const asA = fx.as(a.key);
+    const start = at(0).getTime() / 1000;
+    const series = await asA<unknown[]>("GET", `/teams/${a.teamId}/metrics?start=${start}&end=${start + 10}`);
+    expect(series.status).toBe(200);
+    expect(series.body).toEqual([
+      { timestamp: at(0).toISOString(), timestampUnix: start, concurrentSandboxes: 1, sandboxStartRate: 0.5 },
+      {
+        timestamp: at(10).toISOString(),
+        timestampUnix: start + 10,
+        concurrentSandboxes: 3,
+        sandboxStartRate: 0,
+      },
+    ]);
+    const max = await asA("GET", `/teams/${a.teamId}/metrics/max?metric=concurrent_sandboxes&start=${start}`);
+    expect(max.body).toEqual({ timestamp: at(10).toISOString(), timestampUnix: start + 10, value: 3 });
+    const rate = await asA("GET", `/teams/${a.teamId}/metrics/max?metric=sandbox_start_rate&start=${start}`);
+    expect(rate.body).toMatchObject({ timestampUnix: start, value: 0.5 });
+    expect((await asA<E2bError>("GET", `/teams/${a.teamId}/metrics/max?metric=nope`)).status).toBe(400);
+    for (const path of [
+      `/teams/${b.teamId}/metrics`,
+      `/teams/${b.teamId}/metrics/max?metric=concurrent_sandboxes`,
+    ]) {
+      const res = await asA<E2bError>("GET", path);
+      expect(res.status, path).toBe(403);
+      expect(res.body.code).toBe(403);
+    }
+    // The native route: the same rows, the caller's team only.
+    const v1 = await asA<{ items: { running_sandboxes: number }[] }>(
+      "GET",
+      `/v1/team/metrics?start=${start}`,
+    );
+    expect(v1.body.items.map((r) => r.running_sandboxes)).toEqual([1, 3, 0]);
+  });
+
   it("leaves the native API's error shape alone", async () => {
     const res = await fx.as(a.key)<{ error: { code: string } }>("GET", "/v1/sandboxes/nope");
     expect(res.status).toBe(404);

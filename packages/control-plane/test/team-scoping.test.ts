@@ -140,6 +140,7 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     ["POST", "/v1/sandboxes/{sandbox}/resume", {}],
     ["POST", "/v1/sandboxes/{sandbox}/fork", { count: 1 }],
     ["GET", "/v1/sandboxes/{sandbox}/metrics"],
+    ["GET", "/v1/sandboxes/{sandbox}/metrics/current"],
     ["POST", "/v1/sandboxes/{sandbox}/exec", { command: "id" }],
     ["POST", "/v1/sandboxes/{sandbox}/processes", { command: "sleep 1" }],
     ["GET", "/v1/sandboxes/{sandbox}/processes"],

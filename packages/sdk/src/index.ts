@@ -41,9 +41,11 @@ export {
   type SandboxCreateOptions,
   type SandboxListOptions,
   type SandboxMetrics,
+  type SandboxMetricsSample,
   type SandboxNetworkOptions,
   type SandboxNetworkPolicy,
   type SandboxPage,
+  type TimeRangeOptions,
 } from "./sandbox.js";
 export { Snapshot } from "./snapshot.js";
 export type { BuildInfo, BuildLogEntry, BuildLogPage, TemplateInfo } from "./template-types.js";
@@ -55,6 +57,7 @@ export {
   type TemplateStep,
   Templates,
 } from "./templates.js";
+export { type TeamMetricsSample, Usage, type UsageDay } from "./usage.js";
 export {
   VolumeContent,
   type VolumeContentAccess,

@@ -3,6 +3,7 @@ import type {
   SandboxCreateBody,
   SandboxForkBody,
   SandboxListQuery,
+  SandboxMetricsSampleView,
   SandboxMetricsView,
   SandboxNetworkBody,
   SandboxPauseBody,
@@ -102,6 +103,29 @@ export interface SandboxMetrics {
   diskUsedBytes: number;
   vmmRssBytes: number;
   timestamp: Date | null;
+}
+
+/** One sample of a sandbox's metrics history (the control plane samples running sandboxes). */
+export interface SandboxMetricsSample {
+  timestamp: Date;
+  cpuCount: number;
+  /** Percent of all the sandbox's vCPUs. */
+  cpuUsedPct: number;
+  memUsedBytes: number;
+  memTotalBytes: number;
+  diskUsedBytes: number;
+  diskTotalBytes: number;
+}
+
+/** A time range; either end may be left open (the server has second resolution). */
+export interface TimeRangeOptions {
+  start?: Date;
+  end?: Date;
+}
+
+/** A Date as the Unix seconds the metrics routes take. */
+export function unixSeconds(date: Date | undefined): number | undefined {
+  return date ? Math.floor(date.getTime() / 1000) : undefined;
 }
 
 async function clientFrom(options: ClientOptions): Promise<ApiClient> {
@@ -282,10 +306,29 @@ export class Sandbox {
     return this.#update(await this.#post("ping"));
   }
 
-  async getMetrics(): Promise<SandboxMetrics> {
-    const m = await this.#api.json<SandboxMetricsView>(
+  /** The sampled history inside a range (default: since it started), oldest first. */
+  async getMetrics(range: TimeRangeOptions = {}): Promise<SandboxMetricsSample[]> {
+    const res = await this.#api.json<{ items: SandboxMetricsSampleView[] }>(
       "GET",
       apiPath("sandboxes", this.sandboxId, "metrics"),
+      { query: { start: unixSeconds(range.start), end: unixSeconds(range.end) } },
+    );
+    return res.items.map((m) => ({
+      timestamp: new Date(m.timestamp),
+      cpuCount: m.cpu_count,
+      cpuUsedPct: m.cpu_used_pct,
+      memUsedBytes: m.mem_used_bytes,
+      memTotalBytes: m.mem_total_bytes,
+      diskUsedBytes: m.disk_used_bytes,
+      diskTotalBytes: m.disk_total_bytes,
+    }));
+  }
+
+  /** Use right now, asked of the host (with the VMM process's resident memory); running sandboxes only. */
+  async getCurrentMetrics(): Promise<SandboxMetrics> {
+    const m = await this.#api.json<SandboxMetricsView>(
+      "GET",
+      apiPath("sandboxes", this.sandboxId, "metrics", "current"),
     );
     return {
       cpuCount: m.cpu_count,

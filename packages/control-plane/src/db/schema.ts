@@ -5,6 +5,8 @@ import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 /** Row types of the control plane's tables (migrations/*.sql is their source). */
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Json<T> = ColumnType<T, string, string>;
+/** bigint: the drivers answer a string (pg) or a bigint (PGlite); read it with Number(). */
+type Int8 = ColumnType<string | number | bigint, number, number>;
 
 export interface TeamsTable {
   id: string;
@@ -294,6 +296,29 @@ export interface VolumesTable {
   created_at: CreatedAt;
 }
 
+/** One sample of a running sandbox (migration 012); bytes, percent of all its vCPUs. */
+export interface SandboxMetricsTable {
+  sandbox_id: string;
+  team_id: string;
+  ts: Date;
+  cpu_count: number;
+  cpu_used_pct: number;
+  mem_used: Int8;
+  mem_total: Int8;
+  disk_used: Int8;
+  disk_total: Int8;
+}
+
+/** A team's totals at one sampler tick (migration 012). */
+export interface TeamMetricsTable {
+  team_id: string;
+  ts: Date;
+  running_sandboxes: number;
+  vcpus: number;
+  memory_mib: Int8;
+  sandbox_start_rate: Generated<number>;
+}
+
 export interface DatabaseSchema {
   teams: TeamsTable;
   users: UsersTable;
@@ -315,6 +340,8 @@ export interface DatabaseSchema {
   channels: ChannelsTable;
   channel_deliveries: ChannelDeliveriesTable;
   volumes: VolumesTable;
+  sandbox_metrics: SandboxMetricsTable;
+  team_metrics: TeamMetricsTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;

@@ -1,52 +1,107 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { WrennError } from "@wrenn/shared";
 import { z } from "zod";
 import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
-import type { E2bService } from "./e2b-service.js";
-import { E2bMetricSchema } from "./e2b-views.js";
-import { MetricsHistory } from "./metrics-history.js";
+import type { TimeRange } from "../services/metrics-service.js";
+import { E2bMaxTeamMetricSchema, E2bMetricSchema, E2bTeamMetricSchema } from "./e2b-views.js";
 
 const TAG = "E2B-compatible";
 const SandboxIdParams = z.object({ sandboxID: z.string().min(1).max(128) });
+const TeamIdParams = z.object({ teamID: z.string().min(1).max(128) });
+/** Unix seconds, as the SDK sends them. */
+const RangeQuery = z.object({
+  start: z.coerce.number().int().min(0).optional(),
+  end: z.coerce.number().int().min(0).optional(),
+});
 
-/** Metric series: 720 samples (an hour at the default 5 s), sampling stops 10 min after the last request. */
-const METRICS_HISTORY = { maxSamples: 720, idleMs: 600_000, now: Date.now };
+/** A range in seconds as milliseconds; `end` covers its whole second (timestamps are floored). */
+export function rangeFromSeconds(start?: number, end?: number): TimeRange {
+  if (start !== undefined && end !== undefined && end < start) {
+    throw new WrennError("invalid_argument", "end is before start");
+  }
+  return {
+    startMs: start === undefined ? undefined : start * 1000,
+    endMs: end === undefined ? undefined : end * 1000 + 999,
+  };
+}
 
-/** `GET /sandboxes/{id}/metrics`: the samples inside a range, from a per-sandbox history. */
-export function e2bMetricsRoute(services: Services, e2b: E2bService, intervalMs: number): AnyRouteSpec {
-  const { sandboxes } = services;
-  const metricsHistory = new MetricsHistory({ ...METRICS_HISTORY, intervalMs });
-  return defineRoute({
-    method: "GET",
-    path: "/sandboxes/{sandboxID}/metrics",
-    // The first request for a sandbox starts sampling it (see MetricsHistory).
-    summary: "CPU, memory and disk samples inside [start, end] (Unix seconds, optional); none while paused",
-    tag: TAG,
-    auth: "api_key",
-    params: SandboxIdParams,
-    query: z.object({ start: z.coerce.number().int().optional(), end: z.coerce.number().int().optional() }),
-    responses: { 200: { description: "Metrics", schema: z.array(E2bMetricSchema) } },
-    handler: async (ctx) => {
-      const { principal } = ctx;
-      const id = ctx.params.sandboxID;
-      const row = await e2b.live(principal, id);
-      if (row.state !== "running") return [];
-      const sample = async () => {
-        const m = await sandboxes.metrics(principal, id);
-        const at = m.timestamp ? timestampDate(m.timestamp) : new Date();
-        return {
-          timestamp: at.toISOString(),
-          timestampUnix: Math.floor(at.getTime() / 1000),
-          cpuCount: m.cpuCount,
-          cpuUsedPct: m.cpuUsedPct,
-          memUsed: Number(m.memUsedBytes),
-          memTotal: Number(m.memTotalBytes),
+function unix(ts: Date) {
+  return { timestamp: ts.toISOString(), timestampUnix: Math.floor(ts.getTime() / 1000) };
+}
+
+/** Team routes answer only the caller's own team, as E2B's do. */
+function ownTeam(teamId: string, callerTeamId: string): void {
+  if (teamId !== callerTeamId) throw new WrennError("permission_denied", `no access to team ${teamId}`);
+}
+
+/** `GET /sandboxes/{id}/metrics` and the team metrics routes, from the metrics history. */
+export function e2bMetricsRoutes(services: Services): AnyRouteSpec[] {
+  const { metrics } = services;
+  return [
+    defineRoute({
+      method: "GET",
+      path: "/sandboxes/{sandboxID}/metrics",
+      summary:
+        "CPU, memory and disk samples inside [start, end] (Unix seconds, optional; no start: since it began)",
+      tag: TAG,
+      auth: "api_key",
+      params: SandboxIdParams,
+      query: RangeQuery,
+      responses: { 200: { description: "Metrics", schema: z.array(E2bMetricSchema) } },
+      handler: async (ctx) => {
+        const range = rangeFromSeconds(ctx.query.start, ctx.query.end);
+        const samples = await metrics.sandboxSeries(ctx.principal, ctx.params.sandboxID, range);
+        return samples.map((s) => ({
+          ...unix(s.ts),
+          cpuCount: s.cpuCount,
+          cpuUsedPct: s.cpuUsedPct,
+          memUsed: s.memUsed,
+          memTotal: s.memTotal,
           memCache: 0,
-          diskUsed: Number(m.diskUsedBytes),
-          diskTotal: Number(m.diskTotalBytes),
-        };
-      };
-      return metricsHistory.query(id, sample, ctx.query.start, ctx.query.end);
-    },
-  });
+          diskUsed: s.diskUsed,
+          diskTotal: s.diskTotal,
+        }));
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/teams/{teamID}/metrics",
+      summary: "The caller's team: concurrent sandboxes and start rate at each sample inside [start, end]",
+      tag: TAG,
+      auth: "api_key",
+      params: TeamIdParams,
+      query: RangeQuery,
+      responses: { 200: { description: "Team metrics", schema: z.array(E2bTeamMetricSchema) } },
+      handler: async (ctx) => {
+        ownTeam(ctx.params.teamID, ctx.principal.teamId);
+        const rows = await metrics.teamSeries(
+          ctx.principal,
+          rangeFromSeconds(ctx.query.start, ctx.query.end),
+        );
+        return rows.map((r) => ({
+          ...unix(r.ts),
+          concurrentSandboxes: r.runningSandboxes,
+          sandboxStartRate: r.sandboxStartRate,
+        }));
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      path: "/teams/{teamID}/metrics/max",
+      summary:
+        "The caller's team: the largest value of one metric inside [start, end] (0 when nothing was sampled)",
+      tag: TAG,
+      auth: "api_key",
+      params: TeamIdParams,
+      query: RangeQuery.extend({ metric: z.enum(["concurrent_sandboxes", "sandbox_start_rate"]) }),
+      responses: { 200: { description: "Maximum", schema: E2bMaxTeamMetricSchema } },
+      handler: async (ctx) => {
+        ownTeam(ctx.params.teamID, ctx.principal.teamId);
+        const range = rangeFromSeconds(ctx.query.start, ctx.query.end);
+        const max = await metrics.teamMax(ctx.principal, ctx.query.metric, range);
+        if (max) return { ...unix(max.ts), value: max.value };
+        return { ...unix(new Date(range.endMs ?? Date.now())), value: 0 };
+      },
+    }),
+  ];
 }

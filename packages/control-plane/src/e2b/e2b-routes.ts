@@ -5,7 +5,7 @@ import type { Services } from "../create-services.js";
 import type { SandboxRow } from "../db/schema.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import { e2bError } from "./e2b-http.js";
-import { e2bMetricsRoute } from "./e2b-metrics-route.js";
+import { e2bMetricsRoutes } from "./e2b-metrics-route.js";
 import { E2bNetworkSchema, e2bCreateNetwork, e2bNetworkRoute } from "./e2b-network.js";
 import { type E2bService, stripTag } from "./e2b-service.js";
 import {
@@ -27,8 +27,6 @@ export interface E2bRouteOptions {
   maxTimeoutSec: number;
   defaultTimeoutSec: number;
   maxForkCount: number;
-  /** How often a sandbox's metrics are sampled once someone asks for them. */
-  metricsIntervalMs: number;
   /** Sandbox traffic domain named in responses (known once listening); null when unset. */
   domain(): string | null;
 }
@@ -291,7 +289,7 @@ export function e2bRoutes(services: Services, e2b: E2bService, options: E2bRoute
     }),
     connect("/sandboxes/{sandboxID}/connect"),
     connect("/v2/sandboxes/{sandboxID}/connect"),
-    e2bMetricsRoute(services, e2b, options.metricsIntervalMs),
+    ...e2bMetricsRoutes(services),
     e2bNetworkRoute(services, e2b, TAG),
     defineRoute({
       method: "POST",

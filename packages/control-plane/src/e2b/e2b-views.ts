@@ -126,6 +126,19 @@ export const E2bMetricSchema = z.object({
   diskTotal: z.number(),
 });
 
+export const E2bTeamMetricSchema = z.object({
+  timestamp: z.string(),
+  timestampUnix: z.number().int(),
+  concurrentSandboxes: z.number().int(),
+  sandboxStartRate: z.number(),
+});
+
+export const E2bMaxTeamMetricSchema = z.object({
+  timestamp: z.string(),
+  timestampUnix: z.number().int(),
+  value: z.number(),
+});
+
 export const E2bSnapshotInfoSchema = z.object({
   snapshotID: z.string(),
   names: z.array(z.string()),

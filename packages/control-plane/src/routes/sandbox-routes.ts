@@ -1,11 +1,9 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   CreatedSandboxSchema,
   IdParamsSchema,
   listSchema,
   pageSchema,
   SandboxListQuerySchema,
-  SandboxMetricsSchema,
   SandboxSchema,
   sandboxBodySchemas,
 } from "@wrenn/api";
@@ -15,7 +13,7 @@ import { pageOf } from "../validation.js";
 import { createdSandboxView, sandboxView } from "./api-views.js";
 import { sandboxNetworkRoute, v1CreateNetwork } from "./sandbox-network-routes.js";
 
-/** Sandboxes: lifecycle (create, list, get, kill, timeout, pause, resume, fork, metrics). */
+/** Sandboxes: lifecycle (create, list, get, kill, timeout, pause, resume, fork). */
 export function sandboxRoutes(
   services: Services,
   limits: { maxTimeoutSec: number; maxForkCount: number },
@@ -160,33 +158,6 @@ export function sandboxRoutes(
           createdSandboxView,
         ),
       }),
-    }),
-    defineRoute({
-      method: "GET",
-      path: "/v1/sandboxes/{id}/metrics",
-      summary: "CPU, memory and disk use",
-      tag: "Sandboxes",
-      auth: "api_key",
-      params: IdParamsSchema,
-      responses: {
-        200: {
-          description: "Metrics",
-          schema: SandboxMetricsSchema,
-        },
-      },
-      handler: async (ctx) => {
-        const m = await sandboxes.metrics(ctx.principal, ctx.params.id);
-        return {
-          cpu_count: m.cpuCount,
-          cpu_used_pct: m.cpuUsedPct,
-          mem_total_bytes: Number(m.memTotalBytes),
-          mem_used_bytes: Number(m.memUsedBytes),
-          disk_total_bytes: Number(m.diskTotalBytes),
-          disk_used_bytes: Number(m.diskUsedBytes),
-          vmm_rss_bytes: Number(m.vmmRssBytes),
-          timestamp: m.timestamp ? timestampDate(m.timestamp).toISOString() : null,
-        };
-      },
     }),
     sandboxNetworkRoute(services),
   ];

@@ -338,8 +338,12 @@ export class SandboxesService {
   }
 
   async metrics(principal: Principal, id: string) {
-    const row = await this.running(principal, id);
-    return this.onHost(row, (c) => c.getSandboxMetrics({ sandboxId: id }));
+    return this.metricsOf(await this.running(principal, id));
+  }
+
+  /** One sample of a sandbox row already known to be running (the metrics sampler's path). */
+  metricsOf(row: SandboxRow, timeoutMs?: number) {
+    return this.onHost(row, (c) => c.getSandboxMetrics({ sandboxId: row.id }, { timeoutMs }));
   }
 
   /**
