@@ -171,7 +171,8 @@ export function createHostAgentService(
 
     getSandboxMetrics: guard(async (req) => {
       const id = requireId(req.sandboxId);
-      const m = await manager.envdFor(id).metrics();
+      // A metrics read (the control plane samples every sandbox) is not activity.
+      const m = await manager.envdFor(id, false).metrics();
       const num = (k: string) => (typeof m[k] === "number" ? (m[k] as number) : 0);
       return {
         cpuCount: num("cpu_count"),

@@ -121,13 +121,16 @@ export class SandboxManager implements SandboxesPort {
     admitStart(this.allocated(), this.options.capacity, resources, this.deps.hostMemory?.availableMiB());
   }
 
-  /** The envd client of a running sandbox; marks activity (extends its inactivity timeout). */
-  envdFor(id: string): EnvdClient {
+  /**
+   * The envd client of a running sandbox; marks activity (extends its inactivity timeout)
+   * unless `activity` is false: observing a sandbox (metrics sampling) is not using it.
+   */
+  envdFor(id: string, activity = true): EnvdClient {
     const entry = this.entry(id);
     if (entry.record.state !== "running" || !entry.envd) {
       throw new WrennError("failed_precondition", `sandbox ${id} is ${entry.record.state}, not running`);
     }
-    this.parts.timers.touch(entry);
+    if (activity) this.parts.timers.touch(entry);
     return entry.envd;
   }
 
