@@ -19,7 +19,7 @@ function usageExtension(state: { ticks: number; seen: string[]; ctx?: ServerCont
       registry.route(
         defineRoute({
           method: "GET",
-          path: "/v1/usage",
+          path: "/v1/ext-usage",
           summary: "Sandboxes per state for the caller's team",
           tag: "Usage",
           auth: "api_key",
@@ -75,12 +75,12 @@ describe("extensions", () => {
   });
 
   it("serves its route behind the core auth, documented in /openapi.json", async () => {
-    const res = await fx.as(fx.adminKey)("GET", "/v1/usage");
+    const res = await fx.as(fx.adminKey)("GET", "/v1/ext-usage");
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ team_id: fx.adminTeamId, sandboxes: 0 });
-    expect((await fx.as(null)("GET", "/v1/usage")).status).toBe(401);
+    expect((await fx.as(null)("GET", "/v1/ext-usage")).status).toBe(401);
     const doc = (await (await fetch(`${fx.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    expect(doc.paths["/v1/usage"]).toBeDefined();
+    expect(doc.paths["/v1/ext-usage"]).toBeDefined();
   });
 
   it("runs its middleware before core routes, able to refuse a request", async () => {
