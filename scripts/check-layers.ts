@@ -13,7 +13,8 @@ export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   envd: ["proto", "shared"],
   "guest-client": ["proto", "shared"],
   "host-agent": ["proto", "shared", "guest-client"],
-  "control-plane": ["api", "proto", "shared", "guest-client"],
+  "control-plane": ["api", "proto", "shared", "guest-client", "dashboard"],
+  dashboard: ["api"],
   sdk: ["api", "shared"],
   cli: ["sdk", "shared"],
 };
@@ -56,7 +57,7 @@ function listTsFiles(dir: string): string[] {
     if (name === "node_modules" || name === "dist") continue;
     const full = join(dir, name);
     if (statSync(full).isDirectory()) out.push(...listTsFiles(full));
-    else if (name.endsWith(".ts")) out.push(full);
+    else if (name.endsWith(".ts") || name.endsWith(".tsx")) out.push(full);
   }
   return out;
 }
@@ -81,6 +82,14 @@ export function findLayerViolations(root: string): string[] {
           const target = spec.slice("@wrenn/".length).split("/")[0] ?? "";
           if (target !== pkg && !allowed.includes(target)) {
             violations.push(`${where}: ${pkg} may not import @wrenn/${target}`);
+          }
+          if (
+            where.startsWith(`packages${sep}dashboard${sep}web${sep}`) &&
+            !/^(import|export) type\s/.test(m[0])
+          ) {
+            // The browser bundle takes the contract's types only: its zod schemas would add
+            // tens of kilobytes to every first load.
+            violations.push(`${where}: the web dashboard imports ${spec} for types only (import type)`);
           }
         } else if (spec.startsWith(".")) {
           const resolved = resolve(file, "..", spec);

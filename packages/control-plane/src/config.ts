@@ -1,5 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { DASHBOARD_DIST_DIR } from "@wrenn/dashboard";
 import { definedEntries, envNumber, WrennError } from "@wrenn/shared";
 import { z } from "zod";
 
@@ -130,6 +131,11 @@ export const ControlPlaneConfigSchema = z.object({
     .int()
     .min(1)
     .default(15 * 60),
+  /**
+   * The built web dashboard, served at `/` (an empty string serves none).
+   * WRENN_CP_DASHBOARD_DIR, default the @wrenn/dashboard package's dist/.
+   */
+  dashboardDir: z.string().default(DASHBOARD_DIST_DIR),
   /** Log level. WRENN_LOG_LEVEL. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
@@ -182,6 +188,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     tlsPort: envNumber(env.WRENN_CP_TLS_PORT),
     sessionTtlSec: envNumber(env.WRENN_CP_SESSION_TTL_SEC),
     invitationTtlSec: envNumber(env.WRENN_CP_INVITATION_TTL_SEC),
+    dashboardDir: env.WRENN_CP_DASHBOARD_DIR,
   };
   return definedEntries(raw);
 }

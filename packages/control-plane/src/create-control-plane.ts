@@ -19,6 +19,7 @@ import { e2bVolumeRoutes } from "./e2b/e2b-volume-routes.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
 import type { Extension, Middleware, ServerContext } from "./extensions.js";
+import { registerDashboard } from "./http/dashboard-assets.js";
 import { createHttpApp, registerRoute } from "./http/http-app.js";
 import { buildOpenApiDocument } from "./http/openapi.js";
 import type { AnyRouteSpec } from "./http/route-spec.js";
@@ -26,6 +27,7 @@ import { AutoResumer } from "./proxy/auto-resume.js";
 import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
 import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
 import { authRoutes } from "./routes/auth-routes.js";
+import { EventStreams, eventRoutes } from "./routes/event-routes.js";
 import { hostRoutes } from "./routes/host-routes.js";
 import { memberRoutes } from "./routes/member-routes.js";
 import { metricsRoutes } from "./routes/metrics-routes.js";
@@ -153,6 +155,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     intercept: (req, res) => proxy.request(req, res),
   });
   for (const fn of middlewares) app.addHook("onRequest", fn);
+  const eventStreams = new EventStreams();
   const apiRoutes = [
     ...authRoutes(services),
     ...memberRoutes(services),
@@ -164,6 +167,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     ...miscRoutes(services),
     ...templateRoutes(services),
     ...volumeRoutes(services),
+    ...eventRoutes(events, eventStreams),
     ...extensionRoutes,
   ];
   let openApi: Record<string, unknown> | null = null;
@@ -177,6 +181,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const sessions = services.accounts.sessions;
   const routeDeps = { db: database.db, sessions, now, validateResponses: options.validateResponses ?? false };
   for (const route of routes) registerRoute(app, route, routeDeps);
+  registerDashboard(app, config.dashboardDir);
   /** The TLS listener's port, once it listens. */
   let tlsPort: number | null = null;
   registerE2bRoutes(
@@ -248,6 +253,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     },
     async stop() {
       streams.close();
+      eventStreams.closeAll();
       await services.templateBuilds.stop();
       await runner.stop();
       proxy.close();

@@ -248,7 +248,7 @@ describe("accounts and sessions", () => {
       );
       expect(inv.status).toBe(201);
       expect(inv.body.token).toMatch(/^wrni_/);
-      expect(inv.body.accept_url).toBe(`${fx.url}/invitations/accept#token=${inv.body.token}`);
+      expect(inv.body.accept_url).toBe(`${fx.url}/#/invite?token=${inv.body.token}`);
       const listed = await own.call<{ items: Record<string, unknown>[] }>("GET", "/v1/team/invitations");
       expect(listed.body.items).toEqual([
         expect.objectContaining({ id: inv.body.id, email: "mia@example.com" }),

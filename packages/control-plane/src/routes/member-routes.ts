@@ -65,7 +65,7 @@ export function memberRoutes(services: Services): AnyRouteSpec[] {
         return {
           ...invitationView(made.row),
           token: made.token,
-          accept_url: `${requestOrigin(ctx.request)}/invitations/accept#token=${made.token}`,
+          accept_url: `${requestOrigin(ctx.request)}/#/invite?token=${made.token}`,
         };
       },
     }),

@@ -1,0 +1,37 @@
+import type { ComponentChildren } from "preact";
+import { useEffect, useRef } from "preact/hooks";
+
+/**
+ * A modal `<dialog>`: the browser keeps focus inside it, Escape closes it, and focus returns
+ * to what opened it.
+ */
+export function Dialog({
+  title,
+  open,
+  onClose,
+  children,
+}: {
+  title: string;
+  open: boolean;
+  onClose: () => void;
+  children: ComponentChildren;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    if (open && !el.open) el.showModal();
+    if (!open && el.open) el.close();
+  }, [open]);
+  return (
+    <dialog ref={ref} class="dialog" aria-labelledby="dialog-title" onClose={onClose}>
+      <header class="dialog-header">
+        <h2 id="dialog-title">{title}</h2>
+        <button type="button" class="link" onClick={onClose} aria-label="Close">
+          ×
+        </button>
+      </header>
+      {open && children}
+    </dialog>
+  );
+}

@@ -1,0 +1,7 @@
+import { Page } from "../components/page.js";
+import type { PageProps } from "../routes.js";
+
+// PLACEHOLDER: replaced by the page's real implementation.
+export function ChannelsPage(_props: PageProps) {
+  return <Page title="Webhooks">{null}</Page>;
+}
