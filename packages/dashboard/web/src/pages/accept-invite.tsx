@@ -6,8 +6,8 @@ import type { AuthSessionView } from "@wrenn/api";
 import { useState } from "preact/hooks";
 import { api } from "../api/client.js";
 import { useAction } from "../api/use-api.js";
+import { NameField, PasswordField } from "../components/account-fields.js";
 import { ErrorNote } from "../components/error-note.js";
-import { Field } from "../components/field.js";
 import { href, navigate, useRoute } from "../router.js";
 import { adopt } from "../session.js";
 import { AuthCard } from "./sign-in.js";
@@ -53,24 +53,8 @@ export function AcceptInvitePage({
               <a href={href(`/signin?next=${encodeURIComponent(`/invite?token=${token}`)}`)}>sign in</a> first
               if you have one.
             </p>
-            <Field label="Name" hint="optional">
-              <input
-                type="text"
-                autoComplete="name"
-                value={name}
-                onInput={(e) => setName(e.currentTarget.value)}
-              />
-            </Field>
-            <Field label="Password" hint="10 characters or more">
-              <input
-                type="password"
-                autoComplete="new-password"
-                required
-                minLength={10}
-                value={password}
-                onInput={(e) => setPassword(e.currentTarget.value)}
-              />
-            </Field>
+            <NameField value={name} onValue={setName} />
+            <PasswordField value={password} onValue={setPassword} />
           </>
         )}
         <ErrorNote error={accept.error} />

@@ -3,8 +3,8 @@ import type { AuthSessionView } from "@wrenn/api";
 import { useState } from "preact/hooks";
 import { api } from "../api/client.js";
 import { useAction } from "../api/use-api.js";
+import { EmailField, NameField, PasswordField } from "../components/account-fields.js";
 import { ErrorNote } from "../components/error-note.js";
-import { Field } from "../components/field.js";
 import { href } from "../router.js";
 import { adopt } from "../session.js";
 
@@ -37,26 +37,8 @@ export function SignInPage({ onSession }: { onSession: OnSession }) {
           signIn.run();
         }}
       >
-        <Field label="Email">
-          <input
-            type="email"
-            name="email"
-            autoComplete="username"
-            required
-            value={email}
-            onInput={(e) => setEmail(e.currentTarget.value)}
-          />
-        </Field>
-        <Field label="Password">
-          <input
-            type="password"
-            name="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onInput={(e) => setPassword(e.currentTarget.value)}
-          />
-        </Field>
+        <EmailField value={email} onValue={setEmail} />
+        <PasswordField value={password} onValue={setPassword} current />
         <ErrorNote error={signIn.error} />
         <button type="submit" class="primary" disabled={signIn.busy}>
           {signIn.busy ? "Signing in…" : "Sign in"}
@@ -85,36 +67,9 @@ export function SignUpPage({ onSession }: { onSession: OnSession }) {
           signUp.run();
         }}
       >
-        <Field label="Email">
-          <input
-            type="email"
-            name="email"
-            autoComplete="username"
-            required
-            value={email}
-            onInput={(e) => setEmail(e.currentTarget.value)}
-          />
-        </Field>
-        <Field label="Name" hint="optional">
-          <input
-            type="text"
-            name="name"
-            autoComplete="name"
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-          />
-        </Field>
-        <Field label="Password" hint="10 characters or more">
-          <input
-            type="password"
-            name="password"
-            autoComplete="new-password"
-            required
-            minLength={10}
-            value={password}
-            onInput={(e) => setPassword(e.currentTarget.value)}
-          />
-        </Field>
+        <EmailField value={email} onValue={setEmail} />
+        <NameField value={name} onValue={setName} />
+        <PasswordField value={password} onValue={setPassword} />
         <ErrorNote error={signUp.error} />
         <button type="submit" class="primary" disabled={signUp.busy}>
           {signUp.busy ? "Creating…" : "Sign up"}
