@@ -1,11 +1,11 @@
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { Sandbox, TimeoutError } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
 const PREFIX = "wfd";
-const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
 
 /**
  * Stock `e2b` SDK behaviours beyond the basics (tests/e2e/e2b-sdk.test.ts): file metadata
@@ -14,23 +14,16 @@ const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] 
 describe("stock e2b SDK fidelity", () => {
   let stack: Stack;
   let sbx: Sandbox;
-  const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
+  let restoreE2bEnv = () => {};
 
   beforeAll(async () => {
     stack = await startStack({ agents: [{ netNamePrefix: PREFIX, firstSlot: 3700, maxSlots: 4 }] });
-    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
-    process.env.E2B_API_URL = stack.url;
-    process.env.E2B_SANDBOX_URL = stack.url;
-    process.env.E2B_API_KEY = e2bFormOfApiKey(stack.apiKey);
-    delete process.env.E2B_DOMAIN;
+    restoreE2bEnv = pointE2bSdkAt(stack.url, e2bFormOfApiKey(stack.apiKey));
     sbx = await Sandbox.create({ timeoutMs: 600_000 });
   }, 240_000);
 
   afterAll(async () => {
-    for (const name of E2B_ENV) {
-      if (savedEnv[name] === undefined) delete process.env[name];
-      else process.env[name] = savedEnv[name];
-    }
+    restoreE2bEnv();
     if (!stack) return;
     for (const s of await Sandbox.list()
       .nextItems()

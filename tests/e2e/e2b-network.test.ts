@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startResponder, type TestResponder } from "../../packages/host-agent/test/dns-test-server.js";
 import { type EgressWorld, startEgressWorld } from "../../packages/host-agent/test/egress-test-world.js";
 import { runWrenn } from "./cli-runner.js";
+import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
 const PREFIX = "wnp";
-const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
 const TOKEN_HEADER = "e2b-traffic-access-token";
 /** E2B's placeholder in maskRequestHost, literally. */
 const PORT_PLACEHOLDER = "$" + "{PORT}";
@@ -98,7 +98,7 @@ describe("stock e2b SDK: network policy and private traffic", () => {
   let world: EgressWorld;
   let upstream: TestResponder;
   let dataDir = "";
-  const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
+  let restoreE2bEnv = () => {};
 
   beforeAll(async () => {
     // The sandboxes' "internet": a namespace on this machine (198.51.100.0/26) behind the agent's uplink.
@@ -116,18 +116,11 @@ describe("stock e2b SDK: network policy and private traffic", () => {
       ],
     });
     dataDir = stack.agents[0]?.dataDir ?? "";
-    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
-    process.env.E2B_API_URL = stack.url;
-    process.env.E2B_SANDBOX_URL = stack.url;
-    process.env.E2B_API_KEY = e2bFormOfApiKey(stack.apiKey);
-    delete process.env.E2B_DOMAIN;
+    restoreE2bEnv = pointE2bSdkAt(stack.url, e2bFormOfApiKey(stack.apiKey));
   }, 120_000);
 
   afterAll(async () => {
-    for (const name of E2B_ENV) {
-      if (savedEnv[name] === undefined) delete process.env[name];
-      else process.env[name] = savedEnv[name];
-    }
+    restoreE2bEnv();
     await stack?.close();
     await upstream?.close();
     await world?.stop();

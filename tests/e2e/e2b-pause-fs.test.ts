@@ -1,11 +1,11 @@
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
 const PREFIX = "wfp";
-const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
 
 /** What tells a reboot from a restore: the kernel's boot id, its uptime, a marker process. */
 async function guestState(sbx: Sandbox): Promise<{ bootId: string; uptimeSec: number; sleepers: number }> {
@@ -24,23 +24,16 @@ async function guestState(sbx: Sandbox): Promise<{ bootId: string; uptimeSec: nu
 describe("stock e2b SDK: filesystem-only pause and connect timeouts", () => {
   let stack: Stack;
   let dataDir = "";
-  const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
+  let restoreE2bEnv = () => {};
 
   beforeAll(async () => {
     stack = await startStack({ agents: [{ netNamePrefix: PREFIX, firstSlot: 3500, maxSlots: 4 }] });
     dataDir = stack.agents[0]?.dataDir ?? "";
-    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
-    process.env.E2B_API_URL = stack.url;
-    process.env.E2B_SANDBOX_URL = stack.url;
-    process.env.E2B_API_KEY = e2bFormOfApiKey(stack.apiKey);
-    delete process.env.E2B_DOMAIN;
+    restoreE2bEnv = pointE2bSdkAt(stack.url, e2bFormOfApiKey(stack.apiKey));
   }, 120_000);
 
   afterAll(async () => {
-    for (const name of E2B_ENV) {
-      if (savedEnv[name] === undefined) delete process.env[name];
-      else process.env[name] = savedEnv[name];
-    }
+    restoreE2bEnv();
     await stack?.close();
     expect(findHostLeftovers(dataDir, PREFIX)).toEqual(NO_LEFTOVERS);
   }, 120_000);

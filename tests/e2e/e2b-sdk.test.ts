@@ -14,12 +14,12 @@ import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureLocalTls, type LocalTls } from "../../scripts/local-tls.js";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
+import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 const REPO_ROOT = join(import.meta.dirname, "../..");
 
 const DOMAIN = "wrenn.test";
-const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
 
 /** A request sent as `<port>-<id>.<domain>` would arrive (fetch may not set Host). */
 function viaHost(
@@ -154,7 +154,7 @@ describe("stock e2b SDK against Wrenn", () => {
   let tlsDir = "";
   /** E2B_DOMAIN for the TLS listener: the domain and its (test-chosen) port. */
   let tlsDomain = "";
-  const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
+  let restoreE2bEnv = () => {};
 
   beforeAll(async () => {
     // The certificate `WRENN_SANDBOX_DOMAIN=… make up` makes, from a CA of its own.
@@ -198,18 +198,11 @@ describe("stock e2b SDK against Wrenn", () => {
     );
     // The key in the form E2B users already hold: e2b_<hex> is the same key as wrn_<hex>.
     key = e2bFormOfApiKey(wrnKey);
-    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
-    process.env.E2B_API_URL = cp.url;
-    process.env.E2B_SANDBOX_URL = cp.url;
-    process.env.E2B_API_KEY = key;
-    process.env.E2B_DOMAIN = DOMAIN;
+    restoreE2bEnv = pointE2bSdkAt(cp.url, key, { domain: DOMAIN });
   }, 120_000);
 
   afterAll(async () => {
-    for (const name of E2B_ENV) {
-      if (savedEnv[name] === undefined) delete process.env[name];
-      else process.env[name] = savedEnv[name];
-    }
+    restoreE2bEnv();
     const dir = agent?.dataDir ?? "";
     await cp?.stop();
     await agent?.close();

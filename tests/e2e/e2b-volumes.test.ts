@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { Sandbox, Volume } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
@@ -13,17 +14,10 @@ import { type Stack, startStack } from "./stack-fixture.js";
  * with the volume's token.
  */
 const PREFIX = "wvols";
-const E2B_ENV = [
-  "E2B_API_URL",
-  "E2B_SANDBOX_URL",
-  "E2B_API_KEY",
-  "E2B_DOMAIN",
-  "E2B_VOLUME_API_URL",
-] as const;
 
 describe("e2b SDK: volumes", () => {
   let stack: Stack;
-  const savedEnv: Record<string, string | undefined> = {};
+  let restoreE2bEnv = () => {};
 
   beforeAll(async () => {
     stack = await startStack({
@@ -38,19 +32,14 @@ describe("e2b SDK: volumes", () => {
         },
       ],
     });
-    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
-    process.env.E2B_API_URL = stack.url;
-    process.env.E2B_SANDBOX_URL = stack.url;
-    process.env.E2B_API_KEY = e2bFormOfApiKey(stack.apiKey);
-    process.env.E2B_DOMAIN = "wrenn.test";
-    process.env.E2B_VOLUME_API_URL = stack.url;
+    restoreE2bEnv = pointE2bSdkAt(stack.url, e2bFormOfApiKey(stack.apiKey), {
+      domain: "wrenn.test",
+      volumes: true,
+    });
   }, 300_000);
 
   afterAll(async () => {
-    for (const name of E2B_ENV) {
-      if (savedEnv[name] === undefined) delete process.env[name];
-      else process.env[name] = savedEnv[name];
-    }
+    restoreE2bEnv();
     const dir = stack?.agents[0]?.dataDir ?? "";
     await stack?.close();
     expect(findHostLeftovers(dir, PREFIX)).toEqual(NO_LEFTOVERS);

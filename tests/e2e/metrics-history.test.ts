@@ -2,11 +2,11 @@ import { e2bFormOfApiKey } from "@wrenn/control-plane";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runWrenn } from "./cli-runner.js";
+import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
 const PREFIX = "wmh";
-const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
 
 interface TeamMetric {
   timestampUnix: number;
@@ -22,7 +22,7 @@ interface TeamMetric {
 describe("metrics history", () => {
   let stack: Stack;
   let teamId: string;
-  const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
+  let restoreE2bEnv = () => {};
 
   const get = async <T>(path: string, e2b = false): Promise<{ status: number; body: T }> => {
     const headers: Record<string, string> = e2b
@@ -43,11 +43,7 @@ describe("metrics history", () => {
       agents: [{ netNamePrefix: PREFIX, firstSlot: 5400, maxSlots: 2 }],
       metricsSampleMs: 500,
     });
-    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
-    process.env.E2B_API_URL = stack.url;
-    process.env.E2B_SANDBOX_URL = stack.url;
-    process.env.E2B_API_KEY = e2bFormOfApiKey(stack.apiKey);
-    delete process.env.E2B_DOMAIN;
+    restoreE2bEnv = pointE2bSdkAt(stack.url, e2bFormOfApiKey(stack.apiKey));
     const team = await stack.cp.database.db
       .selectFrom("teams")
       .select("id")
@@ -57,10 +53,7 @@ describe("metrics history", () => {
   }, 240_000);
 
   afterAll(async () => {
-    for (const name of E2B_ENV) {
-      if (savedEnv[name] === undefined) delete process.env[name];
-      else process.env[name] = savedEnv[name];
-    }
+    restoreE2bEnv();
     if (!stack) return;
     for (const s of await Sandbox.list()
       .nextItems()

@@ -11,9 +11,8 @@ import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { Sandbox, Template, waitForPort } from "e2b";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
+import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
-
-const E2B_ENV = ["E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY", "E2B_DOMAIN"] as const;
 
 /**
  * Template builds on a real agent and control plane, driven by the stock `e2b` SDK
@@ -27,7 +26,7 @@ describe("template builds", () => {
   let wrnKey = "";
   let contextDir = "";
   let filesDir = "";
-  const savedEnv: Partial<Record<(typeof E2B_ENV)[number], string>> = {};
+  let restoreE2bEnv = () => {};
 
   const v1 = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${cp.url}${path}`, {
@@ -78,18 +77,11 @@ describe("template builds", () => {
         agent_token: agent.token,
       }),
     });
-    for (const name of E2B_ENV) savedEnv[name] = process.env[name];
-    process.env.E2B_API_URL = cp.url;
-    process.env.E2B_SANDBOX_URL = cp.url;
-    process.env.E2B_API_KEY = e2bFormOfApiKey(wrnKey);
-    delete process.env.E2B_DOMAIN;
+    restoreE2bEnv = pointE2bSdkAt(cp.url, e2bFormOfApiKey(wrnKey));
   }, 180_000);
 
   afterAll(async () => {
-    for (const name of E2B_ENV) {
-      if (savedEnv[name] === undefined) delete process.env[name];
-      else process.env[name] = savedEnv[name];
-    }
+    restoreE2bEnv();
     const dir = agent?.dataDir ?? "";
     await cp?.stop();
     await agent?.close();

@@ -7,6 +7,7 @@ import {
   SwitchTeamBodySchema,
 } from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { checkSameOrigin } from "../auth/session-cookie.js";
 import type { Services } from "../create-services.js";
 import type { SessionRow } from "../db/schema.js";
@@ -26,6 +27,14 @@ export function authRoutes(services: Services): AnyRouteSpec[] {
     if (!team) throw new WrennError("unauthenticated", "the session's team membership ended; sign in again");
     return { user: userView(user), team, role: team.role, teams, csrfToken: session.csrf_token };
   };
+  /** A new session: its cookie on the reply, its view (with the CSRF token) as the answer. */
+  const started = (
+    ctx: { request: FastifyRequest; reply: FastifyReply },
+    made: { token: string; session: SessionRow },
+  ): Promise<AuthSessionView> => {
+    setSessionCookie(ctx.request, ctx.reply, made.token, accounts.sessions.ttlSec);
+    return sessionView(made.session);
+  };
   const sessionOf = (session: SessionRow | null): SessionRow => {
     if (!session) throw new WrennError("unauthenticated", "not signed in");
     return session;
@@ -42,9 +51,7 @@ export function authRoutes(services: Services): AnyRouteSpec[] {
       responses: { 201: { description: "The new session", schema: AuthSessionSchema } },
       handler: async (ctx) => {
         checkSameOrigin(ctx.request.raw);
-        const signed = await accounts.signup(ctx.body);
-        setSessionCookie(ctx.request, ctx.reply, signed.token, accounts.sessions.ttlSec);
-        return sessionView(signed.session);
+        return started(ctx, await accounts.signup(ctx.body));
       },
     }),
     defineRoute({
@@ -57,9 +64,7 @@ export function authRoutes(services: Services): AnyRouteSpec[] {
       responses: { 200: { description: "The new session", schema: AuthSessionSchema } },
       handler: async (ctx) => {
         checkSameOrigin(ctx.request.raw);
-        const signed = await accounts.signin(ctx.body, ctx.request.ip);
-        setSessionCookie(ctx.request, ctx.reply, signed.token, accounts.sessions.ttlSec);
-        return sessionView(signed.session);
+        return started(ctx, await accounts.signin(ctx.body, ctx.request.ip));
       },
     }),
     defineRoute({
@@ -119,9 +124,7 @@ export function authRoutes(services: Services): AnyRouteSpec[] {
           await accounts.switchTeam(ctx.session.id, accepted.user.id, accepted.teamId);
           return sessionView({ ...ctx.session, team_id: accepted.teamId });
         }
-        const created = await accounts.sessions.create(accepted.user.id, accepted.teamId);
-        setSessionCookie(ctx.request, ctx.reply, created.token, accounts.sessions.ttlSec);
-        return sessionView(created.session);
+        return started(ctx, await accounts.sessions.create(accepted.user.id, accepted.teamId));
       },
     }),
   ];

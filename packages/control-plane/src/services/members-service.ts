@@ -1,6 +1,7 @@
 import { WrennError } from "@wrenn/shared";
 import { type Principal, requireManager } from "../auth/principal.js";
 import type { MemberRole } from "../db/schema.js";
+import { memberRows } from "./member-rows.js";
 import type { ServiceDeps } from "./service-deps.js";
 import type { MemberView } from "./teams-service.js";
 
@@ -13,19 +14,7 @@ export class MembersService {
   constructor(private readonly deps: ServiceDeps) {}
 
   async list(principal: Principal): Promise<MemberView[]> {
-    return this.deps.db
-      .selectFrom("team_members")
-      .innerJoin("users", "users.id", "team_members.user_id")
-      .select([
-        "users.id as user_id",
-        "users.email",
-        "users.name",
-        "team_members.role",
-        "team_members.created_at",
-      ])
-      .where("team_members.team_id", "=", principal.teamId)
-      .orderBy("team_members.created_at")
-      .execute();
+    return memberRows(this.deps.db, principal.teamId).orderBy("team_members.created_at").execute();
   }
 
   async setRole(principal: Principal, userId: string, role: MemberRole): Promise<MemberView> {
@@ -96,17 +85,7 @@ export class MembersService {
   }
 
   private async memberFor(tx: ServiceDeps["db"], teamId: string, userId: string): Promise<MemberView> {
-    const member = await tx
-      .selectFrom("team_members")
-      .innerJoin("users", "users.id", "team_members.user_id")
-      .select([
-        "users.id as user_id",
-        "users.email",
-        "users.name",
-        "team_members.role",
-        "team_members.created_at",
-      ])
-      .where("team_members.team_id", "=", teamId)
+    const member = await memberRows(tx, teamId)
       .where("team_members.user_id", "=", userId)
       .forUpdate()
       .executeTakeFirst();

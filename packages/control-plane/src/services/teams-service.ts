@@ -3,6 +3,7 @@ import type { Actor, Principal } from "../auth/principal.js";
 import { issueSecret } from "../auth/secrets.js";
 import type { MemberRole, TeamRow } from "../db/schema.js";
 import { newApiKeyId, newTeamId, newUserId } from "../ids.js";
+import { memberRows } from "./member-rows.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 export interface CreatedTeam {
@@ -100,19 +101,7 @@ export class TeamsService {
 
   async listMembers(principal: Principal, teamId: string): Promise<MemberView[]> {
     await this.get(principal, teamId);
-    return this.deps.db
-      .selectFrom("team_members")
-      .innerJoin("users", "users.id", "team_members.user_id")
-      .select([
-        "users.id as user_id",
-        "users.email",
-        "users.name",
-        "team_members.role",
-        "team_members.created_at",
-      ])
-      .where("team_members.team_id", "=", teamId)
-      .orderBy("team_members.created_at")
-      .execute();
+    return memberRows(this.deps.db, teamId).orderBy("team_members.created_at").execute();
   }
 
   async addMember(
