@@ -314,11 +314,11 @@ async function main(): Promise<void> {
     writeFileSync(credentialsPath, `${lines.join("\n")}\n`, { mode: 0o600 });
     chmodSync(credentialsPath, 0o600);
     process.stdout.write(
-      `\nWrenn is up.\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
+      `\nWrenn is up.\n  Dashboard: ${cpUrl}/\n  ${lines.join("\n  ")}\n  (also in ${credentialsPath})\n` +
         `\nFor the stock e2b SDK (plain http):\n  export E2B_API_URL=${cpUrl} E2B_SANDBOX_URL=${cpUrl} E2B_VOLUME_API_URL=${cpUrl} E2B_API_KEY=${key}\n` +
         (sandboxDomain ? await domainInstructions(key, caCertPath, tlsPortBound) : "") +
         (adminUser
-          ? `\nSign-in for ${cpUrl} (shown this once; \`wrenn admin reset-password\` sets a new one):\n` +
+          ? `\nDashboard sign-in at ${cpUrl}/ (shown this once; \`wrenn admin reset-password\` sets a new one):\n` +
             `  email ${adminUser.email}\n  password ${adminUser.password}\n`
           : "") +
         "\nCtrl-C stops it.\n",

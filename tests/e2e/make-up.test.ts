@@ -75,6 +75,18 @@ describe("make up", () => {
     const credentials = envFrom(readFileSync(join(wrennDir, "credentials.env"), "utf8"));
     expect(credentials.WRENN_API_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(credentials.WRENN_API_KEY).toMatch(/^wrn_/);
+    // The dashboard at the printed URL, and the printed first user signs in there.
+    expect(printed).toContain(`Dashboard: ${credentials.WRENN_API_URL}/`);
+    const page = await fetch(`${credentials.WRENN_API_URL}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="app">');
+    const password = /^ {2}password (\S+)$/m.exec(printed)?.[1] ?? "";
+    const signin = await fetch(`${credentials.WRENN_API_URL}/v1/auth/signin`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: credentials.WRENN_API_URL ?? "" },
+      body: JSON.stringify({ email: "admin@localhost", password }),
+    });
+    expect(signin.status).toBe(200);
     const created = await runWrenn(["sandbox", "create", "--json"], { WRENN_DIR: wrennDir });
     expect(created.code, created.stderr).toBe(0);
     const id = (JSON.parse(created.stdout) as { sandboxId?: string; id?: string }).sandboxId ?? "";
