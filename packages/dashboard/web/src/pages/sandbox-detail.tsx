@@ -1,13 +1,13 @@
 /** One sandbox: its facts and actions, then tabs for metrics, a terminal, files and processes. */
 import type { SandboxView } from "@wrenn/api";
-import { useCallback, useState } from "preact/hooks";
+import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, seg } from "../api/client.js";
 import { type TeamEvent, useTeamEvents } from "../api/events.js";
 import { useApi } from "../api/use-api.js";
 import { ErrorNote } from "../components/error-note.js";
 import { Page, Panel } from "../components/page.js";
 import { Tabs } from "../components/tabs.js";
-import { href, navigate } from "../router.js";
+import { navigate } from "../router.js";
 import type { PageProps } from "../routes.js";
 import { SandboxFacts } from "./sandbox/facts.js";
 import { FilesTab } from "./sandbox/files-tab.js";
@@ -36,14 +36,7 @@ export function SandboxDetailPage({ params, query }: PageProps) {
   const [terminalOpened, setTerminalOpened] = useState(tab === "terminal");
   const [settingTimeout, setSettingTimeout] = useState(false);
   const [override, setOverride] = useState<SandboxView | null>(null);
-  const loaded = useApi(
-    (signal) =>
-      api<SandboxView>("GET", `/v1/sandboxes/${seg(id)}`, { signal }).then((s) => {
-        setOverride(null);
-        return s;
-      }),
-    [id],
-  );
+  const loaded = useApi((signal) => api<SandboxView>("GET", `/v1/sandboxes/${seg(id)}`, { signal }), [id]);
   const onEvent = useCallback(
     (event: TeamEvent | null) => {
       if (!event || event.data.sandbox_id === id) loaded.reload();
@@ -53,7 +46,13 @@ export function SandboxDetailPage({ params, query }: PageProps) {
   useTeamEvents(["sandbox."], onEvent);
   useInterval(loaded.reload, REFRESH_MS);
 
+  // An action's answer shows at once, until the next load (each action also asks for one) lands.
+  useEffect(() => setOverride(null), [loaded.data]);
   const sandbox = override ?? loaded.data;
+  const changed = (s: SandboxView) => {
+    setOverride(s);
+    loaded.reload();
+  };
   const select = (next: string) => {
     setTab(next as TabId);
     if (next === "terminal") setTerminalOpened(true);
@@ -71,14 +70,7 @@ export function SandboxDetailPage({ params, query }: PageProps) {
       title={id}
       actions={
         sandbox && (
-          <SandboxActions
-            sandbox={sandbox}
-            onChanged={(s) => {
-              setOverride(s);
-              loaded.reload();
-            }}
-            onKilled={() => navigate("/sandboxes")}
-          >
+          <SandboxActions sandbox={sandbox} onChanged={changed} onKilled={() => navigate("/sandboxes")}>
             {(running || sandbox.state === "paused") && (
               <button type="button" onClick={() => setSettingTimeout(true)}>
                 Set timeout
@@ -88,9 +80,6 @@ export function SandboxDetailPage({ params, query }: PageProps) {
         )
       }
     >
-      <p class="breadcrumbs">
-        <a href={href("/sandboxes")}>Sandboxes</a> / <span class="mono">{id}</span>
-      </p>
       <ErrorNote error={loaded.error} />
       {!sandbox && loaded.loading && <p class="loading">Loading sandbox…</p>}
       {sandbox && (
@@ -117,7 +106,7 @@ export function SandboxDetailPage({ params, query }: PageProps) {
             sandbox={sandbox}
             open={settingTimeout}
             onClose={() => setSettingTimeout(false)}
-            onChanged={setOverride}
+            onChanged={changed}
           />
         </>
       )}

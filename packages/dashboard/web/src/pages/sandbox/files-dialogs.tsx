@@ -1,6 +1,7 @@
 /** The file browser's dialogs: a new folder's name, and confirming a delete. */
 import type { EntryView } from "@wrenn/api";
 import { useState } from "preact/hooks";
+import { ApiError } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
 import { ErrorNote } from "../../components/error-note.js";
@@ -17,7 +18,9 @@ export function NewFolderDialog({
 }) {
   const [name, setName] = useState("");
   const create = useAction(async () => {
-    await onCreate(name.trim());
+    const folder = name.trim();
+    if (folder.includes("/")) throw new ApiError(0, "invalid_argument", "a folder name has no /");
+    await onCreate(folder);
     setName("");
     onClose();
   });
@@ -30,13 +33,7 @@ export function NewFolderDialog({
         }}
       >
         <Field label="Folder name">
-          <input
-            type="text"
-            required
-            pattern="[^/]+"
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-          />
+          <input type="text" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </Field>
         <ErrorNote error={create.error} />
         <div class="dialog-actions">

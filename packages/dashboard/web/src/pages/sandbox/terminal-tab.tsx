@@ -117,7 +117,10 @@ export function TerminalTab({ sandboxId, active }: { sandboxId: string; active: 
       </div>
       <ErrorNote error={loadError} />
       {status.kind === "failed" && <ErrorNote error={new ApiError(0, status.code, status.message)} />}
-      <div class="terminal" data-testid="terminal" ref={box} />
+      <div class="terminal" data-testid="terminal">
+        {/* xterm fits its parent's content box; the padding stays on the outer box. */}
+        <div class="terminal-screen" ref={box} />
+      </div>
     </div>
   );
 }
