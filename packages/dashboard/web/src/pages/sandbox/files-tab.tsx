@@ -43,7 +43,8 @@ export function FilesTab({ sandboxId }: { sandboxId: string }) {
       render: (e) =>
         e.type === "directory" ? (
           <button type="button" class="link" onClick={() => go(e.path)}>
-            {e.name}/
+            {e.name}
+            <span aria-hidden="true">/</span>
           </button>
         ) : (
           <span class="mono">{e.name}</span>
@@ -116,7 +117,7 @@ export function FilesTab({ sandboxId }: { sandboxId: string }) {
       </form>
       <ErrorNote error={upload.error} onDismiss={upload.clear} />
       <ErrorNote error={list.error} />
-      {list.data ? (
+      {list.data && !list.error ? (
         <DataTable
           rows={list.data}
           columns={columns}
