@@ -39,6 +39,8 @@ export const TEST_NET_PREFIXES = [
   "wfp",
   "wadm",
   "wmh",
+  // the dashboard pages' manual checks against a real VM
+  "wdsb",
   // benchmark suites' agents
   "wbc",
   "wbd",

@@ -1,0 +1,91 @@
+/** The file browser's dialogs: a new folder's name, and confirming a delete. */
+import type { EntryView } from "@wrenn/api";
+import { useState } from "preact/hooks";
+import { ApiError } from "../../api/client.js";
+import { useAction } from "../../api/use-api.js";
+import { Dialog } from "../../components/dialog.js";
+import { ErrorNote } from "../../components/error-note.js";
+import { Field } from "../../components/field.js";
+
+export function NewFolderDialog({
+  open,
+  onClose,
+  onCreate,
+}: {
+  open: boolean;
+  onClose: () => void;
+  onCreate: (name: string) => Promise<void>;
+}) {
+  const [name, setName] = useState("");
+  const create = useAction(async () => {
+    const folder = name.trim();
+    if (folder.includes("/")) throw new ApiError(0, "invalid_argument", "a folder name has no /");
+    await onCreate(folder);
+    setName("");
+    onClose();
+  });
+  return (
+    <Dialog title="New folder" open={open} onClose={onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.run();
+        }}
+      >
+        <Field label="Folder name">
+          <input type="text" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        </Field>
+        <ErrorNote error={create.error} />
+        <div class="dialog-actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={create.busy}>
+            {create.busy ? "Creating…" : "Create"}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+export function DeleteEntryDialog({
+  entry,
+  onClose,
+  onDelete,
+}: {
+  entry: EntryView | null;
+  onClose: () => void;
+  onDelete: (entry: EntryView) => Promise<void>;
+}) {
+  const remove = useAction(async (e: EntryView) => {
+    await onDelete(e);
+    onClose();
+  });
+  const close = () => {
+    remove.clear();
+    onClose();
+  };
+  return (
+    <Dialog title={`Delete ${entry?.name ?? ""}?`} open={entry !== null} onClose={close}>
+      <p>
+        <code>{entry?.path}</code>
+        {entry?.type === "directory" ? " and everything in it are" : " is"} removed from the sandbox.
+      </p>
+      <ErrorNote error={remove.error} />
+      <div class="dialog-actions">
+        <button type="button" onClick={close}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          class="danger"
+          onClick={() => entry && remove.run(entry)}
+          disabled={remove.busy}
+        >
+          {remove.busy ? "Deleting…" : "Delete"}
+        </button>
+      </div>
+    </Dialog>
+  );
+}
