@@ -39,6 +39,7 @@ export const TEST_NET_PREFIXES = [
   "wfp",
   "wadm",
   "wmh",
+  "wbr",
   // benchmark suites' agents
   "wbc",
   "wbd",

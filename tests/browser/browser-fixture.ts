@@ -18,17 +18,34 @@ export const CHROMIUM_PATH = process.env.WRENN_CHROMIUM || "/usr/bin/chromium";
 export const LAPTOP = { width: 1280, height: 800 } as const;
 export const PHONE = { width: 390, height: 844 } as const;
 
+/** How a test reads an element's text (given how long it may wait for the element). */
+export type TextReader = (locator: Locator, timeoutMs: number) => Promise<string>;
+
+export const textOf: TextReader = async (locator, timeout) => (await locator.textContent({ timeout })) ?? "";
+
+/** Line by line: xterm's DOM renderer draws each terminal row as one child element. */
+export const linesOf: TextReader = (locator, timeout) =>
+  locator.evaluate((el) => [...el.children].map((row) => row.textContent ?? "").join("\n"), undefined, {
+    timeout,
+  });
+
 /**
  * Polls a locator's text until it matches (playwright-core has no web-first assertions);
  * resolves to the matching text, throws with the last text seen when time runs out.
  */
-export async function waitForText(locator: Locator, want: string | RegExp, timeoutMs = 15_000): Promise<string> {
+export async function waitForText(
+  locator: Locator,
+  want: string | RegExp,
+  options: { timeoutMs?: number; read?: TextReader } = {},
+): Promise<string> {
+  const { timeoutMs = 15_000, read = textOf } = options;
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
-    last = (await locator.innerText({ timeout: Math.max(1, deadline - Date.now()) }).catch(() => last)) ?? "";
+    last = await read(locator, Math.max(1, deadline - Date.now())).catch(() => last);
     if (typeof want === "string" ? last.includes(want) : want.test(last)) return last;
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${String(want)}; the text was: ${last}`);
+    if (Date.now() > deadline)
+      throw new Error(`waited ${timeoutMs} ms for ${String(want)}; the text was: ${last}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -117,7 +117,7 @@ describe("dashboard accounts in a browser", () => {
     await page.getByRole("button", { name: "Sign in" }).click();
     const alert = page.getByRole("alert");
     await waitForText(alert, error.message);
-    expect(await alert.locator(".error-code").innerText()).toBe(error.code);
+    expect(await alert.locator(".error-code").textContent()).toBe(error.code);
     await screenshot(page, "sign-in-error");
     expect(page.url()).toMatch(/#\/signin/);
     expect((await apiGet(page, "/v1/auth/session")).status).toBe(401);
@@ -129,7 +129,8 @@ describe("dashboard accounts in a browser", () => {
     await signOut(page);
     await page.goto(`${stack.url}/#/signin`);
     await page.getByRole("button", { name: "Sign in" }).waitFor();
-    const focused = () => page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name ?? "");
+    const focus = page.locator(":focus");
+    const focused = async () => ((await focus.count()) > 0 ? ((await focus.getAttribute("name")) ?? "") : "");
     // From the top of the page, Tab reaches the email field first, then the password field.
     for (let i = 0; i < 5 && (await focused()) !== "email"; i++) await page.keyboard.press("Tab");
     expect(await focused()).toBe("email");
@@ -152,7 +153,9 @@ describe("dashboard accounts in a browser", () => {
       // Another origin on the same host (another port): same-site, so the SameSite=Lax
       // cookie goes along; the Origin check and the missing CSRF token must refuse it.
       attacker.set(autoPostingForm(`${stack.url}/v1/api-keys`));
-      const answered = page.waitForResponse((r) => r.url() === `${stack.url}/v1/api-keys` && r.request().method() === "POST");
+      const answered = page.waitForResponse(
+        (r) => r.url() === `${stack.url}/v1/api-keys` && r.request().method() === "POST",
+      );
       await page.goto(`http://127.0.0.1:${attacker.port}/`);
       const response = await answered;
       const sentCookie = (await response.request().allHeaders()).cookie ?? "";
