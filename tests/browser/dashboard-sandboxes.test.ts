@@ -133,9 +133,10 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     const downloading = page.waitForEvent("download");
     await row.getByRole("link", { name: "Download" }).click();
     const download = await downloading;
-    expect(download.suggestedFilename()).toBe(name);
     const saved = await download.path();
     expect(Buffer.compare(readFileSync(saved), bytes)).toBe(0);
+    // Saved under the file's own name (the link's download attribute: the API sends no filename).
+    expect(download.suggestedFilename()).toBe(name);
   }, 120_000);
 
   it("a user of another team does not see the sandbox", async () => {
@@ -183,7 +184,13 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     await row.getByRole("button", { name: "Revoke" }).click();
     const confirm = page.getByRole("dialog", { name: "Revoke key?" });
     await confirm.getByRole("button", { name: "Revoke" }).click();
-    await row.waitFor({ state: "detached" });
+    // Gone from the list, or listed without a Revoke button (revoked).
+    const revokeButton = row.getByRole("button", { name: "Revoke" });
+    const deadline = Date.now() + 15_000;
+    while ((await row.count()) > 0 && (await revokeButton.count()) > 0) {
+      if (Date.now() > deadline) throw new Error("the key's row still offers Revoke after revoking");
+      await page.waitForTimeout(200);
+    }
     expect((await asKey(key)).status).toBe(401);
   }, 60_000);
 
