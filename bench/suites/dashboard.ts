@@ -14,16 +14,13 @@
  *   heading is shown and no `p.loading` is left, with the API calls it makes.
  * `WRENN_BENCH_DASHBOARD_LOADS` (default 10) loads of each, interleaved, after one warm-up each.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createControlPlane } from "@wrenn/control-plane";
-import { DASHBOARD_DIST_DIR } from "@wrenn/dashboard";
 import { createSilentLogger } from "@wrenn/shared";
 import type { Browser } from "playwright-core";
-import { launchChromium } from "../../tests/browser/browser-fixture.js";
+import { ensureDashboardBuilt, launchChromium } from "../../tests/browser/browser-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
 
 export const name = "dashboard";
@@ -113,10 +110,8 @@ function staticServer(): Promise<{ server: Server; url: string }> {
 }
 
 export async function run(ctx: SuiteContext): Promise<void> {
-  if (!existsSync(join(DASHBOARD_DIST_DIR, "index.html"))) {
-    ctx.log("building the dashboard (npm run build -w @wrenn/dashboard)");
-    execFileSync("npm", ["run", "build", "-w", "@wrenn/dashboard"], { cwd: ctx.repoRoot, stdio: "ignore" });
-  }
+  // Measures the dashboard as its sources are now (rebuilt when dist/ is older).
+  ensureDashboardBuilt();
   const cp = await createControlPlane({
     config: { port: 0, pgliteDir: "memory", templateFilesDir: join(ctx.scratchDir, "template-files") },
     logger: createSilentLogger(),

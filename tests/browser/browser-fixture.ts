@@ -4,7 +4,7 @@
  * README, and the sign-up/sign-in steps every test starts with.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DASHBOARD_DIST_DIR } from "@wrenn/dashboard";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
@@ -50,12 +50,25 @@ export async function waitForText(
   }
 }
 
+/** The newest modification time under `path` (a file or a tree). */
+function newestMtime(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const name of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, name)));
+  return newest;
+}
+
 /**
- * Builds the dashboard when its dist/ is missing (a bare `vitest run`); `make test` builds it
- * before the tests, through `npm run build`.
+ * Builds the dashboard when its dist/ is missing or older than its sources (a bare
+ * `vitest run` after an edit or a branch switch); `make test` builds it before the tests,
+ * through `npm run build`.
  */
 export function ensureDashboardBuilt(): void {
-  if (existsSync(join(DASHBOARD_DIST_DIR, "index.html"))) return;
+  const built = join(DASHBOARD_DIST_DIR, "index.html");
+  const pkg = join(ROOT, "packages", "dashboard");
+  const sources = Math.max(newestMtime(join(pkg, "web")), newestMtime(join(pkg, "vite.config.ts")));
+  if (existsSync(built) && statSync(built).mtimeMs >= sources) return;
   execFileSync("npm", ["run", "build", "-w", "@wrenn/dashboard"], { cwd: ROOT, stdio: "ignore" });
 }
 
