@@ -146,7 +146,7 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     const page = await context.newPage();
     await signUp(page, stack.url, outsider);
     await page.getByRole("heading", { level: 1, name: "Sandboxes" }).waitFor();
-    await page.locator("p.loading").waitFor({ state: "detached" });
+    await page.locator("p.loading").first().waitFor({ state: "detached" });
     expect(await page.locator(`tr[data-row="${id}"]`).count()).toBe(0);
     expect((await page.locator("main").textContent()) ?? "").not.toContain(id);
     const list = await apiGet<{ items: { id?: string; sandboxID?: string }[] }>(page, "/v1/sandboxes");
@@ -198,12 +198,12 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     const page = await pageAs(owner);
     await page.getByRole("link", { name: "Usage" }).click();
     await page.getByRole("heading", { level: 1, name: "Usage" }).waitFor();
-    await page.locator("p.loading").waitFor({ state: "detached" });
+    await page.locator("p.loading").first().waitFor({ state: "detached" });
     expect(await page.locator("main [role=alert]").count()).toBe(0);
     await screenshot(page, "usage");
     await page.getByRole("link", { name: "Members" }).click();
     await page.getByRole("heading", { level: 1, name: "Members" }).waitFor();
-    await page.locator("p.loading").waitFor({ state: "detached" });
+    await page.locator("p.loading").first().waitFor({ state: "detached" });
     // The owner's row (the top bar shows the email too: look in the page's main part only).
     await page.locator("main").getByText(owner.email).first().waitFor();
     await screenshot(page, "members", { phone: true });
