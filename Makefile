@@ -27,6 +27,7 @@ test: image
 	@echo "==> lint"; npm run --silent lint
 	@echo "==> dependency direction"; npm run --silent check:layers
 	@echo "==> postgres (for the database suite)"; scripts/ensure-postgres.sh >/dev/null
+	@echo "==> chromium (for the dashboard's browser tests)"; scripts/ensure-chromium.sh
 	@echo "==> tests"; npm test --silent
 
 bench: image

@@ -39,7 +39,8 @@ export const TEST_NET_PREFIXES = [
   "wfp",
   "wadm",
   "wmh",
-  // the dashboard pages' manual checks against a real VM
+  // the browser tests, and the dashboard pages' manual checks against a real VM
+  "wbr",
   "wdsb",
   // benchmark suites' agents
   "wbc",

@@ -1,10 +1,10 @@
 import { type Summary, summarize } from "./stats.js";
 
 /**
- * "ms" and "s" are lower-is-better times, "MiB" lower-is-better sizes, "%core" lower-is-better
+ * "ms" and "s" are lower-is-better times, "KiB" and "MiB" lower-is-better sizes, "%core" lower-is-better
  * CPU use (100 = one core busy); rates are higher-is-better.
  */
-export type Unit = "ms" | "s" | "MiB" | "%core" | "MB/s" | "ops/s";
+export type Unit = "ms" | "s" | "KiB" | "MiB" | "%core" | "MB/s" | "ops/s";
 
 export function higherIsBetter(unit: Unit): boolean {
   return unit === "MB/s" || unit === "ops/s";
