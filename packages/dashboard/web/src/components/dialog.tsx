@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useId, useRef } from "preact/hooks";
 
 /**
  * A modal `<dialog>`: the browser keeps focus inside it, Escape closes it, and focus returns
@@ -17,6 +17,8 @@ export function Dialog({
   children: ComponentChildren;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  // Several dialogs live on one page: each needs its own heading id to be named by it.
+  const titleId = useId();
   useEffect(() => {
     const el = ref.current;
     if (!el) return;
@@ -24,9 +26,9 @@ export function Dialog({
     if (!open && el.open) el.close();
   }, [open]);
   return (
-    <dialog ref={ref} class="dialog" aria-labelledby="dialog-title" onClose={onClose}>
+    <dialog ref={ref} class="dialog" aria-labelledby={titleId} onClose={onClose}>
       <header class="dialog-header">
-        <h2 id="dialog-title">{title}</h2>
+        <h2 id={titleId}>{title}</h2>
         <button type="button" class="link" onClick={onClose} aria-label="Close">
           ×
         </button>
