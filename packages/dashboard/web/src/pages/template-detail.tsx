@@ -1,7 +1,7 @@
 /** One template (`/#/templates/NAME`): its facts, its builds, a new build of it, deletion. */
 import type { BuildView, TemplateView } from "@wrenn/api";
 import { useState } from "preact/hooks";
-import { api, seg } from "../api/client.js";
+import { ApiError, api, seg } from "../api/client.js";
 import { useTeamEvents } from "../api/events.js";
 import { useApi } from "../api/use-api.js";
 import { ConfirmDialog } from "../components/confirm-dialog.js";
@@ -69,14 +69,24 @@ function Facts({ t }: { t: TemplateView }) {
   );
 }
 
+/** A template by name; a host's image is not one the API gets by name, so it comes from the list. */
+async function loadTemplate(name: string, signal: AbortSignal): Promise<TemplateView> {
+  try {
+    return await api<TemplateView>("GET", `/v1/templates/${seg(name)}`, { signal });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== "not_found") throw err;
+    const all = await api<{ items: TemplateView[] }>("GET", "/v1/templates", { signal });
+    const image = all.items.find((t) => t.kind === "base" && t.name === name);
+    if (!image) throw err;
+    return image;
+  }
+}
+
 export function TemplateDetailPage({ params }: PageProps) {
   const name = params.name ?? "";
   const [building, setBuilding] = useState(false);
   const [deleting, setDeleting] = useState(false);
-  const template = useApi(
-    (signal) => api<TemplateView>("GET", `/v1/templates/${seg(name)}`, { signal }),
-    [name],
-  );
+  const template = useApi((signal) => loadTemplate(name, signal), [name]);
   const t = template.data;
   const builds = useApi(
     async (signal) =>

@@ -14,7 +14,9 @@ import { TeamMetrics } from "./usage/team-metrics.js";
 
 const DAY_CHOICES = [7, 14, 30, 90] as const;
 
-const num = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+/** Two significant digits below 1 (a minute of a small sandbox is 0.008 GiB-hours), fewer decimals above. */
+const num = (v: number) =>
+  v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : String(Number(v.toPrecision(2)));
 /** "12-05" from "2026-12-05": the year is in the table. */
 const shortDate = (d: string) => d.slice(5);
 

@@ -13,7 +13,7 @@ const WINDOWS = [
   { label: "Last hour", seconds: 3600 },
   { label: "Last 6 hours", seconds: 6 * 3600 },
   { label: "Last 24 hours", seconds: 24 * 3600 },
-  { label: "Last 7 days", seconds: 7 * 24 * 3600 },
+  { label: "Last week", seconds: 7 * 24 * 3600 },
 ] as const;
 
 /** A chart needs a few hundred points at most: keep every n-th sample beyond that. */
