@@ -84,7 +84,6 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
       expect(sandboxId).not.toBe("");
       await page.getByRole("heading", { level: 1, name: sandboxId }).waitFor();
       await page.locator('.badge[data-state="running"]').first().waitFor({ timeout: BOOT_MS });
-      await screenshot(page, "sandbox-overview", { phone: true });
 
       await page.getByRole("link", { name: "Sandboxes", exact: true }).click();
       const row = page.locator(`tr[data-row="${sandboxId}"]`);
@@ -138,6 +137,22 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     // Saved under the file's own name (the link's download attribute: the API sends no filename).
     expect(download.suggestedFilename()).toBe(name);
   }, 120_000);
+
+  it("charts the sandbox's sampled CPU, memory and disk on the Overview tab", async () => {
+    const id = needSandbox();
+    const page = await pageAs(owner);
+    await page.goto(`${stack.url}/#/sandboxes/${encodeURIComponent(id)}`);
+    const charts = page.locator("figure.chart svg[role=img]");
+    // The control plane samples every second here; the page reloads its series every 10 s.
+    await charts.nth(2).waitFor({ timeout: 30_000 });
+    const labels = await charts.evaluateAll((els) => els.map((e) => e.getAttribute("aria-label") ?? ""));
+    expect(labels).toEqual([
+      expect.stringMatching(/^CPU.*latest used \d/),
+      expect.stringMatching(/^Memory.*latest used \d.*total \d/),
+      expect.stringMatching(/^Disk.*latest used \d.*total \d/),
+    ]);
+    await screenshot(page, "sandbox-overview", { phone: true });
+  }, 60_000);
 
   it("a user of another team does not see the sandbox", async () => {
     const id = needSandbox();

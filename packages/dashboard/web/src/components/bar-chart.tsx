@@ -1,3 +1,5 @@
+import { CHART_H, CHART_PAD, CHART_W, chartY, niceMax } from "./chart-frame.js";
+
 /**
  * One value per category (a day) as bars, in plain SVG like LineChart. The numbers are also
  * in a table beside it: the chart's label gives screen readers the total and the largest bar.
@@ -6,17 +8,6 @@
 export interface Bar {
   label: string;
   v: number;
-}
-
-const W = 600;
-const H = 160;
-const PAD = { left: 48, right: 8, top: 8, bottom: 22 };
-
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
 }
 
 export function BarChart({
@@ -41,9 +32,9 @@ export function BarChart({
   const top = niceMax(Math.max(...bars.map((b) => b.v)));
   const total = bars.reduce((s, b) => s + b.v, 0);
   const peak = bars.reduce((a, b) => (b.v > a.v ? b : a));
-  const slot = (W - PAD.left - PAD.right) / bars.length;
+  const slot = (CHART_W - CHART_PAD.left - CHART_PAD.right) / bars.length;
   const barW = Math.max(1, slot * 0.7);
-  const y = (v: number) => PAD.top + (1 - Math.min(v, top) / top) * (H - PAD.top - PAD.bottom);
+  const y = (v: number) => chartY(v, top);
   const base = y(0);
   // Label a handful of bars only, so the labels never overlap.
   const every = Math.ceil(bars.length / 7);
@@ -51,27 +42,33 @@ export function BarChart({
     <figure class="chart">
       <figcaption>{title}</figcaption>
       <svg
-        viewBox={`0 0 ${W} ${H}`}
+        viewBox={`0 0 ${CHART_W} ${CHART_H}`}
         role="img"
         aria-label={`${title}: total ${format(total)}, most ${format(peak.v)} on ${peak.label}`}
       >
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
-            <line class="grid" x1={PAD.left} x2={W - PAD.right} y1={y(top * f)} y2={y(top * f)} />
-            <text class="axis" x={PAD.left - 4} y={y(top * f) + 4} text-anchor="end">
+            <line
+              class="grid"
+              x1={CHART_PAD.left}
+              x2={CHART_W - CHART_PAD.right}
+              y1={y(top * f)}
+              y2={y(top * f)}
+            />
+            <text class="axis" x={CHART_PAD.left - 4} y={y(top * f) + 4} text-anchor="end">
               {format(top * f)}
             </text>
           </g>
         ))}
         {bars.map((b, i) => {
-          const x = PAD.left + i * slot + (slot - barW) / 2;
+          const x = CHART_PAD.left + i * slot + (slot - barW) / 2;
           return (
             <g key={b.label}>
               <rect x={x} y={y(b.v)} width={barW} height={Math.max(0, base - y(b.v))} fill={color}>
                 <title>{`${b.label}: ${format(b.v)}`}</title>
               </rect>
               {(i % every === 0 || i === bars.length - 1) && (
-                <text class="axis" x={x + barW / 2} y={H - 4} text-anchor="middle">
+                <text class="axis" x={x + barW / 2} y={CHART_H - 4} text-anchor="middle">
                   {b.label}
                 </text>
               )}

@@ -1,3 +1,5 @@
+import { CHART_H, CHART_PAD, CHART_W, chartY, niceMax } from "./chart-frame.js";
+
 /**
  * A time-series chart in plain SVG (no chart library: a few hundred bytes instead of tens of
  * kilobytes). Scales to its container's width; the label says the latest value for screen readers.
@@ -14,17 +16,6 @@ export interface Series {
   points: readonly Point[];
   /** CSS colour (a custom property). */
   color: string;
-}
-
-const W = 600;
-const H = 160;
-const PAD = { left: 48, right: 8, top: 8, bottom: 22 };
-
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
 }
 
 const clock = (t: number) =>
@@ -57,8 +48,9 @@ export function LineChart({
   const t0 = Math.min(...all.map((p) => p.t));
   const t1 = Math.max(t0 + 1, ...all.map((p) => p.t));
   const top = max ?? niceMax(Math.max(...all.map((p) => p.v)));
-  const x = (t: number) => PAD.left + ((t - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
-  const y = (v: number) => PAD.top + (1 - Math.min(v, top) / top) * (H - PAD.top - PAD.bottom);
+  const x = (t: number) =>
+    CHART_PAD.left + ((t - t0) / (t1 - t0)) * (CHART_W - CHART_PAD.left - CHART_PAD.right);
+  const y = (v: number) => chartY(v, top);
   const ticks = [0, 0.5, 1].map((f) => top * f);
   return (
     <figure class="chart">
@@ -72,19 +64,23 @@ export function LineChart({
           ))}
         </span>
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: latest ${latest.join(", ")}`}>
+      <svg
+        viewBox={`0 0 ${CHART_W} ${CHART_H}`}
+        role="img"
+        aria-label={`${title}: latest ${latest.join(", ")}`}
+      >
         {ticks.map((v) => (
           <g key={v}>
-            <line class="grid" x1={PAD.left} x2={W - PAD.right} y1={y(v)} y2={y(v)} />
-            <text class="axis" x={PAD.left - 4} y={y(v) + 4} text-anchor="end">
+            <line class="grid" x1={CHART_PAD.left} x2={CHART_W - CHART_PAD.right} y1={y(v)} y2={y(v)} />
+            <text class="axis" x={CHART_PAD.left - 4} y={y(v) + 4} text-anchor="end">
               {format(v)}
             </text>
           </g>
         ))}
-        <text class="axis" x={PAD.left} y={H - 4}>
+        <text class="axis" x={CHART_PAD.left} y={CHART_H - 4}>
           {clock(t0)}
         </text>
-        <text class="axis" x={W - PAD.right} y={H - 4} text-anchor="end">
+        <text class="axis" x={CHART_W - CHART_PAD.right} y={CHART_H - 4} text-anchor="end">
           {clock(t1)}
         </text>
         {series.map((s) => (
