@@ -1,7 +1,8 @@
 /**
  * The dashboard's accounts in real headless chromium against a real control plane (no host
  * agent: nothing here needs a VM): sign up, sign out, sign in; a wrong password shows the
- * API's error; the sign-in form by keyboard alone; cross-site form posts refused.
+ * API's error; the sign-in form by keyboard alone; an invitation link accepted by a new
+ * member; cross-site form posts refused.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -141,6 +142,58 @@ describe("dashboard accounts in a browser", () => {
     await page.keyboard.press("Enter");
     await page.getByRole("button", { name: "Sign out" }).waitFor();
     expect((await apiGet(page, "/v1/auth/session")).status).toBe(200);
+  });
+
+  it("an owner invites by email; the link makes the invitee's account, a member of that team", async () => {
+    const owner = newAccount("Olga");
+    const invitee = newAccount("Ivan");
+    await signUp(page, stack.url, owner);
+    const ownerTeam = (await apiGet<{ team: { id: string } }>(page, "/v1/auth/session")).body.team.id;
+    await page.getByRole("link", { name: "Members" }).click();
+    await page.getByRole("button", { name: "Invite" }).click();
+    const dialog = page.getByRole("dialog", { name: "Invite member" });
+    await dialog.getByLabel("Email").fill(invitee.email);
+    await dialog.getByLabel("Role").selectOption("member");
+    await dialog.getByRole("button", { name: "Send invitation" }).click();
+    const link = (await dialog.locator('[data-testid="secret"]').textContent({ timeout: 10_000 })) ?? "";
+    expect(link).toMatch(new RegExp(`^${stack.url}/#/invite\\?token=wrni_`));
+
+    // The invitee opens the link in a browser of their own, signed out.
+    const theirs = await newContext(browser);
+    try {
+      const them = await theirs.newPage();
+      await them.goto(link);
+      await them.getByRole("heading", { name: "Join a team" }).waitFor();
+      await them.getByLabel("Name").fill(invitee.name);
+      await them.getByLabel("Password").fill(invitee.password);
+      await them.getByRole("button", { name: "Accept invitation" }).click();
+      await them.getByRole("button", { name: "Sign out" }).waitFor();
+      const session = await apiGet<{ user: { email: string }; team: { id: string }; role: string }>(
+        them,
+        "/v1/auth/session",
+      );
+      expect(session.body).toMatchObject({
+        user: { email: invitee.email },
+        team: { id: ownerTeam },
+        role: "member",
+      });
+      // A member sees the team but may not invite or change roles.
+      await them.getByRole("link", { name: "Members" }).click();
+      await them.getByLabel(`Role for ${owner.email}`).waitFor();
+      expect(await them.getByRole("button", { name: "Invite" }).count()).toBe(0);
+      expect(await them.getByLabel(`Role for ${owner.email}`).isDisabled()).toBe(true);
+      // The link worked once.
+      const again = await theirs.newPage();
+      await again.goto(link);
+      await again.getByRole("button", { name: "Accept invitation" }).click();
+      await again.getByRole("alert").waitFor();
+    } finally {
+      await theirs.close();
+    }
+    // The owner's Members page lists the new member.
+    await page.reload();
+    await page.getByLabel(`Role for ${invitee.email}`).waitFor();
+    expect(await page.getByLabel(`Role for ${invitee.email}`).inputValue()).toBe("member");
   });
 
   it("refuses a cross-site form post while the browser holds a session", async () => {
