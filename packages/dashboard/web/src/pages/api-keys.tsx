@@ -7,6 +7,7 @@ import { ConfirmDialog } from "../components/confirm-dialog.js";
 import type { Column } from "../components/data-table.js";
 import { DataTable } from "../components/data-table.js";
 import { Dialog } from "../components/dialog.js";
+import { DialogDone, DialogForm } from "../components/dialog-form.js";
 import { ErrorNote } from "../components/error-note.js";
 import { Field } from "../components/field.js";
 import { OnceSecret } from "../components/once-secret.js";
@@ -40,21 +41,11 @@ function NewKeyDialog({
   return (
     <Dialog title="New key" open={open} onClose={close}>
       {created ? (
-        <>
+        <DialogDone onDone={close}>
           <OnceSecret label={`API key "${created.name}"`} value={created.key} />
-          <div class="dialog-actions">
-            <button type="button" class="primary" onClick={close}>
-              Done
-            </button>
-          </div>
-        </>
+        </DialogDone>
       ) : (
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            create.run();
-          }}
-        >
+        <DialogForm action={create} submitLabel="Create" onCancel={close}>
           <Field label="Name">
             <input
               type="text"
@@ -64,16 +55,7 @@ function NewKeyDialog({
               onInput={(e) => setName(e.currentTarget.value)}
             />
           </Field>
-          <ErrorNote error={create.error} />
-          <div class="dialog-actions">
-            <button type="button" onClick={close}>
-              Cancel
-            </button>
-            <button type="submit" class="primary" disabled={create.busy}>
-              Create
-            </button>
-          </div>
-        </form>
+        </DialogForm>
       )}
     </Dialog>
   );

@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { api } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
-import { ErrorNote } from "../../components/error-note.js";
+import { DialogDone, DialogForm } from "../../components/dialog-form.js";
 import { Field } from "../../components/field.js";
 import { OnceSecret } from "../../components/once-secret.js";
 
@@ -66,24 +66,14 @@ export function NewChannelDialog({
   return (
     <Dialog title="New webhook" open={open} onClose={close}>
       {created ? (
-        <>
+        <DialogDone onDone={close}>
           <p>
             Deliveries to <code>{created.url}</code> carry an HMAC-SHA256 signature made with this secret.
           </p>
           <OnceSecret label="Signing secret" value={created.secret} />
-          <div class="dialog-actions">
-            <button type="button" class="primary" onClick={close}>
-              Done
-            </button>
-          </div>
-        </>
+        </DialogDone>
       ) : (
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            create.run();
-          }}
-        >
+        <DialogForm action={create} submitLabel="Create" onCancel={close}>
           <Field label="Name">
             <input
               type="text"
@@ -115,16 +105,7 @@ export function NewChannelDialog({
               </label>
             ))}
           </fieldset>
-          <ErrorNote error={create.error} />
-          <div class="dialog-actions">
-            <button type="button" onClick={close}>
-              Cancel
-            </button>
-            <button type="submit" class="primary" disabled={create.busy}>
-              Create
-            </button>
-          </div>
-        </form>
+        </DialogForm>
       )}
     </Dialog>
   );

@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { api } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
-import { ErrorNote } from "../../components/error-note.js";
+import { DialogDone, DialogForm } from "../../components/dialog-form.js";
 import { Field } from "../../components/field.js";
 import { OnceSecret } from "../../components/once-secret.js";
 
@@ -39,25 +39,15 @@ export function InviteDialog({
   return (
     <Dialog title="Invite member" open={open} onClose={close}>
       {created ? (
-        <>
+        <DialogDone onDone={close}>
           <p>
             Send this link to <strong>{created.email}</strong>. It works once, until{" "}
             {new Date(created.expires_at).toLocaleString()}.
           </p>
           <OnceSecret label="Invitation link" value={created.accept_url} />
-          <div class="dialog-actions">
-            <button type="button" class="primary" onClick={close}>
-              Done
-            </button>
-          </div>
-        </>
+        </DialogDone>
       ) : (
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            invite.run();
-          }}
-        >
+        <DialogForm action={invite} submitLabel="Send invitation" onCancel={close}>
           <Field label="Email">
             <input type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
           </Field>
@@ -70,16 +60,7 @@ export function InviteDialog({
               ))}
             </select>
           </Field>
-          <ErrorNote error={invite.error} />
-          <div class="dialog-actions">
-            <button type="button" onClick={close}>
-              Cancel
-            </button>
-            <button type="submit" class="primary" disabled={invite.busy}>
-              Send invitation
-            </button>
-          </div>
-        </form>
+        </DialogForm>
       )}
     </Dialog>
   );

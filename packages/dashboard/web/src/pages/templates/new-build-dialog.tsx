@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { api } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
-import { ErrorNote } from "../../components/error-note.js";
+import { DialogForm } from "../../components/dialog-form.js";
 import { Field } from "../../components/field.js";
 import { navigate } from "../../router.js";
 
@@ -59,12 +59,7 @@ export function NewBuildDialog({
   };
   return (
     <Dialog title="New build" open={open} onClose={close}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          start.run();
-        }}
-      >
+      <DialogForm action={start} submitLabel="Start build" busyLabel="Starting…" onCancel={close}>
         <Field label="Name">
           <input
             type="text"
@@ -88,16 +83,7 @@ export function NewBuildDialog({
           optional <code>start_cmd</code>, <code>ready_cmd</code>, <code>tags</code>, <code>vcpus</code>,{" "}
           <code>memory_mb</code>.
         </p>
-        <ErrorNote error={start.error} />
-        <div class="dialog-actions">
-          <button type="button" onClick={close}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={start.busy}>
-            {start.busy ? "Starting…" : "Start build"}
-          </button>
-        </div>
-      </form>
+      </DialogForm>
     </Dialog>
   );
 }
