@@ -41,6 +41,7 @@ export const TEST_NET_PREFIXES = [
   "wmh",
   // the browser tests, and the dashboard pages' manual checks against a real VM
   "wbr",
+  "wbs",
   "wdsb",
   // benchmark suites' agents
   "wbc",

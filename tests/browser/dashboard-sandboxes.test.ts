@@ -94,7 +94,7 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     BOOT_MS + 60_000,
   );
 
-  it("types `echo hi` in the Terminal tab and reads `hi` back", async () => {
+  it("types `echo hi` in the Terminal tab, reads `hi` back and finds its shell in the Processes tab", async () => {
     const id = needSandbox();
     const page = await pageAs(owner);
     await page.goto(`${stack.url}/#/sandboxes/${encodeURIComponent(id)}`);
@@ -110,6 +110,13 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     // "hi" alone on a line: the output, not the echoed command line.
     await waitForText(rows, /^hi\s*$/m, { timeoutMs: 30_000, read: linesOf });
     await screenshot(page, "sandbox-terminal");
+
+    // The Processes tab lists the terminal's shell (it stays open while another tab shows).
+    const status = await waitForText(page.locator(".terminal-status"), /shell pid \d+/);
+    const pid = /shell pid (\d+)/.exec(status)?.[1] ?? "";
+    await page.getByRole("tab", { name: "Processes" }).click();
+    await page.locator(`tr[data-row="${pid}"]`).waitFor();
+    await screenshot(page, "sandbox-processes");
   }, 120_000);
 
   it("uploads a file in the Files tab, lists it and downloads the same bytes", async () => {

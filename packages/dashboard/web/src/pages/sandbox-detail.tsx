@@ -11,9 +11,11 @@ import { navigate } from "../router.js";
 import type { PageProps } from "../routes.js";
 import { SandboxFacts } from "./sandbox/facts.js";
 import { FilesTab } from "./sandbox/files-tab.js";
+import { ForkDialog } from "./sandbox/fork-dialog.js";
 import { OverviewTab } from "./sandbox/overview-tab.js";
 import { ProcessesTab } from "./sandbox/processes-tab.js";
 import { SandboxActions } from "./sandbox/sandbox-actions.js";
+import { SnapshotDialog } from "./sandbox/snapshot-dialog.js";
 import { TerminalTab } from "./sandbox/terminal-tab.js";
 import { TimeoutDialog } from "./sandbox/timeout-dialog.js";
 import { REFRESH_MS, useInterval } from "./sandbox/use-interval.js";
@@ -35,6 +37,7 @@ export function SandboxDetailPage({ params, query }: PageProps) {
   // The terminal stays mounted once opened, so switching tabs keeps its shell.
   const [terminalOpened, setTerminalOpened] = useState(tab === "terminal");
   const [settingTimeout, setSettingTimeout] = useState(false);
+  const [dialog, setDialog] = useState<"snapshot" | "fork" | null>(null);
   const [override, setOverride] = useState<SandboxView | null>(null);
   const loaded = useApi((signal) => api<SandboxView>("GET", `/v1/sandboxes/${seg(id)}`, { signal }), [id]);
   const onEvent = useCallback(
@@ -58,6 +61,8 @@ export function SandboxDetailPage({ params, query }: PageProps) {
     if (next === "terminal") setTerminalOpened(true);
   };
   const running = sandbox?.state === "running";
+  // What the API allows: snapshots of running or paused sandboxes, forks of running ones.
+  const live = running || sandbox?.state === "paused";
   const needsRunning = (what: string) => (
     <p class="empty">
       The sandbox is {sandbox?.state ?? "not running"}; {what} needs it running
@@ -71,9 +76,19 @@ export function SandboxDetailPage({ params, query }: PageProps) {
       actions={
         sandbox && (
           <SandboxActions sandbox={sandbox} onChanged={changed} onKilled={() => navigate("/sandboxes")}>
-            {(running || sandbox.state === "paused") && (
+            {live && (
               <button type="button" onClick={() => setSettingTimeout(true)}>
                 Set timeout
+              </button>
+            )}
+            {live && (
+              <button type="button" onClick={() => setDialog("snapshot")}>
+                Snapshot
+              </button>
+            )}
+            {running && (
+              <button type="button" onClick={() => setDialog("fork")}>
+                Fork
               </button>
             )}
           </SandboxActions>
@@ -108,6 +123,8 @@ export function SandboxDetailPage({ params, query }: PageProps) {
             onClose={() => setSettingTimeout(false)}
             onChanged={changed}
           />
+          <SnapshotDialog sandbox={sandbox} open={dialog === "snapshot"} onClose={() => setDialog(null)} />
+          <ForkDialog sandbox={sandbox} open={dialog === "fork"} onClose={() => setDialog(null)} />
         </>
       )}
     </Page>
