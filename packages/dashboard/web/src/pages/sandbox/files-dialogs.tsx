@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { ApiError } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
+import { DialogForm } from "../../components/dialog-form.js";
 import { ErrorNote } from "../../components/error-note.js";
 import { Field } from "../../components/field.js";
 
@@ -26,25 +27,11 @@ export function NewFolderDialog({
   });
   return (
     <Dialog title="New folder" open={open} onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          create.run();
-        }}
-      >
+      <DialogForm action={create} submitLabel="Create" busyLabel="Creating…" onCancel={onClose}>
         <Field label="Folder name">
           <input type="text" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </Field>
-        <ErrorNote error={create.error} />
-        <div class="dialog-actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={create.busy}>
-            {create.busy ? "Creating…" : "Create"}
-          </button>
-        </div>
-      </form>
+      </DialogForm>
     </Dialog>
   );
 }

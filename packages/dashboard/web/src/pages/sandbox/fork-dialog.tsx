@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { api, seg } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
-import { ErrorNote } from "../../components/error-note.js";
+import { DialogForm } from "../../components/dialog-form.js";
 import { Field } from "../../components/field.js";
 import { href } from "../../router.js";
 
@@ -62,12 +62,7 @@ function ForkForm({ sandbox, onClose }: { sandbox: SandboxView; onClose: () => v
     );
   }
   return (
-    <form
-      onSubmit={(e) => {
-        e.preventDefault();
-        fork.run();
-      }}
-    >
+    <DialogForm action={fork} submitLabel="Fork" busyLabel="Forking…" onCancel={onClose}>
       <p>
         New sandboxes start as copies of <code>{sandbox.id}</code>'s memory and disk, on the same host.
       </p>
@@ -82,15 +77,6 @@ function ForkForm({ sandbox, onClose }: { sandbox: SandboxView; onClose: () => v
           onInput={(e) => setCount(e.currentTarget.value)}
         />
       </Field>
-      <ErrorNote error={fork.error} />
-      <div class="dialog-actions">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="submit" class="primary" disabled={fork.busy}>
-          {fork.busy ? "Forking…" : "Fork"}
-        </button>
-      </div>
-    </form>
+    </DialogForm>
   );
 }

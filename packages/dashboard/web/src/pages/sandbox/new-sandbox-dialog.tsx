@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { ApiError, api } from "../../api/client.js";
 import { useAction, useApi } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
+import { DialogForm } from "../../components/dialog-form.js";
 import { ErrorNote } from "../../components/error-note.js";
 import { Field } from "../../components/field.js";
 import { navigate } from "../../router.js";
@@ -53,11 +54,12 @@ function NewSandboxForm({ onClose }: { onClose: () => void }) {
     navigate(`/sandboxes/${encodeURIComponent(created.id)}`);
   });
   return (
-    <form
-      onSubmit={(e) => {
-        e.preventDefault();
-        create.run();
-      }}
+    <DialogForm
+      action={create}
+      submitLabel="Create"
+      busyLabel="Creating…"
+      disabled={!chosen}
+      onCancel={onClose}
     >
       <ErrorNote error={templates.error} />
       <Field label="Template">
@@ -87,15 +89,6 @@ function NewSandboxForm({ onClose }: { onClose: () => void }) {
       <Field label="Metadata" hint="optional; one key=value per line">
         <textarea rows={3} value={metadata} onInput={(e) => setMetadata(e.currentTarget.value)} />
       </Field>
-      <ErrorNote error={create.error} />
-      <div class="dialog-actions">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="submit" class="primary" disabled={create.busy || !chosen}>
-          {create.busy ? "Creating…" : "Create"}
-        </button>
-      </div>
-    </form>
+    </DialogForm>
   );
 }

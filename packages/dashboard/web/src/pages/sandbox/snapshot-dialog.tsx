@@ -13,6 +13,7 @@ import { useState } from "preact/hooks";
 import { api } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
+import { DialogForm } from "../../components/dialog-form.js";
 import { ErrorNote } from "../../components/error-note.js";
 import { Field } from "../../components/field.js";
 import { href, navigate } from "../../router.js";
@@ -78,12 +79,7 @@ function SnapshotForm({ sandbox, onClose }: { sandbox: SandboxView; onClose: () 
     );
   }
   return (
-    <form
-      onSubmit={(e) => {
-        e.preventDefault();
-        create.run();
-      }}
-    >
+    <DialogForm action={create} submitLabel="Create snapshot" busyLabel="Creating…" onCancel={onClose}>
       <p>
         Freezes <code>{sandbox.id}</code>'s memory and disk into a snapshot that new sandboxes start from. The
         sandbox stays {sandbox.state}.
@@ -91,15 +87,6 @@ function SnapshotForm({ sandbox, onClose }: { sandbox: SandboxView; onClose: () 
       <Field label="Snapshot name" hint="letters, digits, '.', '_' and '-'; unique in the team">
         <input required maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} />
       </Field>
-      <ErrorNote error={create.error} />
-      <div class="dialog-actions">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="submit" class="primary" disabled={create.busy}>
-          {create.busy ? "Creating…" : "Create snapshot"}
-        </button>
-      </div>
-    </form>
+    </DialogForm>
   );
 }

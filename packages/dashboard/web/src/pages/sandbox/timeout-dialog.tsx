@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { api, seg } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
 import { Dialog } from "../../components/dialog.js";
-import { ErrorNote } from "../../components/error-note.js";
+import { DialogForm } from "../../components/dialog-form.js";
 import { Field } from "../../components/field.js";
 
 export function TimeoutDialog({
@@ -26,12 +26,7 @@ export function TimeoutDialog({
   });
   return (
     <Dialog title="Set timeout" open={open} onClose={onClose}>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          save.run();
-        }}
-      >
+      <DialogForm action={save} submitLabel="Save" busyLabel="Saving…" onCancel={onClose}>
         <Field label="Timeout (seconds)" hint="counted from now; idle this long, the sandbox times out">
           <input
             type="number"
@@ -42,16 +37,7 @@ export function TimeoutDialog({
             onInput={(e) => setSeconds(e.currentTarget.value)}
           />
         </Field>
-        <ErrorNote error={save.error} />
-        <div class="dialog-actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={save.busy}>
-            {save.busy ? "Saving…" : "Save"}
-          </button>
-        </div>
-      </form>
+      </DialogForm>
     </Dialog>
   );
 }
