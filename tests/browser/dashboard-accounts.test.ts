@@ -6,21 +6,10 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../e2e/stack-fixture.js";
-import {
-  apiGet,
-  ensureDashboardBuilt,
-  launchChromium,
-  newAccount,
-  newContext,
-  screenshot,
-  signIn,
-  signOut,
-  signUp,
-  waitForText,
-} from "./browser-fixture.js";
+import type { Page } from "playwright-core";
+import { beforeEach, describe, expect, it } from "vitest";
+import { apiGet, newAccount, screenshot, signIn, signOut, signUp, waitForText } from "./browser-fixture.js";
+import { useBrowserStack } from "./browser-stack.js";
 
 /** A page on another origin whose HTML posts a form to `action` as soon as it loads. */
 function attackerServer(): Promise<{ server: Server; port: number; set(html: string): void }> {
@@ -51,31 +40,15 @@ function autoPostingForm(action: string): string {
 }
 
 describe("dashboard accounts in a browser", () => {
-  let stack: Stack;
-  let browser: Browser;
-  let context: BrowserContext;
+  const fx = useBrowserStack();
   let page: Page;
-
-  beforeAll(async () => {
-    ensureDashboardBuilt();
-    stack = await startStack();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
-  });
   beforeEach(async () => {
-    context = await newContext(browser);
-    page = await context.newPage();
-  });
-  afterEach(async () => {
-    await context?.close();
+    page = await fx.newPage();
   });
 
   it("signs up, signs out and signs in again through the pages", async () => {
     const account = newAccount("Ada");
-    await page.goto(`${stack.url}/`);
+    await page.goto(`${fx.url}/`);
     await page.getByRole("button", { name: "Sign in" }).waitFor();
     expect(page.url()).toMatch(/#\/signin/);
     await screenshot(page, "sign-in", { phone: true });
@@ -83,7 +56,7 @@ describe("dashboard accounts in a browser", () => {
     await page.getByRole("button", { name: "Sign up" }).waitFor();
     await screenshot(page, "sign-up");
 
-    await signUp(page, stack.url, account);
+    await signUp(page, fx.url, account);
     const session = await apiGet<{ user: { email: string }; role: string }>(page, "/v1/auth/session");
     expect(session.status).toBe(200);
     expect(session.body.user.email).toBe(account.email);
@@ -93,19 +66,19 @@ describe("dashboard accounts in a browser", () => {
     await signOut(page);
     expect((await apiGet(page, "/v1/auth/session")).status).toBe(401);
     // A signed-in page now sends the browser to sign in.
-    await page.goto(`${stack.url}/#/sandboxes`);
+    await page.goto(`${fx.url}/#/sandboxes`);
     await page.waitForURL(/#\/signin/);
 
-    await signIn(page, stack.url, account);
+    await signIn(page, fx.url, account);
     expect((await apiGet(page, "/v1/auth/session")).status).toBe(200);
   });
 
   it("a wrong password shows the API's error code and message", async () => {
     const account = newAccount("Bob");
-    await signUp(page, stack.url, account);
+    await signUp(page, fx.url, account);
     await signOut(page);
     // What the API itself answers to this sign-in.
-    const res = await fetch(`${stack.url}/v1/auth/signin`, {
+    const res = await fetch(`${fx.url}/v1/auth/signin`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ email: account.email, password: "not the password" }),
@@ -126,9 +99,9 @@ describe("dashboard accounts in a browser", () => {
 
   it("the sign-in form can be completed with Tab and Enter alone", async () => {
     const account = newAccount("Kim");
-    await signUp(page, stack.url, account);
+    await signUp(page, fx.url, account);
     await signOut(page);
-    await page.goto(`${stack.url}/#/signin`);
+    await page.goto(`${fx.url}/#/signin`);
     await page.getByRole("button", { name: "Sign in" }).waitFor();
     const focus = page.locator(":focus");
     const focused = async () => ((await focus.count()) > 0 ? ((await focus.getAttribute("name")) ?? "") : "");
@@ -147,7 +120,7 @@ describe("dashboard accounts in a browser", () => {
   it("an owner invites by email; the link makes the invitee's account, a member of that team", async () => {
     const owner = newAccount("Olga");
     const invitee = newAccount("Ivan");
-    await signUp(page, stack.url, owner);
+    await signUp(page, fx.url, owner);
     const ownerTeam = (await apiGet<{ team: { id: string } }>(page, "/v1/auth/session")).body.team.id;
     await page.getByRole("link", { name: "Members" }).click();
     await page.getByRole("button", { name: "Invite" }).click();
@@ -156,40 +129,35 @@ describe("dashboard accounts in a browser", () => {
     await dialog.getByLabel("Role").selectOption("member");
     await dialog.getByRole("button", { name: "Send invitation" }).click();
     const link = (await dialog.locator('[data-testid="secret"]').textContent({ timeout: 10_000 })) ?? "";
-    expect(link).toMatch(new RegExp(`^${stack.url}/#/invite\\?token=wrni_`));
+    expect(link).toMatch(new RegExp(`^${fx.url}/#/invite\\?token=wrni_`));
 
     // The invitee opens the link in a browser of their own, signed out.
-    const theirs = await newContext(browser);
-    try {
-      const them = await theirs.newPage();
-      await them.goto(link);
-      await them.getByRole("heading", { name: "Join a team" }).waitFor();
-      await them.getByLabel("Name").fill(invitee.name);
-      await them.getByLabel("Password").fill(invitee.password);
-      await them.getByRole("button", { name: "Accept invitation" }).click();
-      await them.getByRole("button", { name: "Sign out" }).waitFor();
-      const session = await apiGet<{ user: { email: string }; team: { id: string }; role: string }>(
-        them,
-        "/v1/auth/session",
-      );
-      expect(session.body).toMatchObject({
-        user: { email: invitee.email },
-        team: { id: ownerTeam },
-        role: "member",
-      });
-      // A member sees the team but may not invite or change roles.
-      await them.getByRole("link", { name: "Members" }).click();
-      await them.getByLabel(`Role for ${owner.email}`).waitFor();
-      expect(await them.getByRole("button", { name: "Invite" }).count()).toBe(0);
-      expect(await them.getByLabel(`Role for ${owner.email}`).isDisabled()).toBe(true);
-      // The link worked once.
-      const again = await theirs.newPage();
-      await again.goto(link);
-      await again.getByRole("button", { name: "Accept invitation" }).click();
-      await again.getByRole("alert").waitFor();
-    } finally {
-      await theirs.close();
-    }
+    const them = await fx.newPage();
+    await them.goto(link);
+    await them.getByRole("heading", { name: "Join a team" }).waitFor();
+    await them.getByLabel("Name").fill(invitee.name);
+    await them.getByLabel("Password").fill(invitee.password);
+    await them.getByRole("button", { name: "Accept invitation" }).click();
+    await them.getByRole("button", { name: "Sign out" }).waitFor();
+    const session = await apiGet<{ user: { email: string }; team: { id: string }; role: string }>(
+      them,
+      "/v1/auth/session",
+    );
+    expect(session.body).toMatchObject({
+      user: { email: invitee.email },
+      team: { id: ownerTeam },
+      role: "member",
+    });
+    // A member sees the team but may not invite or change roles.
+    await them.getByRole("link", { name: "Members" }).click();
+    await them.getByLabel(`Role for ${owner.email}`).waitFor();
+    expect(await them.getByRole("button", { name: "Invite" }).count()).toBe(0);
+    expect(await them.getByLabel(`Role for ${owner.email}`).isDisabled()).toBe(true);
+    // The link worked once.
+    const again = await them.context().newPage();
+    await again.goto(link);
+    await again.getByRole("button", { name: "Accept invitation" }).click();
+    await again.getByRole("alert").waitFor();
     // The owner's Members page lists the new member.
     await page.reload();
     await page.getByLabel(`Role for ${invitee.email}`).waitFor();
@@ -198,16 +166,16 @@ describe("dashboard accounts in a browser", () => {
 
   it("refuses a cross-site form post while the browser holds a session", async () => {
     const account = newAccount("Eve");
-    await signUp(page, stack.url, account);
+    await signUp(page, fx.url, account);
     const keysBefore = await apiGet<{ items: unknown[] }>(page, "/v1/api-keys");
     expect(keysBefore.status).toBe(200);
     const attacker = await attackerServer();
     try {
       // Another origin on the same host (another port): same-site, so the SameSite=Lax
       // cookie goes along; the Origin check and the missing CSRF token must refuse it.
-      attacker.set(autoPostingForm(`${stack.url}/v1/api-keys`));
+      attacker.set(autoPostingForm(`${fx.url}/v1/api-keys`));
       const answered = page.waitForResponse(
-        (r) => r.url() === `${stack.url}/v1/api-keys` && r.request().method() === "POST",
+        (r) => r.url() === `${fx.url}/v1/api-keys` && r.request().method() === "POST",
       );
       await page.goto(`http://127.0.0.1:${attacker.port}/`);
       const response = await answered;
@@ -217,8 +185,8 @@ describe("dashboard accounts in a browser", () => {
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe("permission_denied");
 
       // Another site (localhost is not 127.0.0.1): the browser does not even send the cookie.
-      attacker.set(autoPostingForm(`${stack.url}/v1/auth/signout`));
-      const signout = page.waitForResponse((r) => r.url() === `${stack.url}/v1/auth/signout`);
+      attacker.set(autoPostingForm(`${fx.url}/v1/auth/signout`));
+      const signout = page.waitForResponse((r) => r.url() === `${fx.url}/v1/auth/signout`);
       await page.goto(`http://localhost:${attacker.port}/`);
       const refused = await signout;
       expect([401, 403]).toContain(refused.status());
@@ -226,7 +194,7 @@ describe("dashboard accounts in a browser", () => {
       await new Promise((r) => attacker.server.close(r));
     }
     // Neither post changed anything: still signed in, no new key.
-    await page.goto(`${stack.url}/#/sandboxes`);
+    await page.goto(`${fx.url}/#/sandboxes`);
     await page.getByRole("button", { name: "Sign out" }).waitFor();
     const keysAfter = await apiGet<{ items: unknown[] }>(page, "/v1/api-keys");
     expect(keysAfter.status).toBe(200);

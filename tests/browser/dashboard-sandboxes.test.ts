@@ -6,71 +6,38 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { findHostLeftovers, NO_LEFTOVERS } from "../e2e/host-leftovers.js";
-import { type Stack, startStack } from "../e2e/stack-fixture.js";
+import { describe, expect, it } from "vitest";
 import {
   type Account,
   apiGet,
-  ensureDashboardBuilt,
-  launchChromium,
   linesOf,
   newAccount,
-  newContext,
   screenshot,
-  signIn,
   signOut,
   signUp,
   waitForText,
 } from "./browser-fixture.js";
+import { useBrowserStack } from "./browser-stack.js";
 
 const PREFIX = "wbr";
 const BOOT_MS = 240_000;
 
 describe("dashboard sandboxes in a browser (real VMs)", () => {
-  let stack: Stack;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
+  const fx = useBrowserStack({ prefix: PREFIX, firstSlot: 5600 });
   const owner: Account = newAccount("Owner");
   const outsider: Account = newAccount("Outsider");
   let sandboxId = "";
 
-  /** A fresh context's page, signed in as `account` (signed up by the first test). */
-  const pageAs = async (account: Account): Promise<Page> => {
-    const context = await newContext(browser);
-    contexts.push(context);
-    const page = await context.newPage();
-    await signIn(page, stack.url, account);
-    return page;
-  };
   const needSandbox = () => {
     if (!sandboxId) throw new Error("the sandbox was not created (see the first test)");
     return sandboxId;
   };
 
-  beforeAll(async () => {
-    ensureDashboardBuilt();
-    stack = await startStack({ agents: [{ netNamePrefix: PREFIX, firstSlot: 5600, maxSlots: 4 }] });
-    browser = await launchChromium();
-  }, 180_000);
-  afterEach(async () => {
-    for (const c of contexts.splice(0)) await c.close();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    const dataDir = stack?.agents[0]?.dataDir ?? "";
-    await stack?.close();
-    if (dataDir) expect(findHostLeftovers(dataDir, PREFIX)).toEqual(NO_LEFTOVERS);
-  }, 120_000);
-
   it(
     "signs up and creates a sandbox from the Sandboxes page",
     async () => {
-      const context = await newContext(browser);
-      contexts.push(context);
-      const page = await context.newPage();
-      await signUp(page, stack.url, owner);
+      const page = await fx.newPage();
+      await signUp(page, fx.url, owner);
       await page.getByRole("heading", { level: 1, name: "Sandboxes" }).waitFor();
       await page.getByRole("button", { name: "New sandbox" }).click();
       const dialog = page.getByRole("dialog", { name: "New sandbox" });
@@ -96,8 +63,8 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
 
   it("types `echo hi` in the Terminal tab, reads `hi` back and finds its shell in the Processes tab", async () => {
     const id = needSandbox();
-    const page = await pageAs(owner);
-    await page.goto(`${stack.url}/#/sandboxes/${encodeURIComponent(id)}`);
+    const page = await fx.pageAs(owner);
+    await page.goto(`${fx.url}/#/sandboxes/${encodeURIComponent(id)}`);
     await page.getByRole("tab", { name: "Terminal" }).click();
     const terminal = page.locator('[data-testid="terminal"]');
     await terminal.waitFor();
@@ -121,8 +88,8 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
 
   it("uploads a file in the Files tab, lists it and downloads the same bytes", async () => {
     const id = needSandbox();
-    const page = await pageAs(owner);
-    await page.goto(`${stack.url}/#/sandboxes/${encodeURIComponent(id)}`);
+    const page = await fx.pageAs(owner);
+    await page.goto(`${fx.url}/#/sandboxes/${encodeURIComponent(id)}`);
     await page.getByRole("tab", { name: "Files" }).click();
     const pathInput = page.getByLabel("Path");
     await pathInput.waitFor();
@@ -147,8 +114,8 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
 
   it("charts the sandbox's sampled CPU, memory and disk on the Overview tab", async () => {
     const id = needSandbox();
-    const page = await pageAs(owner);
-    await page.goto(`${stack.url}/#/sandboxes/${encodeURIComponent(id)}`);
+    const page = await fx.pageAs(owner);
+    await page.goto(`${fx.url}/#/sandboxes/${encodeURIComponent(id)}`);
     const charts = page.locator("figure.chart svg[role=img]");
     // The control plane samples every second here; the page reloads its series every 10 s.
     await charts.nth(2).waitFor({ timeout: 30_000 });
@@ -163,10 +130,8 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
 
   it("a user of another team does not see the sandbox", async () => {
     const id = needSandbox();
-    const context = await newContext(browser);
-    contexts.push(context);
-    const page = await context.newPage();
-    await signUp(page, stack.url, outsider);
+    const page = await fx.newPage();
+    await signUp(page, fx.url, outsider);
     await page.getByRole("heading", { level: 1, name: "Sandboxes" }).waitFor();
     await page.locator("p.loading").first().waitFor({ state: "detached" });
     expect(await page.locator(`tr[data-row="${id}"]`).count()).toBe(0);
@@ -176,13 +141,13 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     expect(JSON.stringify(list.body)).not.toContain(id);
     expect((await apiGet(page, `/v1/sandboxes/${encodeURIComponent(id)}`)).status).toBe(404);
     // The detail page by its address shows the API's refusal, not the sandbox.
-    await page.goto(`${stack.url}/#/sandboxes/${encodeURIComponent(id)}`);
+    await page.goto(`${fx.url}/#/sandboxes/${encodeURIComponent(id)}`);
     await waitForText(page.getByRole("alert").first(), "not_found");
     expect(await page.locator(".badge[data-state]").count()).toBe(0);
   }, 60_000);
 
   it("creates an API key (shown once) and revokes it; the revoked key gets 401", async () => {
-    const page = await pageAs(owner);
+    const page = await fx.pageAs(owner);
     await page.getByRole("link", { name: "API keys" }).click();
     await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor();
     await page.getByRole("button", { name: "New key" }).click();
@@ -192,7 +157,7 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     const key = ((await page.locator('[data-testid="secret"]').textContent()) ?? "").trim();
     expect(key.length).toBeGreaterThan(20);
     const asKey = (k: string) =>
-      fetch(`${stack.url}/v1/sandboxes`, { headers: { authorization: `Bearer ${k}` } });
+      fetch(`${fx.url}/v1/sandboxes`, { headers: { authorization: `Bearer ${k}` } });
     expect((await asKey(key)).status).toBe(200);
 
     const keys = await apiGet<{ items: { id: string; name: string }[] }>(page, "/v1/api-keys");
@@ -217,7 +182,7 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
   }, 60_000);
 
   it("shows the usage and members pages", async () => {
-    const page = await pageAs(owner);
+    const page = await fx.pageAs(owner);
     await page.getByRole("link", { name: "Usage" }).click();
     await page.getByRole("heading", { level: 1, name: "Usage" }).waitFor();
     await page.locator("p.loading").first().waitFor({ state: "detached" });
@@ -233,7 +198,7 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
 
   it("kills the sandbox from the list after confirming", async () => {
     const id = needSandbox();
-    const page = await pageAs(owner);
+    const page = await fx.pageAs(owner);
     const row = page.locator(`tr[data-row="${id}"]`);
     await row.waitFor();
     await row.getByRole("button", { name: "Kill" }).click();
@@ -250,7 +215,7 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
   }, 90_000);
 
   it("starts a template build from the Templates page and watches its log until ready", async () => {
-    const page = await pageAs(owner);
+    const page = await fx.pageAs(owner);
     await page.getByRole("link", { name: "Templates" }).click();
     await page.getByRole("heading", { level: 1, name: "Templates" }).waitFor();
     await page.getByRole("button", { name: "New build" }).click();
@@ -296,7 +261,7 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
   }, 720_000);
 
   it("signs out", async () => {
-    const page = await pageAs(owner);
+    const page = await fx.pageAs(owner);
     await signOut(page);
     expect((await apiGet(page, "/v1/auth/session")).status).toBe(401);
   });

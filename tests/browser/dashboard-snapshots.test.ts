@@ -4,22 +4,18 @@
  * test, and the sandboxes started from it are killed as soon as they are checked).
  * The tests run in order and share the sandbox; each opens fresh browser contexts.
  */
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { findHostLeftovers, NO_LEFTOVERS } from "../e2e/host-leftovers.js";
-import { type Stack, startStack } from "../e2e/stack-fixture.js";
+import type { Locator, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import {
   type Account,
   apiGet,
-  ensureDashboardBuilt,
-  launchChromium,
   newAccount,
-  newContext,
   screenshot,
   signIn,
   signUp,
   waitForText,
 } from "./browser-fixture.js";
+import { useBrowserStack } from "./browser-stack.js";
 
 const PREFIX = "wbs";
 const BOOT_MS = 240_000;
@@ -27,28 +23,22 @@ const SNAPSHOT = "dash-snap";
 const FOLDER = "before-snapshot";
 
 describe("dashboard live list, snapshots and forks in a browser (real VMs)", () => {
-  let stack: Stack;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
+  const fx = useBrowserStack({ prefix: PREFIX, firstSlot: 5700 });
   const owner: Account = newAccount("Owner");
   let sandboxId = "";
 
-  const newPage = async (): Promise<Page> => {
-    const context = await newContext(browser);
-    contexts.push(context);
-    return context.newPage();
-  };
+  const newPage = () => fx.newPage();
   /** A fresh context's page, signed in as the owner (signed up by the first test). */
   const ownerPage = async (): Promise<Page> => {
     const page = await newPage();
-    await signIn(page, stack.url, owner);
+    await signIn(page, fx.url, owner);
     return page;
   };
   const needSandbox = () => {
     if (!sandboxId) throw new Error("the sandbox was not created (see the first test)");
     return sandboxId;
   };
-  const detailPath = (id: string) => `${stack.url}/#/sandboxes/${encodeURIComponent(id)}`;
+  const detailPath = (id: string) => `${fx.url}/#/sandboxes/${encodeURIComponent(id)}`;
   const badge = (scope: Page | Locator, state: string) =>
     scope.locator(`.badge[data-state="${state}"]`).first();
   /** The sandbox id a detail page's address names. */
@@ -69,26 +59,11 @@ describe("dashboard live list, snapshots and forks in a browser (real VMs)", () 
     return (await pathInput.inputValue()).replace(/\/+$/, "");
   };
 
-  beforeAll(async () => {
-    ensureDashboardBuilt();
-    stack = await startStack({ agents: [{ netNamePrefix: PREFIX, firstSlot: 5700, maxSlots: 4 }] });
-    browser = await launchChromium();
-  }, 180_000);
-  afterEach(async () => {
-    for (const c of contexts.splice(0)) await c.close();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    const dataDir = stack?.agents[0]?.dataDir ?? "";
-    await stack?.close();
-    if (dataDir) expect(findHostLeftovers(dataDir, PREFIX)).toEqual(NO_LEFTOVERS);
-  }, 120_000);
-
   it(
     "signs up and creates a sandbox",
     async () => {
       const page = await newPage();
-      await signUp(page, stack.url, owner);
+      await signUp(page, fx.url, owner);
       await page.getByRole("button", { name: "New sandbox" }).click();
       const dialog = page.getByRole("dialog", { name: "New sandbox" });
       await dialog.getByLabel("Template").selectOption("base");

@@ -3,9 +3,9 @@ import type { EntryView } from "@wrenn/api";
 import { useState } from "preact/hooks";
 import { ApiError } from "../../api/client.js";
 import { useAction } from "../../api/use-api.js";
+import { ConfirmDialog } from "../../components/confirm-dialog.js";
 import { Dialog } from "../../components/dialog.js";
 import { DialogForm } from "../../components/dialog-form.js";
-import { ErrorNote } from "../../components/error-note.js";
 import { Field } from "../../components/field.js";
 
 export function NewFolderDialog({
@@ -45,34 +45,20 @@ export function DeleteEntryDialog({
   onClose: () => void;
   onDelete: (entry: EntryView) => Promise<void>;
 }) {
-  const remove = useAction(async (e: EntryView) => {
-    await onDelete(e);
-    onClose();
-  });
-  const close = () => {
-    remove.clear();
-    onClose();
-  };
   return (
-    <Dialog title={`Delete ${entry?.name ?? ""}?`} open={entry !== null} onClose={close}>
+    <ConfirmDialog
+      title={`Delete ${entry?.name ?? ""}?`}
+      open={entry !== null}
+      onClose={onClose}
+      confirmLabel="Delete"
+      onConfirm={async () => {
+        if (entry) await onDelete(entry);
+      }}
+    >
       <p>
         <code>{entry?.path}</code>
         {entry?.type === "directory" ? " and everything in it are" : " is"} removed from the sandbox.
       </p>
-      <ErrorNote error={remove.error} />
-      <div class="dialog-actions">
-        <button type="button" onClick={close}>
-          Cancel
-        </button>
-        <button
-          type="button"
-          class="danger"
-          onClick={() => entry && remove.run(entry)}
-          disabled={remove.busy}
-        >
-          {remove.busy ? "Deleting…" : "Delete"}
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }

@@ -2,9 +2,9 @@
 import type { ProcessView } from "@wrenn/api";
 import { useState } from "preact/hooks";
 import { api, seg } from "../../api/client.js";
-import { useAction, useApi } from "../../api/use-api.js";
+import { useApi } from "../../api/use-api.js";
+import { ConfirmDialog } from "../../components/confirm-dialog.js";
 import { type Column, DataTable } from "../../components/data-table.js";
-import { Dialog } from "../../components/dialog.js";
 import { ErrorNote } from "../../components/error-note.js";
 
 const commandLine = (p: ProcessView) => [p.cmd, ...p.args].join(" ");
@@ -16,14 +16,10 @@ export function ProcessesTab({ sandboxId }: { sandboxId: string }) {
     (signal) => api<{ items: ProcessView[] }>("GET", base, { signal }).then((r) => r.items),
     [base],
   );
-  const kill = useAction(async (p: ProcessView) => {
-    await api("DELETE", `${base}/${p.pid}`, { query: { signal: "SIGKILL" } });
-    setKilling(null);
+  const kill = async () => {
+    if (!killing) return;
+    await api("DELETE", `${base}/${killing.pid}`, { query: { signal: "SIGKILL" } });
     list.reload();
-  });
-  const close = () => {
-    kill.clear();
-    setKilling(null);
   };
   const columns: Column<ProcessView>[] = [
     { label: "PID", render: (p) => p.pid, numeric: true },
@@ -58,25 +54,17 @@ export function ProcessesTab({ sandboxId }: { sandboxId: string }) {
       ) : (
         list.loading && <p class="loading">Loading processes…</p>
       )}
-      <Dialog title="Kill process?" open={killing !== null} onClose={close}>
+      <ConfirmDialog
+        title="Kill process?"
+        open={killing !== null}
+        onClose={() => setKilling(null)}
+        confirmLabel="Kill"
+        onConfirm={kill}
+      >
         <p>
           Process {killing?.pid} (<code>{killing ? commandLine(killing) : ""}</code>) gets SIGKILL.
         </p>
-        <ErrorNote error={kill.error} />
-        <div class="dialog-actions">
-          <button type="button" onClick={close}>
-            Cancel
-          </button>
-          <button
-            type="button"
-            class="danger"
-            onClick={() => killing && kill.run(killing)}
-            disabled={kill.busy}
-          >
-            {kill.busy ? "Killing…" : "Kill"}
-          </button>
-        </div>
-      </Dialog>
+      </ConfirmDialog>
     </div>
   );
 }
