@@ -281,5 +281,21 @@ describe.each(DATABASE_KINDS)("control plane API (%s)", (kind) => {
     });
     expect(all[2]).toMatchObject({ error_code: "no_capacity" });
     expect(page2.body.next_cursor).toBeNull();
+
+    // Newest first, paged towards older entries by the same cursors.
+    type Page = { items: Record<string, unknown>[]; next_cursor: string | null };
+    const newest = await api<Page>("GET", "/v1/audit-logs?limit=2&order=desc");
+    const older = await api<Page>(
+      "GET",
+      `/v1/audit-logs?limit=2&order=desc&cursor=${newest.body.next_cursor}`,
+    );
+    expect([...newest.body.items, ...older.body.items].map((e) => e.action)).toEqual([
+      "sandbox.create",
+      "api_key.revoke",
+      "api_key.create",
+    ]);
+    expect(older.body.next_cursor).toBeNull();
+    const bad = await api("GET", "/v1/audit-logs?order=sideways");
+    expect(bad.status).toBe(400);
   });
 });

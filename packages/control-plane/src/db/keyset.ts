@@ -8,3 +8,8 @@ import type { Cursor } from "../validation.js";
 export function afterCursor(cursor: Cursor): RawBuilder<boolean> {
   return sql<boolean>`(created_at, id) > (${cursor.createdAt}, ${cursor.id})`;
 }
+
+/** Rows before a keyset cursor: the same condition for a list read newest first. */
+export function beforeCursor(cursor: Cursor): RawBuilder<boolean> {
+  return sql<boolean>`(created_at, id) < (${cursor.createdAt}, ${cursor.id})`;
+}

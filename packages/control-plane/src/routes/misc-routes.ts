@@ -74,12 +74,13 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
     defineRoute({
       method: "GET",
       path: "/v1/audit-logs",
-      summary: "The team's audit log, oldest first",
+      summary: "The team's audit log, oldest first (order=desc: newest first)",
       tag: "Audit",
       auth: "api_key",
       query: PaginationQuerySchema.extend({
         action: z.string().max(128).optional(),
         resource_id: z.string().max(128).optional(),
+        order: z.enum(["asc", "desc"]).default("asc"),
       }),
       responses: { 200: { description: "A page of entries", schema: pageSchema(AuditLogSchema) } },
       handler: async (ctx) => {
@@ -88,6 +89,7 @@ export function miscRoutes(services: Services): AnyRouteSpec[] {
           cursor: ctx.query.cursor,
           action: ctx.query.action,
           resourceId: ctx.query.resource_id,
+          order: ctx.query.order,
         });
         return pageOf(rows, ctx.query.limit, auditLogView);
       },

@@ -1,14 +1,9 @@
-import { listAuditLogs } from "../audit/audit-query.js";
+import { type ListAuditLogsInput, listAuditLogs } from "../audit/audit-query.js";
 import type { Principal } from "../auth/principal.js";
 import type { AuditLogRow } from "../db/schema.js";
 import type { ServiceDeps } from "./service-deps.js";
 
-export interface ListAuditLogsInput {
-  limit: number;
-  cursor?: string | undefined;
-  action?: string | undefined;
-  resourceId?: string | undefined;
-}
+export type { ListAuditLogsInput };
 
 /** Reading the team's audit log (writing it is `AuditLog`'s job, from every service). */
 export class AuditService {

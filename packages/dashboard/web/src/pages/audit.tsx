@@ -117,7 +117,7 @@ export function AuditPage({ query }: PageProps) {
   const first = useApi(
     async (signal) => {
       const page = await api<AuditPage>("GET", "/v1/audit-logs", {
-        query: { limit: PAGE, action: action || undefined },
+        query: { limit: PAGE, action: action || undefined, order: "desc" },
         signal,
       });
       setMore([]);
@@ -129,7 +129,7 @@ export function AuditPage({ query }: PageProps) {
   const loadMore = useAction(async () => {
     if (!cursor) return;
     const page = await api<AuditPage>("GET", "/v1/audit-logs", {
-      query: { limit: PAGE, action: action || undefined, cursor },
+      query: { limit: PAGE, action: action || undefined, order: "desc", cursor },
     });
     setMore((m) => [...m, ...page.items]);
     setCursor(page.next_cursor);
@@ -172,7 +172,7 @@ export function AuditPage({ query }: PageProps) {
           </button>
         )}
       </form>
-      <p class="field-hint">Oldest first; "Load more" reads on towards now.</p>
+      <p class="field-hint">Newest first; "Load more" reads further back.</p>
       <ErrorNote error={first.error} />
       {first.data ? (
         <DataTable
