@@ -36,6 +36,23 @@ export function socatArgs(port: number, listenHost: string, target: ForwardTarge
   return [`TCP4-LISTEN:${port},bind=${listenHost},reuseaddr,fork`, connect];
 }
 
+/** How long stop waits for SIGKILLed connection children to disappear. */
+const GROUP_EXIT_WAIT_MS = 2000;
+
+/** Resolves once no process is left in group `pgid` (or after `timeoutMs`). */
+async function groupGone(pgid: number | undefined, timeoutMs: number): Promise<void> {
+  if (pgid === undefined) return;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /**
  * Starts one socat forwarding `listenHost:port` to the target. socat leads its own process
  * group (detached), so stopping it also ends the children it forks per connection.
@@ -95,8 +112,10 @@ export function startSocatForward(options: SocatForwardOptions): SocatForward {
       const timer = setTimeout(() => signalGroup("SIGKILL"), graceMs);
       await exitPromise;
       clearTimeout(timer);
-      // Connection children that outlived socat's SIGTERM handling.
+      // Connection children that outlived socat's SIGTERM handling; a killed process is
+      // only gone once the kernel has torn it down, so wait for the group to be empty.
       signalGroup("SIGKILL");
+      await groupGone(child.pid, GROUP_EXIT_WAIT_MS);
     },
   };
   return forward;
