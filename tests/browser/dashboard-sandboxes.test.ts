@@ -181,6 +181,18 @@ describe("dashboard sandboxes in a browser (real VMs)", () => {
     expect((await asKey(key)).status).toBe(401);
   }, 60_000);
 
+  it("shows the audit log newest first", async () => {
+    const page = await fx.pageAs(owner);
+    await page.getByRole("link", { name: "Audit log" }).click();
+    await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
+    await page.locator("main table tbody tr").first().waitFor();
+    const actions = await page.locator('main td[data-label="Action"]').allTextContents();
+    // This page's own sign-in on top, then the previous test's revocation, before the key's creation.
+    expect(actions.slice(0, 2)).toEqual(["auth.signin", "api_key.revoke"]);
+    expect(actions.indexOf("api_key.create")).toBeGreaterThan(1);
+    await screenshot(page, "audit-log");
+  }, 60_000);
+
   it("shows the usage and members pages", async () => {
     const page = await fx.pageAs(owner);
     await page.getByRole("link", { name: "Usage" }).click();
