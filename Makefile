@@ -2,11 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup up test image bench build
+.PHONY: help setup up test test-faults image bench build
 
 help:
 	@echo "make up    - install what is missing, build the guest image if needed, serve"
 	@echo "make test  - install what is missing, then typecheck, lint, layer check, all tests"
+	@echo "make test-faults - the fault suite (tests/faults: control planes killed mid-operation; real VMs)"
 	@echo "make bench - run the benchmarks (figures to stdout, JSON under bench/results/)"
 
 setup:
@@ -29,6 +30,12 @@ test: image
 	@echo "==> postgres (for the database suite)"; scripts/ensure-postgres.sh >/dev/null
 	@echo "==> chromium (for the dashboard's browser tests)"; scripts/ensure-chromium.sh
 	@echo "==> tests"; npm test --silent
+
+# Not part of `make test` (minutes of real VMs); its table goes to tests/faults/RESULTS.md.
+test-faults: image
+	@echo "==> postgres (the control planes under fault run on it)"; scripts/ensure-postgres.sh >/dev/null
+	@echo "==> fault suite"; printf '# Fault suite results (last `make test-faults` run)\n' > tests/faults/RESULTS.md
+	@WRENN_FAULTS_RESULTS=tests/faults/RESULTS.md npx vitest run -c vitest.faults.config.ts
 
 bench: image
 	@npm run --silent bench
