@@ -119,6 +119,7 @@ export class CpProcess {
       cwd: REPO,
       env: this.env,
       encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
     });
     const key = /api key (\S+)/.exec(out)?.[1];
     if (!key) throw new Error(`bootstrap printed no API key: ${out}`);
