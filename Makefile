@@ -7,7 +7,7 @@ SHELL := /bin/bash
 help:
 	@echo "make up    - install what is missing, build the guest image if needed, serve"
 	@echo "make test  - install what is missing, then typecheck, lint, layer check, all tests"
-	@echo "make test-faults - the fault suite (tests/faults: control planes killed mid-operation; real VMs)"
+	@echo "make test-faults - only the fault suite (tests/faults; control planes killed mid-operation), table to tests/faults/RESULTS.md"
 	@echo "make bench - run the benchmarks (figures to stdout, JSON under bench/results/)"
 
 setup:
@@ -30,8 +30,9 @@ test: image
 	@echo "==> postgres (for the database suite)"; scripts/ensure-postgres.sh >/dev/null
 	@echo "==> chromium (for the dashboard's browser tests)"; scripts/ensure-chromium.sh
 	@echo "==> tests"; npm test --silent
+	@echo "==> fault suite (tests/faults, ~1.5 min)"; npx vitest run -c vitest.faults.config.ts
 
-# Not part of `make test` (minutes of real VMs); its table goes to tests/faults/RESULTS.md.
+# The fault suite alone (also the last step of `make test`), writing its table to tests/faults/RESULTS.md.
 test-faults: image
 	@echo "==> postgres (the control planes under fault run on it)"; scripts/ensure-postgres.sh >/dev/null
 	@echo "==> fault suite"; printf '# Fault suite results (last `make test-faults` run)\n' > tests/faults/RESULTS.md

@@ -178,6 +178,75 @@ describe("fault suite: control plane killed mid-operation", () => {
     await table.cell("kill -9 control plane", "resume", () => killDuring("resume"));
   }, 180_000);
 
+  it("kill -9 during snapshot", async () => {
+    await table.cell("kill -9 control plane", "snapshot", async () => {
+      const s = await create();
+      const files = new Map([[s.id, [await writeFile(s.id, "before.bin")]]]);
+      const request = api.call("POST", "/v1/snapshots", { sandbox_id: s.id, name: "flt-snap" }).then(
+        (r) => String(r.status),
+        () => "lost",
+      );
+      const fired = await until(() => agentBusy(s.id), 30_000);
+      await cp.kill();
+      const answer = await request;
+      await cp.start();
+      // Within the deadline every snapshot template row names a snapshot its agent holds.
+      type Row = { name: string; agent_name: string };
+      const settled = await until(async () => {
+        const held = new Set((await fx.client.listSnapshots({})).snapshots.map((t) => t.name));
+        const rows = await db.query<Row>("SELECT name, agent_name FROM templates WHERE kind = 'snapshot'");
+        return rows.every((r) => held.has(r.agent_name));
+      }, 30_000);
+      if (!settled) throw new Error("a snapshot template row names a snapshot its agent does not hold");
+      const rows = await db.query<Row>("SELECT name, agent_name FROM templates WHERE kind = 'snapshot'");
+      const after = await checkAfterFault({ db, api, agent: fx, prefix: PREFIX, verify: dataCheck(files) });
+      for (const r of rows) {
+        const res = await api.call("DELETE", `/v1/snapshots/${r.name}`);
+        if (res.status !== 204)
+          throw new Error(`DELETE snapshot ${r.name}: ${res.status} ${JSON.stringify(res.body)}`);
+      }
+      const leftSnapshots = (await fx.client.listSnapshots({})).snapshots.map((t) => t.name);
+      if (leftSnapshots.length > 0)
+        throw new Error(`the agent still holds snapshots ${leftSnapshots.join(", ")}`);
+      return {
+        trigger: fired
+          ? "agent reports the sandbox busy (snapshot under way)"
+          : "never busy; killed after the call",
+        outcome: `request ${answer}; template ${rows.length > 0 ? "kept (the agent finished it)" : "row removed"}; source ${settledOutcome(
+          after.states.filter((r) => r.id === s.id),
+          after.settleMs,
+        )}; file intact`,
+      };
+    });
+  }, 180_000);
+
+  it("kill -9 during fork", async () => {
+    await table.cell("kill -9 control plane", "fork", async () => {
+      const s = await create();
+      const files = new Map([[s.id, [await writeFile(s.id, "before.bin")]]]);
+      const request = api.call("POST", `/v1/sandboxes/${s.id}/fork`, { count: 1 }).then(
+        (r) => String(r.status),
+        () => "lost",
+      );
+      const fired = await until(
+        async () => (await fx.client.listSandboxes({})).sandboxes.some((x) => x.sandboxId !== s.id),
+        60_000,
+      );
+      await cp.kill();
+      const answer = await request;
+      await cp.start();
+      const after = await checkAfterFault({ db, api, agent: fx, prefix: PREFIX, verify: dataCheck(files) });
+      const forkRows = after.states.filter((r) => r.id !== s.id && r.state !== "stopped").length;
+      return {
+        trigger: fired ? "agent lists the fork" : "fork never seen; killed after the call",
+        outcome: `request ${answer}; ${forkRows > 0 ? "fork row written before the kill" : "the agent's fork had no row: destroyed by the reconciler"}; source ${settledOutcome(
+          after.states.filter((r) => r.id === s.id),
+          after.settleMs,
+        )}`,
+      };
+    });
+  }, 180_000);
+
   it("no file written before a successful pause is lost: 20 pause/resume rounds", async () => {
     await table.cell("none (20 rounds)", "pause + resume", async () => {
       const s = await create();

@@ -85,7 +85,7 @@ export interface AfterFault {
  * - within `deadlineMs` no sandbox is transitional, and each is running, paused, stopped or error;
  * - `verify` (the cell's data check) passes for each running or paused one;
  * - every sandbox not stopped is deletable (DELETE → 204);
- * - the agent then runs no sandbox and leaves no QEMU, namespace, link, iptables rule,
+ * - within `deadlineMs` the agent then runs no sandbox, and it leaves no QEMU, namespace, link, iptables rule,
  *   sandbox file, slot lease or cgroup under its prefix.
  */
 export async function checkAfterFault(options: {
@@ -108,8 +108,14 @@ export async function checkAfterFault(options: {
     if (res.status !== 204)
       throw new Error(`DELETE ${row.id} (${row.state}): ${res.status} ${JSON.stringify(res.body)}`);
   }
-  const listed = (await options.agent.client.listSandboxes({})).sandboxes.map((s) => s.sandboxId);
-  if (listed.length > 0) throw new Error(`the agent still has sandboxes: ${listed.join(", ")}`);
+  // A VM with no row (a fork whose rows were never written) goes once the reconciler's grace is over.
+  const listDeadline = Date.now() + (options.deadlineMs ?? 30_000);
+  for (;;) {
+    const listed = (await options.agent.client.listSandboxes({})).sandboxes.map((s) => s.sandboxId);
+    if (listed.length === 0) break;
+    if (Date.now() > listDeadline) throw new Error(`the agent still has sandboxes: ${listed.join(", ")}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const left: HostLeftovers & { cgroups: string[] } = {
     ...findHostLeftovers(options.agent.dataDir, options.prefix),
     cgroups: cgroupLeftovers(options.prefix),
