@@ -36,7 +36,8 @@ test: image
 test-faults: image
 	@echo "==> postgres (the control planes under fault run on it)"; scripts/ensure-postgres.sh >/dev/null
 	@echo "==> fault suite"; printf '# Fault suite results (last `make test-faults` run)\n' > tests/faults/RESULTS.md
-	@WRENN_FAULTS_RESULTS=tests/faults/RESULTS.md npx vitest run -c vitest.faults.config.ts
+	@WRENN_FAULTS_RESULTS=tests/faults/RESULTS.md npx vitest run -c vitest.faults.config.ts; status=$$?; \
+	  npx biome format --write tests/faults/RESULTS.md >/dev/null; exit $$status
 
 bench: image
 	@npm run --silent bench
