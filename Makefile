@@ -2,11 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup up test image bench build
+.PHONY: help setup up test test-faults image bench build
 
 help:
 	@echo "make up    - install what is missing, build the guest image if needed, serve"
 	@echo "make test  - install what is missing, then typecheck, lint, layer check, all tests"
+	@echo "make test-faults - only the fault suite (tests/faults; control planes killed mid-operation), table to tests/faults/RESULTS.md"
 	@echo "make bench - run the benchmarks (figures to stdout, JSON under bench/results/)"
 
 setup:
@@ -29,6 +30,14 @@ test: image
 	@echo "==> postgres (for the database suite)"; scripts/ensure-postgres.sh >/dev/null
 	@echo "==> chromium (for the dashboard's browser tests)"; scripts/ensure-chromium.sh
 	@echo "==> tests"; npm test --silent
+	@echo "==> fault suite (tests/faults, ~1.5 min)"; npx vitest run -c vitest.faults.config.ts
+
+# The fault suite alone (also the last step of `make test`), writing its table to tests/faults/RESULTS.md.
+test-faults: image
+	@echo "==> postgres (the control planes under fault run on it)"; scripts/ensure-postgres.sh >/dev/null
+	@echo "==> fault suite"; printf '# Fault suite results (last `make test-faults` run)\n' > tests/faults/RESULTS.md
+	@WRENN_FAULTS_RESULTS=tests/faults/RESULTS.md npx vitest run -c vitest.faults.config.ts; status=$$?; \
+	  npx biome format --write tests/faults/RESULTS.md >/dev/null; exit $$status
 
 bench: image
 	@npm run --silent bench

@@ -50,6 +50,8 @@ export const TEST_NET_PREFIXES = [
   "wbn",
   "wbt",
   "wh",
+  // the reconciler-repair and fault suites
+  "wflt",
 ] as const;
 
 /** Held (as a pid file) by the test run in progress on this machine, if any. */

@@ -48,6 +48,19 @@ export const ControlPlaneConfigSchema = z.object({
   pingTimeoutMs: z.number().int().min(10).default(3000),
   /** How often the database is compared with the agents' ListSandboxes. WRENN_CP_RECONCILE_INTERVAL_MS. */
   reconcileIntervalMs: z.number().int().min(10).default(5000),
+  /**
+   * A sandbox still `pending`, or a snapshot template its agent does not hold, this long
+   * after its row was written is the leftover of a control plane that died mid-operation:
+   * the reconciler settles it. Longer than the slowest create (one that first rebuilds its
+   * template on the host). WRENN_CP_TRANSITION_DEADLINE_MS.
+   */
+  transitionDeadlineMs: z.number().int().min(10).default(600_000),
+  /**
+   * A VM an agent runs that has no sandbox row (or a stopped one) this long after the agent
+   * made it is destroyed by the reconciler; the grace covers a fork whose rows are being
+   * written. WRENN_CP_ORPHAN_GRACE_MS.
+   */
+  orphanGraceMs: z.number().int().min(10).default(120_000),
   /** Host registration tokens expire after this. */
   registrationTokenTtlSec: z
     .number()
@@ -178,6 +191,8 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     heartbeatIntervalMs: envNumber(env.WRENN_CP_HEARTBEAT_INTERVAL_MS),
     hostDeadlineMs: envNumber(env.WRENN_CP_HOST_DEADLINE_MS),
     reconcileIntervalMs: envNumber(env.WRENN_CP_RECONCILE_INTERVAL_MS),
+    transitionDeadlineMs: envNumber(env.WRENN_CP_TRANSITION_DEADLINE_MS),
+    orphanGraceMs: envNumber(env.WRENN_CP_ORPHAN_GRACE_MS),
     logLevel: env.WRENN_LOG_LEVEL,
     templateFilesDir: env.WRENN_CP_TEMPLATE_FILES_DIR || join(wrennDir, "cp", "template-files"),
     maxConcurrentBuilds: envNumber(env.WRENN_CP_MAX_BUILDS),

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { SYSTEM_ACTOR } from "../auth/principal.js";
 import type { HostRow, SandboxStateName } from "../db/schema.js";
 import type { EventType } from "../events/event-bus.js";
@@ -5,6 +6,7 @@ import { canTransition, LIVE_STATES } from "../lifecycle/sandbox-states.js";
 import { endpointOf } from "../services/host-endpoint.js";
 import { rowFieldsFromAgent, stateFromAgent } from "../services/sandbox-info.js";
 import type { ServiceDeps } from "../services/service-deps.js";
+import { repairHostSandboxes, repairHostSnapshots } from "./reconcile-repairs.js";
 import type { Worker } from "./worker-runner.js";
 
 const EVENT_FOR_STATE: Partial<Record<SandboxStateName, EventType>> = {
@@ -23,7 +25,8 @@ const EVENT_FOR_STATE: Partial<Record<SandboxStateName, EventType>> = {
  *   paused (inactivity) become paused, ones it no longer has become stopped, missing ones
  *   it still has come back. Paused sandboxes the agent does not list are left alone (a
  *   paused sandbox has no VM), and rows changed after the listing was taken are skipped
- *   (a create or pause in flight is not the agent's news).
+ *   (a create or pause in flight is not the agent's news);
+ * - what a control plane that died mid-operation left is settled (reconcile-repairs.ts).
  */
 export function createReconciler(deps: ServiceDeps): Worker {
   const { db, events, audit, logger } = deps;
@@ -35,21 +38,22 @@ export function createReconciler(deps: ServiceDeps): Worker {
     to: SandboxStateName,
     changes: Record<string, unknown> = {},
     notChangedSince?: Date,
-  ): Promise<void> {
-    if (!canTransition(from, to)) return;
+  ): Promise<boolean> {
+    if (!canTransition(from, to)) return false;
     let query = db
       .updateTable("sandboxes")
       .set({
         ...changes,
         state: to,
-        updated_at: deps.now(),
-        ...(to === "stopped" ? { stopped_at: deps.now() } : {}),
+        // The database's clock, the one `notChangedSince` is read from.
+        updated_at: sql<Date>`now()`,
+        ...(to === "stopped" ? { stopped_at: sql<Date>`now()` } : {}),
       })
       .where("id", "=", sandboxId)
       .where("state", "=", from);
     if (notChangedSince) query = query.where("updated_at", "<", notChangedSince);
     const res = await query.executeTakeFirst();
-    if ((res.numUpdatedRows ?? 0n) === 0n) return;
+    if ((res.numUpdatedRows ?? 0n) === 0n) return false;
     const type = EVENT_FOR_STATE[to];
     if (type) events.publish(type, teamId, { sandbox_id: sandboxId, reason: "reconcile", from });
     await audit.record(
@@ -63,6 +67,7 @@ export function createReconciler(deps: ServiceDeps): Worker {
       },
       "success",
     );
+    return true;
   }
 
   async function markSilentHosts(): Promise<void> {
@@ -98,7 +103,8 @@ export function createReconciler(deps: ServiceDeps): Worker {
   }
 
   async function compareHost(host: HostRow): Promise<void> {
-    const listedAt = deps.now();
+    // The database's clock: rows are compared with it, whichever machine wrote them.
+    const listedAt = (await sql<{ now: Date }>`SELECT now() AS now`.execute(db)).rows[0]?.now ?? deps.now();
     let listed: Awaited<ReturnType<ReturnType<typeof deps.hosts.client>["listSandboxes"]>>;
     try {
       listed = await deps.hosts.call(endpointOf(host), (c) =>
@@ -131,6 +137,8 @@ export function createReconciler(deps: ServiceDeps): Worker {
         agentState === "error" ? { error: info.error || "failed on the host" } : rowFieldsFromAgent(info);
       await setState(row.team_id, row.id, row.state, agentState, changes, listedAt);
     }
+    await repairHostSandboxes(deps, host, listed.sandboxes, listedAt, setState);
+    await repairHostSnapshots(deps, host, listed.sandboxes, listedAt);
   }
 
   return {
