@@ -6,6 +6,8 @@ import type { Duplex } from "node:stream";
 import { createLogger, type Logger, listenOn } from "@wrenn/shared";
 import { AuditLog } from "./audit/audit-log.js";
 import { advertisedSandboxDomain, type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
+import { Leases } from "./coordination/leases.js";
+import { ReplicaRegistry } from "./coordination/replica-registry.js";
 import { createServices } from "./create-services.js";
 import { type Database, openDatabase } from "./db/database.js";
 import { applyMigrations, loadMigrations } from "./db/migrations.js";
@@ -23,6 +25,7 @@ import { registerDashboard } from "./http/dashboard-assets.js";
 import { createHttpApp, registerRoute } from "./http/http-app.js";
 import { buildOpenApiDocument } from "./http/openapi.js";
 import type { AnyRouteSpec } from "./http/route-spec.js";
+import { newReplicaId } from "./ids.js";
 import { AutoResumer } from "./proxy/auto-resume.js";
 import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
 import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
@@ -40,6 +43,7 @@ import { templateRoutes } from "./routes/template-routes.js";
 import { volumeRoutes } from "./routes/volume-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { SandboxStreams } from "./streams/sandbox-streams.js";
+import { createBuildWorkers } from "./templates/build-workers.js";
 import { createHostMonitor } from "./workers/host-monitor.js";
 import { createMetricsSampler } from "./workers/metrics-sampler.js";
 import { createReconciler } from "./workers/reconciler.js";
@@ -68,9 +72,17 @@ export interface ControlPlane {
   readonly url: string;
   /** https://host:port of the TLS listener once started; "" without one. */
   readonly tlsUrl: string;
+  /** This replica's id (its row in `replicas`, the holder of its worker leases). */
+  readonly replicaId: string;
   start(): Promise<void>;
-  stop(): Promise<void>;
-  /** Runs one tick of every worker now (tests; operators' "reconcile now"). */
+  /**
+   * Stops serving. `release: false` skips giving up the worker leases and the replica row,
+   * as a replica that died would (failover tests).
+   */
+  stop(options?: { release?: boolean }): Promise<void>;
+  /** Leader workers whose lease this replica holds now. */
+  leases(): string[];
+  /** Runs one tick of every worker now, leases aside (tests; operators' "reconcile now"). */
   runWorkersOnce(): Promise<void>;
 }
 
@@ -96,6 +108,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const applied = await applyMigrations(database.db, await loadMigrations());
   if (applied.length > 0) logger.info("migrations applied", { applied, database: database.kind });
 
+  const replica = new ReplicaRegistry(database.db, newReplicaId(), config.leaseTtlMs);
   const hosts = new HostClientPool();
   const scheduler = new Scheduler({ pausedWeight: config.pausedWeight });
   const events = new EventBus(logger, now);
@@ -106,7 +119,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   });
   channels.attach(events);
   const audit = new AuditLog(database.db, logger);
-  const deps = { db: database.db, hosts, scheduler, audit, events, config, logger, now };
+  const deps = { db: database.db, hosts, scheduler, audit, events, config, logger, now, replica };
   const services = createServices(deps);
   const context: ServerContext = { services, events, audit, config, logger, now };
 
@@ -128,6 +141,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         await services.templateGc.collect();
       },
     },
+    ...createBuildWorkers(services.templateBuilds, config.leaseRenewIntervalMs),
   ];
   for (const extension of options.extensions ?? []) {
     await extension.register(
@@ -217,7 +231,12 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         ).on("upgrade", onUpgrade)
       : undefined;
 
-  const runner = new WorkerRunner(workers, logger);
+  const runner = new WorkerRunner(workers, logger, {
+    leases: new Leases(database.db, replica.id),
+    replicas: replica,
+    renewIntervalMs: config.leaseRenewIntervalMs,
+    ttlMs: config.leaseTtlMs,
+  });
   let url = "";
   let tlsUrl = "";
   let started = false;
@@ -245,17 +264,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         });
         tlsUrl = `https://${host}:${tlsPort}`;
       }
-      if (options.workers ?? true) {
-        runner.start();
-        await services.templateBuilds.recover();
-      }
-      logger.info("control plane listening", { url, tlsUrl: tlsUrl || undefined, database: database.kind });
+      // Without workers the runner still heartbeats, so other replicas see this one's builds as live.
+      runner.start({ workers: options.workers ?? true });
+      logger.info("control plane listening", {
+        url,
+        tlsUrl: tlsUrl || undefined,
+        database: database.kind,
+        replica: replica.id,
+      });
     },
-    async stop() {
+    async stop(stopOptions = {}) {
       streams.close();
       eventStreams.closeAll();
       await services.templateBuilds.stop();
-      await runner.stop();
+      await runner.stop(stopOptions);
       proxy.close();
       if (tlsServer?.listening) {
         tlsServer.closeAllConnections();
@@ -266,6 +288,8 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       hosts.close();
       if (ownsDatabase) await database.close();
     },
+    replicaId: replica.id,
+    leases: () => runner.holding(),
     runWorkersOnce: () => runner.runOnce(),
   };
 }

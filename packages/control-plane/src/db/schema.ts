@@ -162,6 +162,8 @@ export interface TemplateBuildsTable {
   created_at: CreatedAt;
   started_at: Generated<Date | null>;
   finished_at: Generated<Date | null>;
+  /** The replica running the build (status building). */
+  claimed_by: Generated<string | null>;
 }
 
 export interface TemplateBuildLogsTable {
@@ -319,6 +321,31 @@ export interface TeamMetricsTable {
   sandbox_start_rate: Generated<number>;
 }
 
+export interface ReplicasTable {
+  id: string;
+  started_at: CreatedAt;
+  last_seen_at: CreatedAt;
+}
+
+export interface WorkerLeasesTable {
+  name: string;
+  holder: string;
+  expires_at: Date;
+  fence: Generated<Int8>;
+}
+
+export interface EventSpillTable {
+  id: string;
+  body: Json<unknown>;
+  created_at: CreatedAt;
+}
+
+export interface SigninFailuresTable {
+  key: string;
+  count: number;
+  reset_at: Date;
+}
+
 export interface DatabaseSchema {
   teams: TeamsTable;
   users: UsersTable;
@@ -342,6 +369,10 @@ export interface DatabaseSchema {
   volumes: VolumesTable;
   sandbox_metrics: SandboxMetricsTable;
   team_metrics: TeamMetricsTable;
+  replicas: ReplicasTable;
+  worker_leases: WorkerLeasesTable;
+  event_spill: EventSpillTable;
+  signin_failures: SigninFailuresTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;

@@ -1,0 +1,152 @@
+import { randomBytes } from "node:crypto";
+import { type ControlPlane, createControlPlane, type Worker } from "@wrenn/control-plane";
+import { createLogger, createSilentLogger } from "@wrenn/shared";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
+import { openTestDatabase, type TestDatabase } from "./helpers/test-databases.js";
+
+/**
+ * Two control-plane replicas on one PostgreSQL database, workers on: each leader worker runs
+ * on one replica, leadership moves when its holder dies, a live replica's builds survive the
+ * other's start, and events published on one reach the other's event stream.
+ */
+
+const RENEW_MS = 100;
+const TTL_MS = 500;
+const config = { leaseRenewIntervalMs: RENEW_MS, leaseTtlMs: TTL_MS, heartbeatIntervalMs: 60_000 };
+const logger = () => (process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger());
+
+/** A worker that counts its ticks per replica (the effect that shows who runs it). */
+function counterExtension(counts: Map<string, number>, replica: string) {
+  const worker: Worker = {
+    name: "test-counter",
+    intervalMs: 50,
+    tick: async () => void counts.set(replica, (counts.get(replica) ?? 0) + 1),
+  };
+  return {
+    name: `counter-${replica}`,
+    register: async (api: { worker(w: Worker): void }) => api.worker(worker),
+  };
+}
+
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("replicas on one PostgreSQL", () => {
+  let t: TestDatabase;
+  let a: CpFixture;
+  const extra: ControlPlane[] = [];
+  const counts = new Map<string, number>();
+
+  const startReplica = async (name: string): Promise<ControlPlane> => {
+    const cp = await createControlPlane({
+      config: { port: 0, pgliteDir: "memory", ...config },
+      database: t.database,
+      logger: logger(),
+      extensions: [counterExtension(counts, name)],
+      workers: true,
+    });
+    await cp.start();
+    extra.push(cp);
+    return cp;
+  };
+
+  const leaseRows = async () =>
+    (
+      await sql<{ name: string; holder: string; fence: string }>`SELECT name, holder, fence FROM worker_leases
+        WHERE expires_at > now() ORDER BY name`.execute(t.database.db)
+    ).rows;
+
+  beforeAll(async () => {
+    t = await openTestDatabase("postgres");
+    a = await startControlPlane(t.database, {
+      config,
+      workers: true,
+      extensions: [counterExtension(counts, "a")],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const cp of extra) await cp.stop().catch(() => undefined);
+    await a?.close().catch(() => undefined);
+    await t?.dispose();
+  });
+
+  it("runs each leader worker on one replica, and moves it when the holder dies", async () => {
+    await until("A holds every lease", () => a.cp.leases().includes("test-counter"));
+    const b = await startReplica("b");
+    await new Promise((r) => setTimeout(r, TTL_MS * 2));
+    const rows = await leaseRows();
+    const names = rows.map((r) => r.name);
+    for (const w of [
+      "host-monitor",
+      "reconciler",
+      "metrics-sampler",
+      "template-gc",
+      "build-recovery",
+      "test-counter",
+    ]) {
+      expect(names).toContain(w);
+    }
+    expect(names).not.toContain("build-claimer");
+    // One holder per lease, and it is A (first up); B holds none and ran the counter never.
+    expect(new Set(rows.map((r) => r.holder))).toEqual(new Set([a.cp.replicaId]));
+    expect(b.leases()).toEqual([]);
+    expect(counts.get("b") ?? 0).toBe(0);
+    expect(counts.get("a") ?? 0).toBeGreaterThan(5);
+    const replicas = await t.database.db.selectFrom("replicas").select("id").execute();
+    expect(replicas.map((r) => r.id).sort()).toEqual([a.cp.replicaId, b.replicaId].sort());
+
+    // A dies: its timers stop, nothing is released. B takes every lease within TTL + renew.
+    const died = Date.now();
+    await a.cp.stop({ release: false });
+    await until("B takes the counter lease", () => b.leases().includes("test-counter"), 5000);
+    const tookMs = Date.now() - died;
+    expect(tookMs).toBeLessThan(TTL_MS + 4 * RENEW_MS + 500);
+    await until("B holds every lease", async () =>
+      (await leaseRows()).every((r) => r.holder === b.replicaId && Number(r.fence) >= 2),
+    );
+    const before = counts.get("b") ?? 0;
+    await until("B runs the counter", () => (counts.get("b") ?? 0) > before + 3);
+
+    // B stops and releases: a new replica C takes over without waiting out the TTL.
+    await b.stop();
+    expect((await leaseRows()).filter((r) => r.holder === b.replicaId)).toEqual([]);
+    const c = await startReplica("c");
+    await until("C takes the counter lease", () => c.leases().includes("test-counter"), RENEW_MS * 10);
+  }, 60_000);
+
+  it("leaves a live replica's build alone and fails a dead replica's", async () => {
+    const db = t.database.db;
+    const live = extra.at(-1) as ControlPlane;
+    const teamId = `team_${randomBytes(6).toString("hex")}`;
+    await sql`INSERT INTO teams (id, name) VALUES (${teamId}, 'builds')`.execute(db);
+    await sql`INSERT INTO templates (id, team_id, name, kind) VALUES ('tpl_rep', ${teamId}, 'rep', 'built')`.execute(
+      db,
+    );
+    const build = (id: string, owner: string | null) =>
+      sql`INSERT INTO template_builds (id, template_id, team_id, status, tags, vcpus, memory_mib, disk_mib, claimed_by)
+        VALUES (${id}, 'tpl_rep', ${teamId}, 'building', '[]', 1, 512, 1024, ${owner})`.execute(db);
+    await build("bld_live", live.replicaId);
+    await build("bld_dead", "rep_gone");
+    // Another replica starting is what used to fail every building build.
+    await startReplica("d");
+    const status = async (id: string) =>
+      (await db.selectFrom("template_builds").select("status").where("id", "=", id).executeTakeFirstOrThrow())
+        .status;
+    await until("the dead replica's build fails", async () => (await status("bld_dead")) === "error");
+    await new Promise((r) => setTimeout(r, TTL_MS * 2));
+    expect(await status("bld_live")).toBe("building");
+    await sql`DELETE FROM template_builds WHERE id = 'bld_live'`.execute(db);
+  }, 30_000);
+});
