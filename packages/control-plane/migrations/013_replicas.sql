@@ -31,3 +31,9 @@ CREATE TABLE signin_failures (
   count integer NOT NULL,
   reset_at timestamptz NOT NULL
 );
+
+-- Webhook deliveries as an outbox: the body to send, and until when the replica sending it
+-- (or waiting to retry it) has it. A pending row past claimed_until is taken by another replica.
+ALTER TABLE channel_deliveries ADD COLUMN body text;
+ALTER TABLE channel_deliveries ADD COLUMN claimed_until timestamptz;
+CREATE INDEX channel_deliveries_unclaimed ON channel_deliveries (claimed_until) WHERE status = 'pending';

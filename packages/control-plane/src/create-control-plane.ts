@@ -6,6 +6,7 @@ import type { Duplex } from "node:stream";
 import { createLogger, type Logger, listenOn } from "@wrenn/shared";
 import { AuditLog } from "./audit/audit-log.js";
 import { advertisedSandboxDomain, type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
+import { createEventTransport } from "./coordination/event-transport.js";
 import { Leases } from "./coordination/leases.js";
 import { ReplicaRegistry } from "./coordination/replica-registry.js";
 import { createServices } from "./create-services.js";
@@ -111,7 +112,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const replica = new ReplicaRegistry(database.db, newReplicaId(), config.leaseTtlMs);
   const hosts = new HostClientPool();
   const scheduler = new Scheduler({ pausedWeight: config.pausedWeight });
-  const events = new EventBus(logger, now);
+  const events = new EventBus(logger, now, createEventTransport(database, logger));
   const channels = new ChannelDispatcher(database.db, logger, {
     maxAttempts: config.webhookMaxAttempts,
     retryBaseMs: config.webhookRetryBaseMs,
@@ -132,7 +133,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     {
       name: "session-sweep",
       intervalMs: 3600_000,
-      tick: () => services.accounts.sessions.sweep(),
+      tick: async () => {
+        await services.accounts.sessions.sweep();
+        await services.accounts.throttle.prune();
+        await replica.pruneDead();
+      },
     },
     {
       name: "template-gc",
@@ -142,6 +147,12 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       },
     },
     ...createBuildWorkers(services.templateBuilds, config.leaseRenewIntervalMs),
+    {
+      name: "webhook-takeover",
+      mode: "every-replica",
+      intervalMs: config.leaseRenewIntervalMs,
+      tick: async () => void (await channels.takeOver()),
+    },
   ];
   for (const extension of options.extensions ?? []) {
     await extension.register(
@@ -237,6 +248,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     renewIntervalMs: config.leaseRenewIntervalMs,
     ttlMs: config.leaseTtlMs,
   });
+  services.templateBuilds.gateGc(() => runner.holds("template-gc"));
   let url = "";
   let tlsUrl = "";
   let started = false;
@@ -251,6 +263,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       return tlsUrl;
     },
     async start() {
+      await events.start();
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -285,6 +298,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       }
       if (started) await app.close();
       await channels.stop();
+      await events.close();
       hosts.close();
       if (ownsDatabase) await database.close();
     },

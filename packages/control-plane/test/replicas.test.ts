@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { type ControlPlane, createControlPlane, type Worker } from "@wrenn/control-plane";
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { sql } from "kysely";
@@ -14,7 +16,12 @@ import { openTestDatabase, type TestDatabase } from "./helpers/test-databases.js
 
 const RENEW_MS = 100;
 const TTL_MS = 500;
-const config = { leaseRenewIntervalMs: RENEW_MS, leaseTtlMs: TTL_MS, heartbeatIntervalMs: 60_000 };
+const config = {
+  leaseRenewIntervalMs: RENEW_MS,
+  leaseTtlMs: TTL_MS,
+  heartbeatIntervalMs: 60_000,
+  signinMaxFailuresPerEmail: 3,
+};
 const logger = () => (process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger());
 
 /** A worker that counts its ticks per replica (the effect that shows who runs it). */
@@ -40,6 +47,40 @@ async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** An open `GET /v1/events` stream: the events received so far, in order. */
+async function openEventStream(url: string, key: string) {
+  const controller = new AbortController();
+  const res = await fetch(`${url}/v1/events`, {
+    headers: { authorization: `Bearer ${key}` },
+    signal: controller.signal,
+  });
+  expect(res.status).toBe(200);
+  const received: { id: string; type: string; data: Record<string, unknown> }[] = [];
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  void (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        buffered += decoder.decode(value, { stream: true });
+        let end = buffered.indexOf("\n\n");
+        while (end >= 0) {
+          const frame = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          const data = frame.split("\n").find((l) => l.startsWith("data: "));
+          if (data) received.push(JSON.parse(data.slice(6)));
+          end = buffered.indexOf("\n\n");
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return { received, close: () => controller.abort() };
 }
 
 describe("replicas on one PostgreSQL", () => {
@@ -149,4 +190,87 @@ describe("replicas on one PostgreSQL", () => {
     expect(await status("bld_live")).toBe("building");
     await sql`DELETE FROM template_builds WHERE id = 'bld_live'`.execute(db);
   }, 30_000);
+
+  it("streams an event published on one replica to an event client of another, also after a restart of the connections", async () => {
+    const [b, c] = extra.slice(-2) as [ControlPlane, ControlPlane]; // two live replicas
+    const stream = await openEventStream(b.url, a.adminKey);
+    try {
+      const publish = (n: number, data: Record<string, unknown> = {}) =>
+        c.context.events.publish("sandbox.created", a.adminTeamId, { sandbox_id: `sbx_${n}`, ...data });
+      const first = publish(1);
+      publish(2);
+      // An event over NOTIFY's 8000-byte limit travels through event_spill.
+      const big = "x".repeat(20_000);
+      publish(3, { big });
+      // Another team's event never reaches this team's stream.
+      c.context.events.publish("sandbox.created", "team_other", { sandbox_id: "sbx_other" });
+      await until("B's stream gets C's events", () => stream.received.length >= 3);
+      expect(stream.received.map((e) => e.data.sandbox_id)).toEqual(["sbx_1", "sbx_2", "sbx_3"]);
+      expect(stream.received[0]?.id).toBe(first.id);
+      expect(stream.received[2]?.data.big).toBe(big);
+
+      // Every server connection ends (as in a PostgreSQL restart); the listeners reconnect.
+      await t.terminateConnections?.();
+      await until(
+        "an event after the restart arrives",
+        async () => {
+          publish(4);
+          await new Promise((r) => setTimeout(r, 200));
+          return stream.received.some((e) => e.data.sandbox_id === "sbx_4");
+        },
+        15_000,
+      );
+    } finally {
+      stream.close();
+    }
+  }, 30_000);
+
+  it("counts failed sign-ins over every replica", async () => {
+    const [x, y] = extra.slice(-2) as [ControlPlane, ControlPlane];
+    const signin = async (cp: ControlPlane) => {
+      const res = await fetch(`${cp.url}/v1/auth/signin`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "guess@example.com", password: "not the password" }),
+      });
+      return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+    };
+    for (const cp of [x, y, x]) expect((await signin(cp)).code).toBe("unauthenticated");
+    expect((await signin(y)).code).toBe("resource_exhausted");
+    expect((await signin(x)).code).toBe("resource_exhausted");
+  });
+
+  it("sends a delivery a dead replica left pending once, from another replica", async () => {
+    const db = t.database.db;
+    const posts: string[] = [];
+    const receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on("end", () => {
+        posts.push(body);
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    try {
+      const port = (receiver.address() as AddressInfo).port;
+      await sql`INSERT INTO channels (id, team_id, name, url, secret)
+        VALUES ('ch_rep', ${a.adminTeamId}, 'rep', ${`http://127.0.0.1:${port}/hook`}, 'secret')`.execute(db);
+      // Left by a replica that died between attempts: pending, its claim lapsed.
+      await sql`INSERT INTO channel_deliveries (id, channel_id, event_id, event_type, status, attempts, body, claimed_until)
+        VALUES ('dlv_rep', 'ch_rep', 'evt_rep', 'sandbox.created', 'pending', 1, '{"id":"evt_rep"}', now() - interval '1 second')`.execute(
+        db,
+      );
+      const row = () =>
+        db.selectFrom("channel_deliveries").selectAll().where("id", "=", "dlv_rep").executeTakeFirstOrThrow();
+      await until("the delivery is sent", async () => (await row()).status === "delivered");
+      await new Promise((r) => setTimeout(r, RENEW_MS * 5));
+      expect(posts).toEqual(['{"id":"evt_rep"}']);
+      expect((await row()).attempts).toBe(2);
+    } finally {
+      await new Promise((r) => receiver.close(r));
+    }
+  });
 });

@@ -21,6 +21,11 @@ export class ReplicaRegistry {
     await this.db.deleteFrom("replicas").where("id", "=", this.id).execute();
   }
 
+  /** Deletes the rows of replicas unseen for a day (killed ones never delete their own). */
+  async pruneDead(): Promise<void> {
+    await sql`DELETE FROM replicas WHERE last_seen_at < now() - interval '1 day'`.execute(this.db);
+  }
+
   /** SQL that is true when the replica `idColumn` names is live (for use in a WHERE). */
   liveCondition(idColumn: string) {
     return sql<boolean>`EXISTS (SELECT 1 FROM replicas r WHERE r.id = ${sql.ref(idColumn)}

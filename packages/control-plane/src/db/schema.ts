@@ -285,6 +285,10 @@ export interface ChannelDeliveriesTable {
   last_error: string | null;
   created_at: CreatedAt;
   delivered_at: Date | null;
+  /** The JSON body sent (for a replica that takes the delivery over). */
+  body: Generated<string | null>;
+  /** Until when the replica that sends or retries it has it (database clock). */
+  claimed_until: Generated<Date | null>;
 }
 
 export interface VolumesTable {

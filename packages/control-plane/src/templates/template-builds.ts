@@ -23,6 +23,8 @@ export class TemplateBuilds {
   private readonly queue: BuildQueue;
   /** Replications in flight, one per build and host however many creates wait. */
   private readonly replicas = new Map<string, Promise<string>>();
+  /** Whether this replica may collect garbage now (it holds the template-gc lease). */
+  private gcAllowed: () => boolean = () => true;
 
   constructor(
     private readonly deps: ServiceDeps,
@@ -34,6 +36,11 @@ export class TemplateBuilds {
     this.queue = new BuildQueue(deps.config.maxConcurrentBuilds, (id) => this.runBuild(id), deps.logger);
     sandboxes.useReplication((build, hostId) => this.replicate(build, hostId));
     sandboxes.useAfterReboot((row, guest) => restartStartCommand(deps, row, guest));
+  }
+
+  /** Collects after a build only when `allowed` says so, so one replica at a time collects. */
+  gateGc(allowed: () => boolean): void {
+    this.gcAllowed = allowed;
   }
 
   enqueue(buildId: string): void {
@@ -221,7 +228,8 @@ export class TemplateBuilds {
       logger.info("template build failed", { build: buildId, error: error.message });
     }
     await log.flush();
-    await this.gc.collect().catch((err: unknown) => logger.warn("template gc failed", { err }));
+    if (this.gcAllowed())
+      await this.gc.collect().catch((err: unknown) => logger.warn("template gc failed", { err }));
   }
 
   /**

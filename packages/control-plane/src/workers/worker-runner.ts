@@ -59,9 +59,12 @@ export class WorkerRunner {
     return [...this.heldUntil].filter(([, until]) => until > at).map(([name]) => name);
   }
 
-  /** Whether this replica may run leader work `name` now (always without coordination). */
+  /**
+   * Whether this replica may run leader work `name` now: always without coordination or with
+   * workers off (a replica that runs no workers is alone: tests, one-off commands).
+   */
   holds(name: string): boolean {
-    if (!this.coordination) return true;
+    if (!this.coordination || !this.ticking) return true;
     return (this.heldUntil.get(name) ?? 0) > performance.now();
   }
 
