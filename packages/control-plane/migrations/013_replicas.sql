@@ -37,3 +37,12 @@ CREATE TABLE signin_failures (
 ALTER TABLE channel_deliveries ADD COLUMN body text;
 ALTER TABLE channel_deliveries ADD COLUMN claimed_until timestamptz;
 CREATE INDEX channel_deliveries_unclaimed ON channel_deliveries (claimed_until) WHERE status = 'pending';
+
+-- E2B upload links (the SDK PUTs a copy step's archive to one without an API key): any
+-- replica may get the PUT. Only the token's sha256 is kept.
+CREATE TABLE upload_links (
+  token_hash text PRIMARY KEY,
+  principal jsonb NOT NULL,
+  files_hash text NOT NULL,
+  expires_at timestamptz NOT NULL
+);

@@ -19,6 +19,7 @@ import { E2bService } from "./e2b/e2b-service.js";
 import { e2bTemplateRoutes } from "./e2b/e2b-template-routes.js";
 import { e2bVolumeContentRoutes } from "./e2b/e2b-volume-content-routes.js";
 import { e2bVolumeRoutes } from "./e2b/e2b-volume-routes.js";
+import { UploadLinks } from "./e2b/upload-links.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
 import type { Extension, Middleware, ServerContext } from "./extensions.js";
@@ -218,7 +219,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         maxForkCount: config.maxForkCount,
         domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
       }),
-      ...e2bTemplateRoutes(services),
+      ...e2bTemplateRoutes(services, new UploadLinks(database.db, now)),
       ...e2bVolumeRoutes(services),
       ...e2bVolumeContentRoutes(services),
     ],

@@ -1,6 +1,9 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type ControlPlane, createControlPlane, type Worker } from "@wrenn/control-plane";
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { sql } from "kysely";
@@ -21,6 +24,8 @@ const config = {
   leaseTtlMs: TTL_MS,
   heartbeatIntervalMs: 60_000,
   signinMaxFailuresPerEmail: 3,
+  // Copy-step archives live on storage every replica shares.
+  templateFilesDir: mkdtempSync(join(tmpdir(), "wrenn-replicas-files-")),
 };
 const logger = () => (process.env.WRENN_TEST_LOG ? createLogger({ level: "debug" }) : createSilentLogger());
 
@@ -121,6 +126,7 @@ describe("replicas on one PostgreSQL", () => {
     for (const cp of extra) await cp.stop().catch(() => undefined);
     await a?.close().catch(() => undefined);
     await t?.dispose();
+    rmSync(config.templateFilesDir, { recursive: true, force: true });
   });
 
   it("runs each leader worker on one replica, and moves it when the holder dies", async () => {
@@ -272,5 +278,33 @@ describe("replicas on one PostgreSQL", () => {
     } finally {
       await new Promise((r) => receiver.close(r));
     }
+  });
+
+  it("takes an E2B upload on another replica than the one that made the link", async () => {
+    const [x, y] = extra.slice(-2) as [ControlPlane, ControlPlane];
+    const headers = { "x-api-key": a.adminKey, "content-type": "application/json" };
+    const made = await fetch(`${x.url}/v3/templates`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ name: "uploads" }),
+    });
+    expect(made.status).toBe(202);
+    const { templateID } = (await made.json()) as { templateID: string };
+    const archive = Buffer.from("an archive");
+    const hash = createHash("sha256").update("files").digest("hex");
+    const files = `/templates/${templateID}/files/${hash}`;
+    const asked = (await (await fetch(`${x.url}${files}`, { headers })).json()) as {
+      present: boolean;
+      url: string;
+    };
+    expect(asked.present).toBe(false);
+    const onY = new URL(asked.url);
+    const put = await fetch(`${y.url}${onY.pathname}`, { method: "PUT", body: archive });
+    expect(put.status).toBe(200);
+    expect(
+      ((await (await fetch(`${x.url}${files}`, { headers })).json()) as { present: boolean }).present,
+    ).toBe(true);
+    // A link works once.
+    expect((await fetch(`${x.url}${onY.pathname}`, { method: "PUT", body: archive })).status).toBe(404);
   });
 });

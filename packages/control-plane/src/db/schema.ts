@@ -350,6 +350,13 @@ export interface SigninFailuresTable {
   reset_at: Date;
 }
 
+export interface UploadLinksTable {
+  token_hash: string;
+  principal: Json<unknown>;
+  files_hash: string;
+  expires_at: Date;
+}
+
 export interface DatabaseSchema {
   teams: TeamsTable;
   users: UsersTable;
@@ -377,6 +384,7 @@ export interface DatabaseSchema {
   worker_leases: WorkerLeasesTable;
   event_spill: EventSpillTable;
   signin_failures: SigninFailuresTable;
+  upload_links: UploadLinksTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;
