@@ -18,7 +18,7 @@ import { openTestDatabase, type TestDatabase } from "./helpers/test-databases.js
  */
 
 const RENEW_MS = 100;
-const TTL_MS = 500;
+const TTL_MS = 1000;
 const config = {
   leaseRenewIntervalMs: RENEW_MS,
   leaseTtlMs: TTL_MS,
