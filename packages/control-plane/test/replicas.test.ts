@@ -24,6 +24,7 @@ const config = {
   leaseTtlMs: TTL_MS,
   heartbeatIntervalMs: 60_000,
   signinMaxFailuresPerEmail: 3,
+  metricsSampleMs: 200,
   // Copy-step archives live on storage every replica shares.
   templateFilesDir: mkdtempSync(join(tmpdir(), "wrenn-replicas-files-")),
 };
@@ -307,4 +308,37 @@ describe("replicas on one PostgreSQL", () => {
     // A link works once.
     expect((await fetch(`${x.url}${onY.pathname}`, { method: "PUT", body: archive })).status).toBe(404);
   });
+
+  // Last: it stops one of the two live replicas.
+  it("counts a sandbox start once when the metrics sampler moves to another replica", async () => {
+    const db = t.database.db;
+    const [x, y] = extra.slice(-2) as [ControlPlane, ControlPlane];
+    await until(
+      "one replica samples",
+      () => x.leases().includes("metrics-sampler") || y.leases().includes("metrics-sampler"),
+    );
+    const [leader, other] = x.leases().includes("metrics-sampler") ? [x, y] : [y, x];
+    const teamId = `team_${randomBytes(6).toString("hex")}`;
+    await sql`INSERT INTO teams (id, name) VALUES (${teamId}, 'starts')`.execute(db);
+    const start = (id: string) =>
+      sql`INSERT INTO sandboxes (id, team_id, template, state, vcpus, memory_mib, disk_mib, timeout_sec, envd_access_token)
+        VALUES (${id}, ${teamId}, 'base', 'stopped', 1, 512, 1024, 60, 'token')`.execute(db);
+    const startRows = async () =>
+      (
+        await db
+          .selectFrom("team_metrics")
+          .select("sandbox_start_rate")
+          .where("team_id", "=", teamId)
+          .where("sandbox_start_rate", ">", 0)
+          .execute()
+      ).length;
+    await start("sbx_rate_1");
+    await until("the leader counts the start", async () => (await startRows()) === 1);
+    await leader.stop({ release: false });
+    await until("the other replica samples", () => other.leases().includes("metrics-sampler"), 5000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await startRows()).toBe(1);
+    await start("sbx_rate_2");
+    await until("the new leader counts the next start", async () => (await startRows()) === 2);
+  }, 30_000);
 });
