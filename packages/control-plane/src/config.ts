@@ -120,7 +120,14 @@ export const ControlPlaneConfigSchema = z.object({
     .int()
     .min(1024)
     .default(2 * 1024 * 1024 * 1024),
-  /** Template builds run at once; more wait (status "waiting"). WRENN_CP_MAX_BUILDS. */
+  /**
+   * How often each replica heartbeats and renews its worker leases. WRENN_CP_LEASE_RENEW_MS.
+   * A dead replica's leases and builds pass to another within leaseTtlMs + this.
+   */
+  leaseRenewIntervalMs: z.number().int().min(10).default(2000),
+  /** A worker lease (and a replica's heartbeat) not renewed for this long is taken over. WRENN_CP_LEASE_TTL_MS. */
+  leaseTtlMs: z.number().int().min(30).default(6000),
+  /** Template builds run at once, counted over every replica; more wait (status "waiting"). WRENN_CP_MAX_BUILDS. */
   maxConcurrentBuilds: z.number().int().min(1).default(2),
   /** One build step's time limit. WRENN_CP_BUILD_STEP_TIMEOUT_SEC. */
   buildStepTimeoutSec: z.number().int().min(1).default(3600),
@@ -171,6 +178,12 @@ export function parseControlPlaneConfig(input: unknown): ControlPlaneConfig {
   if (Boolean(config.tlsCertPath) !== Boolean(config.tlsKeyPath)) {
     throw new WrennError("invalid_argument", "WRENN_CP_TLS_CERT and WRENN_CP_TLS_KEY go together");
   }
+  if (config.leaseTtlMs < 2 * config.leaseRenewIntervalMs) {
+    throw new WrennError(
+      "invalid_argument",
+      "WRENN_CP_LEASE_TTL_MS must be at least twice WRENN_CP_LEASE_RENEW_MS",
+    );
+  }
   return config;
 }
 
@@ -196,6 +209,8 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     logLevel: env.WRENN_LOG_LEVEL,
     templateFilesDir: env.WRENN_CP_TEMPLATE_FILES_DIR || join(wrennDir, "cp", "template-files"),
     maxConcurrentBuilds: envNumber(env.WRENN_CP_MAX_BUILDS),
+    leaseRenewIntervalMs: envNumber(env.WRENN_CP_LEASE_RENEW_MS),
+    leaseTtlMs: envNumber(env.WRENN_CP_LEASE_TTL_MS),
     buildStepTimeoutSec: envNumber(env.WRENN_CP_BUILD_STEP_TIMEOUT_SEC),
     sandboxDomain: env.WRENN_SANDBOX_DOMAIN,
     tlsCertPath: env.WRENN_CP_TLS_CERT,

@@ -6,6 +6,9 @@ import type { Duplex } from "node:stream";
 import { createLogger, type Logger, listenOn } from "@wrenn/shared";
 import { AuditLog } from "./audit/audit-log.js";
 import { advertisedSandboxDomain, type ControlPlaneConfigInput, parseControlPlaneConfig } from "./config.js";
+import { createEventTransport } from "./coordination/event-transport.js";
+import { Leases } from "./coordination/leases.js";
+import { ReplicaRegistry } from "./coordination/replica-registry.js";
 import { createServices } from "./create-services.js";
 import { type Database, openDatabase } from "./db/database.js";
 import { applyMigrations, loadMigrations } from "./db/migrations.js";
@@ -16,6 +19,7 @@ import { E2bService } from "./e2b/e2b-service.js";
 import { e2bTemplateRoutes } from "./e2b/e2b-template-routes.js";
 import { e2bVolumeContentRoutes } from "./e2b/e2b-volume-content-routes.js";
 import { e2bVolumeRoutes } from "./e2b/e2b-volume-routes.js";
+import { UploadLinks } from "./e2b/upload-links.js";
 import { ChannelDispatcher } from "./events/channel-dispatcher.js";
 import { EventBus } from "./events/event-bus.js";
 import type { Extension, Middleware, ServerContext } from "./extensions.js";
@@ -23,6 +27,7 @@ import { registerDashboard } from "./http/dashboard-assets.js";
 import { createHttpApp, registerRoute } from "./http/http-app.js";
 import { buildOpenApiDocument } from "./http/openapi.js";
 import type { AnyRouteSpec } from "./http/route-spec.js";
+import { newReplicaId } from "./ids.js";
 import { AutoResumer } from "./proxy/auto-resume.js";
 import { resolveSandboxAddress } from "./proxy/sandbox-address.js";
 import { createSandboxProxy } from "./proxy/sandbox-proxy.js";
@@ -40,6 +45,7 @@ import { templateRoutes } from "./routes/template-routes.js";
 import { volumeRoutes } from "./routes/volume-routes.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { SandboxStreams } from "./streams/sandbox-streams.js";
+import { createBuildWorkers } from "./templates/build-workers.js";
 import { createHostMonitor } from "./workers/host-monitor.js";
 import { createMetricsSampler } from "./workers/metrics-sampler.js";
 import { createReconciler } from "./workers/reconciler.js";
@@ -68,9 +74,17 @@ export interface ControlPlane {
   readonly url: string;
   /** https://host:port of the TLS listener once started; "" without one. */
   readonly tlsUrl: string;
+  /** This replica's id (its row in `replicas`, the holder of its worker leases). */
+  readonly replicaId: string;
   start(): Promise<void>;
-  stop(): Promise<void>;
-  /** Runs one tick of every worker now (tests; operators' "reconcile now"). */
+  /**
+   * Stops serving. `release: false` skips giving up the worker leases and the replica row,
+   * as a replica that died would (failover tests).
+   */
+  stop(options?: { release?: boolean }): Promise<void>;
+  /** Leader workers whose lease this replica holds now. */
+  leases(): string[];
+  /** Runs one tick of every worker now, leases aside (tests; operators' "reconcile now"). */
   runWorkersOnce(): Promise<void>;
 }
 
@@ -96,9 +110,10 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const applied = await applyMigrations(database.db, await loadMigrations());
   if (applied.length > 0) logger.info("migrations applied", { applied, database: database.kind });
 
+  const replica = new ReplicaRegistry(database.db, newReplicaId(), config.leaseTtlMs);
   const hosts = new HostClientPool();
   const scheduler = new Scheduler({ pausedWeight: config.pausedWeight });
-  const events = new EventBus(logger, now);
+  const events = new EventBus(logger, now, createEventTransport(database, logger));
   const channels = new ChannelDispatcher(database.db, logger, {
     maxAttempts: config.webhookMaxAttempts,
     retryBaseMs: config.webhookRetryBaseMs,
@@ -106,7 +121,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   });
   channels.attach(events);
   const audit = new AuditLog(database.db, logger);
-  const deps = { db: database.db, hosts, scheduler, audit, events, config, logger, now };
+  const deps = { db: database.db, hosts, scheduler, audit, events, config, logger, now, replica };
   const services = createServices(deps);
   const context: ServerContext = { services, events, audit, config, logger, now };
 
@@ -119,7 +134,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     {
       name: "session-sweep",
       intervalMs: 3600_000,
-      tick: () => services.accounts.sessions.sweep(),
+      tick: async () => {
+        await services.accounts.sessions.sweep();
+        await services.accounts.throttle.prune();
+        await replica.pruneDead();
+      },
     },
     {
       name: "template-gc",
@@ -127,6 +146,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       tick: async () => {
         await services.templateGc.collect();
       },
+    },
+    ...createBuildWorkers(services.templateBuilds, config.leaseRenewIntervalMs),
+    {
+      name: "webhook-takeover",
+      mode: "every-replica",
+      intervalMs: config.leaseRenewIntervalMs,
+      tick: async () => void (await channels.takeOver()),
     },
   ];
   for (const extension of options.extensions ?? []) {
@@ -193,7 +219,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         maxForkCount: config.maxForkCount,
         domain: () => advertisedSandboxDomain(config.sandboxDomain, tlsPort),
       }),
-      ...e2bTemplateRoutes(services),
+      ...e2bTemplateRoutes(services, new UploadLinks(database.db, now)),
       ...e2bVolumeRoutes(services),
       ...e2bVolumeContentRoutes(services),
     ],
@@ -217,7 +243,13 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         ).on("upgrade", onUpgrade)
       : undefined;
 
-  const runner = new WorkerRunner(workers, logger);
+  const runner = new WorkerRunner(workers, logger, {
+    leases: new Leases(database.db, replica.id),
+    replicas: replica,
+    renewIntervalMs: config.leaseRenewIntervalMs,
+    ttlMs: config.leaseTtlMs,
+  });
+  services.templateBuilds.gateGc(() => runner.holds("template-gc"));
   let url = "";
   let tlsUrl = "";
   let started = false;
@@ -232,6 +264,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       return tlsUrl;
     },
     async start() {
+      await events.start();
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -245,17 +278,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         });
         tlsUrl = `https://${host}:${tlsPort}`;
       }
-      if (options.workers ?? true) {
-        runner.start();
-        await services.templateBuilds.recover();
-      }
-      logger.info("control plane listening", { url, tlsUrl: tlsUrl || undefined, database: database.kind });
+      // Without workers the runner still heartbeats, so other replicas see this one's builds as live.
+      runner.start({ workers: options.workers ?? true });
+      logger.info("control plane listening", {
+        url,
+        tlsUrl: tlsUrl || undefined,
+        database: database.kind,
+        replica: replica.id,
+      });
     },
-    async stop() {
+    async stop(stopOptions = {}) {
       streams.close();
       eventStreams.closeAll();
       await services.templateBuilds.stop();
-      await runner.stop();
+      await runner.stop(stopOptions);
       proxy.close();
       if (tlsServer?.listening) {
         tlsServer.closeAllConnections();
@@ -263,9 +299,12 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       }
       if (started) await app.close();
       await channels.stop();
+      await events.close();
       hosts.close();
       if (ownsDatabase) await database.close();
     },
+    replicaId: replica.id,
+    leases: () => runner.holding(),
     runWorkersOnce: () => runner.runOnce(),
   };
 }

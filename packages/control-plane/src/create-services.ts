@@ -47,6 +47,7 @@ export function createServices(deps: ServiceDeps): Services {
   const { config, now } = deps;
   const sessions = new SessionStore(deps.db, config.sessionTtlSec * 1000, now);
   const throttle = new SigninThrottle(
+    deps.db,
     {
       maxFailuresPerEmail: config.signinMaxFailuresPerEmail,
       maxFailuresPerIp: config.signinMaxFailuresPerIp,

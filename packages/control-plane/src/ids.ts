@@ -16,3 +16,4 @@ export { newSandboxId };
 /** Volume ids name directories and NFS exports on the host: lowercase letters, digits and `-` only. */
 export const newVolumeId = (): string => `vol-${randomId(16)}`;
 export const newInvitationId = (): string => `inv_${randomId(16)}`;
+export const newReplicaId = (): string => `rep_${randomId(12)}`;

@@ -3,6 +3,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { lockDataDir } from "./data-dir-lock.js";
+import { type Listener, type ListenOptions, listenWithReconnect } from "./pg-listener.js";
 import { createPGliteDialect } from "./pglite-dialect.js";
 import type { DatabaseSchema } from "./schema.js";
 
@@ -13,6 +14,11 @@ export type DatabaseKind = "postgres" | "pglite";
 export interface Database {
   readonly db: Db;
   readonly kind: DatabaseKind;
+  /**
+   * PostgreSQL only: LISTENs on a channel over a dedicated connection that reconnects by
+   * itself. Absent on PGlite, where one process is the only replica.
+   */
+  readonly listen?: (channel: string, options: ListenOptions) => Promise<Listener>;
   close(): Promise<void>;
 }
 
@@ -33,8 +39,18 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
     pool.on("error", (err) => options.onIdleConnectionError?.(err));
+    // A connection lost while checked out (mid-query: a server restart) also emits "error" on
+    // its client, which the pool listens for only while idle; the query in flight gets the
+    // same error, so this listener only keeps the process from ending.
+    pool.on("connect", (client) => client.on("error", () => undefined));
     const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: "postgres", close: () => db.destroy() };
+    const connectionString = options.databaseUrl;
+    return {
+      db,
+      kind: "postgres",
+      listen: (channel, listenOptions) => listenWithReconnect(connectionString, channel, listenOptions),
+      close: () => db.destroy(),
+    };
   }
   if (options.pgliteDir === "memory") {
     const pglite = new PGlite();

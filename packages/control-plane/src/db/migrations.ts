@@ -29,16 +29,18 @@ export function splitStatements(text: string): string[] {
 /**
  * Applies every migration not yet recorded in `schema_migrations`, each in its own
  * transaction with its record, so a failed one leaves nothing half-applied. An advisory
- * lock keeps two control planes starting together from racing.
+ * lock keeps two control planes starting together from racing (the bookkeeping table's
+ * creation included).
  */
 export async function applyMigrations<T>(db: Kysely<T>, migrations: Migration[]): Promise<string[]> {
-  await sql`CREATE TABLE IF NOT EXISTS schema_migrations (
-    name text PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now()
-  )`.execute(db);
   const applied: string[] = [];
   await db.transaction().execute(async (tx) => {
     await sql`SELECT pg_advisory_xact_lock(7347001)`.execute(tx);
+    // Inside the lock: two replicas creating it at once would clash on its catalog row.
+    await sql`CREATE TABLE IF NOT EXISTS schema_migrations (
+      name text PRIMARY KEY,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(tx);
     const done = await sql<{ name: string }>`SELECT name FROM schema_migrations`.execute(tx);
     const doneNames = new Set(done.rows.map((r) => r.name));
     for (const migration of migrations) {

@@ -162,6 +162,8 @@ export interface TemplateBuildsTable {
   created_at: CreatedAt;
   started_at: Generated<Date | null>;
   finished_at: Generated<Date | null>;
+  /** The replica running the build (status building). */
+  claimed_by: Generated<string | null>;
 }
 
 export interface TemplateBuildLogsTable {
@@ -283,6 +285,10 @@ export interface ChannelDeliveriesTable {
   last_error: string | null;
   created_at: CreatedAt;
   delivered_at: Date | null;
+  /** The JSON body sent (for a replica that takes the delivery over). */
+  body: Generated<string | null>;
+  /** Until when the replica that sends or retries it has it (database clock). */
+  claimed_until: Generated<Date | null>;
 }
 
 export interface VolumesTable {
@@ -319,6 +325,38 @@ export interface TeamMetricsTable {
   sandbox_start_rate: Generated<number>;
 }
 
+export interface ReplicasTable {
+  id: string;
+  started_at: CreatedAt;
+  last_seen_at: CreatedAt;
+}
+
+export interface WorkerLeasesTable {
+  name: string;
+  holder: string;
+  expires_at: Date;
+  fence: Generated<Int8>;
+}
+
+export interface EventSpillTable {
+  id: string;
+  body: Json<unknown>;
+  created_at: CreatedAt;
+}
+
+export interface SigninFailuresTable {
+  key: string;
+  count: number;
+  reset_at: Date;
+}
+
+export interface UploadLinksTable {
+  token_hash: string;
+  principal: Json<unknown>;
+  files_hash: string;
+  expires_at: Date;
+}
+
 export interface DatabaseSchema {
   teams: TeamsTable;
   users: UsersTable;
@@ -342,6 +380,11 @@ export interface DatabaseSchema {
   volumes: VolumesTable;
   sandbox_metrics: SandboxMetricsTable;
   team_metrics: TeamMetricsTable;
+  replicas: ReplicasTable;
+  worker_leases: WorkerLeasesTable;
+  event_spill: EventSpillTable;
+  signin_failures: SigninFailuresTable;
+  upload_links: UploadLinksTable;
 }
 
 export type TeamRow = Selectable<TeamsTable>;

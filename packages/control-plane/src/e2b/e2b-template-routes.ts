@@ -1,18 +1,15 @@
-import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { FilesHashSchema, TagSchema } from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { Principal } from "../auth/principal.js";
 import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import { DEFAULT_TAG, parseTemplateRef } from "../services/start-points.js";
 import { E2bBuildStartSchema, e2bBuildSpec } from "./e2b-build-spec.js";
+import type { UploadLinks } from "./upload-links.js";
 
 const TAG = "E2B-compatible templates";
-/** How long an upload link stays good. */
-const UPLOAD_LINK_TTL_MS = 60 * 60_000;
 
 const TemplateIdParams = z.object({ templateID: z.string().min(1).max(128) });
 const BuildParams = TemplateIdParams.extend({ buildID: z.string().min(1).max(128) });
@@ -45,10 +42,8 @@ function baseUrl(request: FastifyRequest): string {
  * copy steps' files through short-lived links, start it, poll its status and logs; aliases
  * and tags. The build itself is Wrenn's (TemplatesService).
  */
-export function e2bTemplateRoutes(services: Services): AnyRouteSpec[] {
+export function e2bTemplateRoutes(services: Services, links: UploadLinks): AnyRouteSpec[] {
   const { templates } = services;
-  /** Upload links: token → whose file. The SDK sends no API key on the PUT. */
-  const links = new Map<string, { principal: Principal; hash: string; expires: number }>();
 
   return [
     defineRoute({
@@ -95,14 +90,8 @@ export function e2bTemplateRoutes(services: Services): AnyRouteSpec[] {
       handler: async (ctx) => {
         await templates.get(ctx.principal, ctx.params.templateID);
         if (await templates.files.present(ctx.principal.teamId, ctx.params.hash)) return { present: true };
-        const now = Date.now();
-        for (const [token, link] of links) if (link.expires < now) links.delete(token);
-        const token = randomBytes(24).toString("base64url");
-        links.set(token, {
-          principal: ctx.principal,
-          hash: ctx.params.hash,
-          expires: now + UPLOAD_LINK_TTL_MS,
-        });
+        // The SDK sends no API key on the PUT: the link carries whose file it is.
+        const token = await links.create(ctx.principal, ctx.params.hash);
         return { present: false, url: `${baseUrl(ctx.request)}/template-uploads/${token}` };
       },
     }),
@@ -116,11 +105,10 @@ export function e2bTemplateRoutes(services: Services): AnyRouteSpec[] {
       bodyKind: "binary",
       responses: { 200: { description: "Stored" } },
       handler: async (ctx) => {
-        const link = links.get(ctx.params.token);
-        if (!link || link.expires < Date.now())
-          throw new WrennError("not_found", "upload link unknown or expired");
+        const link = await links.find(ctx.params.token);
+        if (!link) throw new WrennError("not_found", "upload link unknown or expired");
         await templates.putFile(link.principal, link.hash, ctx.body as Readable, false);
-        links.delete(ctx.params.token);
+        await links.delete(ctx.params.token);
         return {};
       },
     }),

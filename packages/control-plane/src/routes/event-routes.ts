@@ -24,7 +24,7 @@ const frame = (e: WrennEvent): string =>
 /**
  * `GET /v1/events`: the caller's team's events as server-sent events, live (the dashboard's
  * sandbox list follows it). Each `data:` is `{"id","type","created_at","data"}`, the same
- * events webhooks deliver. Nothing is replayed: a client that reconnects reloads what it shows.
+ * events webhooks deliver, whichever replica published them. Nothing is replayed: a client that reconnects reloads what it shows.
  */
 export function eventRoutes(bus: EventBus, streams: EventStreams): AnyRouteSpec[] {
   return [
@@ -47,7 +47,7 @@ export function eventRoutes(bus: EventBus, streams: EventStreams): AnyRouteSpec[
           "x-accel-buffering": "no",
         });
         res.write("retry: 3000\n: connected\n\n");
-        const unsubscribe = bus.subscribe((event) => {
+        const unsubscribe = bus.subscribeAll((event) => {
           if (event.teamId === teamId) res.write(frame(event));
         });
         const keepalive = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);

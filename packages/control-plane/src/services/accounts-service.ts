@@ -26,7 +26,7 @@ export class AccountsService {
   constructor(
     private readonly deps: ServiceDeps,
     readonly sessions: SessionStore,
-    private readonly throttle: SigninThrottle,
+    readonly throttle: SigninThrottle,
   ) {}
 
   /** A new user with a team of their own (as its owner), signed in. */
@@ -81,7 +81,7 @@ export class AccountsService {
     const email = normalizeEmail(input.email);
     const { db, audit } = this.deps;
     try {
-      this.throttle.check(email, ip);
+      await this.throttle.check(email, ip);
     } catch (err) {
       const entry = { teamId: null, actor: { type: "user" as const, id: null }, action: "auth.signin" };
       await audit.record(
@@ -103,7 +103,7 @@ export class AccountsService {
       details: { email, ip },
     };
     if (!ok || !user) {
-      this.throttle.recordFailure(email, ip);
+      await this.throttle.recordFailure(email, ip);
       await audit.record(entry, "failure", "unauthenticated");
       throw new WrennError("unauthenticated", SIGNIN_FAILED);
     }
@@ -111,7 +111,7 @@ export class AccountsService {
       await audit.record(entry, "failure", "failed_precondition");
       throw new WrennError("failed_precondition", "this account belongs to no team; ask for an invitation");
     }
-    this.throttle.recordSuccess(email);
+    await this.throttle.recordSuccess(email);
     const session = await this.sessions.create(user.id, team.id);
     await audit.record(entry, "success");
     return { ...session, user };

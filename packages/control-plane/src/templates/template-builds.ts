@@ -1,5 +1,6 @@
 import { type BuildSpec, BuildSpecSchema } from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
+import { sql } from "kysely";
 import type { TemplateBuildRow } from "../db/schema.js";
 import type { SandboxesService } from "../services/sandboxes-service.js";
 import type { ServiceDeps } from "../services/service-deps.js";
@@ -22,6 +23,8 @@ export class TemplateBuilds {
   private readonly queue: BuildQueue;
   /** Replications in flight, one per build and host however many creates wait. */
   private readonly replicas = new Map<string, Promise<string>>();
+  /** Whether this replica may collect garbage now (it holds the template-gc lease). */
+  private gcAllowed: () => boolean = () => true;
 
   constructor(
     private readonly deps: ServiceDeps,
@@ -35,34 +38,50 @@ export class TemplateBuilds {
     sandboxes.useAfterReboot((row, guest) => restartStartCommand(deps, row, guest));
   }
 
+  /** Collects after a build only when `allowed` says so, so one replica at a time collects. */
+  gateGc(allowed: () => boolean): void {
+    this.gcAllowed = allowed;
+  }
+
   enqueue(buildId: string): void {
     this.queue.enqueue(buildId);
   }
 
-  /** Builds a control plane left running when it stopped have failed; queued ones go on. */
-  async recover(): Promise<void> {
-    const { db } = this.deps;
+  /**
+   * Fails the builds whose replica is dead (its row gone or stale): their VMs went with it.
+   * Builds another live replica runs are left alone. Run by one replica (the build-recovery lease).
+   */
+  async recoverOrphans(): Promise<number> {
+    const { db, replica } = this.deps;
     const interrupted = await db
       .updateTable("template_builds")
       .set({
         status: "error",
-        error_message: "the build was interrupted (the control plane stopped)",
+        error_message: "the build was interrupted (the control plane running it stopped)",
         finished_at: this.deps.now(),
       })
       .where("status", "=", "building")
+      .where((eb) => eb.or([eb("claimed_by", "is", null), eb.not(replica.liveCondition("claimed_by"))]))
       .returning(["id", "team_id", "sandbox_id"])
       .execute();
     for (const b of interrupted) {
+      this.deps.logger.warn("template build orphaned by a dead replica failed", { build: b.id });
       if (b.sandbox_id) {
         await this.sandboxes.destroy(buildPrincipal(b.team_id), b.sandbox_id).catch(() => undefined);
       }
     }
-    const queued = await db
+    return interrupted.length;
+  }
+
+  /** Queues waiting builds here, whichever replica accepted them (the one that did may be gone). */
+  async claimWaiting(): Promise<void> {
+    const queued = await this.deps.db
       .selectFrom("template_builds")
       .select("id")
       .where("status", "=", "waiting")
       .where("spec", "is not", null)
       .orderBy("created_at")
+      .limit(this.deps.config.maxConcurrentBuilds)
       .execute();
     for (const { id } of queued) this.enqueue(id);
   }
@@ -122,13 +141,7 @@ export class TemplateBuilds {
 
   private async runBuild(buildId: string): Promise<void> {
     const { db, now, events, logger } = this.deps;
-    const claimed = await db
-      .updateTable("template_builds")
-      .set({ status: "building", started_at: now() })
-      .where("id", "=", buildId)
-      .where("status", "=", "waiting")
-      .returningAll()
-      .executeTakeFirst();
+    const claimed = await this.claim(buildId);
     if (!claimed) return;
     const log = await BuildLog.open(db, buildId, now);
     const started = Date.now();
@@ -215,7 +228,33 @@ export class TemplateBuilds {
       logger.info("template build failed", { build: buildId, error: error.message });
     }
     await log.flush();
-    await this.gc.collect().catch((err: unknown) => logger.warn("template gc failed", { err }));
+    if (this.gcAllowed())
+      await this.gc.collect().catch((err: unknown) => logger.warn("template gc failed", { err }));
+  }
+
+  /**
+   * Takes a waiting build for this replica unless maxConcurrentBuilds run already, counted
+   * over every replica under one advisory lock. A build left waiting is taken later by a
+   * replica's build-claimer worker.
+   */
+  private async claim(buildId: string): Promise<TemplateBuildRow | undefined> {
+    const { db, now, config, replica } = this.deps;
+    return db.transaction().execute(async (tx) => {
+      await sql`SELECT pg_advisory_xact_lock(7347002)`.execute(tx);
+      const { n } = await tx
+        .selectFrom("template_builds")
+        .select((eb) => eb.fn.countAll<string>().as("n"))
+        .where("status", "=", "building")
+        .executeTakeFirstOrThrow();
+      if (Number(n) >= config.maxConcurrentBuilds) return undefined;
+      return tx
+        .updateTable("template_builds")
+        .set({ status: "building", started_at: now(), claimed_by: replica.id })
+        .where("id", "=", buildId)
+        .where("status", "=", "waiting")
+        .returningAll()
+        .executeTakeFirst();
+    });
   }
 
   /** Makes `build`'s snapshot on `hostId` by running its steps there (cached steps reused). */

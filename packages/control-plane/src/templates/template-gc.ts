@@ -23,7 +23,7 @@ export class TemplateGc {
     const { db } = this.deps;
     const builds = await db
       .selectFrom("template_builds")
-      .select(["id", "template_id", "team_id", "status", "spec", "step_keys", "created_at"])
+      .select(["id", "template_id", "team_id", "status", "spec", "step_keys", "created_at", "started_at"])
       .execute();
     const named = new Set<string>();
     for (const t of await db
@@ -94,8 +94,16 @@ export class TemplateGc {
         snapshots++;
       }
     }
+    // A running build records its step keys only when it is ready: the cache entries it has
+    // made or reused so far are kept (any touched since the oldest running build started).
+    const runningSince = live
+      .filter((b) => b.status === "building" && b.started_at)
+      .map((b) => new Date(b.started_at as Date).getTime())
+      .reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+    const touchedLately = (row: { created_at: Date; used_at: Date }) =>
+      new Date(row.created_at).getTime() >= runningSince || new Date(row.used_at).getTime() >= runningSince;
     for (const row of await db.selectFrom("template_step_cache").selectAll().execute()) {
-      if (liveKeys.has(row.key)) continue;
+      if (liveKeys.has(row.key) || touchedLately(row)) continue;
       if (await this.deleteOnHost(row.host_id, row.agent_name)) {
         await db
           .deleteFrom("template_step_cache")

@@ -84,6 +84,26 @@ export function createMetricsSampler(deps: ServiceDeps, metrics: MetricsService)
     async tick() {
       const now = deps.now();
       const nowMs = now.getTime();
+      // Ticks were missed (another replica held the lease): when it sampled since this one's
+      // last tick, go on from its last tick, so the starts it counted are not counted again.
+      if (nowMs - prevTickMs > 1.5 * config.metricsSampleMs) {
+        const last = await db
+          .selectFrom("team_metrics")
+          .select((eb) => eb.fn.max("ts").as("ts"))
+          .executeTakeFirst();
+        const lastMs = last?.ts ? new Date(last.ts).getTime() : null;
+        if (lastMs !== null && lastMs > prevTickMs && lastMs <= nowMs) {
+          prevTickMs = lastMs;
+          seenRecent = undefined;
+          const active = await db
+            .selectFrom("team_metrics")
+            .select("team_id")
+            .where("ts", "=", new Date(lastMs))
+            .where("running_sandboxes", ">", 0)
+            .execute();
+          activeTeams = new Set(active.map((r) => r.team_id));
+        }
+      }
       const running = await db
         .selectFrom("sandboxes")
         .selectAll()
