@@ -4,6 +4,7 @@ import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
+import { apiCaller } from "./api-caller.js";
 import { findHostLeftovers } from "./host-leftovers.js";
 
 type Json = Record<string, unknown>;
@@ -42,22 +43,10 @@ describe("control plane with two real host agents", () => {
   let s1: Sandbox;
   let s2: Sandbox;
 
-  const api = async <T = Json>(
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${cp.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-  };
+  const api = apiCaller(
+    () => cp.url,
+    () => key,
+  );
 
   beforeAll(async () => {
     [agents.a, agents.b] = await Promise.all([

@@ -3,6 +3,7 @@ import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
+import { apiCaller } from "./api-caller.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 type Sandbox = { id: string; host_id: string; state: string; error?: string | null };
@@ -21,22 +22,10 @@ describe("reconciler repairs after a control plane died mid-operation", () => {
   let cp: ControlPlane;
   let key = "";
 
-  const api = async <T = Record<string, unknown>>(
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: T }> => {
-    const res = await fetch(`${cp.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-  };
+  const api = apiCaller(
+    () => cp.url,
+    () => key,
+  );
   const create = async (): Promise<Sandbox> => {
     const res = await api<Sandbox>("POST", "/v1/sandboxes", { template: "base", memory_mb: 512 });
     expect(res.status, JSON.stringify(res.body)).toBe(201);

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentFixture } from "../e2e/agent-fixture.js";
+import { type ApiCaller, apiCaller } from "../e2e/api-caller.js";
 import { findHostLeftovers, type HostLeftovers } from "../e2e/host-leftovers.js";
 import type { FaultDatabase } from "./cp-process.js";
 
@@ -15,28 +16,11 @@ export interface SandboxRowState {
 
 /** The REST API of a control plane under test, with the admin team's key. */
 export interface FaultApi {
-  call<T = Record<string, unknown>>(
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: T }>;
+  call: ApiCaller;
 }
 
 export function faultApi(url: () => string, key: string): FaultApi {
-  return {
-    async call<T>(method: string, path: string, body?: unknown) {
-      const res = await fetch(`${url()}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${key}`,
-          ...(body !== undefined ? { "content-type": "application/json" } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-    },
-  };
+  return { call: apiCaller(url, () => key) };
 }
 
 /** Cgroups an agent with this prefix still has (v2, or v1's memory and cpu controllers). */
