@@ -16,7 +16,11 @@ const MAIN = join(REPO, "packages/control-plane/src/main.ts");
 export const FAULT_CP_ENV: Record<string, string> = {
   WRENN_CP_HEARTBEAT_INTERVAL_MS: "300",
   WRENN_CP_RECONCILE_INTERVAL_MS: "500",
-  WRENN_CP_HOST_DEADLINE_MS: "4000",
+  // A restarted control plane heartbeats only once the dead one's leases lapse (TTL + renewal):
+  // hosts must not look down before that, or creates right after a restart find no host.
+  WRENN_CP_LEASE_TTL_MS: "2000",
+  WRENN_CP_LEASE_RENEW_MS: "500",
+  WRENN_CP_HOST_DEADLINE_MS: "10000",
   WRENN_CP_TRANSITION_DEADLINE_MS: "8000",
   WRENN_CP_ORPHAN_GRACE_MS: "8000",
 };
