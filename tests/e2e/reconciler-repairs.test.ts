@@ -97,6 +97,32 @@ describe("reconciler repairs after a control plane died mid-operation", () => {
     expect((await api<Sandbox>("GET", `/v1/sandboxes/${s.id}`)).body.state).toBe("stopped");
   }, 180_000);
 
+  it("leaves a pause whose call has not reached the agent yet, and settles it past the deadline", async () => {
+    const s = await create();
+    // What the pause call writes before it asks the agent; the agent still runs the sandbox.
+    await sql`UPDATE sandboxes SET state = 'paused', operation = 'pause', operation_started_at = now(),
+      updated_at = now() WHERE id = ${s.id}`.execute(cp.database.db);
+    await sleep(50);
+    await cp.runWorkersOnce();
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s.id}`)).body.state).toBe("paused");
+    // A call that never ended (its control plane died): the agent's state wins after the deadline.
+    await sleep(DEADLINE_MS + 200);
+    await cp.runWorkersOnce();
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s.id}`)).body.state).toBe("running");
+    const row = await sql<{
+      operation: string | null;
+    }>`SELECT operation FROM sandboxes WHERE id = ${s.id}`.execute(cp.database.db);
+    expect(row.rows[0]?.operation).toBeNull();
+    // A real pause and resume leave no operation marked.
+    expect((await api("POST", `/v1/sandboxes/${s.id}/pause`, {})).status).toBe(200);
+    expect((await api("POST", `/v1/sandboxes/${s.id}/resume`, {})).status).toBe(200);
+    const marked = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM sandboxes WHERE operation IS NOT NULL`.execute(cp.database.db);
+    expect(marked.rows[0]?.n).toBe(0);
+    expect((await api("DELETE", `/v1/sandboxes/${s.id}`)).status).toBe(204);
+  }, 180_000);
+
   it("destroys a VM whose row is stopped (killed between 'stopped' and the agent's destroy)", async () => {
     const s = await create();
     await setRowState(s.id, "stopped");

@@ -254,9 +254,11 @@ describe("fault suite: control plane killed mid-operation", () => {
       for (let round = 0; round < 20; round++) {
         lines.push(await writeFile(s.id, `round-${round}.bin`));
         const paused = await api.call<Sandbox>("POST", `/v1/sandboxes/${s.id}/pause`, {});
-        if (paused.status !== 200) throw new Error(`round ${round} pause: ${paused.status}`);
+        if (paused.status !== 200)
+          throw new Error(`round ${round} pause: ${paused.status} ${JSON.stringify(paused.body)}`);
         const resumed = await api.call<Sandbox>("POST", `/v1/sandboxes/${s.id}/resume`, {});
-        if (resumed.status !== 200) throw new Error(`round ${round} resume: ${resumed.status}`);
+        if (resumed.status !== 200)
+          throw new Error(`round ${round} resume: ${resumed.status} ${JSON.stringify(resumed.body)}`);
         try {
           await verifyFiles(s.id, lines);
         } catch (err) {

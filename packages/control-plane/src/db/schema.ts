@@ -246,7 +246,12 @@ export interface SandboxesTable {
   traffic_access_token: Generated<string | null>;
   /** Host header proxied requests get, `${PORT}` replaced (migration 010). */
   mask_request_host: Generated<string | null>;
+  /** A pause or resume whose host call has not ended; the reconciler leaves the row alone (migration 015). */
+  operation: Generated<SandboxOperation | null>;
+  operation_started_at: Generated<Date | null>;
 }
+
+export type SandboxOperation = "pause" | "resume";
 
 export type ActorType = "user" | "api_key" | "host" | "system";
 

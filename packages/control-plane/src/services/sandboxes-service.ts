@@ -6,7 +6,13 @@ import type { Principal } from "../auth/principal.js";
 import { afterCursor } from "../db/keyset.js";
 import type { HostRow, SandboxRow, SandboxStateName } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
-import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
+import {
+  endOperation,
+  LIVE_STATES,
+  revertTransition,
+  startOperation,
+  transitionSandbox,
+} from "../lifecycle/sandbox-states.js";
 import { type Cursor, decodeCursor } from "../validation.js";
 import { endpointOf } from "./host-endpoint.js";
 import { auditSandbox, type SandboxAction } from "./sandbox-audit.js";
@@ -247,6 +253,7 @@ export class SandboxesService {
     return this.audited(principal, id, action, async () => {
       const before = await transitionSandbox(this.deps.db, id, ["running"], "paused", {
         paused_without_memory: !keepMemory,
+        ...startOperation("pause"),
       });
       try {
         await this.onHost(before, (c) => c.pauseSandbox({ sandboxId: id, keepMemory }));
@@ -260,6 +267,7 @@ export class SandboxesService {
         }
         throw err;
       }
+      await endOperation(this.deps.db, id, "pause");
       this.deps.events.publish("sandbox.paused", principal.teamId, { sandbox_id: id });
       return this.get(principal, id);
     });
@@ -281,13 +289,10 @@ export class SandboxesService {
       ? { action: "sandbox.resume", details: { reboot } }
       : "sandbox.resume";
     return this.audited(principal, id, action, async () => {
-      const before = await transitionSandbox(
-        this.deps.db,
-        id,
-        ["paused"],
-        "running",
-        timeoutSec ? { timeout_sec: timeoutSec } : {},
-      );
+      const before = await transitionSandbox(this.deps.db, id, ["paused"], "running", {
+        ...(timeoutSec ? { timeout_sec: timeoutSec } : {}),
+        ...startOperation("resume"),
+      });
       let res: Awaited<ReturnType<HostAgentClient["resumeSandbox"]>>;
       try {
         res = await this.onHost(before, (c) =>
@@ -302,6 +307,7 @@ export class SandboxesService {
         .set(rowFieldsFromAgent(res.sandbox))
         .where("id", "=", id)
         .execute();
+      await endOperation(this.deps.db, id, "resume");
       if ((reboot || before.paused_without_memory) && this.afterReboot) {
         // The sandbox runs either way: a failure here is the guest's, logged like a crashed process.
         await this.guest

@@ -24,8 +24,9 @@ const EVENT_FOR_STATE: Partial<Record<SandboxStateName, EventType>> = {
  * - each up host's ListSandboxes is compared with the database: sandboxes the agent
  *   paused (inactivity) become paused, ones it no longer has become stopped, missing ones
  *   it still has come back. Paused sandboxes the agent does not list are left alone (a
- *   paused sandbox has no VM), and rows changed after the listing was taken are skipped
- *   (a create or pause in flight is not the agent's news);
+ *   paused sandbox has no VM). Rows changed after the listing was taken are skipped, and so
+ *   are rows whose pause or resume call has not ended (until the transition deadline): the
+ *   agent may not have been told yet, and its state then is not news;
  * - what a control plane that died mid-operation left is settled (reconcile-repairs.ts).
  */
 export function createReconciler(deps: ServiceDeps): Worker {
@@ -45,6 +46,9 @@ export function createReconciler(deps: ServiceDeps): Worker {
       .set({
         ...changes,
         state: to,
+        // An operation still marked on the row is past its deadline here: its call is over.
+        operation: null,
+        operation_started_at: null,
         // The database's clock, the one `notChangedSince` is read from.
         updated_at: sql<Date>`now()`,
         ...(to === "stopped" ? { stopped_at: sql<Date>`now()` } : {}),
@@ -117,12 +121,15 @@ export function createReconciler(deps: ServiceDeps): Worker {
     const onAgent = new Map(listed.sandboxes.map((s) => [s.sandboxId, s]));
     const rows = await db
       .selectFrom("sandboxes")
-      .select(["id", "team_id", "state", "updated_at"])
+      .select(["id", "team_id", "state", "updated_at", "operation_started_at"])
       .where("host_id", "=", host.id)
       .where("state", "in", LIVE_STATES)
       .execute();
+    const operationsFrom = listedAt.getTime() - deps.config.transitionDeadlineMs;
     for (const row of rows) {
       if (row.state === "pending") continue;
+      // A pause or resume whose call may not have reached the agent yet: the row is ahead of it.
+      if (row.operation_started_at && row.operation_started_at.getTime() > operationsFrom) continue;
       const info = onAgent.get(row.id);
       // Mid-operation (pause, resume, snapshot) the agent's state is about to change.
       if (info?.busy) continue;
