@@ -4,6 +4,8 @@
  * traffic through the proxy (control plane → agent → envd) beside the same requests sent
  * to the sandbox straight from the host; fork through /v1 beside fork through the e2b API;
  * and 100 concurrent creates from one snapshot template beside creates from it one at a time.
+ * First, two control-plane replicas against one (control-plane/replicas.ts).
+ * `WRENN_BENCH_CP_PARTS=replicas` (or `single`) runs only that part.
  */
 import { join } from "node:path";
 import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
@@ -12,6 +14,7 @@ import { Agent, fetch as undiciFetch } from "undici";
 import { startAgent } from "../../tests/e2e/agent-fixture.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
+import { runReplicaComparison } from "./control-plane/replicas.js";
 
 export const name = "control-plane";
 
@@ -32,6 +35,12 @@ const FORK_RUNS = 3;
 type Json = Record<string, unknown>;
 
 export async function run(ctx: SuiteContext): Promise<void> {
+  const parts = process.env.WRENN_BENCH_CP_PARTS || "replicas,single";
+  if (parts.includes("replicas")) await runReplicaComparison(ctx);
+  if (parts.includes("single")) await runSingle(ctx);
+}
+
+async function runSingle(ctx: SuiteContext): Promise<void> {
   const fx = await startAgent(
     {
       netNamePrefix: "wbc",
