@@ -1,10 +1,5 @@
-import { execFile, execFileSync, spawnSync } from "node:child_process";
-import { promisify } from "node:util";
-import { createSilentLogger, WrennError } from "@wrenn/shared";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DnsForwarder } from "../src/dns/dns-forwarder.js";
-import { HostUpstreams } from "../src/dns/upstreams.js";
-import { NetnsNetworkManager } from "../src/network/netns-network.js";
+import type { WrennError } from "@wrenn/shared";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ENVD_PORT,
   GUEST_MAC,
@@ -13,213 +8,31 @@ import {
   TAP_MAC,
   TAP_NAME,
 } from "../src/network/sandbox-network.js";
-import { startResponder, type TestResponder } from "./dns-test-server.js";
+import {
+  DNS_PORT,
+  dnsFrom,
+  hostMainIp,
+  IS_ROOT,
+  leftovers,
+  NOTHING,
+  PREFIX,
+  S1,
+  S2,
+  useNetnsWorld,
+  WORLD_HOST_IP,
+  WORLD_HOST_LINK,
+  WORLD_IP,
+  WORLD_NS,
+} from "./netns-world.js";
 import { connectFrom, sh, startServer, startTestGuest, type TestGuest } from "./network-test-guest.js";
 
-/**
- * Real namespaces, links and iptables rules, as root. Everything uses the name prefix "wrtst"
- * (namespaces wrtst-ns-N, chains WRTST-*, tags wrtst-slot-N) and slots ≥ 32001, so the tests
- * can run beside a live agent (prefix "wrenn", low slots) without touching its networks.
- * An "outside world" namespace stands in for the uplink (the tests never leave the host).
- */
-
-const PREFIX = "wrtst";
-// Namespaces and iptables need root; the guest stand-in's frame relay is a python3 script.
-const IS_ROOT = process.getuid?.() === 0 && spawnSync("python3", ["-c", "pass"]).status === 0;
-const WORLD_NS = `${PREFIX}-world`;
-const WORLD_HOST_LINK = `${PREFIX}-wh`;
-const WORLD_LINK = `${PREFIX}-ww`;
-const WORLD_HOST_IP = "198.51.100.1";
-const WORLD_IP = "198.51.100.2";
-/** The forwarder's port on each slot's veth address (guests still ask their gateway on 53). */
-const DNS_PORT = 10053;
-const S1 = 32001;
-const S2 = 32002;
-const S3 = 32003;
-
-interface Leftovers {
-  namespaces: string[];
-  links: string[];
-  rules: string[];
-}
-
-function leftovers(slot?: number): Leftovers {
-  const tag = `${PREFIX}-`;
-  const slotRe =
-    slot === undefined ? new RegExp(`${PREFIX}`, "i") : new RegExp(`${PREFIX}-(ns|vh|vn|slot)-${slot}\\b`);
-  return {
-    namespaces: sh("ip", ["netns", "list"])
-      .split("\n")
-      .map((l) => l.split(" ")[0] ?? "")
-      .filter((l) => l.startsWith(tag) && slotRe.test(l)),
-    links: sh("ip", ["-o", "link", "show"])
-      .split("\n")
-      .filter((l) => l.includes(tag) && slotRe.test(l)),
-    rules: sh("iptables-save", [])
-      .split("\n")
-      .filter((l) => slotRe.test(l)),
-  };
-}
-
-/** Runs a cleanup command whose target may already be gone. */
-function tryRun(file: string, args: string[]): void {
-  try {
-    execFileSync(file, args, { stdio: "ignore" });
-  } catch {
-    // already gone
-  }
-}
-
-const NOTHING: Leftovers = { namespaces: [], links: [], rules: [] };
-
-function hostMainIp(): string {
-  const dev = (JSON.parse(sh("ip", ["-j", "-4", "route", "show", "default"])) as Array<{ dev: string }>)[0]
-    ?.dev;
-  if (!dev) throw new Error("no default route");
-  const addrs = JSON.parse(sh("ip", ["-j", "-4", "addr", "show", "dev", dev])) as Array<{
-    addr_info: Array<{ local: string }>;
-  }>;
-  const ip = addrs[0]?.addr_info[0]?.local;
-  if (!ip) throw new Error(`no address on ${dev}`);
-  return ip;
-}
-
-/**
- * Asks `server:port` for an A record over UDP or TCP from inside a namespace; prints
- * {"ok":true,"rcode":N,"addresses":[...]} or {"ok":false,"error":...}.
- */
-const DNS_CLIENT_JS = `
-const [server, port, name, transport, timeoutMs] = process.argv.slice(1);
-const labels = name.split(".").map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
-const q = Buffer.concat([Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
-const done = (r) => { process.stdout.write(JSON.stringify(r)); process.exit(0); };
-setTimeout(() => done({ ok: false, error: "timeout" }), Number(timeoutMs));
-const parse = (m) => {
-  const an = m.readUInt16BE(6);
-  const addresses = [];
-  let at = q.length;
-  for (let i = 0; i < an; i++) { at += 2; const rdlen = m.readUInt16BE(at + 8); if (rdlen === 4) addresses.push([...m.subarray(at + 10, at + 14)].join(".")); at += 10 + rdlen; }
-  return { ok: true, rcode: m.readUInt16BE(2) & 15, addresses };
-};
-if (transport === "udp") {
-  const s = require("node:dgram").createSocket("udp4");
-  s.on("error", (e) => done({ ok: false, error: e.code }));
-  s.on("message", (m) => done(parse(m)));
-  s.send(q, Number(port), server);
-} else {
-  const s = require("node:net").connect(Number(port), server);
-  let buf = Buffer.alloc(0);
-  s.on("error", (e) => done({ ok: false, error: e.code }));
-  s.on("connect", () => { const l = Buffer.alloc(2); l.writeUInt16BE(q.length); s.write(Buffer.concat([l, q])); });
-  s.on("data", (d) => { buf = Buffer.concat([buf, d]); if (buf.length >= 2 + buf.readUInt16BE(0)) done(parse(buf.subarray(2))); });
-}
-`;
-
-type DnsResult = { ok: true; rcode: number; addresses: string[] } | { ok: false; error: string };
-
-/** Asynchronous: the forwarder answering runs in this process's event loop. */
-async function dnsFrom(
-  netns: string,
-  server: string,
-  port: number,
-  name: string,
-  transport: "udp" | "tcp",
-): Promise<DnsResult> {
-  const args = [
-    "netns",
-    "exec",
-    netns,
-    "node",
-    "-e",
-    DNS_CLIENT_JS,
-    server,
-    String(port),
-    name,
-    transport,
-    "1500",
-  ];
-  const { stdout } = await promisify(execFile)("ip", args, { encoding: "utf8" });
-  return JSON.parse(stdout) as DnsResult;
-}
-
+/** Two sandboxes' networks in the netns world (netns-world.ts): reach, isolation, DNS, NAT. */
 describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
-  let manager: NetnsNetworkManager;
-  let dnsUpstream: TestResponder;
-  let dns: DnsForwarder;
-  const ipForwardBefore = IS_ROOT ? sh("sysctl", ["-n", "net.ipv4.ip_forward"]).trim() : "";
-
-  beforeAll(async () => {
-    // Remains of an interrupted earlier run of this file.
-    tryRun("ip", ["link", "del", WORLD_HOST_LINK]);
-    tryRun("ip", ["netns", "del", WORLD_NS]);
-    sh(
-      "ip",
-      ["-batch", "-"],
-      [
-        `netns add ${WORLD_NS}`,
-        `link add ${WORLD_HOST_LINK} type veth peer name ${WORLD_LINK} netns ${WORLD_NS}`,
-        `addr add ${WORLD_HOST_IP}/30 dev ${WORLD_HOST_LINK}`,
-        `link set ${WORLD_HOST_LINK} up`,
-        "",
-      ].join("\n"),
-    );
-    sh(
-      "ip",
-      ["-n", WORLD_NS, "-batch", "-"],
-      [
-        "link set lo up",
-        `addr add ${WORLD_IP}/30 dev ${WORLD_LINK}`,
-        `link set ${WORLD_LINK} up`,
-        // Only for the "outside cannot reach in" test: the world pretends to route 10.11/16 via us.
-        `route add 10.11.0.0/16 via ${WORLD_HOST_IP}`,
-        "",
-      ].join("\n"),
-    );
-    // The host's resolver: a responder on the host's loopback (the forwarder's upstream).
-    dnsUpstream = await startResponder({ records: { "probe.wrenn.test": ["10.1.2.3"] } });
-    dns = new DnsForwarder({
-      upstreams: await HostUpstreams.create({
-        kind: "fixed",
-        upstreams: [{ host: dnsUpstream.host, port: dnsUpstream.port, family: 4 }],
-      }),
-      port: DNS_PORT,
-      upstreamTimeoutMs: 1000,
-      maxInflightPerSandbox: 16,
-      logger: createSilentLogger(),
-    });
-    manager = new NetnsNetworkManager(createSilentLogger(), {
-      namePrefix: PREFIX,
-      uplinkInterface: WORLD_HOST_LINK,
-      dns,
-    });
-    const state = await manager.ensureHostRules();
-    expect(state.uplink).toBe(WORLD_HOST_LINK);
-  });
-
-  afterAll(async () => {
-    if (manager) {
-      await manager.sweep(new Set());
-      await manager.teardownHostRules();
-    }
-    // Every slot's DNS listener went with its network.
-    expect(dns?.slots()).toEqual([]);
-    await dns?.close();
-    await dnsUpstream?.close();
-    // Deleting a namespace destroys the veth end inside it asynchronously, so the host end
-    // could still be listed right after; deleting the host end removes both ends at once.
-    tryRun("ip", ["link", "del", WORLD_HOST_LINK]);
-    tryRun("ip", ["netns", "del", WORLD_NS]);
-    expect(leftovers()).toEqual(NOTHING);
-    expect(sh("ip", ["-o", "link", "show"])).not.toContain(WORLD_HOST_LINK);
-    // ip_forward is back to what it was unless another chain set (a live agent) needs it.
-    if (!/^-A FORWARD -j \S+-FWD$/m.test(sh("iptables-save", ["-t", "filter"]))) {
-      expect(sh("sysctl", ["-n", "net.ipv4.ip_forward"]).trim()).toBe(ipForwardBefore);
-    }
-  });
+  const world = useNetnsWorld();
 
   it("ensureHostRules is idempotent and installs the chain set once", async () => {
-    await manager.ensureHostRules();
-    await manager.ensureHostRules();
+    await world.manager.ensureHostRules();
+    await world.manager.ensureHostRules();
     const saved = sh("iptables-save", []);
     expect(saved.match(/^-A FORWARD -j WRTST-FWD$/gm)).toHaveLength(1);
     expect(saved.match(/^-A INPUT -j WRTST-INPUT$/gm)).toHaveLength(1);
@@ -237,10 +50,10 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
 
     beforeAll(async () => {
       let t = performance.now();
-      n1 = await manager.create(S1);
+      n1 = await world.manager.create(S1);
       timings.create1 = performance.now() - t;
       t = performance.now();
-      n2 = await manager.create(S2);
+      n2 = await world.manager.create(S2);
       timings.create2 = performance.now() - t;
       for (const n of [n1, n2]) {
         const guest = await startTestGuest(n.netnsName, `${PREFIX}-guest-${n.slot}`, n.mtu);
@@ -255,10 +68,10 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
       for (const s of servers) await s.stop();
       for (const g of guests) await g.stop();
       let t = performance.now();
-      await manager.destroy(S1);
+      await world.manager.destroy(S1);
       timings.destroy1 = performance.now() - t;
       t = performance.now();
-      await manager.destroy(S2);
+      await world.manager.destroy(S2);
       timings.destroy2 = performance.now() - t;
       console.log(
         "network timings (ms)",
@@ -313,7 +126,7 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
         `-A WRTST-SLOTS -s 10.12.250.3/32 -d 10.12.250.2/32 -i ${n1.vethHostName} -p udp -m udp --dport ${DNS_PORT} -m comment --comment ${PREFIX}-slot-${S1} -j ACCEPT`,
         `-A WRTST-SLOTS -s 10.12.250.3/32 -d 10.12.250.2/32 -i ${n1.vethHostName} -p tcp -m tcp --dport ${DNS_PORT} -m comment --comment ${PREFIX}-slot-${S1} -j ACCEPT`,
       ]);
-      expect(dns.addressOf(S1)).toEqual({ address: n1.vethHostIp, port: DNS_PORT });
+      expect(world.dns.addressOf(S1)).toEqual({ address: n1.vethHostIp, port: DNS_PORT });
       const nsRules = sh("ip", ["netns", "exec", n1.netnsName, "iptables-save"]);
       expect(nsRules).toContain(`-A PREROUTING -d 10.11.125.1/32 -i ${PREFIX}-vn-${S1}`);
       expect(nsRules).toContain("-j DNAT --to-destination 169.254.0.21");
@@ -426,188 +239,16 @@ describe.skipIf(!IS_ROOT)("netns network (root, real)", () => {
         ownVethOn53: answer,
         gatewayOtherPort: blocked,
       });
-      expect(dnsUpstream.asked.filter((q) => q.name === "probe.wrenn.test").length).toBe(5);
+      expect(world.dnsUpstream.asked.filter((q) => q.name === "probe.wrenn.test").length).toBe(5);
     }, 30_000);
 
     it("create of a slot that exists fails with conflict and leaves the live slot intact", async () => {
-      const err = await manager.create(S1).catch((e: unknown) => e);
+      const err = await world.manager.create(S1).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SlotAddressesTakenError);
       expect((err as WrennError).code).toBe("conflict");
       expect((err as WrennError).message).toContain(`on ${PREFIX}-vh-${S1}`);
       expect(leftovers(S1).namespaces).toHaveLength(1);
       expect(await connectFrom(undefined, n1.hostReachableIp, 8080)).toMatchObject({ ok: true });
     });
-  });
-
-  describe("failures and cleanup", () => {
-    const cleanups: Array<() => void> = [];
-    afterEach(async () => {
-      for (const c of cleanups.splice(0)) c();
-      await manager.destroy(S3);
-      expect(leftovers(S3)).toEqual(NOTHING);
-    });
-
-    it("a conflicting link makes create fail early; nothing of the slot is left, the link is not ours to delete", async () => {
-      const a = manager.addresses(S3);
-      sh("ip", ["tuntap", "add", "dev", a.vethHostName, "mode", "tap"]);
-      cleanups.push(() => tryRun("ip", ["link", "del", a.vethHostName]));
-      const err = await manager.create(S3).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WrennError);
-      expect((err as WrennError).code).toBe("conflict");
-      expect((err as WrennError).message).toMatch(new RegExp(`link add ${a.vethHostName}.*File exists`));
-      const left = leftovers(S3);
-      expect(left.namespaces).toEqual([]);
-      expect(left.rules).toEqual([]);
-      expect(left.links).toHaveLength(1); // the pre-existing dummy
-      expect(left.links[0]).toContain(a.vethHostName);
-    });
-
-    it("a route to the slot's guest address makes create fail before anything is made", async () => {
-      const a = manager.addresses(S3);
-      sh("ip", ["route", "add", "blackhole", `${a.hostReachableIp}/32`]);
-      cleanups.push(() => tryRun("ip", ["route", "del", "blackhole", `${a.hostReachableIp}/32`]));
-      const err = await manager.create(S3).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(SlotAddressesTakenError);
-      expect((err as WrennError).code).toBe("conflict");
-      expect((err as SlotAddressesTakenError).holders).toEqual([`route ${a.hostReachableIp} via ?`]);
-      expect(leftovers(S3)).toEqual(NOTHING);
-    });
-
-    it("another agent's link holding the slot's veth address makes create fail, naming it; that link is left alone", async () => {
-      const a = manager.addresses(S3);
-      const foreign = `${PREFIX}-fx`;
-      sh("ip", ["tuntap", "add", "dev", foreign, "mode", "tap"]);
-      cleanups.push(() => tryRun("ip", ["link", "del", foreign]));
-      sh("ip", ["addr", "add", `${a.vethHostIp}/31`, "dev", foreign]);
-      const err = await manager.create(S3).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(SlotAddressesTakenError);
-      expect((err as WrennError).message).toContain(`address ${a.vethHostIp}/31 on ${foreign}`);
-      expect(leftovers(S3)).toEqual(NOTHING);
-      expect(sh("ip", ["-o", "addr", "show", "dev", foreign])).toContain(a.vethHostIp);
-    });
-
-    it("a DNS port another server holds on every address makes create fail, naming it; nothing of the slot is left", async () => {
-      const { createSocket } = await import("node:dgram");
-      const squatter = createSocket("udp4");
-      await new Promise<void>((resolve) => squatter.bind(DNS_PORT + 1, "0.0.0.0", resolve));
-      const blockedDns = new DnsForwarder({
-        upstreams: await HostUpstreams.create({
-          kind: "fixed",
-          upstreams: [{ host: dnsUpstream.host, port: dnsUpstream.port, family: 4 }],
-        }),
-        port: DNS_PORT + 1,
-        upstreamTimeoutMs: 1000,
-        maxInflightPerSandbox: 16,
-        logger: createSilentLogger(),
-      });
-      const other = new NetnsNetworkManager(createSilentLogger(), {
-        namePrefix: PREFIX,
-        uplinkInterface: WORLD_HOST_LINK,
-        dns: blockedDns,
-      });
-      try {
-        const err = await other.create(S3).catch((e: unknown) => e);
-        expect(err).toMatchObject({
-          code: "unavailable",
-          message: expect.stringContaining("WRENN_DNS_PORT"),
-        });
-        expect(leftovers(S3)).toEqual(NOTHING);
-        expect(blockedDns.slots()).toEqual([]);
-      } finally {
-        await new Promise<void>((resolve) => squatter.close(() => resolve()));
-        await blockedDns.close();
-      }
-    });
-
-    it("after a failed create the slot is usable again", async () => {
-      const n = await manager.create(S3);
-      expect(leftovers(S3).namespaces).toEqual([n.netnsName]);
-      await manager.destroy(S3);
-    });
-
-    it("destroy is idempotent and succeeds when nothing is left", async () => {
-      await manager.destroy(S3);
-      await manager.destroy(S3);
-      expect(leftovers(S3)).toEqual(NOTHING);
-    });
-
-    it("rejects slots outside 1..32767", async () => {
-      await expect(manager.create(0)).rejects.toMatchObject({ code: "invalid_argument" });
-      await expect(manager.destroy(40_000)).rejects.toMatchObject({ code: "invalid_argument" });
-    });
-
-    it("creates and destroys several slots concurrently", async () => {
-      const slots = [S3, S3 + 1, S3 + 2, S3 + 3];
-      cleanups.push(() => {
-        for (const s of slots.slice(1))
-          for (const c of [`${PREFIX}-vh-${s}`]) tryRun("ip", ["link", "del", c]);
-      });
-      const started = performance.now();
-      const nets = await Promise.all(slots.map((s) => manager.create(s)));
-      const createMs = performance.now() - started;
-      expect(new Set(nets.map((n) => n.hostReachableIp)).size).toBe(4);
-      for (const s of slots) expect(leftovers(s).namespaces).toEqual([`${PREFIX}-ns-${s}`]);
-      for (const s of slots) expect(leftovers(s).rules).toHaveLength(4);
-      expect(dns.slots().sort()).toEqual(slots);
-      const t = performance.now();
-      await Promise.all(slots.map((s) => manager.destroy(s)));
-      console.log(
-        "4 concurrent creates (ms)",
-        Math.round(createMs),
-        "destroys",
-        Math.round(performance.now() - t),
-      );
-      for (const s of slots) expect(leftovers(s)).toEqual(NOTHING);
-    });
-
-    it("sweep removes leftovers (namespaces, links, tagged rules) of slots not kept", async () => {
-      const keep = await manager.create(S3);
-      const gone = await manager.create(S3 + 1);
-      // A half-made slot: a stray host link and a stray tagged rule with no namespace.
-      sh("ip", ["tuntap", "add", "dev", `${PREFIX}-vh-${S3 + 2}`, "mode", "tap"]);
-      sh("iptables", [
-        "-A",
-        "WRTST-SLOTS",
-        "-i",
-        `${PREFIX}-vh-${S3 + 3}`,
-        "-m",
-        "comment",
-        "--comment",
-        `${PREFIX}-slot-${S3 + 3}`,
-        "-j",
-        "DROP",
-      ]);
-      const removed = await manager.sweep(new Set([S3]));
-      expect(removed).toEqual([S3 + 1, S3 + 2, S3 + 3]);
-      expect(leftovers(S3).namespaces).toEqual([keep.netnsName]);
-      for (const s of [S3 + 1, S3 + 2, S3 + 3]) expect(leftovers(s)).toEqual(NOTHING);
-      expect(gone.slot).toBe(S3 + 1);
-      expect(await manager.sweep(new Set([S3]))).toEqual([]);
-    });
-  });
-});
-
-describe.skipIf(!IS_ROOT)("netns network with the production names", () => {
-  it("detects the default route's interface as uplink and names slots wrenn-*", async () => {
-    const hadChains = /^-A FORWARD -j WRENN-FWD$/m.test(sh("iptables-save", ["-t", "filter"]));
-    const manager = new NetnsNetworkManager(createSilentLogger());
-    const state = await manager.ensureHostRules();
-    const dev = (JSON.parse(sh("ip", ["-j", "-4", "route", "show", "default"])) as Array<{ dev?: string }>)[0]
-      ?.dev;
-    expect(state.uplink).toBe(dev);
-    const slot = 32_700; // far above any live agent's slots
-    try {
-      const n = await manager.create(slot);
-      expect(n.netnsName).toBe(`wrenn-ns-${slot}`);
-      expect(sh("iptables-save", [])).toContain(`--comment wrenn-slot-${slot} -j DROP`);
-    } finally {
-      await manager.destroy(slot);
-      // A live agent's chain set stays; one this test made goes.
-      if (!hadChains) await manager.teardownHostRules();
-    }
-    expect(sh("ip", ["netns", "list"])).not.toContain(`wrenn-ns-${slot}`);
-    expect(sh("ip", ["-o", "link", "show"])).not.toContain(`-${slot}`);
-    expect(sh("iptables-save", [])).not.toContain(`wrenn-slot-${slot}`);
-    if (!hadChains) expect(sh("iptables-save", [])).not.toContain("WRENN");
   });
 });
