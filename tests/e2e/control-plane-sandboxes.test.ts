@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { bootstrapAdminTeam, type ControlPlane, createControlPlane } from "@wrenn/control-plane";
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,29 +5,10 @@ import { WebSocket } from "ws";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
 import { apiCaller } from "./api-caller.js";
 import { findHostLeftovers } from "./host-leftovers.js";
+import { waitFor } from "./polling.js";
 
 type Json = Record<string, unknown>;
 type Sandbox = { id: string; host_id: string; state: string; envd_access_token?: string };
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Namespaces and links an agent with this name prefix could leave. */
-function prefixedLeftovers(prefix: string): string[] {
-  const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-  const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
-  return [
-    ...netns.split("\n").filter((l) => l.startsWith(`${prefix}-ns-`)),
-    ...links.split("\n").filter((l) => new RegExp(`\\b${prefix}-(vh|vn|tap)`).test(l)),
-  ];
-}
 
 /**
  * The control plane over two real host agents (real QEMU VMs): registration, placement
@@ -99,7 +79,7 @@ describe("control plane with two real host agents", () => {
       const left = findHostLeftovers(fx.dataDir, `w${name}`);
       expect(left.qemuProcesses).toEqual([]);
       expect(left.sandboxDirs).toEqual([]);
-      expect(prefixedLeftovers(`w${name}`)).toEqual([]);
+      expect([...left.namespaces, ...left.links]).toEqual([]);
     }
   });
 

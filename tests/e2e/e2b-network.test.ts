@@ -8,6 +8,7 @@ import { type EgressWorld, startEgressWorld } from "../../packages/host-agent/te
 import { runWrenn } from "./cli-runner.js";
 import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+import { until } from "./polling.js";
 import { type Stack, startStack } from "./stack-fixture.js";
 
 const PREFIX = "wnp";
@@ -73,15 +74,6 @@ function viaProxy(
     req.on("error", reject);
     req.end();
   });
-}
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /**

@@ -16,6 +16,7 @@ import { ensureLocalTls, type LocalTls } from "../../scripts/local-tls.js";
 import { type AgentFixture, startAgent } from "./agent-fixture.js";
 import { pointE2bSdkAt } from "./e2b-env.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+import { until } from "./polling.js";
 
 const REPO_ROOT = join(import.meta.dirname, "../..");
 
@@ -130,15 +131,6 @@ try {
   await sbx.kill();
 }
 `;
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /**
  * The stock `e2b` SDK against the full stack (control plane + a host agent + real VMs), the
