@@ -192,6 +192,42 @@ describe("replicas on one PostgreSQL", () => {
     await sql`DELETE FROM template_builds WHERE id = 'bld_live'`.execute(db);
   }, 30_000);
 
+  it("copies a build to a host once across replicas: the others wait for the holder's result", async () => {
+    const db = t.database.db;
+    const [b, c] = extra.slice(-2) as [ControlPlane, ControlPlane];
+    const teamId = `team_${randomBytes(6).toString("hex")}`;
+    await sql`INSERT INTO teams (id, name) VALUES (${teamId}, 'replication')`.execute(db);
+    await sql`INSERT INTO templates (id, team_id, name, kind) VALUES ('tpl_copy', ${teamId}, 'copy', 'built')`.execute(
+      db,
+    );
+    await sql`INSERT INTO template_builds (id, template_id, team_id, status, tags, vcpus, memory_mib, disk_mib, spec)
+      VALUES ('bld_copy', 'tpl_copy', ${teamId}, 'ready', '[]', 1, 512, 1024, '{"from_image":"base","steps":[]}')`.execute(
+      db,
+    );
+    await sql`INSERT INTO hosts (id, name, state) VALUES ('host_copy', 'copy', 'up')`.execute(db);
+    const row = await db
+      .selectFrom("template_builds")
+      .selectAll()
+      .where("id", "=", "bld_copy")
+      .executeTakeFirstOrThrow();
+    // Replica B is copying it (holds the lease): C's call waits rather than rebuilding.
+    await sql`INSERT INTO worker_leases (name, holder, expires_at)
+      VALUES ('replicate:bld_copy@host_copy', ${b.replicaId}, now() + interval '1 hour')`.execute(db);
+    let settled = false;
+    const waiting = c.context.services.templateBuilds.replicate(row, "host_copy").finally(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, TTL_MS * 2));
+    expect(settled).toBe(false);
+    // B's copy lands: C answers with it, having run nothing.
+    await sql`INSERT INTO template_build_hosts (build_id, host_id, agent_name)
+      VALUES ('bld_copy', 'host_copy', 'tcopy000')`.execute(db);
+    expect(await waiting).toBe("tcopy000");
+    await sql`DELETE FROM worker_leases WHERE name LIKE 'replicate:%'`.execute(db);
+    await sql`DELETE FROM hosts WHERE id = 'host_copy'`.execute(db);
+    await sql`DELETE FROM template_builds WHERE id = 'bld_copy'`.execute(db);
+  }, 30_000);
+
   it("streams an event published on one replica to an event client of another, also after a restart of the connections", async () => {
     const [b, c] = extra.slice(-2) as [ControlPlane, ControlPlane]; // two live replicas
     const stream = await openEventStream(b.url, a.adminKey);

@@ -1,6 +1,7 @@
 import { type BuildSpec, BuildSpecSchema } from "@wrenn/api";
 import { WrennError } from "@wrenn/shared";
 import { sql } from "kysely";
+import { Leases } from "../coordination/leases.js";
 import type { TemplateBuildRow } from "../db/schema.js";
 import type { SandboxesService } from "../services/sandboxes-service.js";
 import type { ServiceDeps } from "../services/service-deps.js";
@@ -21,8 +22,10 @@ import type { TemplateGc } from "./template-gc.js";
 export class TemplateBuilds {
   private readonly runner: BuildRunner;
   private readonly queue: BuildQueue;
-  /** Replications in flight, one per build and host however many creates wait. */
+  /** Replications in flight here, one per build and host however many creates wait. */
   private readonly replicas = new Map<string, Promise<string>>();
+  /** Replications across replicas: one lease per build and host (leases named `replicate:…`). */
+  private readonly replicationLeases: Leases;
   /** Whether this replica may collect garbage now (it holds the template-gc lease). */
   private gcAllowed: () => boolean = () => true;
 
@@ -33,6 +36,7 @@ export class TemplateBuilds {
     private readonly gc: TemplateGc,
   ) {
     this.runner = new BuildRunner(deps, sandboxes, files);
+    this.replicationLeases = new Leases(deps.db, deps.replica.id);
     this.queue = new BuildQueue(deps.config.maxConcurrentBuilds, (id) => this.runBuild(id), deps.logger);
     sandboxes.useReplication((build, hostId) => this.replicate(build, hostId));
     sandboxes.useAfterReboot((row, guest) => restartStartCommand(deps, row, guest));
@@ -257,7 +261,12 @@ export class TemplateBuilds {
     });
   }
 
-  /** Makes `build`'s snapshot on `hostId` by running its steps there (cached steps reused). */
+  /**
+   * Makes `build`'s snapshot on `hostId` by running its steps there (cached steps reused).
+   * One replication per build and host: callers on this replica join the one in flight, and
+   * across replicas the one holding the `replicate:<build>@<host>` lease runs it while the
+   * others wait for its `template_build_hosts` row (or take over once its lease lapses).
+   */
   replicate(build: TemplateBuildRow, hostId: string): Promise<string> {
     const key = `${build.id}@${hostId}`;
     let running = this.replicas.get(key);
@@ -268,7 +277,52 @@ export class TemplateBuilds {
     return running;
   }
 
+  /** The agent name of `buildId`'s snapshot on `hostId`, once some replica has made it. */
+  private async placed(buildId: string, hostId: string): Promise<string | undefined> {
+    const row = await this.deps.db
+      .selectFrom("template_build_hosts")
+      .select("agent_name")
+      .where("build_id", "=", buildId)
+      .where("host_id", "=", hostId)
+      .executeTakeFirst();
+    return row?.agent_name;
+  }
+
   private async replicateOnce(build: TemplateBuildRow, hostId: string): Promise<string> {
+    const lease = `replicate:${build.id}@${hostId}`;
+    const ttlMs = this.deps.config.leaseTtlMs;
+    const deadline = Date.now() + this.deps.config.transitionDeadlineMs;
+    for (;;) {
+      const done = await this.placed(build.id, hostId);
+      if (done) return done;
+      if (await this.replicationLeases.acquire(lease, ttlMs)) break;
+      if (Date.now() > deadline) {
+        throw new WrennError(
+          "unavailable",
+          `template build ${build.id} is being copied to its host elsewhere; try again`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, ttlMs / 2)));
+    }
+    const renew = setInterval(
+      () =>
+        void this.replicationLeases
+          .acquire(lease, ttlMs)
+          .catch((err: unknown) =>
+            this.deps.logger.warn("replication lease renewal failed", { build: build.id, err }),
+          ),
+      this.deps.config.leaseRenewIntervalMs,
+    );
+    try {
+      // Made by another replica between the check and the lease.
+      return (await this.placed(build.id, hostId)) ?? (await this.rebuildOn(build, hostId));
+    } finally {
+      clearInterval(renew);
+      await this.replicationLeases.release([lease]).catch(() => undefined);
+    }
+  }
+
+  private async rebuildOn(build: TemplateBuildRow, hostId: string): Promise<string> {
     const log: StepLog = {
       info: async (step, message) =>
         this.deps.logger.debug("replica build", { build: build.id, step, message }),
