@@ -8,6 +8,7 @@ import { type ControlPlane, createControlPlane, type Worker } from "@wrenn/contr
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AutoResumer } from "../src/proxy/auto-resume.js";
 import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/test-databases.js";
 
@@ -227,6 +228,29 @@ describe("replicas on one PostgreSQL", () => {
     await sql`DELETE FROM hosts WHERE id = 'host_copy'`.execute(db);
     await sql`DELETE FROM template_builds WHERE id = 'bld_copy'`.execute(db);
   }, 30_000);
+
+  it("traffic waking a sandbox another replica is resuming waits for that resume to end", async () => {
+    const db = t.database.db;
+    const c = extra.at(-1) as ControlPlane;
+    // What replica B's resume wrote before asking the agent: running, with its call under way.
+    await sql`INSERT INTO sandboxes (id, team_id, host_id, template, snapshot_id, state, vcpus, memory_mib,
+        disk_mib, timeout_sec, metadata, envd_access_token, operation, operation_started_at)
+      VALUES ('sbx_waking', ${a.adminTeamId}, NULL, 'base', NULL, 'running', 1, 512, 1024, 300, '{}', 'tok',
+        'resume', now())`.execute(db);
+    const resumer = new AutoResumer(c.context.services.sandboxes, db, 10_000, createSilentLogger());
+    let woke = false;
+    const wake = resumer.wake("sbx_waking", a.adminTeamId)?.then(() => {
+      woke = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(woke).toBe(false);
+    await sql`UPDATE sandboxes SET operation = NULL, operation_started_at = NULL WHERE id = 'sbx_waking'`.execute(
+      db,
+    );
+    await wake;
+    expect(woke).toBe(true);
+    await sql`DELETE FROM sandboxes WHERE id = 'sbx_waking'`.execute(db);
+  });
 
   it("streams an event published on one replica to an event client of another, also after a restart of the connections", async () => {
     const [b, c] = extra.slice(-2) as [ControlPlane, ControlPlane]; // two live replicas
