@@ -104,6 +104,10 @@ export function hostView(row: HostRow): HostView {
     templates: row.images,
     last_seen_at: iso(row.last_seen_at),
     created_at: row.created_at.toISOString(),
+    tags: row.tags,
+    draining: row.draining,
+    cert_fingerprint: row.cert_fingerprint,
+    agent_seen_at: iso(row.agent_seen_at),
   };
 }
 
