@@ -21,3 +21,7 @@ CREATE TABLE host_refresh_tokens (
 );
 CREATE INDEX host_refresh_tokens_host ON host_refresh_tokens (host_id);
 CREATE INDEX host_refresh_tokens_parent ON host_refresh_tokens (parent_hash);
+
+-- revoked: a host whose refresh token was reused; its credentials are cleared until it enrols again.
+ALTER TABLE hosts DROP CONSTRAINT hosts_state_check;
+ALTER TABLE hosts ADD CONSTRAINT hosts_state_check CHECK (state IN ('pending', 'up', 'unreachable', 'revoked'));
