@@ -67,7 +67,7 @@ if (args.register || enrolment) {
       raw.tlsCertPath = identity.certPath;
       raw.tlsKeyPath = identity.keyPath;
     }
-    raw.hostToken ??= identity.agentToken;
+    if (!raw.hostToken) raw.hostToken = identity.agentToken;
   } catch (err) {
     fail(`wrenn-agent: ${(err as Error).message}`, 1);
   }
