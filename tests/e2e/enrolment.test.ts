@@ -15,6 +15,7 @@ import {
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IMAGES_DIR } from "./agent-fixture.js";
+import { runWrenn } from "./cli-runner.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
 const PREFIX = "wen";
@@ -147,6 +148,7 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
   };
+  const wrenn = (args: string[]) => runWrenn(args, { WRENN_API_URL: cp.url, WRENN_API_KEY: apiKey });
   const host = async () => (await api<HostView>("GET", `/v1/hosts/${hostId}`)).body;
   const identityDir = join(dataDir, "identity");
   const enrolmentFile = () =>
@@ -206,16 +208,22 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
   }, 120_000);
 
   it("enrols through the real `wrenn-agent --register`: pinned certificate, tags, files mode 0600", async () => {
-    const created = await api<{ host: { id: string }; registration_token: string }>("POST", "/v1/hosts", {
-      name: "enrolled-1",
-      shared: true,
-    });
-    expect(created.status).toBe(201);
-    hostId = created.body.host.id;
-    usedRegistrationToken = created.body.registration_token;
+    // `wrenn hosts create` makes the host and prints the agent command that enrols it.
+    const cli = await wrenn(["hosts", "create", "enrolled-1", "--shared", "--json"]);
+    expect(cli.code).toBe(0);
+    const created = JSON.parse(cli.stdout) as {
+      host: { id: string };
+      registration_token: string;
+      agent_command: string;
+    };
+    expect(created.agent_command).toContain(
+      `wrenn-agent serve --register ${created.registration_token} --control-plane ${cp.url}`,
+    );
+    hostId = created.host.id;
+    usedRegistrationToken = created.registration_token;
     agent = start([
       "--register",
-      created.body.registration_token,
+      created.registration_token,
       "--control-plane",
       cp.url,
       "--tag",
@@ -341,7 +349,11 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
     expect((await api<Sandbox>("POST", `/v1/sandboxes/${sandboxId}/pause`)).body.state).toBe("paused");
     expect((await api<Sandbox>("POST", `/v1/sandboxes/${sandboxId}/resume`, {})).body.state).toBe("running");
 
-    await api("PATCH", `/v1/hosts/${hostId}`, { draining: false });
+    expect((await wrenn(["hosts", "undrain", hostId])).stdout).toContain("takes placements");
+    const tagged = await wrenn(["hosts", "tag", hostId, "extra=1", "pool=", "--json"]);
+    expect((JSON.parse(tagged.stdout) as HostView).tags).toEqual({ zone: "blue", extra: "1" });
+    const listed = await wrenn(["hosts", "ls"]);
+    expect(listed.stdout).toMatch(new RegExp(`${hostId}\\s+enrolled-1\\s+up\\s+zone=blue,extra=1`));
     const again = await api<Sandbox>("POST", "/v1/sandboxes", { template: "base" });
     expect(again.status).toBe(201);
     expect(again.body.host_id).toBe(hostId);
