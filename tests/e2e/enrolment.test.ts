@@ -1,10 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { get as httpsGet } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import {
   bootstrapAdminTeam,
   type ControlPlane,
@@ -14,13 +13,18 @@ import {
 } from "@wrenn/control-plane";
 import { createLogger, createSilentLogger } from "@wrenn/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IMAGES_DIR } from "./agent-fixture.js";
 import { runWrenn } from "./cli-runner.js";
+import {
+  type AgentRun,
+  ENROL_NET_PREFIX,
+  freePort,
+  newCertInto,
+  runAgent,
+  waitFor,
+} from "./enrol-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
 
-const PREFIX = "wen";
-const FIRST_SLOT = 6300;
-const REPO = resolve(import.meta.dirname, "../..");
+const PREFIX = ENROL_NET_PREFIX;
 
 type ErrorBody = { error: { code: string; message: string } };
 type HostView = {
@@ -33,95 +37,6 @@ type HostView = {
   agent_seen_at: string | null;
 };
 type Sandbox = { id: string; host_id: string; state: string; envd_access_token?: string };
-
-/** A real `wrenn-agent` process started with `args` (e.g. `--register <token>`). */
-interface AgentRun {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<number | null>;
-  /** SIGTERM and wait for the exit. */
-  stop(): Promise<void>;
-}
-
-function runAgent(dataDir: string, port: number, args: string[]): AgentRun {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", join(REPO, "packages/host-agent/src/main.ts"), ...args],
-    {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        WRENN_AGENT_DATA_DIR: dataDir,
-        WRENN_IMAGES_DIR: IMAGES_DIR,
-        WRENN_AGENT_PORT: String(port),
-        WRENN_NET_PREFIX: PREFIX,
-        WRENN_FIRST_SLOT: String(FIRST_SLOT),
-        WRENN_MAX_SLOTS: "8",
-        WRENN_AGENT_HEARTBEAT_MS: "400",
-        WRENN_AGENT_DESTROY_ON_EXIT: "1",
-        // The agent's RPC token comes from its identity.
-        WRENN_AGENT_TOKEN: undefined,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let out = "";
-  child.stdout?.on("data", (c: Buffer) => {
-    out += c.toString();
-  });
-  child.stderr?.on("data", (c: Buffer) => {
-    out += c.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  return {
-    child,
-    output: () => out,
-    exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const address = server.address();
-  await new Promise<void>((r) => server.close(() => r()));
-  return typeof address === "object" && address ? address.port : 0;
-}
-
-function newCertInto(dir: string): void {
-  execFileSync(
-    "openssl",
-    [
-      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-      ...[
-        "-keyout",
-        join(dir, "agent.key"),
-        "-out",
-        join(dir, "agent.crt"),
-        "-days",
-        "1",
-        "-subj",
-        "/CN=impostor",
-      ],
-      ...["-addext", "subjectAltName=IP:127.0.0.1"],
-    ],
-    { stdio: "ignore" },
-  );
-}
 
 describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, draining", () => {
   let database: Database;

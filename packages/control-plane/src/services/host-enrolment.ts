@@ -108,7 +108,7 @@ export async function issueInitialCredentials(
  * revokes its host: credentials cleared, state `revoked`, audit `host.credential_reuse`.
  */
 export async function refreshHostCredentials(
-  deps: Pick<ServiceDeps, "db" | "now" | "audit" | "hosts" | "config">,
+  deps: Pick<ServiceDeps, "db" | "now" | "audit" | "hosts" | "config" | "events">,
   presented: string,
 ): Promise<IssuedHostCredentials> {
   const { db, now, audit } = deps;
@@ -197,6 +197,11 @@ export async function refreshHostCredentials(
   }
   if (outcome.decision === "reuse") {
     deps.hosts.evict(outcome.host.id);
+    deps.events.publish("host.down", outcome.host.team_id, {
+      host_id: outcome.host.id,
+      name: outcome.host.name,
+      reason: "revoked",
+    });
     await audit.record(
       {
         teamId: outcome.host.team_id,
