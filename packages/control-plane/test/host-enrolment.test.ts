@@ -180,6 +180,14 @@ describe.each(DATABASE_KINDS)("host enrolment, refresh, tags and draining (%s)",
       (await enrol({ cert_pem: `-----BEGIN CERTIFICATE-----\n${"A".repeat(80)}\n-----END CERTIFICATE-----` }))
         .body.error.code,
     ).toBe("invalid_argument");
+    // An expired token is refused like a bogus one, before anything is dialled.
+    const { id: staleId, token: stale } = await newHost("enrol-stale");
+    await t.database.db
+      .updateTable("host_registration_tokens")
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where("host_id", "=", staleId)
+      .execute();
+    expect((await enrol({ token: stale })).body.error.code).toBe("registration_token_invalid");
     const dead = await enrol({});
     expect(dead.status).toBe(412);
     expect(dead.body.error.code).toBe("failed_precondition");
