@@ -35,6 +35,7 @@ type HostView = {
   draining: boolean;
   cert_fingerprint: string | null;
   agent_seen_at: string | null;
+  cert_mismatch: boolean;
 };
 type Sandbox = { id: string; host_id: string; state: string; envd_access_token?: string };
 
@@ -299,6 +300,9 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
     );
     await new Promise((r) => setTimeout(r, 2000));
     expect((await host()).state).toBe("unreachable");
+    // The agent reports the certificate it serves: the API says why the host is unreachable.
+    expect((await host()).cert_mismatch).toBe(true);
+    expect(agent.output()).toContain("other than the one the control plane pinned");
 
     await agent.stop();
     for (const f of ["agent.key", "agent.crt"]) renameSync(join(original, f), join(identityDir, f));
@@ -308,6 +312,7 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
       async () => ((await host()).state === "up" ? true : undefined),
       60_000,
     );
+    await waitFor("the mismatch cleared", async () => ((await host()).cert_mismatch ? undefined : true));
   }, 180_000);
 
   it("a reused refresh token revokes the host, with an audit event and a stable code", async () => {

@@ -57,6 +57,8 @@ export const HostSchema = z.object({
   cert_fingerprint: z.string().nullable().default(null),
   /** The agent's own last heartbeat (last_seen_at is the control plane's last successful Ping). */
   agent_seen_at: TimestampSchema.nullable().default(null),
+  /** The agent's heartbeat reports a certificate other than the pinned one: the control plane refuses it. */
+  cert_mismatch: z.boolean().default(false),
 });
 export type HostView = z.infer<typeof HostSchema>;
 

@@ -59,11 +59,24 @@ export type HostRegisterBody = z.input<typeof HostRegisterBodySchema>;
 /** A registered host and its long-lived credential (shown once). */
 export const RegisteredHostSchema = z.object({ host: HostSchema, credential: z.string() });
 
+/** What an enrolled agent reports with each heartbeat (all optional). */
+export const HeartbeatBodySchema = z.object({
+  cert_fingerprint: z
+    .string()
+    .max(128)
+    .optional()
+    .describe("sha256 fingerprint of the certificate the agent serves"),
+  version: z.string().max(64).optional(),
+});
+export type HeartbeatBody = z.input<typeof HeartbeatBodySchema>;
+
 export const HeartbeatSchema = z.object({
   host_id: z.string(),
   /** When this heartbeat was recorded. */
   last_seen_at: TimestampSchema,
   draining: z.boolean().default(false),
+  /** False when the agent serves a certificate other than the one pinned at enrolment. */
+  cert_pinned: z.boolean().default(true),
 });
 
 const TAG_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;

@@ -26,6 +26,8 @@ export {
   type DeliveryView,
   HealthSchema,
   type HealthView,
+  type HeartbeatBody,
+  HeartbeatBodySchema,
   HeartbeatSchema,
   type HostCreateBody,
   HostCreateBodySchema,

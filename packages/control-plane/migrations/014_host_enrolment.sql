@@ -7,6 +7,9 @@ ALTER TABLE hosts ADD COLUMN credential_expires_at timestamptz;
 -- that is reuse, not an agent that crashed before keeping its new pair.
 ALTER TABLE hosts ADD COLUMN credential_used_at timestamptz;
 ALTER TABLE hosts ADD COLUMN agent_seen_at timestamptz;
+-- The fingerprint of the certificate the agent says it serves (its heartbeat): differing from
+-- cert_fingerprint explains an unreachable host whose agent is alive.
+ALTER TABLE hosts ADD COLUMN agent_cert_fingerprint text;
 ALTER TABLE hosts ADD COLUMN tags jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE hosts ADD COLUMN draining boolean NOT NULL DEFAULT false;
 

@@ -147,6 +147,23 @@ describe.each(DATABASE_KINDS)("host enrolment, refresh, tags and draining (%s)",
     expect((await hostRow(h.id)).state).toBe("revoked");
   });
 
+  it("a heartbeat reporting a certificate other than the pinned one is flagged", async () => {
+    const h = await enrolledHost("pin-1");
+    await t.database.db
+      .updateTable("hosts")
+      .set({ cert_fingerprint: "AA:BB" })
+      .where("id", "=", h.id)
+      .execute();
+    const beat = (fp: string) =>
+      fx.as(h.credential)<{ cert_pinned: boolean }>("POST", "/v1/hosts/heartbeat", { cert_fingerprint: fp });
+    expect((await beat("AA:BB")).body.cert_pinned).toBe(true);
+    expect((await beat("CC:DD")).body.cert_pinned).toBe(false);
+    expect(
+      (await fx.as(fx.adminKey)<{ cert_mismatch: boolean }>("GET", `/v1/hosts/${h.id}`)).body.cert_mismatch,
+    ).toBe(true);
+    expect((await beat("AA:BB")).body.cert_pinned).toBe(true);
+  });
+
   it("an expired access credential is refused (the agent refreshes)", async () => {
     const h = await enrolledHost("exp-1");
     expect((await heartbeat(h.credential)).status).toBe(200);

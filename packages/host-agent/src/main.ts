@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { createLogger, WrennError } from "@wrenn/shared";
@@ -130,6 +131,9 @@ if (enrolment) {
     identityDir,
     enrolment,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
+    certFingerprint: config.tlsCertPath
+      ? new X509Certificate(readFileSync(config.tlsCertPath)).fingerprint256
+      : "",
     logger,
   });
   link.start();

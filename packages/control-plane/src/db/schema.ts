@@ -107,6 +107,8 @@ export interface HostsTable {
   credential_used_at: Generated<Date | null>;
   /** The agent's own last heartbeat (last_seen_at is the control plane's last successful Ping). */
   agent_seen_at: Generated<Date | null>;
+  /** The certificate fingerprint the agent's last heartbeat reported. */
+  agent_cert_fingerprint: Generated<string | null>;
   /** Placement labels (string → string). */
   tags: ColumnType<Record<string, string>, string | undefined, string>;
   /** No new placements while set. */

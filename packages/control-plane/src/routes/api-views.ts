@@ -78,6 +78,15 @@ export function apiKeyView(row: ApiKeyRow): ApiKeyView {
   };
 }
 
+/** An enrolled agent whose heartbeat reports a certificate other than the pinned one. */
+export function certMismatch(row: Pick<HostRow, "cert_fingerprint" | "agent_cert_fingerprint">): boolean {
+  return (
+    !!row.cert_fingerprint &&
+    !!row.agent_cert_fingerprint &&
+    row.cert_fingerprint !== row.agent_cert_fingerprint
+  );
+}
+
 export function hostView(row: HostRow): HostView {
   return {
     id: row.id,
@@ -108,6 +117,7 @@ export function hostView(row: HostRow): HostView {
     draining: row.draining,
     cert_fingerprint: row.cert_fingerprint,
     agent_seen_at: iso(row.agent_seen_at),
+    cert_mismatch: certMismatch(row),
   };
 }
 

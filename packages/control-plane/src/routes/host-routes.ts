@@ -1,5 +1,6 @@
 import {
   CreatedHostSchema,
+  HeartbeatBodySchema,
   HeartbeatSchema,
   HostCreateBodySchema,
   HostCredentialsSchema,
@@ -15,7 +16,7 @@ import {
 import type { Services } from "../create-services.js";
 import { type AnyRouteSpec, defineRoute } from "../http/route-spec.js";
 import type { IssuedHostCredentials } from "../services/host-enrolment.js";
-import { hostView } from "./api-views.js";
+import { certMismatch, hostView } from "./api-views.js";
 
 function credentialsView(issued: IssuedHostCredentials) {
   return {
@@ -156,15 +157,17 @@ export function hostRoutes(services: Services): AnyRouteSpec[] {
       summary: "Heartbeat from an agent (host credential)",
       tag: "Hosts",
       auth: "host",
+      body: HeartbeatBodySchema,
       responses: {
         200: { description: "Recorded", schema: HeartbeatSchema },
       },
       handler: async (ctx) => {
-        const host = await services.hosts.heartbeat(ctx.hostId);
+        const host = await services.hosts.heartbeat(ctx.hostId, ctx.body.cert_fingerprint);
         return {
           host_id: host.id,
           last_seen_at: (host.agent_seen_at ?? new Date()).toISOString(),
           draining: host.draining,
+          cert_pinned: !certMismatch(host),
         };
       },
     }),

@@ -239,10 +239,13 @@ export class HostsService {
   }
 
   /** A heartbeat pushed by the agent with its credential: the agent is alive (whether or not the control plane reaches it). */
-  async heartbeat(hostId: string): Promise<HostRow> {
+  async heartbeat(hostId: string, certFingerprint?: string | undefined): Promise<HostRow> {
     return this.deps.db
       .updateTable("hosts")
-      .set({ agent_seen_at: this.deps.now() })
+      .set({
+        agent_seen_at: this.deps.now(),
+        ...(certFingerprint ? { agent_cert_fingerprint: certFingerprint } : {}),
+      })
       .where("id", "=", hostId)
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -83,8 +83,11 @@ export class ControlPlaneClient {
     return this.post("/v1/hosts/token", { refresh_token: refreshToken });
   }
 
-  heartbeat(credential: string): Promise<{ host_id: string; last_seen_at: string; draining: boolean }> {
-    return this.post("/v1/hosts/heartbeat", {}, credential);
+  heartbeat(
+    credential: string,
+    body: { cert_fingerprint?: string; version?: string },
+  ): Promise<{ host_id: string; last_seen_at: string; draining: boolean; cert_pinned: boolean }> {
+    return this.post("/v1/hosts/heartbeat", body, credential);
   }
 
   close(): void {

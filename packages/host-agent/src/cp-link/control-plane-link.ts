@@ -38,6 +38,8 @@ export interface ControlPlaneLinkOptions {
   identityDir: string;
   enrolment: Enrolment;
   heartbeatIntervalMs: number;
+  /** Reported with each heartbeat: the control plane flags a certificate that is not the pinned one. */
+  certFingerprint: string;
   logger: Logger;
   nowMs?: () => number;
 }
@@ -55,6 +57,7 @@ export class ControlPlaneLink {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private warnedUnpinned = false;
   private readonly nowMs: () => number;
 
   constructor(private readonly options: ControlPlaneLinkOptions) {
@@ -112,13 +115,23 @@ export class ControlPlaneLink {
   }
 
   private async heartbeat(): Promise<void> {
+    const body = { cert_fingerprint: this.options.certFingerprint };
+    let answer: Awaited<ReturnType<ControlPlaneClient["heartbeat"]>>;
     try {
-      await this.options.client.heartbeat(this.enrolment.credential);
+      answer = await this.options.client.heartbeat(this.enrolment.credential, body);
     } catch (err) {
       if (!(err instanceof ControlPlaneError) || err.status !== 401) throw err;
       await this.refresh();
-      await this.options.client.heartbeat(this.enrolment.credential);
+      answer = await this.options.client.heartbeat(this.enrolment.credential, body);
     }
+    if (!answer.cert_pinned && !this.warnedUnpinned) {
+      this.warnedUnpinned = true;
+      this.options.logger.error(
+        "this agent serves a certificate other than the one the control plane pinned at enrolment: it refuses to reach the agent",
+        { fingerprint: this.options.certFingerprint },
+      );
+    }
+    if (answer.cert_pinned) this.warnedUnpinned = false;
   }
 
   private async refresh(): Promise<void> {
