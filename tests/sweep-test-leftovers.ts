@@ -12,6 +12,7 @@ import { qemuProcessesMatching } from "./e2e/host-leftovers.js";
  */
 export const TEST_NET_PREFIXES = [
   "wt",
+  "wen",
   "wa",
   "wb",
   "we",

@@ -33,7 +33,8 @@ export const HostSchema = z.object({
   id: z.string(),
   name: z.string(),
   shared: z.boolean(),
-  state: z.enum(["pending", "up", "unreachable"]),
+  /** revoked: its credentials were cut off (refresh-token reuse); it must be enrolled again. */
+  state: z.enum(["pending", "up", "unreachable", "revoked"]),
   url: z.string().nullable(),
   agent_host_id: z.string().nullable(),
   version: z.string().nullable(),
@@ -48,6 +49,16 @@ export const HostSchema = z.object({
   templates: z.array(z.string()),
   last_seen_at: TimestampSchema.nullable(),
   created_at: TimestampSchema,
+  /** Placement labels; a create's host_tags must all match. */
+  tags: z.record(z.string(), z.string()).default({}),
+  /** No new placements; its sandboxes stay and may pause, resume and snapshot. */
+  draining: z.boolean().default(false),
+  /** sha256 fingerprint of the agent certificate pinned at enrolment; null for hosts registered by an operator. */
+  cert_fingerprint: z.string().nullable().default(null),
+  /** The agent's own last heartbeat (last_seen_at is the control plane's last successful Ping). */
+  agent_seen_at: TimestampSchema.nullable().default(null),
+  /** The agent's heartbeat reports a certificate other than the pinned one: the control plane refuses it. */
+  cert_mismatch: z.boolean().default(false),
 });
 export type HostView = z.infer<typeof HostSchema>;
 

@@ -59,7 +59,64 @@ export type HostRegisterBody = z.input<typeof HostRegisterBodySchema>;
 /** A registered host and its long-lived credential (shown once). */
 export const RegisteredHostSchema = z.object({ host: HostSchema, credential: z.string() });
 
-export const HeartbeatSchema = z.object({ host_id: z.string(), last_seen_at: TimestampSchema });
+/** What an enrolled agent reports with each heartbeat (all optional). */
+export const HeartbeatBodySchema = z.object({
+  cert_fingerprint: z
+    .string()
+    .max(128)
+    .optional()
+    .describe("sha256 fingerprint of the certificate the agent serves"),
+  version: z.string().max(64).optional(),
+});
+export type HeartbeatBody = z.input<typeof HeartbeatBodySchema>;
+
+export const HeartbeatSchema = z.object({
+  host_id: z.string(),
+  /** When this heartbeat was recorded. */
+  last_seen_at: TimestampSchema,
+  draining: z.boolean().default(false),
+  /** False when the agent serves a certificate other than the one pinned at enrolment. */
+  cert_pinned: z.boolean().default(true),
+});
+
+const TAG_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
+
+/** Host placement labels: at most 32, keys like `zone` or `gpu.model`, values up to 128 characters. */
+export const HostTagsSchema = z
+  .record(z.string().regex(TAG_KEY_RE, "tag keys: letters, digits, . _ / -, at most 63"), z.string().max(128))
+  .refine((tags) => Object.keys(tags).length <= 32, "at most 32 tags");
+export type HostTags = z.infer<typeof HostTagsSchema>;
+
+export const HostPatchBodySchema = z
+  .object({
+    tags: HostTagsSchema.optional().describe("replaces the host's tags"),
+    draining: z.boolean().optional().describe("true: no new placements; its sandboxes stay"),
+  })
+  .refine((b) => b.tags !== undefined || b.draining !== undefined, "give tags, draining or both");
+export type HostPatchBody = z.input<typeof HostPatchBodySchema>;
+
+/** An agent enrolling itself: the registration body plus its self-signed certificate, which is pinned. */
+export const HostEnrolBodySchema = HostRegisterBodySchema.extend({
+  cert_pem: z
+    .string()
+    .min(64)
+    .max(16_384)
+    .describe("the agent's self-signed TLS certificate (PEM); the control plane pins its fingerprint"),
+  tags: HostTagsSchema.default({}),
+});
+export type HostEnrolBody = z.input<typeof HostEnrolBodySchema>;
+
+/** An enrolled agent's credentials: a short-lived access credential and a rotating refresh token. */
+export const HostCredentialsSchema = z.object({
+  host_id: z.string(),
+  credential: z.string().describe("wrnh_…, sent as Authorization: Bearer on heartbeats"),
+  expires_at: TimestampSchema,
+  refresh_token: z.string().describe("wrnf_…, traded once at POST /v1/hosts/token for the next pair"),
+});
+export type HostCredentials = z.infer<typeof HostCredentialsSchema>;
+
+export const HostRefreshBodySchema = z.object({ refresh_token: z.string().min(1) });
+export type HostRefreshBody = z.input<typeof HostRefreshBodySchema>;
 
 /** What a webhook channel can subscribe to. */
 export const WEBHOOK_EVENT_TYPES = [

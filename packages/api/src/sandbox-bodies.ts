@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HostTagsSchema } from "./admin-schemas.js";
 import { EnvVarsSchema, MetadataSchema, NameSchema, PaginationQuerySchema } from "./fields.js";
 import { SandboxNetworkCreateSchema } from "./network-schemas.js";
 import { SandboxStateSchema } from "./sandbox-state.js";
@@ -57,6 +58,9 @@ export function sandboxBodySchemas(limits: SandboxLimits) {
         .optional()
         .describe("the team's volumes (by name or id) mounted at these guest paths"),
       network: SandboxNetworkCreateSchema.optional(),
+      host_tags: HostTagsSchema.optional().describe(
+        'place only on a host whose tags include all of these (e.g. {"zone": "a"})',
+      ),
     }),
     setTimeout: z.object({ timeout_sec: TimeoutSecSchema }),
     pause: z.object({

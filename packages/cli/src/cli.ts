@@ -2,6 +2,7 @@ import { type CliIo, UsageError } from "./cli-io.js";
 import { parseCommand } from "./command-context.js";
 import { adminCommand } from "./commands/admin.js";
 import { formatDoctor, runDoctor } from "./commands/doctor.js";
+import { hostsCommand } from "./commands/hosts.js";
 import { imageBuild } from "./commands/image-build.js";
 import { keysCommand } from "./commands/keys.js";
 import { sandboxCommand } from "./commands/sandbox.js";
@@ -19,6 +20,7 @@ export const USAGE = `usage: wrenn <command>
   template build|ls|rm|logs|builds                  templates built from a build file (wrenn template help)
   volume create|ls|rm|files|put|get|mkdir           persistent volumes and their files (wrenn volume help)
   keys create|ls|revoke                             API keys (wrenn keys help)
+  hosts ls|create|drain|undrain|tag                 hosts, enrolment tokens, draining, tags (wrenn hosts help)
   admin reset-password [--email E] [--new-api-key]  on the host, no API key: new password (and key)
   usage [--days N]          the team's CPU-minutes, memory GiB-hours, sandbox-hours per day
   up [--domain D] [--tls-port P]
@@ -47,6 +49,9 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       return volumeCommand(io, sub, rest);
     case "keys":
       return keysCommand(io, sub, rest);
+    case "host":
+    case "hosts":
+      return hostsCommand(io, sub, rest);
     case "admin":
       return adminCommand(io, sub, rest);
     case "usage":

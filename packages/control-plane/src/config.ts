@@ -67,6 +67,11 @@ export const ControlPlaneConfigSchema = z.object({
     .int()
     .min(1)
     .default(24 * 3600),
+  /**
+   * An enrolled agent's access credential lasts this long; the agent trades its rotating
+   * refresh token for the next one at ~80 % of it. WRENN_CP_HOST_CREDENTIAL_TTL_SEC.
+   */
+  hostCredentialTtlSec: z.number().int().min(2).default(3600),
   /** Fraction of a paused sandbox's memory and vCPUs the scheduler still counts (it may resume). */
   pausedWeight: z.number().min(0).max(1).default(0.25),
   /** Sizes when a create request gives none. */
@@ -206,6 +211,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv): Record<string
     reconcileIntervalMs: envNumber(env.WRENN_CP_RECONCILE_INTERVAL_MS),
     transitionDeadlineMs: envNumber(env.WRENN_CP_TRANSITION_DEADLINE_MS),
     orphanGraceMs: envNumber(env.WRENN_CP_ORPHAN_GRACE_MS),
+    hostCredentialTtlSec: envNumber(env.WRENN_CP_HOST_CREDENTIAL_TTL_SEC),
     logLevel: env.WRENN_LOG_LEVEL,
     templateFilesDir: env.WRENN_CP_TEMPLATE_FILES_DIR || join(wrennDir, "cp", "template-files"),
     maxConcurrentBuilds: envNumber(env.WRENN_CP_MAX_BUILDS),

@@ -163,6 +163,7 @@ describe("team scoping: a key of team A never reaches team B's resources", () =>
     ["GET", "/v1/api-keys/{key}"],
     ["DELETE", "/v1/api-keys/{key}"],
     ["GET", "/v1/hosts/{host}"],
+    ["PATCH", "/v1/hosts/{host}", { draining: true }],
     ["DELETE", "/v1/hosts/{host}"],
     ["GET", "/v1/teams/{team}"],
     ["PATCH", "/v1/teams/{team}", { name: "taken over" }],

@@ -2,6 +2,7 @@ import { cpus, homedir, hostname, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { definedEntries, envNumber } from "@wrenn/shared";
 import { z } from "zod";
+import { parseTags } from "./cp-link/agent-args.js";
 
 /**
  * The host agent's options, validated once at start. `loadAgentConfigFromEnv` is the
@@ -25,9 +26,29 @@ export const AgentConfigSchema = z.object({
   hostToken: z.string().min(16),
   /** WRENN_HOST_ID, default the machine's hostname. */
   hostId: z.string().min(1).default(hostname()),
-  /** TLS for the RPC listener. WRENN_AGENT_TLS_CERT / WRENN_AGENT_TLS_KEY. */
+  /**
+   * TLS for the RPC listener. WRENN_AGENT_TLS_CERT / WRENN_AGENT_TLS_KEY. Unset on an
+   * enrolling or enrolled agent: its own self-signed identity (`<dataDir>/identity/`).
+   */
   tlsCertPath: z.string().optional(),
   tlsKeyPath: z.string().optional(),
+  /** The control plane an enrolled agent heartbeats (`--control-plane`). WRENN_CONTROL_PLANE_URL. */
+  controlPlaneUrl: z.string().url().optional(),
+  /** The control plane's CA (PEM) when the system's trust does not cover it (`--ca`). WRENN_CONTROL_PLANE_CA. */
+  controlPlaneCaPath: z.string().min(1).optional(),
+  /**
+   * Where the control plane reaches this agent (`--advertise-url`), https://; its host is the
+   * certificate's name. WRENN_AGENT_ADVERTISE_URL; default https://<host>:<bound port>.
+   */
+  advertiseUrl: z
+    .string()
+    .url()
+    .refine((u) => u.startsWith("https://"), "an enrolling agent is reached over https://")
+    .optional(),
+  /** Placement labels sent at enrolment (`--tag k=v`). WRENN_AGENT_TAGS, comma-separated k=v. */
+  hostTags: z.record(z.string(), z.string()).default({}),
+  /** An enrolled agent's heartbeat to the control plane. WRENN_AGENT_HEARTBEAT_MS. */
+  heartbeatIntervalMs: z.number().int().min(100).default(5000),
   /** "auto" probes KVM at start and falls back to TCG. WRENN_ACCEL. */
   accel: z.enum(["auto", "kvm", "tcg"]).default("auto"),
   /** Network slots (one per sandbox with a VM). WRENN_MAX_SLOTS. */
@@ -201,6 +222,11 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unkno
     hostId: env.WRENN_HOST_ID,
     tlsCertPath: env.WRENN_AGENT_TLS_CERT,
     tlsKeyPath: env.WRENN_AGENT_TLS_KEY,
+    controlPlaneUrl: env.WRENN_CONTROL_PLANE_URL || undefined,
+    controlPlaneCaPath: env.WRENN_CONTROL_PLANE_CA || undefined,
+    advertiseUrl: env.WRENN_AGENT_ADVERTISE_URL || undefined,
+    hostTags: env.WRENN_AGENT_TAGS ? parseTags([env.WRENN_AGENT_TAGS]) : undefined,
+    heartbeatIntervalMs: envNumber(env.WRENN_AGENT_HEARTBEAT_MS),
     accel: env.WRENN_ACCEL,
     maxSlots: envNumber(env.WRENN_MAX_SLOTS),
     firstSlot: envNumber(env.WRENN_FIRST_SLOT),

@@ -1,11 +1,18 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Secrets the control plane hands out once and stores only as sha256. */
-export type SecretKind = "api_key" | "host_credential" | "registration_token" | "session" | "invitation";
+export type SecretKind =
+  | "api_key"
+  | "host_credential"
+  | "host_refresh"
+  | "registration_token"
+  | "session"
+  | "invitation";
 
 const PREFIX: Record<SecretKind, string> = {
   api_key: "wrn_",
   host_credential: "wrnh_",
+  host_refresh: "wrnf_",
   registration_token: "wrnr_",
   session: "wrns_",
   invitation: "wrni_",
@@ -28,8 +35,7 @@ export function hashSecretBody(body: string): string {
   return createHash("sha256").update(body).digest("hex");
 }
 
-export function issueSecret(kind: SecretKind): IssuedSecret {
-  const body = randomBytes(20).toString("hex");
+export function issueSecret(kind: SecretKind, body = randomBytes(20).toString("hex")): IssuedSecret {
   const value = `${PREFIX[kind]}${body}`;
   return { value, hash: hashSecretBody(body), prefix: value.slice(0, PREFIX[kind].length + 8) };
 }

@@ -70,7 +70,7 @@ export interface ApiKeysTable {
   revoked_at: Date | null;
 }
 
-export type HostState = "pending" | "up" | "unreachable";
+export type HostState = "pending" | "up" | "unreachable" | "revoked";
 
 export interface HostsTable {
   id: string;
@@ -98,6 +98,29 @@ export interface HostsTable {
   last_seen_at: Date | null;
   registered_at: Date | null;
   created_at: CreatedAt;
+  /** Enrolled agents (migration 014): the self-signed certificate pinned at enrolment, its sha256 fingerprint. */
+  cert_pem: Generated<string | null>;
+  cert_fingerprint: Generated<string | null>;
+  /** When the current access credential stops being accepted; null: a credential that does not expire. */
+  credential_expires_at: Generated<Date | null>;
+  /** When the current access credential was first presented. */
+  credential_used_at: Generated<Date | null>;
+  /** The agent's own last heartbeat (last_seen_at is the control plane's last successful Ping). */
+  agent_seen_at: Generated<Date | null>;
+  /** The certificate fingerprint the agent's last heartbeat reported. */
+  agent_cert_fingerprint: Generated<string | null>;
+  /** Placement labels (string → string). */
+  tags: ColumnType<Record<string, string>, string | undefined, string>;
+  /** No new placements while set. */
+  draining: Generated<boolean>;
+}
+
+export interface HostRefreshTokensTable {
+  token_hash: string;
+  host_id: string;
+  parent_hash: string | null;
+  created_at: CreatedAt;
+  used_at: Date | null;
 }
 
 export interface HostRegistrationTokensTable {
@@ -371,6 +394,7 @@ export interface DatabaseSchema {
   api_keys: ApiKeysTable;
   hosts: HostsTable;
   host_registration_tokens: HostRegistrationTokensTable;
+  host_refresh_tokens: HostRefreshTokensTable;
   templates: TemplatesTable;
   template_builds: TemplateBuildsTable;
   template_build_logs: TemplateBuildLogsTable;

@@ -1,5 +1,6 @@
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import type { PeerCertificate } from "node:tls";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { GuestClient, trafficHopHeaders } from "@wrenn/guest-client";
@@ -15,6 +16,37 @@ export interface HostEndpoint {
   id: string;
   url: string | null;
   agentToken: string | null;
+  /** An enrolled agent's self-signed certificate, trusted as its own CA; null: the system's trust. */
+  certPem?: string | null | undefined;
+  /** Its sha256 fingerprint: the peer must present exactly this certificate. */
+  certFingerprint?: string | null | undefined;
+}
+
+/**
+ * TLS options that trust one enrolled agent and nobody else: its certificate is the only CA
+ * and the peer's fingerprint must be the pinned one. Verification stays on (never
+ * rejectUnauthorized: false, under which Node ignores a failed identity check); the host
+ * name check is replaced by the pin, since the agent's certificate names its advertise host.
+ */
+export function pinnedTlsOptions(certPem: string, fingerprint: string) {
+  return {
+    ca: certPem,
+    checkServerIdentity: (_host: string, cert: PeerCertificate): Error | undefined =>
+      cert.fingerprint256 === fingerprint
+        ? undefined
+        : Object.assign(
+            new Error(`agent certificate ${cert.fingerprint256} is not the pinned ${fingerprint}`),
+            {
+              code: "ERR_WRENN_CERT_PIN",
+            },
+          ),
+  };
+}
+
+function pinOf(host: HostEndpoint): ReturnType<typeof pinnedTlsOptions> | undefined {
+  return host.certPem && host.certFingerprint
+    ? pinnedTlsOptions(host.certPem, host.certFingerprint)
+    : undefined;
 }
 
 /** A host's traffic listener, where its sandboxes' guests are reached. */
@@ -35,6 +67,7 @@ const GUEST_REQUEST_TIMEOUT_MS = 30_000;
 interface PooledClient {
   url: string;
   agentToken: string;
+  fingerprint: string | null;
   client: HostAgentClient;
   sessions: Http2SessionManager;
 }
@@ -42,6 +75,7 @@ interface PooledClient {
 /** Kept-alive connections to one host's traffic listener, shared by every guest client of it. */
 interface PooledTraffic {
   baseUrl: string;
+  fingerprint: string | null;
   httpAgent: HttpAgent;
   dispatcher: FetchAgent;
 }
@@ -58,11 +92,17 @@ export class HostClientPool {
     if (!host.url || !host.agentToken) {
       throw new WrennError("failed_precondition", `host ${host.id} has not registered an agent yet`);
     }
+    const fingerprint = host.certFingerprint ?? null;
     const existing = this.clients.get(host.id);
-    if (existing && existing.url === host.url && existing.agentToken === host.agentToken)
+    if (
+      existing &&
+      existing.url === host.url &&
+      existing.agentToken === host.agentToken &&
+      existing.fingerprint === fingerprint
+    )
       return existing.client;
     if (existing) this.evict(host.id);
-    const sessions = new Http2SessionManager(host.url, { idleConnectionTimeoutMs: 60_000 });
+    const sessions = new Http2SessionManager(host.url, { idleConnectionTimeoutMs: 60_000 }, pinOf(host));
     const token = host.agentToken;
     const transport = createConnectTransport({
       baseUrl: host.url,
@@ -76,7 +116,7 @@ export class HostClientPool {
       ],
     });
     const client = createClient(HostAgentService, transport);
-    this.clients.set(host.id, { url: host.url, agentToken: token, client, sessions });
+    this.clients.set(host.id, { url: host.url, agentToken: token, fingerprint, client, sessions });
     return client;
   }
 
@@ -105,17 +145,20 @@ export class HostClientPool {
     }
     const agentUrl = new URL(host.url);
     const baseUrl = `${agentUrl.protocol}//${agentUrl.hostname}:${host.trafficPort}`;
+    const fingerprint = host.certFingerprint ?? null;
     let pooled = this.traffic.get(host.id);
-    if (pooled && pooled.baseUrl !== baseUrl) {
+    if (pooled && (pooled.baseUrl !== baseUrl || pooled.fingerprint !== fingerprint)) {
       this.evictTraffic(host.id);
       pooled = undefined;
     }
     if (!pooled) {
+      const pin = pinOf(host);
       const httpAgent =
         agentUrl.protocol === "https:"
-          ? new HttpsAgent({ keepAlive: true })
+          ? new HttpsAgent({ keepAlive: true, ...pin })
           : new HttpAgent({ keepAlive: true });
-      pooled = { baseUrl, httpAgent, dispatcher: new FetchAgent({ keepAliveTimeout: 4000 }) };
+      const dispatcher = new FetchAgent({ keepAliveTimeout: 4000, ...(pin ? { connect: pin } : {}) });
+      pooled = { baseUrl, fingerprint, httpAgent, dispatcher };
       this.traffic.set(host.id, pooled);
     }
     return new GuestClient({

@@ -4,6 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { AGENT_TOKEN_HEADER } from "@wrenn/guest-client";
 import { WrennError } from "@wrenn/shared";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { pinnedTlsOptions } from "../drivers/host-pool.js";
 import type { VolumeContentRoute } from "../services/volumes-service.js";
 
 const CONNECT_TIMEOUT_MS = 5000;
@@ -38,6 +39,8 @@ export function relayVolumeContent(
       method: request.method,
       path: request.url,
       headers,
+      // An enrolled agent: its pinned certificate only.
+      ...(route.pin ? pinnedTlsOptions(route.pin.certPem, route.pin.fingerprint) : {}),
     });
     const unreachable = (err: Error) =>
       reject(

@@ -119,7 +119,7 @@ export function registerRoute(app: FastifyInstance, spec: AnyRouteSpec, deps: Ro
           throw new WrennError("unauthenticated", "not signed in");
         }
       } else if (spec.auth === "host") {
-        hostId = await authenticateHost(deps.db, request.headers.authorization);
+        hostId = await authenticateHost(deps.db, request.headers.authorization, deps.now());
       }
       const principal: Principal | null = identity?.principal ?? null;
       if (spec.manage && principal) requireManager(principal, `use ${spec.method} ${spec.path}`);

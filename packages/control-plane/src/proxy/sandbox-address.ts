@@ -19,6 +19,8 @@ export type SandboxAddress =
       port: number;
       /** Sent as `wrenn-agent-token`. */
       agentToken: string;
+      /** An enrolled agent's pinned certificate; null: the system's trust. */
+      pin?: { certPem: string; fingerprint: string } | null | undefined;
     }
   | {
       reachable: false;
@@ -49,6 +51,8 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
       "hosts.url",
       "hosts.agent_token",
       "hosts.traffic_port",
+      "hosts.cert_pem",
+      "hosts.cert_fingerprint",
     ])
     .where("sandboxes.id", "=", sandboxId)
     .executeTakeFirst();
@@ -69,6 +73,10 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
     host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
     port: row.traffic_port,
     agentToken: row.agent_token,
+    pin:
+      row.cert_pem && row.cert_fingerprint
+        ? { certPem: row.cert_pem, fingerprint: row.cert_fingerprint }
+        : null,
     access,
   };
 }

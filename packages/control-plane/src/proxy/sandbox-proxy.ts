@@ -15,6 +15,7 @@ import {
 } from "@wrenn/guest-client";
 import type { Logger } from "@wrenn/shared";
 import { endSocketWithJson, type RelayTarget, relayRequest, relayUpgrade } from "@wrenn/shared/http-relay";
+import { pinnedTlsOptions } from "../drivers/host-pool.js";
 import { type BadProxyTarget, type ProxyTarget, parseProxyTarget } from "./proxy-target.js";
 import type { SandboxAddress } from "./sandbox-address.js";
 import { maskedHost, TRAFFIC_TOKEN_HEADER, trafficRefusal } from "./traffic-access.js";
@@ -71,6 +72,19 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   // Idle ones close after 4 s, before the agent's server would (5 s), so none is reused as it closes.
   const pooling = { keepAlive: true, timeout: 4000 };
   const pools = { "http:": new HttpAgent(pooling), "https:": new HttpsAgent(pooling) };
+  // Enrolled agents each have their own pinned certificate: one pool per pin.
+  const pinnedPools = new Map<string, HttpsAgent>();
+
+  function poolFor(address: SandboxAddress & { reachable: true }): HttpAgent {
+    if (address.protocol === "http:" || !address.pin) return pools[address.protocol];
+    const { certPem, fingerprint } = address.pin;
+    let pool = pinnedPools.get(fingerprint);
+    if (!pool) {
+      pool = new HttpsAgent({ ...pooling, ...pinnedTlsOptions(certPem, fingerprint) });
+      pinnedPools.set(fingerprint, pool);
+    }
+    return pool;
+  }
 
   /**
    * The sandbox's address, after waking it when it is paused with auto resume; or why the
@@ -118,7 +132,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       protocol: address.protocol,
       host: address.host,
       port: address.port,
-      agent: pools[address.protocol],
+      agent: poolFor(address),
       headers: {
         ...forwardedFor(req),
         ...maskedHost(address.access, target.port),
@@ -218,6 +232,8 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       open.clear();
       pools["http:"].destroy();
       pools["https:"].destroy();
+      for (const pool of pinnedPools.values()) pool.destroy();
+      pinnedPools.clear();
     },
   };
 }

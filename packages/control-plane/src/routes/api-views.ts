@@ -78,6 +78,15 @@ export function apiKeyView(row: ApiKeyRow): ApiKeyView {
   };
 }
 
+/** An enrolled agent whose heartbeat reports a certificate other than the pinned one. */
+export function certMismatch(row: Pick<HostRow, "cert_fingerprint" | "agent_cert_fingerprint">): boolean {
+  return (
+    !!row.cert_fingerprint &&
+    !!row.agent_cert_fingerprint &&
+    row.cert_fingerprint !== row.agent_cert_fingerprint
+  );
+}
+
 export function hostView(row: HostRow): HostView {
   return {
     id: row.id,
@@ -104,6 +113,11 @@ export function hostView(row: HostRow): HostView {
     templates: row.images,
     last_seen_at: iso(row.last_seen_at),
     created_at: row.created_at.toISOString(),
+    tags: row.tags,
+    draining: row.draining,
+    cert_fingerprint: row.cert_fingerprint,
+    agent_seen_at: iso(row.agent_seen_at),
+    cert_mismatch: certMismatch(row),
   };
 }
 

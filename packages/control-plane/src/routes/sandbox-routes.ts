@@ -43,6 +43,7 @@ export function sandboxRoutes(
           metadata: ctx.body.metadata,
           volumeMounts: ctx.body.volume_mounts?.map((m) => ({ name: m.volume, path: m.path })),
           network: v1CreateNetwork(ctx.body.network),
+          hostTags: ctx.body.host_tags,
         });
         return createdSandboxView(row);
       },

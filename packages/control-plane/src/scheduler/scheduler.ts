@@ -1,4 +1,5 @@
 import { WrennError } from "@wrenn/shared";
+import { sql } from "kysely";
 import type { Db } from "../db/database.js";
 import type { HostRow } from "../db/schema.js";
 import {
@@ -18,6 +19,15 @@ export interface PlacementRequest {
   requiredHostId?: string;
   /** Only these hosts may take it (the hosts holding a template's snapshot). */
   allowedHostIds?: readonly string[];
+  /** Only hosts whose tags include all of these. */
+  requiredTags?: Readonly<Record<string, string>>;
+}
+
+/** `zone=a, gpu=h100`, for error messages. */
+export function describeTags(tags: Readonly<Record<string, string>>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
 }
 
 /**
@@ -28,16 +38,37 @@ export interface PlacementRequest {
 export class Scheduler {
   constructor(private readonly options: { pausedWeight: number }) {}
 
-  /** Hosts a team may place on: its own and the shared ones, up. */
-  async candidateHosts(db: Db, teamId: string, lock: boolean): Promise<HostRow[]> {
+  /**
+   * Hosts a team may place on: its own and the shared ones, up and not draining, carrying
+   * every required tag (jsonb containment, the same on PGlite and PostgreSQL).
+   */
+  async candidateHosts(
+    db: Db,
+    teamId: string,
+    lock: boolean,
+    requiredTags?: Readonly<Record<string, string>>,
+  ): Promise<HostRow[]> {
     let query = db
       .selectFrom("hosts")
       .selectAll()
       .where("state", "=", "up")
+      .where("draining", "=", false)
       .where((eb) => eb.or([eb("team_id", "=", teamId), eb("team_id", "is", null)]))
       .orderBy("id");
+    if (requiredTags && Object.keys(requiredTags).length > 0) {
+      query = query.where(sql<boolean>`tags @> ${JSON.stringify(requiredTags)}::jsonb`);
+    }
     if (lock) query = query.forUpdate();
     return query.execute();
+  }
+
+  /** Why a host named by the request cannot take it: draining is the caller's to know. */
+  private async refuseRequiredHost(db: Db, hostId: string): Promise<never> {
+    const row = await db.selectFrom("hosts").select(["draining"]).where("id", "=", hostId).executeTakeFirst();
+    if (row?.draining) {
+      throw new WrennError("host_draining", `host ${hostId} is draining: it takes no new sandboxes`);
+    }
+    throw new WrennError("no_capacity", "the host holding this snapshot is not up");
   }
 
   async loads(db: Db, hosts: HostRow[]): Promise<HostLoad[]> {
@@ -76,13 +107,20 @@ export class Scheduler {
   }
 
   async place(db: Db, request: PlacementRequest): Promise<HostRow> {
-    let hosts = await this.candidateHosts(db, request.teamId, true);
-    if (hosts.length === 0) throw new WrennError("no_capacity", "no host is up to run sandboxes");
+    const tags = request.requiredTags;
+    let hosts = await this.candidateHosts(db, request.teamId, true, tags);
     if (request.requiredHostId) {
       hosts = hosts.filter((h) => h.id === request.requiredHostId);
-      if (hosts.length === 0) {
-        throw new WrennError("no_capacity", "the host holding this snapshot is not up");
+      if (hosts.length === 0) return this.refuseRequiredHost(db, request.requiredHostId);
+    }
+    if (hosts.length === 0) {
+      if (tags && Object.keys(tags).length > 0) {
+        throw new WrennError(
+          "no_capacity",
+          `no host that is up and not draining has the tags ${describeTags(tags)}`,
+        );
       }
+      throw new WrennError("no_capacity", "no host is up (and not draining) to run sandboxes");
     }
     if (request.allowedHostIds) {
       const allowed = new Set(request.allowedHostIds);

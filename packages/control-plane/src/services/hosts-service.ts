@@ -1,15 +1,22 @@
 import { WrennError } from "@wrenn/shared";
 import type { ExpressionBuilder } from "kysely";
 import type { Actor, Principal } from "../auth/principal.js";
-import { hashPresentedSecret, issueSecret } from "../auth/secrets.js";
-import type { Db } from "../db/database.js";
+import { issueSecret } from "../auth/secrets.js";
 import type { DatabaseSchema, HostRow } from "../db/schema.js";
-import type { HostAgentClient } from "../drivers/host-pool.js";
-import { newHostId, newRegistrationTokenId, newTemplateId } from "../ids.js";
+import { newHostId, newRegistrationTokenId } from "../ids.js";
 import { LIVE_STATES } from "../lifecycle/sandbox-states.js";
+import {
+  claimableRegistrationToken,
+  type EnrolInput,
+  enrolHost,
+  type IssuedHostCredentials,
+  refreshHostCredentials,
+  spendRegistrationToken,
+} from "./host-enrolment.js";
+import { type AgentPing, applyPing } from "./host-ping.js";
 import type { ServiceDeps } from "./service-deps.js";
 
-export type AgentPing = Awaited<ReturnType<HostAgentClient["ping"]>>;
+export { type AgentPing, applyPing } from "./host-ping.js";
 
 /** Who may see a host: its team, and the admin team for shared hosts. */
 function visibleTo(principal: Principal) {
@@ -17,61 +24,6 @@ function visibleTo(principal: Principal) {
     principal.isAdmin
       ? eb.or([eb("team_id", "=", principal.teamId), eb("team_id", "is", null)])
       : eb("team_id", "=", principal.teamId);
-}
-
-/** Records what a host's Ping says (capacity, load, templates) and that it was heard from. */
-export async function applyPing(db: Db, hostId: string, ping: AgentPing, now: Date): Promise<HostRow> {
-  const host = await db
-    .updateTable("hosts")
-    .set({
-      state: "up",
-      last_seen_at: now,
-      agent_host_id: ping.hostId,
-      version: ping.version,
-      vmm: ping.vmm,
-      accel: ping.accel,
-      capacity_vcpus: ping.capacity?.vcpus ?? 0,
-      capacity_memory_mib: ping.capacity?.memoryMib ?? 0,
-      capacity_disk_mib: ping.capacity?.diskMib ?? 0,
-      allocated_vcpus: ping.allocated?.vcpus ?? 0,
-      allocated_memory_mib: ping.allocated?.memoryMib ?? 0,
-      allocated_disk_mib: ping.allocated?.diskMib ?? 0,
-      sandbox_count: ping.sandboxCount,
-      images: JSON.stringify(ping.images),
-      traffic_port: ping.trafficPort || null,
-    })
-    .where("id", "=", hostId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  // Base templates are whatever images the hosts offer; list them once each.
-  for (const name of ping.images) {
-    const known = await db
-      .selectFrom("templates")
-      .select("id")
-      .where("kind", "=", "base")
-      .where("team_id", "is", null)
-      .where("name", "=", name)
-      .executeTakeFirst();
-    if (!known) {
-      await db
-        .insertInto("templates")
-        .values({
-          id: newTemplateId(),
-          team_id: null,
-          name,
-          kind: "base",
-          host_id: null,
-          agent_name: name,
-          source_sandbox_id: null,
-          image: null,
-          vcpus: null,
-          memory_mib: null,
-          disk_mib: null,
-        })
-        .execute();
-    }
-  }
-  return host;
 }
 
 /** Hosts: creation with a one-time registration token, agent registration, listing, deletion. */
@@ -193,17 +145,7 @@ export class HostsService {
     agentToken: string;
   }): Promise<{ host: HostRow; credential: string }> {
     const { db, hosts, now, audit, events } = this.deps;
-    const hash = hashPresentedSecret("registration_token", input.token);
-    const row = hash
-      ? await db
-          .selectFrom("host_registration_tokens")
-          .selectAll()
-          .where("token_hash", "=", hash)
-          .executeTakeFirst()
-      : undefined;
-    if (!row || row.used_at !== null || row.expires_at.getTime() < now().getTime()) {
-      throw new WrennError("unauthenticated", "invalid, used or expired registration token");
-    }
+    const row = await claimableRegistrationToken(db, input.token, now());
     const actor: Actor = { type: "host", id: row.host_id };
     const hostRow = await db
       .selectFrom("hosts")
@@ -233,15 +175,7 @@ export class HostsService {
           );
         }
         const credential = issueSecret("host_credential");
-        const claimed = await db
-          .updateTable("host_registration_tokens")
-          .set({ used_at: now() })
-          .where("id", "=", row.id)
-          .where("used_at", "is", null)
-          .executeTakeFirst();
-        if ((claimed.numUpdatedRows ?? 0n) === 0n) {
-          throw new WrennError("unauthenticated", "registration token already used");
-        }
+        await spendRegistrationToken(db, row.id, now());
         await db
           .updateTable("hosts")
           .set({
@@ -259,11 +193,59 @@ export class HostsService {
     );
   }
 
-  /** A heartbeat pushed by the agent with its credential. */
-  async heartbeat(hostId: string): Promise<HostRow> {
+  /** An agent enrolling itself with its certificate (see host-enrolment.ts). */
+  async enrol(input: EnrolInput): Promise<{ host: HostRow; issued: IssuedHostCredentials }> {
+    return enrolHost(this.deps, input);
+  }
+
+  /** An enrolled agent trades its refresh token for the next credential pair. */
+  async refresh(refreshToken: string): Promise<IssuedHostCredentials> {
+    return refreshHostCredentials(this.deps, refreshToken);
+  }
+
+  /** Sets a host's tags and/or draining flag. */
+  async patch(
+    principal: Principal,
+    id: string,
+    input: { tags?: Record<string, string> | undefined; draining?: boolean | undefined },
+  ): Promise<HostRow> {
+    const host = await this.get(principal, id);
+    if (host.team_id === null && !principal.isAdmin) {
+      throw new WrennError("permission_denied", "only the admin team may change shared hosts");
+    }
+    return this.deps.audit.track(
+      {
+        teamId: principal.teamId,
+        actor: principal.actor,
+        action: input.draining === undefined ? "host.update" : input.draining ? "host.drain" : "host.undrain",
+        resourceType: "host",
+        resourceId: id,
+        details: {
+          ...(input.tags ? { tags: input.tags } : {}),
+          ...(input.draining !== undefined ? { draining: input.draining } : {}),
+        },
+      },
+      () =>
+        this.deps.db
+          .updateTable("hosts")
+          .set({
+            ...(input.tags ? { tags: JSON.stringify(input.tags) } : {}),
+            ...(input.draining !== undefined ? { draining: input.draining } : {}),
+          })
+          .where("id", "=", host.id)
+          .returningAll()
+          .executeTakeFirstOrThrow(),
+    );
+  }
+
+  /** A heartbeat pushed by the agent with its credential: the agent is alive (whether or not the control plane reaches it). */
+  async heartbeat(hostId: string, certFingerprint?: string | undefined): Promise<HostRow> {
     return this.deps.db
       .updateTable("hosts")
-      .set({ last_seen_at: this.deps.now() })
+      .set({
+        agent_seen_at: this.deps.now(),
+        ...(certFingerprint ? { agent_cert_fingerprint: certFingerprint } : {}),
+      })
       .where("id", "=", hostId)
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -3,6 +3,7 @@ import type { ExecResult, GuestClient } from "@wrenn/guest-client";
 import { WrennError } from "@wrenn/shared";
 import type { Principal } from "../auth/principal.js";
 import type { SandboxRow } from "../db/schema.js";
+import { endpointOf } from "./host-endpoint.js";
 import { auditSandbox, type SandboxAction } from "./sandbox-audit.js";
 import type { ServiceDeps } from "./service-deps.js";
 
@@ -60,13 +61,13 @@ export class SandboxGuest {
     if (!row.host_id) throw new WrennError("unavailable", "sandbox has no host");
     const host = await this.deps.db
       .selectFrom("hosts")
-      .select(["id", "state", "url", "agent_token", "traffic_port"])
+      .select(["id", "state", "url", "agent_token", "traffic_port", "cert_pem", "cert_fingerprint"])
       .where("id", "=", row.host_id)
       .executeTakeFirst();
     if (!host) throw new WrennError("unavailable", `host ${row.host_id} is gone`);
     if (host.state !== "up") throw new WrennError("unavailable", `host ${host.id} is ${host.state}`);
     const guest = this.deps.hosts.guest(
-      { id: host.id, url: host.url, agentToken: host.agent_token, trafficPort: host.traffic_port },
+      { ...endpointOf(host), trafficPort: host.traffic_port },
       { id: row.id, envdAccessToken: row.envd_access_token },
     );
     return { guest, hostId: host.id };

@@ -55,6 +55,8 @@ export interface LaunchInput {
   /** Volumes to mount (resolved in the caller's team): the sandbox runs on their host. */
   volumeMounts?: ResolvedVolumeMounts | undefined;
   network?: SandboxNetworkInput | undefined;
+  /** Place only on a host whose tags include all of these. */
+  hostTags?: Record<string, string> | undefined;
 }
 
 /** Agent errors that mean the request itself was wrong: nothing of it is kept. */
@@ -78,7 +80,11 @@ export async function launchSandbox(
   const envdAccessToken = randomBytes(24).toString("hex");
   const policy = input.network?.policy;
   const trafficAccessToken = trafficTokenFor(input.network?.allowPublicTraffic);
-  const base: PlacementRequest = { teamId: principal.teamId, resources };
+  const base: PlacementRequest = {
+    teamId: principal.teamId,
+    resources,
+    ...(input.hostTags ? { requiredTags: input.hostTags } : {}),
+  };
   const host = await db.transaction().execute(async (tx) => {
     const volumeHost = input.volumeMounts?.hostId;
     if (volumeHost && start.hostIds && !start.hostIds.includes(volumeHost)) {

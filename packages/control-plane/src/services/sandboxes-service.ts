@@ -47,6 +47,8 @@ export interface CreateSandboxInput {
   volumeMounts?: Array<{ name: string; path: string }> | undefined;
   /** Egress policy and public traffic; unset policy: the template's (snapshot) or open. */
   network?: SandboxNetworkInput | undefined;
+  /** Place only on a host whose tags include all of these. */
+  hostTags?: Record<string, string> | undefined;
 }
 
 export interface PauseOptions {

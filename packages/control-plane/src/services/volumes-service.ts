@@ -27,6 +27,8 @@ export interface VolumeContentRoute {
   port: number;
   /** Sent as `wrenn-agent-token`. */
   agentToken: string;
+  /** An enrolled agent's pinned certificate; null: the system's trust. */
+  pin: { certPem: string; fingerprint: string } | null;
 }
 
 const NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -124,7 +126,14 @@ export class VolumesService {
     const row = await this.deps.db
       .selectFrom("volumes")
       .innerJoin("hosts", "hosts.id", "volumes.host_id")
-      .select(["volumes.content_token", "hosts.url", "hosts.agent_token", "hosts.traffic_port"])
+      .select([
+        "volumes.content_token",
+        "hosts.url",
+        "hosts.agent_token",
+        "hosts.traffic_port",
+        "hosts.cert_pem",
+        "hosts.cert_fingerprint",
+      ])
       .where("volumes.id", "=", volumeId)
       .executeTakeFirst();
     if (!bearer) {
@@ -143,6 +152,10 @@ export class VolumesService {
       host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: row.traffic_port,
       agentToken: row.agent_token,
+      pin:
+        row.cert_pem && row.cert_fingerprint
+          ? { certPem: row.cert_pem, fingerprint: row.cert_fingerprint }
+          : null,
     };
   }
 

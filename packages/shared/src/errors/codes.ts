@@ -17,6 +17,10 @@ export const ERROR_CODES = [
   "unavailable",
   "not_implemented",
   "snapshot_corrupt",
+  "registration_token_invalid",
+  "refresh_token_reused",
+  "host_revoked",
+  "host_draining",
   "internal",
 ] as const;
 
@@ -38,6 +42,14 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
   not_implemented: 501,
   /** A stored snapshot fails its checks (missing file, checksum); it is never restored from. */
   snapshot_corrupt: 500,
+  /** A host registration token that is unknown, already used or expired. */
+  registration_token_invalid: 401,
+  /** A host refresh token presented again after its successor was used: the host is revoked. */
+  refresh_token_reused: 401,
+  /** The host's credentials were revoked (refresh-token reuse); it must be enrolled again. */
+  host_revoked: 403,
+  /** The host takes no new placements while it drains. */
+  host_draining: 412,
   internal: 500,
 };
 

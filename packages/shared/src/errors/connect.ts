@@ -21,6 +21,10 @@ export const CONNECT_CODE_BY_ERROR_CODE: Record<ErrorCode, Code> = {
   unavailable: Code.Unavailable,
   not_implemented: Code.Unimplemented,
   snapshot_corrupt: Code.DataLoss,
+  registration_token_invalid: Code.Unauthenticated,
+  refresh_token_reused: Code.Unauthenticated,
+  host_revoked: Code.PermissionDenied,
+  host_draining: Code.FailedPrecondition,
   internal: Code.Internal,
 };
 
