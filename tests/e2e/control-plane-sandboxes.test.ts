@@ -401,5 +401,9 @@ describe("control plane with two real host agents", () => {
       command: "true",
     });
     expect(exec.status).toBe(409);
+    // Its host cannot be asked, yet it can be deleted (the reconciler destroys the VM should
+    // the host come back: a VM whose row is stopped).
+    expect((await api("DELETE", `/v1/sandboxes/${s2.id}`)).status).toBe(204);
+    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s2.id}`)).body.state).toBe("stopped");
   }, 60_000);
 });

@@ -316,6 +316,8 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
   }, 180_000);
 
   it("a reused refresh token revokes the host, with an audit event and a stable code", async () => {
+    const before = await api<Sandbox>("POST", "/v1/sandboxes", { template: "base" });
+    expect(before.status, JSON.stringify(before.body)).toBe(201);
     const reuse = await api<ErrorBody>("POST", "/v1/hosts/token", { refresh_token: firstRefreshToken }, null);
     expect(reuse.status).toBe(401);
     expect(reuse.body.error.code).toBe("refresh_token_reused");
@@ -335,5 +337,12 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
     );
     await new Promise((r) => setTimeout(r, 1500));
     expect((await host()).state).toBe("revoked");
+    // The revoked host is never asked again: its sandbox is missing, and deletable.
+    await waitFor("the sandbox missing", async () =>
+      (await api<Sandbox>("GET", `/v1/sandboxes/${before.body.id}`)).body.state === "missing"
+        ? true
+        : undefined,
+    );
+    expect((await api("DELETE", `/v1/sandboxes/${before.body.id}`)).status).toBe(204);
   }, 60_000);
 });

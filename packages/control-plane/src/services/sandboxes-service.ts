@@ -140,6 +140,21 @@ export class SandboxesService {
     return this.deps.hosts.call(endpointOf(host), rpc);
   }
 
+  /**
+   * Whether a sandbox's host cannot be asked now (unreachable, revoked, deleted): a destroy
+   * still ends the sandbox, and the reconciler destroys what the host has of it should the
+   * host answer again (a VM whose row is stopped).
+   */
+  private async hostGone(hostId: string | null): Promise<boolean> {
+    if (!hostId) return true;
+    const host = await this.deps.db
+      .selectFrom("hosts")
+      .select("state")
+      .where("id", "=", hostId)
+      .executeTakeFirst();
+    return !host || (host.state !== "up" && host.state !== "pending");
+  }
+
   /** A sandbox that must be running for the operation. */
   async running(principal: Principal, id: string): Promise<SandboxRow> {
     const row = await this.get(principal, id);
@@ -233,7 +248,7 @@ export class SandboxesService {
         await this.onHost(before, (c) => c.destroySandbox({ sandboxId: id }));
       } catch (err) {
         const error = WrennError.from(err);
-        if (error.code !== "not_found") {
+        if (error.code !== "not_found" && !(await this.hostGone(before.host_id))) {
           await revertTransition(this.deps.db, before, "stopped");
           throw error;
         }

@@ -31,7 +31,7 @@ export function createHostMonitor(deps: ServiceDeps): Worker {
               .updateTable("hosts")
               .set({ state: "up" })
               .where("id", "=", host.id)
-              .where("state", "<>", "up")
+              .where("state", "not in", ["up", "revoked"])
               .returning("id")
               .executeTakeFirst();
             await applyPing(deps.db, host.id, ping, deps.now());

@@ -21,6 +21,7 @@ const EVENT_FOR_STATE: Partial<Record<SandboxStateName, EventType>> = {
  * Keeps the database true to the hosts:
  * - a host silent past the deadline becomes unreachable and its running and paused
  *   sandboxes missing (pending ones belong to the create call in flight, which fails itself);
+ *   so do the sandboxes of a revoked host;
  * - each up host's ListSandboxes is compared with the database: sandboxes the agent
  *   paused (inactivity) become paused, ones it no longer has become stopped, missing ones
  *   it still has come back. Paused sandboxes the agent does not list are left alone (a
@@ -106,6 +107,18 @@ export function createReconciler(deps: ServiceDeps): Worker {
     }
   }
 
+  /** A revoked host is never asked again: its running and paused sandboxes are missing. */
+  async function markRevokedHostsSandboxes(): Promise<void> {
+    const orphaned = await db
+      .selectFrom("sandboxes")
+      .innerJoin("hosts", "hosts.id", "sandboxes.host_id")
+      .select(["sandboxes.id", "sandboxes.team_id", "sandboxes.state"])
+      .where("hosts.state", "=", "revoked")
+      .where("sandboxes.state", "in", ["running", "paused"])
+      .execute();
+    for (const s of orphaned) await setState(s.team_id, s.id, s.state, "missing");
+  }
+
   async function compareHost(host: HostRow): Promise<void> {
     // The database's clock: rows are compared with it, whichever machine wrote them.
     const listedAt = (await sql<{ now: Date }>`SELECT now() AS now`.execute(db)).rows[0]?.now ?? deps.now();
@@ -153,6 +166,7 @@ export function createReconciler(deps: ServiceDeps): Worker {
     intervalMs: deps.config.reconcileIntervalMs,
     async tick() {
       await markSilentHosts();
+      await markRevokedHostsSandboxes();
       const up = await db.selectFrom("hosts").selectAll().where("state", "=", "up").execute();
       await Promise.all(up.map(compareHost));
     },
