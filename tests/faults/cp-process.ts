@@ -68,7 +68,7 @@ export async function createFaultDatabase(): Promise<FaultDatabase> {
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const srv = createServer();
     srv.once("error", reject);
