@@ -2,9 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, it } from "vitest";
 import { FaultAgentProcess } from "./agent-process.js";
 import { answerOf, FaultStack, type Sandbox, settledText, until } from "./fault-stack.js";
 import { FaultTable } from "./fault-table.js";
-import { type AfterFault, checkAfterFault } from "./invariants.js";
-
-const PREFIX = "wflt";
+import type { AfterFault } from "./invariants.js";
 
 /**
  * kill -9 of the host agent (its own process, one data dir and fixed ports) in the middle of a
@@ -18,8 +16,7 @@ describe("fault suite: host agent and QEMU killed mid-operation", () => {
   let agent: FaultAgentProcess;
   let stack: FaultStack;
 
-  const check = (files: Map<string, string[]>): Promise<AfterFault> =>
-    checkAfterFault({ db: stack.db, api: stack.api, agent, prefix: PREFIX, verify: stack.dataCheck(files) });
+  const check = (files: Map<string, string[]>) => stack.check(agent, files);
   /** Rows of earlier cells (all stopped by now), left out of a cell's outcome. */
   let rowsBefore = new Set<string>();
   beforeEach(async () => {
@@ -33,13 +30,7 @@ describe("fault suite: host agent and QEMU killed mid-operation", () => {
   const newMemoryFile = (before: Set<string>) => agent.memoryFiles().some((f) => !before.has(f));
 
   beforeAll(async () => {
-    agent = await FaultAgentProcess.create({
-      prefix: PREFIX,
-      firstSlot: 6400,
-      maxSlots: 4,
-      hostId: "flt-agent-kill",
-    });
-    await agent.start();
+    agent = await FaultAgentProcess.launch({ firstSlot: 6400, hostId: "flt-agent-kill" });
     stack = await FaultStack.start([agent]);
   }, 180_000);
 

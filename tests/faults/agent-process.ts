@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { type AgentClient, type AgentProcess, agentClient, spawnAgentProcess } from "../e2e/agent-fixture.js";
 import { qemuProcessesMatching } from "../e2e/host-leftovers.js";
 import { freePort } from "./cp-process.js";
+import { FAULT_PREFIX } from "./fault-stack.js";
 
 /**
  * A host agent run as its own process on one data dir and fixed ports across restarts, so a
@@ -24,19 +25,22 @@ export class FaultAgentProcess {
     this.client = agentClient(port, token);
   }
 
-  static async create(options: { prefix: string; firstSlot: number; maxSlots: number; hostId: string }) {
+  /** A started agent with the fault suite's prefix, 4 slots from `firstSlot`, and `hostId`. */
+  static async launch(options: { firstSlot: number; hostId: string }): Promise<FaultAgentProcess> {
     const dataDir = mkdtempSync(join(tmpdir(), "wrenn-agent-fault-"));
     const port = await freePort();
-    return new FaultAgentProcess(dataDir, randomBytes(24).toString("hex"), port, {
+    const agent = new FaultAgentProcess(dataDir, randomBytes(24).toString("hex"), port, {
       WRENN_AGENT_PORT: String(port),
       WRENN_AGENT_TRAFFIC_PORT: String(await freePort()),
-      WRENN_NET_PREFIX: options.prefix,
+      WRENN_NET_PREFIX: FAULT_PREFIX,
       WRENN_FIRST_SLOT: String(options.firstSlot),
-      WRENN_MAX_SLOTS: String(options.maxSlots),
+      WRENN_MAX_SLOTS: "4",
       WRENN_HOST_ID: options.hostId,
       // A clean stop (close) takes its VMs along; a SIGKILL leaves them for the next start.
       WRENN_AGENT_DESTROY_ON_EXIT: "1",
     });
+    await agent.start();
+    return agent;
   }
 
   async start(): Promise<void> {

@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { type AgentFixture, startAgent } from "../e2e/agent-fixture.js";
-import { answerOf, FaultStack, settledText, until } from "./fault-stack.js";
+import { answerOf, FAULT_PREFIX, FaultStack, settledText, until } from "./fault-stack.js";
 import { FaultTable } from "./fault-table.js";
-import { checkAfterFault, type SandboxRowState } from "./invariants.js";
-
-const PREFIX = "wflt";
+import type { SandboxRowState } from "./invariants.js";
 
 /**
  * kill -9 of the control plane (a `wrenn-cp serve` child on PostgreSQL) in the middle of a
@@ -21,17 +19,15 @@ describe("fault suite: control plane killed mid-operation", () => {
     (await fx.client.listSandboxes({})).sandboxes.some((s) => s.sandboxId === id && s.busy);
   const settledOutcome = (states: SandboxRowState[], settleMs: number) =>
     `${settledText(states, settleMs).replace(" (settled", " after restart (settled")}, deleted, no leftovers`;
-  const check = (files: Map<string, string[]>) =>
-    checkAfterFault({
-      db: stack.db,
-      api: stack.api,
-      agent: fx,
-      prefix: PREFIX,
-      verify: stack.dataCheck(files),
-    });
+  const check = (files: Map<string, string[]>) => stack.check(fx, files);
 
   beforeAll(async () => {
-    fx = await startAgent({ netNamePrefix: PREFIX, firstSlot: 6210, maxSlots: 4, hostId: "flt-fault-host" });
+    fx = await startAgent({
+      netNamePrefix: FAULT_PREFIX,
+      firstSlot: 6210,
+      maxSlots: 4,
+      hostId: "flt-fault-host",
+    });
     stack = await FaultStack.start([{ port: fx.agent.port, token: fx.token }]);
   }, 180_000);
 

@@ -1,5 +1,15 @@
+import type { AgentClient } from "../e2e/agent-fixture.js";
 import { CpProcess, createFaultDatabase, type FaultDatabase } from "./cp-process.js";
-import { type FaultApi, faultApi, type SandboxRowState } from "./invariants.js";
+import {
+  type AfterFault,
+  checkAfterFault,
+  type FaultApi,
+  faultApi,
+  type SandboxRowState,
+} from "./invariants.js";
+
+/** The network and cgroup name prefix of every fault-suite agent (tests/sweep-test-leftovers.ts knows it). */
+export const FAULT_PREFIX = "wflt";
 
 export type Sandbox = { id: string; state: string; host_id: string };
 export type Exec = { exit_code: number; stdout: string; stderr: string };
@@ -120,6 +130,20 @@ export class FaultStack {
       else if ((await this.exec(row.id, "echo ok")).stdout !== "ok\n")
         throw new Error(`${row.id} does not run commands`);
     };
+  }
+
+  /** The invariants after a cell (invariants.ts), `files` checked in each running or paused sandbox. */
+  check(
+    agent: { client: AgentClient; dataDir: string },
+    files = new Map<string, string[]>(),
+  ): Promise<AfterFault> {
+    return checkAfterFault({
+      db: this.db,
+      api: this.api,
+      agent,
+      prefix: FAULT_PREFIX,
+      verify: this.dataCheck(files),
+    });
   }
 
   /** Ids of the sandbox rows in the database. */

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, it } from "vitest";
 import { type AgentFixture, startAgent } from "../e2e/agent-fixture.js";
-import { FaultStack, type Sandbox, settledText, sleep, until } from "./fault-stack.js";
+import { FAULT_PREFIX, FaultStack, type Sandbox, settledText, sleep, until } from "./fault-stack.js";
 import { FaultTable } from "./fault-table.js";
 import { LinkDrop, restartPostgres, SmallDisk } from "./host-injectors.js";
-import { type AfterFault, checkAfterFault, waitSettled } from "./invariants.js";
+import { type AfterFault, waitSettled } from "./invariants.js";
 
-const PREFIX = "wflt";
 /** How long a host may miss its heartbeats before it is unreachable (the link-drop cell waits it out). */
 const HOST_DEADLINE_MS = 4000;
 type ErrorBody = { error?: { code?: string; message?: string } };
@@ -30,14 +29,7 @@ describe("fault suite: PostgreSQL restarted, data dir full, link to the agent dr
     rowsBefore = await stack.rowIds();
   });
   const fresh = (after: AfterFault) => after.states.filter((r) => !rowsBefore.has(r.id));
-  const check = (files = new Map<string, string[]>()) =>
-    checkAfterFault({
-      db: stack.db,
-      api: stack.api,
-      agent: fx,
-      prefix: PREFIX,
-      verify: stack.dataCheck(files),
-    });
+  const check = (files = new Map<string, string[]>()) => stack.check(fx, files);
   /** "201", or "503 unavailable" for an error answer. */
   const statusText = (res: { status: number; body: unknown }) =>
     res.status < 300
@@ -56,7 +48,7 @@ describe("fault suite: PostgreSQL restarted, data dir full, link to the agent dr
     disk = SmallDisk.create(1024);
     fx = await startAgent(
       // Overlays are thin: the host offers 16 × 1 GiB of disk, room for every cell's sandboxes.
-      { netNamePrefix: PREFIX, firstSlot: 6410, maxSlots: 4, hostId: "flt-infra", diskOvercommit: 16 },
+      { netNamePrefix: FAULT_PREFIX, firstSlot: 6410, maxSlots: 4, hostId: "flt-infra", diskOvercommit: 16 },
       { dataDir: disk.path },
     );
     stack = await FaultStack.start([], { WRENN_CP_HOST_DEADLINE_MS: String(HOST_DEADLINE_MS) });

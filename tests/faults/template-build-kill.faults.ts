@@ -2,9 +2,7 @@ import { afterAll, beforeAll, describe, it } from "vitest";
 import { FaultAgentProcess } from "./agent-process.js";
 import { FaultStack, until } from "./fault-stack.js";
 import { FaultTable } from "./fault-table.js";
-import { checkAfterFault } from "./invariants.js";
 
-const PREFIX = "wflt";
 /** How long an interrupted build may take to end (error, or ready when re-run). */
 const BUILD_END_DEADLINE_MS = 60_000;
 type Build = { id: string; status: string; error: { message: string } | null };
@@ -20,13 +18,7 @@ describe("fault suite: control plane and agent killed mid template build", () =>
   let stack: FaultStack;
 
   beforeAll(async () => {
-    agent = await FaultAgentProcess.create({
-      prefix: PREFIX,
-      firstSlot: 6420,
-      maxSlots: 4,
-      hostId: "flt-build",
-    });
-    await agent.start();
+    agent = await FaultAgentProcess.launch({ firstSlot: 6420, hostId: "flt-build" });
     stack = await FaultStack.start([agent]);
   }, 180_000);
 
@@ -92,11 +84,11 @@ describe("fault suite: control plane and agent killed mid template build", () =>
     const seen = await until(() => logged(id, marker), 60_000, 50);
     await kill();
     const { build, seconds } = await waitEnded(id, BUILD_END_DEADLINE_MS);
-    await checkAfterFault({ db: stack.db, api: stack.api, agent, prefix: PREFIX });
+    await stack.check(agent);
     const next = await waitEnded(await startBuild(`${name}-next`, `flt-next-${name}`), 120_000);
     if (next.build.status !== "ready") throw new Error(`the next build: ${JSON.stringify(next.build)}`);
     await deleteTemplates();
-    await checkAfterFault({ db: stack.db, api: stack.api, agent, prefix: PREFIX });
+    await stack.check(agent);
     return {
       trigger: seen
         ? "the step's first output line in the build log"
