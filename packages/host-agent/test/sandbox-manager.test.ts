@@ -305,6 +305,26 @@ describe("SandboxManager recovery after an agent restart", () => {
     expect(h.driver.liveOf("sbx-live")).toBeUndefined();
   });
 
+  it("an adopted VM left with its vCPUs stopped (a crash mid-pause) runs again; one in no state to run goes", async () => {
+    await h.manager.create({ sandboxId: "sbx-frozen", image: "base", envdAccessToken: "tok-z" });
+    await h.manager.create({ sandboxId: "sbx-limbo", image: "base" });
+    const frozen = h.driver.liveOf("sbx-frozen");
+    const limbo = h.driver.liveOf("sbx-limbo");
+    await frozen?.pauseVcpus();
+    if (limbo) limbo.state = "other";
+    await h.manager.close({ destroyAll: false });
+    const inits = h.envd.inits.length;
+
+    const manager = await h.restart();
+    const { adopted } = await manager.recover();
+    expect(adopted).toEqual(["sbx-frozen"]);
+    expect(frozen?.state).toBe("running");
+    expect(h.envd.inits.slice(inits).map((i) => i.token)).toEqual(["tok-z"]);
+    expect(manager.get("sbx-frozen").state).toBe("running");
+    expect(limbo?.alive).toBe(false);
+    expect(manager.get("sbx-limbo")).toMatchObject({ state: "error", slot: undefined });
+  });
+
   it("a VM that dies while the agent runs marks its sandbox error and frees its slot", async () => {
     await h.manager.create({ sandboxId: "sbx-crash", image: "base" });
     h.driver.liveOf("sbx-crash")?.die();
