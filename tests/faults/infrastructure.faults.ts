@@ -179,6 +179,39 @@ describe("fault suite: PostgreSQL restarted, data dir full, link to the agent dr
     });
   }, 180_000);
 
+  it("the agent's data dir full during a snapshot", async () => {
+    await table.cell("data dir full", "snapshot", async () => {
+      const s = await stack.create();
+      const files = new Map([[s.id, [await stack.writeFile(s.id, "before.bin")]]]);
+      const snapshot = (name: string) => stack.api.call("POST", "/v1/snapshots", { sandbox_id: s.id, name });
+      disk.fill(1 << 20);
+      let refused: { status: number; body: unknown };
+      try {
+        refused = await snapshot("flt-full");
+        if (refused.status < 300) throw new Error("snapshot succeeded on a full data dir");
+        if ((refused.body as ErrorBody)?.error?.code !== "resource_exhausted")
+          throw new Error(`snapshot on a full disk: ${refused.status} ${JSON.stringify(refused.body)}`);
+        await stack.verifyFiles(s.id, files.get(s.id) ?? []);
+      } finally {
+        disk.unfill();
+      }
+      const kept = await stack.db.query("SELECT 1 FROM templates WHERE kind = 'snapshot'");
+      if (kept.length > 0) throw new Error("a refused snapshot left a template row");
+      const made = await snapshot("flt-after");
+      if (made.status >= 300)
+        throw new Error(`snapshot after freeing space: ${made.status} ${JSON.stringify(made.body)}`);
+      const after = await check(files);
+      const deleted = await stack.api.call("DELETE", "/v1/snapshots/flt-after");
+      if (deleted.status !== 204) throw new Error(`DELETE snapshot: ${deleted.status}`);
+      if ((await fx.client.listSnapshots({})).snapshots.length > 0)
+        throw new Error("the agent still holds a snapshot");
+      return {
+        trigger: "data dir filled to 1 MiB free just before the snapshot",
+        outcome: `snapshot ${statusText(refused)}, no template row; sandbox ${settledText(fresh(after), after.settleMs)}, file reads back; after freeing space a snapshot works; deleted, no leftovers`,
+      };
+    });
+  }, 180_000);
+
   it("the control plane's link to the agent dropped and restored", async () => {
     await table.cell("link dropped", "running + paused sandboxes, create during the drop", async () => {
       const running = await stack.create();
