@@ -7,7 +7,7 @@ SHELL := /bin/bash
 help:
 	@echo "make up    - install what is missing, build the guest image if needed, serve"
 	@echo "make test  - install what is missing, then typecheck, lint, layer check, all tests"
-	@echo "make test-faults - only the fault suite (tests/faults; control planes killed mid-operation), table to tests/faults/RESULTS.md"
+	@echo "make test-faults - only the fault suite (tests/faults; control planes, agents, QEMUs killed mid-operation; PostgreSQL restart, full disk, dropped link), table to tests/faults/RESULTS.md"
 	@echo "make bench - run the benchmarks (figures to stdout, JSON under bench/results/)"
 
 setup:

@@ -5,6 +5,7 @@ import { createSilentLogger } from "@wrenn/shared";
 import { VmmCgroups } from "../packages/host-agent/src/host-cgroups/vmm-cgroups.js";
 import { NetnsNetworkManager } from "../packages/host-agent/src/network/netns-network.js";
 import { qemuProcessesMatching } from "./e2e/host-leftovers.js";
+import { sweepFaultInjections } from "./faults/host-injectors.js";
 
 /**
  * Network/cgroup name prefixes the suite's agents use (tests/e2e fixtures, the network and
@@ -134,6 +135,7 @@ export default async function sweepTestLeftovers(): Promise<(() => void) | undef
     if (slots.length > 0) swept.push(`${prefix} network slots ${slots.join(",")}`);
     await network.teardownHostRules();
   }
+  swept.push(...sweepFaultInjections());
   if (swept.length > 0) {
     console.log(`test setup: removed what an interrupted earlier test run left: ${swept.join("; ")}`);
   }

@@ -56,6 +56,8 @@ export async function createFaultDatabase(): Promise<FaultDatabase> {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  // A PostgreSQL restart (a fault cell) ends idle connections; the pool drops them and reconnects.
+  pool.on("error", () => {});
   return {
     url: url.toString(),
     async query<T>(text: string, values: unknown[] = []) {
@@ -68,7 +70,7 @@ export async function createFaultDatabase(): Promise<FaultDatabase> {
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const srv = createServer();
     srv.once("error", reject);

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { AgentFixture } from "../e2e/agent-fixture.js";
+import type { AgentClient } from "../e2e/agent-fixture.js";
 import { type ApiCaller, apiCaller } from "../e2e/api-caller.js";
 import { findHostLeftovers, type HostLeftovers } from "../e2e/host-leftovers.js";
 import type { FaultDatabase } from "./cp-process.js";
@@ -75,7 +75,8 @@ export interface AfterFault {
 export async function checkAfterFault(options: {
   db: FaultDatabase;
   api: FaultApi;
-  agent: AgentFixture;
+  /** The host agent (in this process or its own): its RPC client and data dir. */
+  agent: { client: AgentClient; dataDir: string };
   prefix: string;
   deadlineMs?: number;
   verify?: (row: SandboxRowState) => Promise<void>;
@@ -83,15 +84,24 @@ export async function checkAfterFault(options: {
   const started = Date.now();
   const states = await waitSettled(options.db, options.deadlineMs ?? 30_000);
   const settleMs = Date.now() - started;
-  for (const row of states) {
-    if (row.state === "running" || row.state === "paused") await options.verify?.(row);
+  const deleteAll = async () => {
+    for (const row of states) {
+      if (row.state === "stopped") continue;
+      const res = await options.api.call("DELETE", `/v1/sandboxes/${row.id}`);
+      if (res.status !== 204)
+        throw new Error(`DELETE ${row.id} (${row.state}): ${res.status} ${JSON.stringify(res.body)}`);
+    }
+  };
+  try {
+    for (const row of states) {
+      if (row.state === "running" || row.state === "paused") await options.verify?.(row);
+    }
+  } catch (err) {
+    // The cell fails on its data check; its sandboxes still go, so the next cell starts clean.
+    await deleteAll().catch(() => {});
+    throw err;
   }
-  for (const row of states) {
-    if (row.state === "stopped") continue;
-    const res = await options.api.call("DELETE", `/v1/sandboxes/${row.id}`);
-    if (res.status !== 204)
-      throw new Error(`DELETE ${row.id} (${row.state}): ${res.status} ${JSON.stringify(res.body)}`);
-  }
+  await deleteAll();
   // A VM with no row (a fork whose rows were never written) goes once the reconciler's grace is over.
   const listDeadline = Date.now() + (options.deadlineMs ?? 30_000);
   for (;;) {

@@ -1,26 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentFixture, startAgent } from "../e2e/agent-fixture.js";
 import { CpProcess, createFaultDatabase, type FaultDatabase } from "./cp-process.js";
+import { type Exec, type Sandbox, sleep, until } from "./fault-stack.js";
 import { FaultTable } from "./fault-table.js";
 import { checkAfterFault, type FaultApi, faultApi, waitSettled } from "./invariants.js";
 
 const PREFIX = "wflt";
 // Short leases so a killed replica's workers move within a few seconds.
 const REPLICA_ENV = { WRENN_CP_LEASE_TTL_MS: "3000", WRENN_CP_LEASE_RENEW_MS: "1000" };
-type Sandbox = { id: string; state: string; host_id: string };
-type Exec = { exit_code: number; stdout: string; stderr: string };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` every 50 ms until it is true; false after `timeoutMs`. */
-async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return true;
-    await sleep(50);
-  }
-  return false;
-}
 
 /**
  * Two control-plane replicas (child processes on one PostgreSQL database) and two host agents

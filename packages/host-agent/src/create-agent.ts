@@ -195,7 +195,16 @@ export async function createHostAgent(input: AgentConfig, logger: Logger): Promi
   await volumes?.start(inUse);
   const swept = await network.sweep(inUse);
   if (swept.length > 0) logger.info("swept leftover networks", { slots: swept });
-  const reaped = await cgroups.reapStray(new Set(manager.list().map((r) => r.id)));
+  // Only a running sandbox has a VMM: a paused one's group holds at most the QEMU of a resume
+  // the restart cut short (its pid never reached the record), which goes with the group.
+  const reaped = await cgroups.reapStray(
+    new Set(
+      manager
+        .list()
+        .filter((r) => r.state === "running")
+        .map((r) => r.id),
+    ),
+  );
   if (reaped.length > 0) logger.info("removed leftover VMM cgroups", { sandboxes: reaped });
 
   const defaultImageSnapshot = await prepareDefaultImageSnapshot(manager, images, config, logger);

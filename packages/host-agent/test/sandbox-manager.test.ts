@@ -179,6 +179,29 @@ describe("SandboxManager pause and resume", () => {
     });
   }
 
+  it("a pause whose record cannot be saved (a full disk) keeps the VM running and drops the generation", async () => {
+    await h.manager.create({ sandboxId: "sbx-f", image: "base", envdAccessToken: "tok-f" });
+    const vm = h.driver.liveOf("sbx-f");
+    const memoryBefore = readdirSync(join(h.dir, "memory")).sort();
+    h.records.failSave = (r) => r.state === "paused";
+    expect(await codeOf(h.manager.pause("sbx-f"))).toBe("internal");
+    // The vCPUs run again and envd got its /init back; nothing of the generation is left.
+    expect(vm?.alive).toBe(true);
+    expect(vm?.state).toBe("running");
+    expect(h.envd.inits.at(-1)?.token).toBe("tok-f");
+    expect(h.manager.get("sbx-f")).toMatchObject({
+      state: "running",
+      memorySnapshot: undefined,
+      pausedAt: undefined,
+    });
+    expect(h.recordOnDisk("sbx-f")).toMatchObject({ state: "running" });
+    expect(readdirSync(join(h.dir, "memory")).sort()).toEqual(memoryBefore);
+
+    h.records.failSave = undefined;
+    expect((await h.manager.pause("sbx-f")).record.state).toBe("paused");
+    expect((await h.manager.resume("sbx-f")).state).toBe("running");
+  });
+
   it("a snapshot failing its checks marks the sandbox error and leaves nothing running", async () => {
     await h.manager.create({ sandboxId: "sbx-c", image: "base" });
     const { record } = await h.manager.pause("sbx-c");
@@ -280,6 +303,26 @@ describe("SandboxManager recovery after an agent restart", () => {
     expect((await manager.resume("sbx-paused")).state).toBe("running");
     await manager.destroy("sbx-live");
     expect(h.driver.liveOf("sbx-live")).toBeUndefined();
+  });
+
+  it("an adopted VM left with its vCPUs stopped (a crash mid-pause) runs again; one in no state to run goes", async () => {
+    await h.manager.create({ sandboxId: "sbx-frozen", image: "base", envdAccessToken: "tok-z" });
+    await h.manager.create({ sandboxId: "sbx-limbo", image: "base" });
+    const frozen = h.driver.liveOf("sbx-frozen");
+    const limbo = h.driver.liveOf("sbx-limbo");
+    await frozen?.pauseVcpus();
+    if (limbo) limbo.state = "other";
+    await h.manager.close({ destroyAll: false });
+    const inits = h.envd.inits.length;
+
+    const manager = await h.restart();
+    const { adopted } = await manager.recover();
+    expect(adopted).toEqual(["sbx-frozen"]);
+    expect(frozen?.state).toBe("running");
+    expect(h.envd.inits.slice(inits).map((i) => i.token)).toEqual(["tok-z"]);
+    expect(manager.get("sbx-frozen").state).toBe("running");
+    expect(limbo?.alive).toBe(false);
+    expect(manager.get("sbx-limbo")).toMatchObject({ state: "error", slot: undefined });
   });
 
   it("a VM that dies while the agent runs marks its sandbox error and frees its slot", async () => {

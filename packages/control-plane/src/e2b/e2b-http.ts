@@ -1,5 +1,6 @@
 import { HTTP_STATUS_BY_CODE, type Logger, WrennError } from "@wrenn/shared";
 import type { FastifyError, FastifyInstance } from "fastify";
+import { databaseUnavailable } from "../db/db-errors.js";
 import { type RouteDeps, registerRoute } from "../http/http-app.js";
 import type { AnyRouteSpec } from "../http/route-spec.js";
 
@@ -12,7 +13,9 @@ export interface E2bErrorBody {
 /** Any thrown error as the status and body the e2b SDK understands. */
 export function e2bError(err: unknown): { status: number; body: E2bErrorBody } {
   let wrenn: WrennError;
-  if (err instanceof WrennError) wrenn = err;
+  const down = databaseUnavailable(err);
+  if (down) wrenn = down;
+  else if (err instanceof WrennError) wrenn = err;
   else if (err && typeof err === "object" && "statusCode" in err) {
     // Fastify's own (bad JSON, wrong media type, too large).
     const status = (err as FastifyError).statusCode ?? 500;

@@ -11,6 +11,7 @@ import { type Principal, requireManager } from "../auth/principal.js";
 import { authenticateSession, authenticateTeamCaller, type RequestIdentity } from "../auth/request-auth.js";
 import type { SessionStore } from "../auth/sessions.js";
 import type { Db } from "../db/database.js";
+import { databaseUnavailable } from "../db/db-errors.js";
 import { parseInput } from "../validation.js";
 import { type AnyRouteSpec, fastifyPath, type RouteContext } from "./route-spec.js";
 
@@ -32,6 +33,8 @@ function errorFromFastify(err: FastifyError): WrennError {
 }
 
 function toWrennError(err: unknown): WrennError {
+  const down = databaseUnavailable(err);
+  if (down) return down;
   if (err instanceof WrennError) return err;
   if (
     err &&

@@ -1,6 +1,7 @@
 import { type Logger, WrennError } from "@wrenn/shared";
 import type { ImageCatalog } from "../images/image-catalog.js";
 import { readPages, selectPages } from "../snapshot/guest-memory.js";
+import { storageError } from "../snapshot/memory-files.js";
 import type { MemorySnapshotStore, WrittenGeneration } from "../snapshot/memory-store.js";
 import type { EnvdConnector } from "./envd-connector.js";
 import { clearTimer, type InactivityTimers } from "./inactivity-timers.js";
@@ -92,29 +93,47 @@ export class PauseResume {
         }),
       );
     } catch (err) {
-      log.warn("pause failed; the sandbox keeps running", { err });
-      await vm.resumeVcpus();
-      // /snapshot/prepare stopped port forwarding; /init starts it again.
-      await envd.init(deps.envd.payload(record, false)).catch(() => {});
-      deps.timers.touch(entry);
-      throw WrennError.from(err);
+      throw await this.keepRunning(entry, err);
     }
+    const before = { memorySnapshot: record.memorySnapshot, pausedAt: record.pausedAt };
     record.memorySnapshot = written.id;
     record.state = "paused";
     record.pausedAt = deps.now().toISOString();
-    await deps.records.save(record);
+    try {
+      await deps.records.save(record);
+    } catch (err) {
+      // The record still says running on disk (a full disk, say): the VM goes on as it was and
+      // the generation nothing will refer to goes.
+      Object.assign(record, before, { state: "running" });
+      await deps.withStorage(() => deps.memory.discard(written.id)).catch(() => {});
+      throw await this.keepRunning(entry, storageError(`save the record of sandbox ${record.id}`, err));
+    }
     entry.vm = undefined;
     entry.envd = undefined;
     envd.close(`sandbox ${record.id} was paused`);
     await vm.kill();
     await releaseRuntime(deps.release, entry);
-    await deps.records.save(record);
+    // The pause stands either way: a restart finds the record paused and frees what it names.
+    await deps.records
+      .save(record)
+      .catch((err: unknown) => log.warn("record not updated after pause", { err }));
     log.info("sandbox paused", {
       ms: Math.round(performance.now() - started),
       generation: written.header.generation,
       bytesWritten: written.bytesWritten,
     });
     return { record, bytesWritten: written.bytesWritten, generation: written.header.generation };
+  }
+
+  /** After a pause that failed: the vCPUs run again, envd forwards ports again; returns the error. */
+  private async keepRunning(entry: SandboxEntry, err: unknown): Promise<WrennError> {
+    const { record, vm, envd } = entry;
+    this.deps.logger.warn("pause failed; the sandbox keeps running", { sandbox: record.id, err });
+    await vm?.resumeVcpus();
+    // /snapshot/prepare stopped port forwarding; /init starts it again.
+    await envd?.init(this.deps.envd.payload(record, false)).catch(() => {});
+    this.deps.timers.touch(entry);
+    return WrennError.from(err);
   }
 
   /**

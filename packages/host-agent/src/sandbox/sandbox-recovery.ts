@@ -57,7 +57,10 @@ export async function recoverSandboxes(
       continue;
     }
     const vm = await adoptVm(deps, record);
-    if (vm) {
+    if (vm && !(await runVcpus(deps, record, vm))) {
+      // Neither running nor stopped by a pause (an incoming restore the crash cut short): not usable.
+      await vm.kill().catch(cleanupFailed(record));
+    } else if (vm) {
       entry.vm = vm;
       entry.envd = deps.envd.client(record);
       deps.register(entry);
@@ -79,6 +82,31 @@ export async function recoverSandboxes(
     }
   }
   return { adopted, cleaned };
+}
+
+/**
+ * Makes an adopted VM's vCPUs run: a crash in the middle of a pause or a snapshot leaves them
+ * stopped (and envd quiesced, its port forwarding off) with the record still `running`, so
+ * they are started again and envd gets its /init. False when the VM is in no state to run.
+ */
+async function runVcpus(deps: RecoveryDeps, record: SandboxRecord, vm: VmHandle): Promise<boolean> {
+  const state = await vm.runState().catch(() => "other" as const);
+  if (state === "running") return true;
+  if (state !== "paused") return false;
+  const envd = deps.envd.client(record);
+  try {
+    await vm.resumeVcpus();
+    await deps.envd.init(envd, envd, record, false, vm);
+    deps.logger.info("adopted VM had its vCPUs stopped (a crash mid-pause); running again", {
+      sandbox: record.id,
+    });
+    return true;
+  } catch (err) {
+    deps.logger.error("adopted VM could not run again", { sandbox: record.id, err });
+    return false;
+  } finally {
+    envd.close("recovery /init done");
+  }
 }
 
 /** The VMM of a running sandbox's record, if it still runs (null when gone or not ours). */

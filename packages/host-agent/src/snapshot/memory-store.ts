@@ -342,6 +342,16 @@ export class MemorySnapshotStore {
     return keep;
   }
 
+  /**
+   * Deletes a generation nothing refers to yet (its pause could not be recorded): its own
+   * blocks, device state and header. Its parent's files stay.
+   */
+  async discard(id: SnapshotId): Promise<void> {
+    await Promise.all(
+      [this.headerPath(id), this.deviceStatePath(id), this.dataPath(id)].map((f) => rm(f, { force: true })),
+    );
+  }
+
   /** Deletes every file no live snapshot reaches (call with no snapshot write in flight). */
   async collectGarbage(live: Iterable<SnapshotId>): Promise<string[]> {
     const keep = await this.reachable(live);
