@@ -18,19 +18,19 @@ describe("host agent: inactivity timeout", () => {
   it("is extended by activity and PingSandbox, then destroys an idle sandbox and frees everything", async () => {
     const { sandbox } = await fx.client.createSandbox({
       image: "base",
-      timeoutSec: 12,
+      timeoutSec: 8,
       timeoutAction: TimeoutAction.DESTROY,
     });
     const sandboxId = sandbox?.sandboxId ?? "";
     const firstExpiry = sandbox?.expiresAt?.seconds ?? 0n;
-    await sleep(6000);
+    await sleep(4000);
     // Activity (an exec) pushes the deadline out.
     expect((await exec(fx, sandboxId, "echo busy")).stdout).toBe("busy\n");
-    await sleep(4000);
-    const pinged = await fx.client.pingSandbox({ sandboxId, timeoutSec: 12 });
+    await sleep(2000);
+    const pinged = await fx.client.pingSandbox({ sandboxId, timeoutSec: 8 });
     expect(pinged.sandbox?.expiresAt?.seconds ?? 0n).toBeGreaterThan(firstExpiry);
-    await sleep(6000);
-    // 18 s after creation with a 12 s timeout: alive only because of the exec and the ping.
+    await sleep(3000);
+    // 9 s after creation with an 8 s timeout: alive only because of the exec and the ping.
     expect((await fx.client.getSandbox({ sandboxId })).sandbox?.sandboxId).toBe(sandboxId);
     // Idle from here: gone within the timeout plus a margin.
     let gone = false;

@@ -96,7 +96,7 @@ describe("stock e2b SDK: filesystem-only pause and connect timeouts", () => {
 
   it("the timeout's pause with keepMemory false keeps the disk; connect resumes it; autoResume is refused with it", async () => {
     const sbx = await Sandbox.create({
-      timeoutMs: 20_000,
+      timeoutMs: 8_000,
       lifecycle: { onTimeout: { action: "pause", keepMemory: false } },
     });
     try {
