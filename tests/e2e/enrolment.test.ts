@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +24,40 @@ import {
   waitFor,
 } from "./enrol-fixture.js";
 import { findHostLeftovers, NO_LEFTOVERS } from "./host-leftovers.js";
+
+/** A guest server on :8080 that accepts any upgrade and echoes the tunnel's bytes. */
+const UPGRADE_ECHO_SERVER = `require("http").createServer((q, s) => s.end("plain")).on("upgrade", (q, sock) => {
+  sock.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n");
+  sock.pipe(sock);
+}).listen(8080)`;
+
+/** Opens an upgrade to `port` of the sandbox through the proxy, sends `text`, reads it back. */
+function upgradeEcho(cpUrl: string, sandboxId: string, port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${cpUrl}/`, {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "echo",
+        "e2b-sandbox-id": sandboxId,
+        "e2b-sandbox-port": String(port),
+      },
+    });
+    req.on("response", (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+    req.on("upgrade", (_res, socket) => {
+      let got = "";
+      socket.on("data", (chunk: Buffer) => {
+        got += chunk.toString();
+        if (got.length >= text.length) {
+          socket.destroy();
+          resolve(got);
+        }
+      });
+      socket.write(text);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 const PREFIX = ENROL_NET_PREFIX;
 
@@ -244,6 +279,14 @@ describe("agent enrolment: wrenn-agent --register, pinned TLS, refresh, tags, dr
     });
     expect(proxied.status).toBe(200);
     expect(await proxied.text()).toBe("pinned\n");
+    // An upgrade (a WebSocket's) takes its own connection to the agent: pinned the same way.
+    const echo = await api<{ exit_code: number }>("POST", `/v1/sandboxes/${sandboxId}/exec`, {
+      command: `setsid node -e '${UPGRADE_ECHO_SERVER}' >/dev/null 2>&1 & sleep 1`,
+    });
+    expect(echo.body.exit_code).toBe(0);
+    expect(await upgradeEcho(cp.url, sandboxId, 8080, "through the pinned tunnel")).toBe(
+      "through the pinned tunnel",
+    );
     const unmatched = await api<ErrorBody>("POST", "/v1/sandboxes", {
       template: "base",
       host_tags: { zone: "red" },

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decideRefresh, derivePairFrom } from "../src/auth/host-refresh.js";
+import { decideRefresh, derivePairFrom, newDeriveKey } from "../src/auth/host-refresh.js";
 import { Scheduler } from "../src/scheduler/scheduler.js";
 import { issueInitialCredentials } from "../src/services/host-enrolment.js";
 import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
@@ -28,12 +28,17 @@ describe("refresh rotation decision", () => {
     expect(decideRefresh(facts(true))).toBe("reuse");
     expect(decideRefresh(facts(false, undefined, false, true))).toBe("revoked");
   });
-  it("derives the same pair from the same spent token, a different one from another", () => {
-    const a = derivePairFrom(`wrnf_${"1".repeat(40)}`);
-    expect(derivePairFrom(`wrnf_${"1".repeat(40)}`)).toEqual(a);
+  it("derives the same pair from the same spent token and key; another token or key gives another", () => {
+    const key = newDeriveKey();
+    const token = `wrnf_${"1".repeat(40)}`;
+    const a = derivePairFrom(key, token);
+    expect(derivePairFrom(key, token)).toEqual(a);
     expect(a.credential.value).toMatch(/^wrnh_[0-9a-f]{40}$/);
     expect(a.refreshToken.value).toMatch(/^wrnf_[0-9a-f]{40}$/);
-    expect(derivePairFrom(`wrnf_${"2".repeat(40)}`).credential.value).not.toBe(a.credential.value);
+    expect(derivePairFrom(key, `wrnf_${"2".repeat(40)}`).credential.value).not.toBe(a.credential.value);
+    // Without the control plane's key the token alone does not give the next pair.
+    expect(derivePairFrom(newDeriveKey(), token).credential.value).not.toBe(a.credential.value);
+    expect(derivePairFrom(token, token).credential.value).not.toBe(a.credential.value);
   });
 });
 

@@ -9,6 +9,7 @@ import {
 } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Duplex } from "node:stream";
+import type { PeerCertificate } from "node:tls";
 
 /**
  * One HTTP hop of sandbox traffic: the control plane relays to a host agent, the agent
@@ -35,6 +36,13 @@ export interface RelayTarget {
    * valid; without one every exchange opens its own connection and closes it after.
    */
   agent?: Agent | undefined;
+  /**
+   * TLS trust for an https target, when not the system's (a pinned certificate): applied to
+   * every connection, pooled or not, so an upgrade's own connection is checked the same way.
+   */
+  tls?:
+    | { ca: string; checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined }
+    | undefined;
   /** Sees the target's response before its body is piped on (a hop that watches what it relays). */
   onResponse?: ((upstream: IncomingMessage, res: ServerResponse) => void) | undefined;
 }
@@ -81,6 +89,7 @@ function open(req: IncomingMessage, target: RelayTarget, keepUpgrade: boolean): 
     // paused or replaced would take the next request and never answer); an upgrade's
     // connection becomes its tunnel, so it is never taken from a pool.
     agent: keepUpgrade ? false : (target.agent ?? false),
+    ...(target.protocol === "https:" ? target.tls : undefined),
     host: target.host,
     port: target.port,
     method: req.method,

@@ -1,12 +1,13 @@
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { type IssuedSecret, issueSecret } from "./secrets.js";
 
 /**
  * Rotating refresh tokens for enrolled agents. Each refresh spends the presented token and
  * issues the next pair (access credential + refresh token), derived from the spent token by
- * HMAC: presenting the spent token again while its successor is untouched yields the very
- * same pair, so an agent that crashed before keeping its new pair recovers, and nothing but
- * hashes is ever stored.
+ * HMAC under a random key the control plane keeps with that token's row (never sent): presenting
+ * the spent token again while its successor is untouched yields the very same pair, so an agent
+ * that crashed before keeping its new pair recovers, while a copy of a refresh token alone
+ * never yields the pairs after it. Of the secrets themselves only hashes are stored.
  */
 
 export interface HostCredentialPair {
@@ -14,15 +15,23 @@ export interface HostCredentialPair {
   refreshToken: IssuedSecret;
 }
 
-function derive(spentRefreshToken: string, label: string): string {
-  return createHmac("sha256", spentRefreshToken).update(label).digest("hex").slice(0, 40);
+function derive(key: string, spentRefreshToken: string, label: string): string {
+  return createHmac("sha256", key).update(`${label}\0${spentRefreshToken}`).digest("hex").slice(0, 40);
 }
 
-/** The pair a refresh with `spentRefreshToken` issues: always the same for the same token. */
-export function derivePairFrom(spentRefreshToken: string): HostCredentialPair {
+/** A new derive key, stored with a refresh token's row when the token is issued. */
+export function newDeriveKey(): string {
+  return randomBytes(32).toString("hex");
+}
+
+/**
+ * The pair a refresh with `spentRefreshToken` issues, under `key` (the derive key stored with
+ * that token): always the same for the same token.
+ */
+export function derivePairFrom(key: string, spentRefreshToken: string): HostCredentialPair {
   return {
-    credential: issueSecret("host_credential", derive(spentRefreshToken, "wrenn host credential")),
-    refreshToken: issueSecret("host_refresh", derive(spentRefreshToken, "wrenn host refresh token")),
+    credential: issueSecret("host_credential", derive(key, spentRefreshToken, "wrenn host credential")),
+    refreshToken: issueSecret("host_refresh", derive(key, spentRefreshToken, "wrenn host refresh token")),
   };
 }
 

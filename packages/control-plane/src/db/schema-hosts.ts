@@ -52,6 +52,8 @@ export interface HostRefreshTokensTable {
   token_hash: string;
   host_id: string;
   parent_hash: string | null;
+  /** The key the successor pair of this token is derived with (migration 016); never sent. */
+  derive_key: string;
   created_at: CreatedAt;
   used_at: Date | null;
 }

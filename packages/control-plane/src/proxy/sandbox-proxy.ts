@@ -133,6 +133,7 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       host: address.host,
       port: address.port,
       agent: poolFor(address),
+      tls: address.pin ? pinnedTlsOptions(address.pin.certPem, address.pin.fingerprint) : undefined,
       headers: {
         ...forwardedFor(req),
         ...maskedHost(address.access, target.port),

@@ -1,6 +1,12 @@
 import { X509Certificate } from "node:crypto";
 import { WrennError } from "@wrenn/shared";
-import { decideRefresh, derivePairFrom, type HostCredentialPair, newPair } from "../auth/host-refresh.js";
+import {
+  decideRefresh,
+  derivePairFrom,
+  type HostCredentialPair,
+  newDeriveKey,
+  newPair,
+} from "../auth/host-refresh.js";
 import type { Actor } from "../auth/principal.js";
 import { hashPresentedSecret } from "../auth/secrets.js";
 import type { Db } from "../db/database.js";
@@ -86,7 +92,13 @@ async function storePair(
     .execute();
   await db
     .insertInto("host_refresh_tokens")
-    .values({ token_hash: pair.refreshToken.hash, host_id: hostId, parent_hash: parentHash, used_at: null })
+    .values({
+      token_hash: pair.refreshToken.hash,
+      host_id: hostId,
+      parent_hash: parentHash,
+      used_at: null,
+      derive_key: newDeriveKey(),
+    })
     .execute();
 }
 
@@ -154,7 +166,7 @@ export async function refreshHostCredentials(
         .execute();
       return { decision, host };
     }
-    const pair = derivePairFrom(presented);
+    const pair = derivePairFrom(row.derive_key, presented);
     if (decision === "replay") {
       return {
         decision,
