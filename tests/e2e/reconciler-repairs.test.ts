@@ -97,29 +97,37 @@ describe("reconciler repairs after a control plane died mid-operation", () => {
     expect((await api<Sandbox>("GET", `/v1/sandboxes/${s.id}`)).body.state).toBe("stopped");
   }, 180_000);
 
-  it("leaves a pause whose call has not reached the agent yet, and settles it past the deadline", async () => {
+  it("leaves a pause whose call has not reached the agent yet; settles it past the deadline or once its replica is dead", async () => {
     const s = await create();
     // What the pause call writes before it asks the agent; the agent still runs the sandbox.
-    await sql`UPDATE sandboxes SET state = 'paused', operation = 'pause', operation_started_at = now(),
-      updated_at = now() WHERE id = ${s.id}`.execute(cp.database.db);
+    const markPaused = (replica: string) =>
+      sql`UPDATE sandboxes SET state = 'paused', operation = 'pause', operation_started_at = now(),
+        operation_replica = ${replica}, updated_at = now() WHERE id = ${s.id}`.execute(cp.database.db);
+    const state = async () => (await api<Sandbox>("GET", `/v1/sandboxes/${s.id}`)).body.state;
+    await markPaused(cp.replicaId);
     await sleep(50);
     await cp.runWorkersOnce();
-    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s.id}`)).body.state).toBe("paused");
-    // A call that never ended (its control plane died): the agent's state wins after the deadline.
+    expect(await state()).toBe("paused");
+    // A call that never ended: the agent's state wins after the deadline, and the mark goes.
     await sleep(DEADLINE_MS + 200);
     await cp.runWorkersOnce();
-    expect((await api<Sandbox>("GET", `/v1/sandboxes/${s.id}`)).body.state).toBe("running");
-    const row = await sql<{
-      operation: string | null;
-    }>`SELECT operation FROM sandboxes WHERE id = ${s.id}`.execute(cp.database.db);
-    expect(row.rows[0]?.operation).toBeNull();
-    // A real pause and resume leave no operation marked.
+    expect(await state()).toBe("running");
+    const marked = async () =>
+      (
+        await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM sandboxes WHERE operation IS NOT NULL`.execute(cp.database.db)
+      ).rows[0]?.n;
+    expect(await marked()).toBe(0);
+    // The mark of a replica that is gone does not wait for the deadline: its call died with it.
+    await markPaused("rep_gone");
+    await sleep(50);
+    await cp.runWorkersOnce();
+    expect(await state()).toBe("running");
+    // A real pause and resume leave no mark.
     expect((await api("POST", `/v1/sandboxes/${s.id}/pause`, {})).status).toBe(200);
     expect((await api("POST", `/v1/sandboxes/${s.id}/resume`, {})).status).toBe(200);
-    const marked = await sql<{
-      n: number;
-    }>`SELECT count(*)::int AS n FROM sandboxes WHERE operation IS NOT NULL`.execute(cp.database.db);
-    expect(marked.rows[0]?.n).toBe(0);
+    expect(await marked()).toBe(0);
     expect((await api("DELETE", `/v1/sandboxes/${s.id}`)).status).toBe(204);
   }, 180_000);
 

@@ -167,7 +167,12 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     logger.info("extension registered", { extension: extension.name });
   }
 
-  const autoResumer = new AutoResumer(services.sandboxes, database.db, config.transitionDeadlineMs, logger);
+  const autoResumer = new AutoResumer(
+    services.sandboxes,
+    database.db,
+    { self: replica.id, replicaTtlMs: config.leaseTtlMs, deadlineMs: config.transitionDeadlineMs },
+    logger,
+  );
   // Sandbox traffic is taken before routing, so API auth and body parsing never touch it.
   const proxy = createSandboxProxy({
     logger,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideRefresh, derivePairFrom, newDeriveKey } from "../src/auth/host-refresh.js";
 import { Scheduler } from "../src/scheduler/scheduler.js";
 import { issueInitialCredentials } from "../src/services/host-enrolment.js";
+import { type AgentPing, applyPing } from "../src/services/host-ping.js";
 import { type CpFixture, startControlPlane } from "./helpers/cp-fixture.js";
 import { DATABASE_KINDS, openTestDatabase, type TestDatabase } from "./helpers/test-databases.js";
 
@@ -281,5 +282,27 @@ describe.each(DATABASE_KINDS)("host enrolment, refresh, tags and draining (%s)",
     expect(doc.body.paths["/v1/hosts/{id}"]).toHaveProperty("patch");
     expect(doc.body.paths["/v1/hosts/enrol"]).toHaveProperty("post");
     expect(doc.body.paths["/v1/hosts/token"]).toHaveProperty("post");
+  });
+  it("lists a new image as one base template however many Pings report it at once", async () => {
+    const [a, b] = [await newHost("ping-a"), await newHost("ping-b")];
+    const image = `img-${kind}-${Date.now()}`;
+    // The fields applyPing reads, as an agent's Ping answers them.
+    const ping = {
+      hostId: "agent",
+      version: "t",
+      vmm: "qemu",
+      accel: "tcg",
+      sandboxCount: 0,
+      images: [image],
+      trafficPort: 0,
+    } as unknown as AgentPing;
+    await Promise.all([a.id, b.id, a.id, b.id].map((id) => applyPing(t.database.db, id, ping, new Date())));
+    const rows = await t.database.db
+      .selectFrom("templates")
+      .select("id")
+      .where("name", "=", image)
+      .where("kind", "=", "base")
+      .execute();
+    expect(rows).toHaveLength(1);
   });
 });

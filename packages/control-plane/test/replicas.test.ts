@@ -229,15 +229,18 @@ describe("replicas on one PostgreSQL", () => {
     await sql`DELETE FROM template_builds WHERE id = 'bld_copy'`.execute(db);
   }, 30_000);
 
-  it("traffic waking a sandbox another replica is resuming waits for that resume to end", async () => {
+  it("traffic waking a sandbox another replica is resuming waits while that resume's mark stands", async () => {
     const db = t.database.db;
-    const c = extra.at(-1) as ControlPlane;
-    // What replica B's resume wrote before asking the agent: running, with its call under way.
-    await sql`INSERT INTO sandboxes (id, team_id, host_id, template, snapshot_id, state, vcpus, memory_mib,
-        disk_mib, timeout_sec, metadata, envd_access_token, operation, operation_started_at)
+    const [b, c] = extra.slice(-2) as [ControlPlane, ControlPlane];
+    // What replica B's resume wrote before asking the agent: running, marked as B's call.
+    const markedBy = (replica: string) =>
+      sql`INSERT INTO sandboxes (id, team_id, host_id, template, snapshot_id, state, vcpus, memory_mib,
+        disk_mib, timeout_sec, metadata, envd_access_token, operation, operation_started_at, operation_replica)
       VALUES ('sbx_waking', ${a.adminTeamId}, NULL, 'base', NULL, 'running', 1, 512, 1024, 300, '{}', 'tok',
-        'resume', now())`.execute(db);
-    const resumer = new AutoResumer(c.context.services.sandboxes, db, 10_000, createSilentLogger());
+        'resume', now(), ${replica})`.execute(db);
+    const judge = { self: c.replicaId, replicaTtlMs: TTL_MS, deadlineMs: 10_000 };
+    const resumer = new AutoResumer(c.context.services.sandboxes, db, judge, createSilentLogger());
+    await markedBy(b.replicaId);
     let woke = false;
     const wake = resumer.wake("sbx_waking", a.adminTeamId)?.then(() => {
       woke = true;
@@ -249,6 +252,12 @@ describe("replicas on one PostgreSQL", () => {
     );
     await wake;
     expect(woke).toBe(true);
+    await sql`DELETE FROM sandboxes WHERE id = 'sbx_waking'`.execute(db);
+    // A mark whose replica is dead does not stand: its call died with it, nothing waits.
+    await markedBy("rep_gone");
+    const started = Date.now();
+    await resumer.wake("sbx_waking", a.adminTeamId);
+    expect(Date.now() - started).toBeLessThan(2000);
     await sql`DELETE FROM sandboxes WHERE id = 'sbx_waking'`.execute(db);
   });
 

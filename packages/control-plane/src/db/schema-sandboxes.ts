@@ -48,6 +48,8 @@ export interface SandboxesTable {
   /** A pause or resume whose host call has not ended; the reconciler leaves the row alone (migration 015). */
   operation: Generated<SandboxOperation | null>;
   operation_started_at: Generated<Date | null>;
+  /** The replica whose call the mark belongs to (migration 017). */
+  operation_replica: Generated<string | null>;
 }
 
 export type SandboxOperation = "pause" | "resume";

@@ -1,7 +1,7 @@
 import { WrennError } from "@wrenn/shared";
 import type { Updateable } from "kysely";
 import type { Db } from "../db/database.js";
-import type { SandboxesTable, SandboxOperation, SandboxRow, SandboxStateName } from "../db/schema.js";
+import type { SandboxesTable, SandboxRow, SandboxStateName } from "../db/schema.js";
 
 /**
  * The sandbox state machine. `missing` means its host went silent; the reconciler
@@ -61,31 +61,9 @@ export async function transitionSandbox(
 }
 
 /**
- * The fields that mark a row's transition as an operation whose host call is under way (pass
- * them to `transitionSandbox`): until `endOperation`, the host may still report the state
- * before it, and the reconciler must not copy that back (workers/reconciler.ts).
- */
-export function startOperation(operation: SandboxOperation): {
-  operation: SandboxOperation;
-  operation_started_at: Date;
-} {
-  return { operation, operation_started_at: new Date() };
-}
-
-/** The host call of `operation` has ended (either way): the reconciler may compare the row again. */
-export async function endOperation(db: Db, sandboxId: string, operation: SandboxOperation): Promise<void> {
-  await db
-    .updateTable("sandboxes")
-    .set({ operation: null, operation_started_at: null })
-    .where("id", "=", sandboxId)
-    .where("operation", "=", operation)
-    .execute();
-}
-
-/**
  * Undoes a transition whose RPC failed: puts back the state (and fields) the sandbox had,
  * but only while it is still in the state the transition wrote, so a newer change wins.
- * Any operation the transition started ends with it.
+ * The operation mark goes back to what it was too (a failed pause leaves a resume's mark).
  */
 export async function revertTransition(
   db: Db,
@@ -98,8 +76,9 @@ export async function revertTransition(
       state: before.state,
       stopped_at: before.stopped_at,
       error: before.error,
-      operation: null,
-      operation_started_at: null,
+      operation: before.operation,
+      operation_started_at: before.operation_started_at,
+      operation_replica: before.operation_replica,
       updated_at: new Date(),
     })
     .where("id", "=", before.id)

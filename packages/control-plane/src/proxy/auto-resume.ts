@@ -1,6 +1,8 @@
 import { type Logger, WrennError } from "@wrenn/shared";
+import { sql } from "kysely";
 import { SYSTEM_ACTOR } from "../auth/principal.js";
 import type { Db } from "../db/database.js";
+import { type MarkJudge, markStands } from "../lifecycle/operation-marks.js";
 import type { SandboxesService } from "../services/sandboxes-service.js";
 
 const POLL_MS = 50;
@@ -9,8 +11,9 @@ const POLL_MS = 50;
  * Resumes paused sandboxes that have auto resume when traffic reaches them through the
  * proxy. Requests arriving together share one resume; a failed resume (already running,
  * gone, no capacity) just leaves the caller with the sandbox's current state. When another
- * replica's resume won the row, the wake lasts until that resume's host call has ended, so
- * the traffic does not reach a VM still being restored.
+ * call's resume won the row (another replica's, or an API call's), the wake lasts while that
+ * resume's mark stands (lifecycle/operation-marks.ts), so the traffic does not reach a VM still
+ * being restored.
  */
 export class AutoResumer {
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -18,8 +21,8 @@ export class AutoResumer {
   constructor(
     private readonly sandboxes: Pick<SandboxesService, "resume">,
     private readonly db: Db,
-    /** The longest a resume started elsewhere is waited for (the transition deadline). */
-    private readonly waitMs: number,
+    /** How a resume mark is judged (its deadline bounds the wait). */
+    private readonly judge: MarkJudge,
     private readonly logger: Logger,
   ) {}
 
@@ -47,16 +50,30 @@ export class AutoResumer {
     return attempt;
   }
 
-  /** Waits while the row shows a resume under way (another replica's call). */
+  /** Waits while the row shows a resume under way elsewhere whose mark stands. */
   private async resumeElsewhere(sandboxId: string): Promise<void> {
-    const deadline = Date.now() + this.waitMs;
+    const deadline = Date.now() + this.judge.deadlineMs;
     while (Date.now() < deadline) {
       const row = await this.db
         .selectFrom("sandboxes")
-        .select("operation")
-        .where("id", "=", sandboxId)
+        .leftJoin("replicas", "replicas.id", "sandboxes.operation_replica")
+        .select([
+          "sandboxes.operation",
+          "sandboxes.operation_started_at",
+          "sandboxes.operation_replica",
+          "replicas.last_seen_at",
+          sql<Date>`now()`.as("now"),
+        ])
+        .where("sandboxes.id", "=", sandboxId)
         .executeTakeFirst();
       if (row?.operation !== "resume") return;
+      const mark = {
+        operation: row.operation,
+        startedAt: row.operation_started_at,
+        replica: row.operation_replica,
+        replicaSeenAt: row.last_seen_at,
+      };
+      if (!markStands(mark, this.judge, new Date(row.now))) return;
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
     this.logger.warn("a resume started elsewhere did not end in time", { sandboxId });

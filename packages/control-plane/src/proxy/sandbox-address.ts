@@ -27,7 +27,7 @@ export type SandboxAddress =
       reason: string;
       /** Known when the sandbox is (paused, with auto resume, traffic would wake it). */
       access?: TrafficAccess;
-      /** Paused with auto resume: traffic may wake it (its team, for the audit log). */
+      /** Paused with auto resume, or being resumed: traffic may wake it or wait for it (its team, for the audit log). */
       wakeable?: { teamId: string };
     };
 
@@ -48,6 +48,7 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
       "sandboxes.paused_without_memory",
       "sandboxes.traffic_access_token",
       "sandboxes.mask_request_host",
+      "sandboxes.operation",
       "hosts.url",
       "hosts.agent_token",
       "hosts.traffic_port",
@@ -61,6 +62,11 @@ export async function resolveSandboxAddress(db: Db, sandboxId: string): Promise<
   // A sandbox paused without memory is resumed only when asked: traffic would reach a cold boot.
   if (row.state === "paused" && row.auto_resume && !row.paused_without_memory) {
     return { reachable: false, reason: row.state, access, wakeable: { teamId: row.team_id } };
+  }
+  // Running by a resume whose agent call has not ended: the VM may still be restoring. A wake
+  // waits for that resume (proxy/auto-resume.ts), then the address is looked up again.
+  if (row.state === "running" && row.operation === "resume") {
+    return { reachable: false, reason: "resuming", access, wakeable: { teamId: row.team_id } };
   }
   if (row.state !== "running") return { reachable: false, reason: row.state };
   if (!row.url || !row.agent_token || !row.traffic_port) {

@@ -204,7 +204,7 @@ export async function refreshHostCredentials(
   if (outcome.decision === "revoked") {
     throw new WrennError(
       "host_revoked",
-      `host ${outcome.host.id} is revoked; enrol it again with a new token`,
+      `host ${outcome.host.id} is revoked; delete it and enrol the agent as a new host (new token, its identity/enrolment.json removed)`,
     );
   }
   if (outcome.decision === "reuse") {
@@ -310,8 +310,18 @@ export async function enrolHost(
           .execute();
         return issueInitialCredentials(tx, token.host_id, now(), config.hostCredentialTtlSec);
       });
-      const host = await applyPing(db, token.host_id, ping, now());
-      events.publish("host.up", host.team_id, { host_id: host.id, name: host.name });
+      // The credentials are issued: the agent must get them. The host monitor brings the host
+      // up at its next Ping should this fail (a database hiccup).
+      const host = await applyPing(db, token.host_id, ping, now()).then(
+        (up) => {
+          events.publish("host.up", up.team_id, { host_id: up.id, name: up.name });
+          return up;
+        },
+        async (err: unknown) => {
+          deps.logger.warn("enrolled host not marked up yet", { host: token.host_id, err });
+          return db.selectFrom("hosts").selectAll().where("id", "=", token.host_id).executeTakeFirstOrThrow();
+        },
+      );
       return { host, issued };
     },
   );

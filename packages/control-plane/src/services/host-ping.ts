@@ -56,6 +56,8 @@ export async function applyPing(db: Db, hostId: string, ping: AgentPing, now: Da
           memory_mib: null,
           disk_mib: null,
         })
+        // Another replica's Ping listed it first (templates_base_name).
+        .onConflict((oc) => oc.doNothing())
         .execute();
     }
   }

@@ -6,13 +6,8 @@ import type { Principal } from "../auth/principal.js";
 import { afterCursor } from "../db/keyset.js";
 import type { HostRow, SandboxRow, SandboxStateName } from "../db/schema.js";
 import type { HostAgentClient } from "../drivers/host-pool.js";
-import {
-  endOperation,
-  LIVE_STATES,
-  revertTransition,
-  startOperation,
-  transitionSandbox,
-} from "../lifecycle/sandbox-states.js";
+import { endOperation, startOperation } from "../lifecycle/operation-marks.js";
+import { LIVE_STATES, revertTransition, transitionSandbox } from "../lifecycle/sandbox-states.js";
 import { type Cursor, decodeCursor } from "../validation.js";
 import { endpointOf } from "./host-endpoint.js";
 import { auditSandbox, type SandboxAction } from "./sandbox-audit.js";
@@ -270,7 +265,7 @@ export class SandboxesService {
     return this.audited(principal, id, action, async () => {
       const before = await transitionSandbox(this.deps.db, id, ["running"], "paused", {
         paused_without_memory: !keepMemory,
-        ...startOperation("pause"),
+        ...startOperation("pause", this.deps.replica.id),
       });
       try {
         await this.onHost(before, (c) => c.pauseSandbox({ sandboxId: id, keepMemory }));
@@ -308,7 +303,7 @@ export class SandboxesService {
     return this.audited(principal, id, action, async () => {
       const before = await transitionSandbox(this.deps.db, id, ["paused"], "running", {
         ...(timeoutSec ? { timeout_sec: timeoutSec } : {}),
-        ...startOperation("resume"),
+        ...startOperation("resume", this.deps.replica.id),
       });
       let res: Awaited<ReturnType<HostAgentClient["resumeSandbox"]>>;
       try {

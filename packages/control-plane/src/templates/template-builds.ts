@@ -306,11 +306,14 @@ export class TemplateBuilds {
     }
     const renew = setInterval(
       () =>
-        void this.replicationLeases
-          .acquire(lease, ttlMs)
-          .catch((err: unknown) =>
+        void this.replicationLeases.acquire(lease, ttlMs).then(
+          // Another replica took it (this one stalled past the TTL): both may copy now; the
+          // later one's template_build_hosts row wins.
+          (held) =>
+            held || this.deps.logger.warn("replication lease lost", { build: build.id, host: hostId }),
+          (err: unknown) =>
             this.deps.logger.warn("replication lease renewal failed", { build: build.id, err }),
-          ),
+        ),
       this.deps.config.leaseRenewIntervalMs,
     );
     try {

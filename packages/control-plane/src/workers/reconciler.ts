@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import { SYSTEM_ACTOR } from "../auth/principal.js";
 import type { HostRow, SandboxStateName } from "../db/schema.js";
 import type { EventType } from "../events/event-bus.js";
+import { markStands } from "../lifecycle/operation-marks.js";
 import { canTransition, LIVE_STATES } from "../lifecycle/sandbox-states.js";
 import { endpointOf } from "../services/host-endpoint.js";
 import { rowFieldsFromAgent, stateFromAgent } from "../services/sandbox-info.js";
@@ -26,8 +27,9 @@ const EVENT_FOR_STATE: Partial<Record<SandboxStateName, EventType>> = {
  *   paused (inactivity) become paused, ones it no longer has become stopped, missing ones
  *   it still has come back. Paused sandboxes the agent does not list are left alone (a
  *   paused sandbox has no VM). Rows changed after the listing was taken are skipped, and so
- *   are rows whose pause or resume call has not ended (until the transition deadline): the
- *   agent may not have been told yet, and its state then is not news;
+ *   are rows whose pause or resume call may not have ended (lifecycle/operation-marks.ts: while
+ *   the replica making it lives, up to the transition deadline): the agent may not have been
+ *   told yet, and its state then is not news;
  * - what a control plane that died mid-operation left is settled (reconcile-repairs.ts).
  */
 export function createReconciler(deps: ServiceDeps): Worker {
@@ -50,6 +52,7 @@ export function createReconciler(deps: ServiceDeps): Worker {
         // An operation still marked on the row is past its deadline here: its call is over.
         operation: null,
         operation_started_at: null,
+        operation_replica: null,
         // The database's clock, the one `notChangedSince` is read from.
         updated_at: sql<Date>`now()`,
         ...(to === "stopped" ? { stopped_at: sql<Date>`now()` } : {}),
@@ -134,15 +137,34 @@ export function createReconciler(deps: ServiceDeps): Worker {
     const onAgent = new Map(listed.sandboxes.map((s) => [s.sandboxId, s]));
     const rows = await db
       .selectFrom("sandboxes")
-      .select(["id", "team_id", "state", "updated_at", "operation_started_at"])
-      .where("host_id", "=", host.id)
-      .where("state", "in", LIVE_STATES)
+      .leftJoin("replicas", "replicas.id", "sandboxes.operation_replica")
+      .select([
+        "sandboxes.id",
+        "sandboxes.team_id",
+        "sandboxes.state",
+        "sandboxes.operation",
+        "sandboxes.operation_started_at",
+        "sandboxes.operation_replica",
+        "replicas.last_seen_at",
+      ])
+      .where("sandboxes.host_id", "=", host.id)
+      .where("sandboxes.state", "in", LIVE_STATES)
       .execute();
-    const operationsFrom = listedAt.getTime() - deps.config.transitionDeadlineMs;
+    const judge = {
+      self: deps.replica.id,
+      replicaTtlMs: deps.config.leaseTtlMs,
+      deadlineMs: deps.config.transitionDeadlineMs,
+    };
     for (const row of rows) {
       if (row.state === "pending") continue;
       // A pause or resume whose call may not have reached the agent yet: the row is ahead of it.
-      if (row.operation_started_at && row.operation_started_at.getTime() > operationsFrom) continue;
+      const mark = {
+        operation: row.operation,
+        startedAt: row.operation_started_at,
+        replica: row.operation_replica,
+        replicaSeenAt: row.last_seen_at,
+      };
+      if (markStands(mark, judge, listedAt)) continue;
       const info = onAgent.get(row.id);
       // Mid-operation (pause, resume, snapshot) the agent's state is about to change.
       if (info?.busy) continue;

@@ -99,7 +99,7 @@ export class ControlPlaneLink {
     } catch (err) {
       if (err instanceof ControlPlaneError && FATAL_REFRESH_CODES.has(err.code) && err.refresh) {
         logger.error(
-          "control plane refused this host's credentials; enrol it again with a new registration token",
+          "control plane refused this host's credentials; enrol it again as a new host (a new registration token, identity/enrolment.json removed)",
           {
             code: err.code,
             err: err.message,
