@@ -1,6 +1,6 @@
 import { cpus, homedir, hostname, totalmem } from "node:os";
 import { dirname, join } from "node:path";
-import { definedEntries, envNumber } from "@wrenn/shared";
+import { definedEntries, envNumber, WrennError } from "@wrenn/shared";
 import { z } from "zod";
 import { parseTags } from "./cp-link/agent-args.js";
 
@@ -200,7 +200,24 @@ export const AgentConfigSchema = z.object({
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
 export function parseAgentConfig(input: unknown): AgentConfig {
-  return AgentConfigSchema.parse(input);
+  const config = AgentConfigSchema.parse(input);
+  if (config.controlPlaneUrl) checkControlPlaneUrl(config.controlPlaneUrl);
+  return config;
+}
+
+/**
+ * The registration token, credentials and refresh tokens travel to the control plane: only
+ * over https://, or plain http:// to this machine's loopback (a control plane beside the agent).
+ */
+export function checkControlPlaneUrl(url: string): void {
+  const { protocol, hostname } = new URL(url);
+  if (protocol === "https:") return;
+  const loopback = hostname === "localhost" || hostname === "[::1]" || /^127\./.test(hostname);
+  if (protocol === "http:" && loopback) return;
+  throw new WrennError(
+    "invalid_argument",
+    `control plane URL ${url}: must be https:// (enrolment tokens and credentials travel on it); http:// only to a loopback address`,
+  );
 }
 
 /** The image snapshot cache's directory; undefined when it is off. */

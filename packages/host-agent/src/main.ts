@@ -22,7 +22,7 @@ function fail(message: string, code = 2): never {
 
 let args: AgentArgs;
 try {
-  args = parseAgentArgs(process.argv.slice(2));
+  args = parseAgentArgs(process.argv.slice(2), process.env);
 } catch (err) {
   fail(`${(err as Error).message}\n${AGENT_USAGE}`);
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { checkControlPlaneUrl } from "../src/config.js";
 import { parseAgentArgs, parseTags } from "../src/cp-link/agent-args.js";
 import { REFRESH_AT_FRACTION, refreshDueAtMs } from "../src/cp-link/control-plane-link.js";
 import { ensureAgentIdentity } from "../src/identity/agent-identity.js";
@@ -31,6 +32,20 @@ describe("wrenn-agent arguments", () => {
     });
     expect(parseAgentArgs(["serve", "--register", "t", "--control-plane", "http://x"]).register).toBe("t");
     expect(() => parseAgentArgs(["--register", "t"])).toThrow(/--control-plane/);
+    // The token from the environment (not visible in ps), the control plane too.
+    expect(
+      parseAgentArgs([], { WRENN_AGENT_REGISTER_TOKEN: "t2", WRENN_CONTROL_PLANE_URL: "https://cp" })
+        .register,
+    ).toBe("t2");
+    expect(() => parseAgentArgs([], { WRENN_AGENT_REGISTER_TOKEN: "t2" })).toThrow(/--control-plane/);
+  });
+
+  it("sends tokens to a control plane over https, or http only to loopback", () => {
+    expect(() => checkControlPlaneUrl("https://cp.example")).not.toThrow();
+    expect(() => checkControlPlaneUrl("http://127.0.0.1:8080")).not.toThrow();
+    expect(() => checkControlPlaneUrl("http://localhost:8080")).not.toThrow();
+    expect(() => checkControlPlaneUrl("http://cp.example")).toThrow(/must be https/);
+    expect(() => checkControlPlaneUrl("http://10.0.0.5:8080")).toThrow(/must be https/);
     expect(() => parseAgentArgs(["bogus"])).toThrow(/unknown command/);
     expect(() => parseAgentArgs(["--nope"])).toThrow();
     expect(() => parseTags(["novalue"])).toThrow(/key=value/);

@@ -29,7 +29,11 @@ export function parseTags(pairs: readonly string[]): Record<string, string> {
   return tags;
 }
 
-export function parseAgentArgs(argv: readonly string[]): AgentArgs {
+/**
+ * The command line, with `WRENN_AGENT_REGISTER_TOKEN` standing in for `--register` (a token on
+ * the command line is visible in `ps` while the agent enrols).
+ */
+export function parseAgentArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): AgentArgs {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
@@ -41,12 +45,13 @@ export function parseAgentArgs(argv: readonly string[]): AgentArgs {
     throw new WrennError("invalid_argument", `unknown command ${[command, ...rest].join(" ")}`);
   }
   const v = parsed.values;
-  if (v.register !== undefined && !v["control-plane"]) {
+  const register = v.register ?? (env.WRENN_AGENT_REGISTER_TOKEN || undefined);
+  if (register !== undefined && !v["control-plane"] && !env.WRENN_CONTROL_PLANE_URL) {
     throw new WrennError("invalid_argument", "--register needs --control-plane <url>");
   }
   return {
     command,
-    register: v.register,
+    register,
     controlPlaneUrl: v["control-plane"],
     advertiseUrl: v["advertise-url"],
     caPath: v.ca,
