@@ -167,18 +167,13 @@ export async function refreshHostCredentials(
       return { decision, host };
     }
     const pair = derivePairFrom(row.derive_key, presented);
-    if (decision === "replay") {
-      return {
-        decision,
-        host,
-        issued: {
-          hostId: host.id,
-          credential: pair.credential.value,
-          expiresAt: host.credential_expires_at ?? now(),
-          refreshToken: pair.refreshToken.value,
-        },
-      };
-    }
+    const issued = (expiresAt: Date): IssuedHostCredentials => ({
+      hostId: host.id,
+      credential: pair.credential.value,
+      expiresAt,
+      refreshToken: pair.refreshToken.value,
+    });
+    if (decision === "replay") return { decision, host, issued: issued(host.credential_expires_at ?? now()) };
     const expiresAt = new Date(now().getTime() + deps.config.hostCredentialTtlSec * 1000);
     await tx
       .updateTable("host_refresh_tokens")
@@ -186,16 +181,7 @@ export async function refreshHostCredentials(
       .where("token_hash", "=", row.token_hash)
       .execute();
     await storePair(tx, host.id, pair, expiresAt, row.token_hash);
-    return {
-      decision,
-      host,
-      issued: {
-        hostId: host.id,
-        credential: pair.credential.value,
-        expiresAt,
-        refreshToken: pair.refreshToken.value,
-      },
-    };
+    return { decision, host, issued: issued(expiresAt) };
   });
   if (outcome.decision === "unknown") {
     throw new WrennError("unauthenticated", "invalid refresh token");
