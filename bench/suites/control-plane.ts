@@ -12,6 +12,7 @@ import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
 import { createSilentLogger } from "@wrenn/shared";
 import { Agent, fetch as undiciFetch } from "undici";
 import { startAgent } from "../../tests/e2e/agent-fixture.js";
+import { type Json, jsonCaller } from "../lib/json-caller.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 import { runReplicaComparison } from "./control-plane/replicas.js";
@@ -31,8 +32,6 @@ const TRANSFER_MIB = 64;
 const TRANSFERS = 3;
 const FORK_COUNT = 4;
 const FORK_RUNS = 3;
-
-type Json = Record<string, unknown>;
 
 export async function run(ctx: SuiteContext): Promise<void> {
   const parts = process.env.WRENN_BENCH_CP_PARTS || "replicas,single";
@@ -65,19 +64,9 @@ async function runSingle(ctx: SuiteContext): Promise<void> {
   // A create that waits its turn behind 99 others may take minutes: no client-side
   // deadline (the default one, 300 s for headers, would count as a failure of the server).
   const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
-  const api = async (method: string, path: string, body?: unknown, auth = true) => {
-    const res = await undiciFetch(`${cp.url}${path}`, {
-      dispatcher: patient,
-      method,
-      headers: {
-        ...(auth ? { authorization: `Bearer ${key}` } : {}),
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
-  };
+  const call = jsonCaller(() => key, patient);
+  const api = (method: string, path: string, body?: unknown, auth = true) =>
+    call(cp.url, method, path, body, auth);
   const created: string[] = [];
   try {
     const host = await api("POST", "/v1/hosts", { name: "bench", shared: true });

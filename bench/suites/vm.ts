@@ -13,6 +13,7 @@ import { bootstrapAdminTeam, createControlPlane } from "@wrenn/control-plane";
 import { Process } from "@wrenn/proto";
 import { createSilentLogger } from "@wrenn/shared";
 import { guestThroughTraffic, IMAGES_DIR, startAgent } from "../../tests/e2e/agent-fixture.js";
+import { jsonCaller } from "../lib/json-caller.js";
 import type { SuiteContext } from "../lib/suite.js";
 import { timeMs } from "../lib/timing.js";
 
@@ -100,18 +101,8 @@ export async function run(ctx: SuiteContext): Promise<void> {
     await cp.start();
     try {
       const key = (await bootstrapAdminTeam(cp.context)).apiKey.value;
-      const api = async (method: string, path: string, body?: unknown) => {
-        const res = await fetch(`${cp.url}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${key}`,
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        const text = await res.text();
-        return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-      };
+      const call = jsonCaller(() => key);
+      const api = (method: string, path: string, body?: unknown) => call(cp.url, method, path, body);
       const host = await api("POST", "/v1/hosts", { name: "bench", shared: true });
       await api("POST", "/v1/hosts/register", {
         token: host.body.registration_token,

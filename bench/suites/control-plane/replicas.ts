@@ -12,9 +12,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { Agent, fetch as undiciFetch } from "undici";
+import { Agent } from "undici";
 import { startAgent } from "../../../tests/e2e/agent-fixture.js";
 import { CpProcess, createFaultDatabase } from "../../../tests/faults/cp-process.js";
+import { type Json, jsonCaller } from "../../lib/json-caller.js";
 import { hostCpuSeconds, processCpuSeconds } from "../../lib/proc-usage.js";
 import type { SuiteContext } from "../../lib/suite.js";
 import { timeMs } from "../../lib/timing.js";
@@ -36,8 +37,6 @@ const BENCH_CP_ENV: Record<string, string> = {
   WRENN_CP_TRANSITION_DEADLINE_MS: "60000",
   WRENN_CP_ORPHAN_GRACE_MS: "60000",
 };
-
-type Json = Record<string, unknown>;
 
 /** The PostgreSQL server's processes (postmaster and backends). */
 function postgresPids(): number[] {
@@ -96,19 +95,7 @@ export async function runReplicaComparison(ctx: SuiteContext): Promise<void> {
   const b = await CpProcess.create(db.url, BENCH_CP_ENV);
   const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0, connections: GET_CONCURRENCY });
   let key = "";
-  const call = async (base: string, method: string, path: string, body?: unknown) => {
-    const res = await undiciFetch(`${base}${path}`, {
-      dispatcher: patient,
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
-  };
+  const call = jsonCaller(() => key, patient);
   const created = new Set<string>();
   try {
     key = a.bootstrap();

@@ -304,5 +304,23 @@ describe.each(DATABASE_KINDS)("host enrolment, refresh, tags and draining (%s)",
       .where("kind", "=", "base")
       .execute();
     expect(rows).toHaveLength(1);
+    // The database itself refuses a second one (a race the Pings above may not hit on PGlite).
+    const again = t.database.db
+      .insertInto("templates")
+      .values({
+        id: `tpl_dup${Date.now()}`,
+        team_id: null,
+        name: image,
+        kind: "base",
+        host_id: null,
+        agent_name: image,
+        source_sandbox_id: null,
+        image: null,
+        vcpus: null,
+        memory_mib: null,
+        disk_mib: null,
+      })
+      .execute();
+    await expect(again).rejects.toThrow(/templates_base_name|unique/i);
   });
 });

@@ -72,18 +72,20 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
   // Idle ones close after 4 s, before the agent's server would (5 s), so none is reused as it closes.
   const pooling = { keepAlive: true, timeout: 4000 };
   const pools = { "http:": new HttpAgent(pooling), "https:": new HttpsAgent(pooling) };
-  // Enrolled agents each have their own pinned certificate: one pool per pin.
-  const pinnedPools = new Map<string, HttpsAgent>();
+  // Enrolled agents each have their own pinned certificate: one pool (and its TLS options,
+  // which an upgrade's own connection takes too) per pin.
+  const pinned = new Map<string, { pool: HttpsAgent; tls: ReturnType<typeof pinnedTlsOptions> }>();
 
-  function poolFor(address: SandboxAddress & { reachable: true }): HttpAgent {
-    if (address.protocol === "http:" || !address.pin) return pools[address.protocol];
+  function pinnedFor(address: SandboxAddress & { reachable: true }) {
+    if (address.protocol === "http:" || !address.pin) return undefined;
     const { certPem, fingerprint } = address.pin;
-    let pool = pinnedPools.get(fingerprint);
-    if (!pool) {
-      pool = new HttpsAgent({ ...pooling, ...pinnedTlsOptions(certPem, fingerprint) });
-      pinnedPools.set(fingerprint, pool);
+    let entry = pinned.get(fingerprint);
+    if (!entry) {
+      const tls = pinnedTlsOptions(certPem, fingerprint);
+      entry = { pool: new HttpsAgent({ ...pooling, ...tls }), tls };
+      pinned.set(fingerprint, entry);
     }
-    return pool;
+    return entry;
   }
 
   /**
@@ -128,12 +130,13 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
     target: ProxyTarget,
     address: SandboxAddress & { reachable: true },
   ): RelayTarget {
+    const pin = pinnedFor(address);
     return {
       protocol: address.protocol,
       host: address.host,
       port: address.port,
-      agent: poolFor(address),
-      tls: address.pin ? pinnedTlsOptions(address.pin.certPem, address.pin.fingerprint) : undefined,
+      agent: pin?.pool ?? pools[address.protocol],
+      tls: pin?.tls,
       headers: {
         ...forwardedFor(req),
         ...maskedHost(address.access, target.port),
@@ -233,8 +236,8 @@ export function createSandboxProxy(options: SandboxProxyOptions): SandboxProxy {
       open.clear();
       pools["http:"].destroy();
       pools["https:"].destroy();
-      for (const pool of pinnedPools.values()) pool.destroy();
-      pinnedPools.clear();
+      for (const { pool } of pinned.values()) pool.destroy();
+      pinned.clear();
     },
   };
 }

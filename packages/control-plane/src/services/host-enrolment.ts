@@ -11,7 +11,7 @@ import type { Actor } from "../auth/principal.js";
 import { hashPresentedSecret } from "../auth/secrets.js";
 import type { Db } from "../db/database.js";
 import type { HostRegistrationTokensTable, HostRow } from "../db/schema.js";
-import { type AgentPing, applyPing } from "./host-ping.js";
+import { applyPing, pingNewAgent } from "./host-ping.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 /** What an enrolled agent is handed: shown once, stored only as hashes. */
@@ -269,17 +269,12 @@ export async function enrolHost(
         certPem: cert.pem,
         certFingerprint: cert.fingerprint,
       };
-      let ping: AgentPing;
-      try {
-        ping = await hosts.call(endpoint, (c) => c.ping({}, { timeoutMs: config.pingTimeoutMs }));
-      } catch (err) {
-        hosts.evict(token.host_id);
-        throw new WrennError(
-          "failed_precondition",
-          `agent at ${input.url} did not answer Ping over TLS pinned to its certificate: ${WrennError.from(err).message}`,
-          { cause: err },
-        );
-      }
+      const ping = await pingNewAgent(
+        hosts,
+        endpoint,
+        config.pingTimeoutMs,
+        "over TLS pinned to its certificate",
+      );
       const issued = await db.transaction().execute(async (tx) => {
         await spendRegistrationToken(tx, token.id, now());
         await tx

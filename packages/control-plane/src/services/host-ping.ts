@@ -1,9 +1,33 @@
+import { WrennError } from "@wrenn/shared";
 import type { Db } from "../db/database.js";
 import type { HostRow } from "../db/schema.js";
-import type { HostAgentClient } from "../drivers/host-pool.js";
+import type { HostAgentClient, HostClientPool, HostEndpoint } from "../drivers/host-pool.js";
 import { newTemplateId } from "../ids.js";
 
 export type AgentPing = Awaited<ReturnType<HostAgentClient["ping"]>>;
+
+/**
+ * Pings an agent being registered at the endpoint it gave, before anything is stored: an
+ * agent that does not answer (`how` says with what) fails the registration with
+ * failed_precondition, and its pooled client goes.
+ */
+export async function pingNewAgent(
+  hosts: HostClientPool,
+  endpoint: HostEndpoint & { url: string },
+  timeoutMs: number,
+  how: string,
+): Promise<AgentPing> {
+  try {
+    return await hosts.call(endpoint, (c) => c.ping({}, { timeoutMs }));
+  } catch (err) {
+    hosts.evict(endpoint.id);
+    throw new WrennError(
+      "failed_precondition",
+      `agent at ${endpoint.url} did not answer Ping ${how}: ${WrennError.from(err).message}`,
+      { cause: err },
+    );
+  }
+}
 
 /** Records what a host's Ping says (capacity, load, templates) and that it was heard from. */
 export async function applyPing(db: Db, hostId: string, ping: AgentPing, now: Date): Promise<HostRow> {

@@ -13,7 +13,7 @@ import {
   refreshHostCredentials,
   spendRegistrationToken,
 } from "./host-enrolment.js";
-import { type AgentPing, applyPing } from "./host-ping.js";
+import { applyPing, pingNewAgent } from "./host-ping.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 export { type AgentPing, applyPing } from "./host-ping.js";
@@ -163,17 +163,7 @@ export class HostsService {
       },
       async () => {
         const endpoint = { id: row.host_id, url: input.url, agentToken: input.agentToken };
-        let ping: AgentPing;
-        try {
-          ping = await hosts.call(endpoint, (c) => c.ping({}, { timeoutMs: this.deps.config.pingTimeoutMs }));
-        } catch (err) {
-          hosts.evict(row.host_id);
-          throw new WrennError(
-            "failed_precondition",
-            `agent at ${input.url} did not answer Ping with that token: ${WrennError.from(err).message}`,
-            { cause: err },
-          );
-        }
+        const ping = await pingNewAgent(hosts, endpoint, this.deps.config.pingTimeoutMs, "with that token");
         const credential = issueSecret("host_credential");
         await spendRegistrationToken(db, row.id, now());
         await db
